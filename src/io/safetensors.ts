@@ -154,7 +154,13 @@ export function writeSafetensors(tensors: Record<string, TensorToWrite>, metadat
   out.set(headerBytes, 8);
   let pos = 8 + headerBytes.byteLength;
   for (const [, t] of entries) {
-    for (let i = 0; i < t.data.length; i++, pos += 4) view.setFloat32(pos, t.data[i], true);
+    if (LITTLE_ENDIAN) {
+      const f32 = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+      out.set(new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength), pos);
+      pos += f32.byteLength;
+    } else {
+      for (let i = 0; i < t.data.length; i++, pos += 4) view.setFloat32(pos, t.data[i], true);
+    }
   }
   return out;
 }
