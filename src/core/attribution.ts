@@ -1,0 +1,55 @@
+// Feature attribution to the behaviour through a pass-through SAE (DESIGN §2, "Feature selection"):
+//   attr_f = mean_i Σ_t z_{i,t,f} · ∂B_i/∂z_{i,t,f},   with h = D(z) + e(h) and e detached,
+// so ∂B/∂z_f = (∂B/∂h)·W_dec[f]ᵀ. Used to pick the defended set ("top-K positive").
+import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
+import type { Sae } from './sae.ts';
+import type { Behaviour } from './site.ts';
+
+export class AttributionError extends Error {
+  override name = 'AttributionInputError';
+}
+
+/**
+ * attr [d_sae]. `tokenWeights` [N, T] selects which tokens count (e.g. only the answer position); all
+ * tokens when omitted. Work is chunked over samples so the [N, T, d_sae] activations never exist at once.
+ */
+export async function featureAttribution(sae: Sae, h: Tensor3D, behaviour: Behaviour, tokenWeights?: Float32Array): Promise<Float32Array> {
+  const [n, t, d] = h.shape;
+  const m = sae.dSae;
+  const grad = tf.tidy(() => tf.grad((x: Tensor) => tf.sum(behaviour(x as Tensor3D)))(h)) as Tensor3D;
+  const weights = tf.tensor3d(tokenWeights ?? new Float32Array(n * t).fill(1), [n, t, 1]);
+  const chunk = Math.max(1, Math.floor(4_000_000 / Math.max(1, t * m)));
+  let total = tf.zeros([m]);
+  for (let start = 0; start < n; start += chunk) {
+    const size = Math.min(chunk, n - start);
+    const next = tf.tidy(() => {
+      const hc = tf.slice(h, [start, 0, 0], [size, t, d]);
+      const gc = tf.mul(tf.slice(grad, [start, 0, 0], [size, t, d]), tf.slice(weights, [start, 0, 0], [size, t, 1]));
+      let dBdz = tf.matMul(tf.reshape(gc, [-1, d]) as Tensor2D, sae.W_dec, false, true); // [size·T, m]
+      if (sae.cfg.normalizeActivations === 'constant_norm_rescale') {
+        // ĥ = (zW_dec + b_dec)/scale, so ∂ĥ/∂z carries 1/scale per token.
+        const x = tf.reshape(hc, [-1, d]);
+        const centred = sae.cfg.centerInput ? tf.sub(x, tf.mean(x, -1, true)) : x;
+        const scale = tf.div(Math.sqrt(d), tf.add(tf.norm(centred, 'euclidean', -1, true), 1e-8));
+        dBdz = tf.div(dBdz, scale);
+      }
+      const z = tf.reshape(sae.encode(hc), [-1, m]);
+      return tf.add(total, tf.sum(tf.mul(z, dBdz), 0));
+    });
+    total.dispose();
+    total = next;
+  }
+  const attr = (await tf.div(total, n).data()) as Float32Array;
+  tf.dispose([grad, weights, total]);
+  return Float32Array.from(attr);
+}
+
+/** Indices of the K features with the largest positive attribution, best first. */
+export function topKPositive(attr: Float32Array, k: number): number[] {
+  if (!Number.isInteger(k) || k < 1) throw new AttributionError(`top-k must be a positive integer, got ${k}`);
+  if (k > attr.length) throw new AttributionError(`top-k ${k} exceeds the SAE width ${attr.length}`);
+  const order = Array.from(attr.keys()).filter((i) => attr[i] > 0 && Number.isFinite(attr[i]));
+  if (order.length === 0) throw new AttributionError('no feature has a positive attribution to the behaviour: nothing to defend');
+  order.sort((a, b) => attr[b] - attr[a] || a - b);
+  return order.slice(0, k);
+}

@@ -1,0 +1,136 @@
+// The metrics of DESIGN §2 and their aggregation. Names are the ones shown in the UI and written in JSON
+// (schemas/recovery-result.schema.json). Everything headline is over the valid flips V; `all` repeats
+// the means over every sample.
+import { meanOf, wilson } from './stats.ts';
+
+export interface SampleMetrics {
+  index: number;
+  /** B without the clamp, with the clamp, and under the clamp + δ. */
+  base: number;
+  defended: number;
+  recovered: number;
+  /** Valid flip: B > 0 before the clamp and ≤ 0 after. */
+  valid: boolean;
+  /** Valid and B > 0 again under the active clamp. */
+  success: boolean;
+  /** ‖z_S(h_rec) − z_S(h_def)‖ / (‖z_S(h_def)‖ + 1e-8), over the δ slots, z re-encoded. */
+  relDrift: number;
+  absDrift: number;
+  /** ‖(z_S(h_rec) − z_S(h_def))·W_dec[S]‖. */
+  decodeDrift: number;
+  /** ‖[z_S^def − z_S^rec]₊‖ / (‖z_S^def‖ + 1e-8). */
+  floorViolation: number;
+  /** Defended (slot, feature) pairs with z ≤ 0 in h_def, and how many of them are > 0 in h_rec. */
+  eligible: number;
+  reactivated: number;
+  deltaNorm: number;
+  /** ‖δ‖ / ‖h_def‖ over the slots. */
+  relDeltaNorm: number;
+  /** (B_rec − B_def) / (B_base − B_def); null when the clamp did not move B. */
+  recoveredFraction: number | null;
+  /** SAE error norms ‖e(·)‖ over the δ slots. */
+  residualNormBase: number;
+  residualNormDefended: number;
+  residualNormRecovered: number;
+}
+
+export interface Aggregate {
+  samples: number;
+  validFlips: number;
+  /** Valid flips recovered. */
+  recovered: number;
+  recoveryRate: number | null;
+  ci95: [number, number] | null;
+  meanRelDrift: number | null;
+  meanAbsDrift: number | null;
+  meanDecodeDrift: number | null;
+  meanFloorViolation: number | null;
+  /** Pooled over V: Σ reactivated / Σ eligible. */
+  reactivation: number | null;
+  meanDeltaNorm: number | null;
+  meanRelDeltaNorm: number | null;
+  meanRecoveredFraction: number | null;
+  /** Zero-reactivation recovery: recovered valid flips with no eligible defended feature turned on, over V. */
+  zeroReactivationRate: number | null;
+  residualNorm: { base: number | null; defended: number | null; recovered: number | null };
+  all: {
+    /** Samples with B > 0 under clamp + δ, over all samples. */
+    positiveRecovered: number;
+    meanRecoveredScore: number | null;
+    meanRelDrift: number | null;
+    meanAbsDrift: number | null;
+    meanDecodeDrift: number | null;
+    reactivation: number | null;
+    meanDeltaNorm: number | null;
+  };
+}
+
+export interface HistoryEntry {
+  step: number;
+  /** Mean B over all samples at this step (the quantity maximised, before penalties). */
+  objective: number | null;
+  /** The minimised loss of the last step: −mean B + penalties. */
+  loss: number | null;
+  recoveryRate: number | null;
+  meanRelDrift: number | null;
+  meanAbsDrift: number | null;
+  meanDeltaNorm: number | null;
+  /** Mean ‖e(h_rec)‖ over V (over all samples when V is empty). */
+  residualNorm: number | null;
+  /** cos(raw gradient, projected gradient) of the last step. */
+  projectionCosine: number | null;
+}
+
+export interface RecoveryResult {
+  config: Record<string, unknown>;
+  samples: SampleMetrics[];
+  aggregate: Aggregate;
+  history: HistoryEntry[];
+}
+
+function pooled(samples: SampleMetrics[], keep: (s: SampleMetrics) => boolean): number | null {
+  let num = 0, den = 0;
+  for (const s of samples) if (keep(s)) (num += s.reactivated), (den += s.eligible);
+  return den ? num / den : null;
+}
+
+export function summarise(samples: SampleMetrics[]): Aggregate {
+  const valid = samples.map((s) => s.valid);
+  const V = samples.filter((s) => s.valid);
+  const recovered = V.filter((s) => s.success).length;
+  const pick = (f: (s: SampleMetrics) => number) => samples.map(f);
+  const overV = (f: (s: SampleMetrics) => number) => meanOf(pick(f), valid);
+  const overAll = (f: (s: SampleMetrics) => number) => meanOf(pick(f));
+  const residualKeep = V.length ? valid : undefined;
+  const fractions = V.filter((s) => s.recoveredFraction !== null).map((s) => s.recoveredFraction!);
+  return {
+    samples: samples.length,
+    validFlips: V.length,
+    recovered,
+    recoveryRate: V.length ? recovered / V.length : null,
+    ci95: wilson(recovered, V.length),
+    meanRelDrift: overV((s) => s.relDrift),
+    meanAbsDrift: overV((s) => s.absDrift),
+    meanDecodeDrift: overV((s) => s.decodeDrift),
+    meanFloorViolation: overV((s) => s.floorViolation),
+    reactivation: pooled(samples, (s) => s.valid),
+    meanDeltaNorm: overV((s) => s.deltaNorm),
+    meanRelDeltaNorm: overV((s) => s.relDeltaNorm),
+    meanRecoveredFraction: meanOf(fractions),
+    zeroReactivationRate: V.length ? V.filter((s) => s.success && s.reactivated === 0).length / V.length : null,
+    residualNorm: {
+      base: meanOf(pick((s) => s.residualNormBase), residualKeep),
+      defended: meanOf(pick((s) => s.residualNormDefended), residualKeep),
+      recovered: meanOf(pick((s) => s.residualNormRecovered), residualKeep),
+    },
+    all: {
+      positiveRecovered: samples.filter((s) => s.recovered > 0).length,
+      meanRecoveredScore: overAll((s) => s.recovered),
+      meanRelDrift: overAll((s) => s.relDrift),
+      meanAbsDrift: overAll((s) => s.absDrift),
+      meanDecodeDrift: overAll((s) => s.decodeDrift),
+      reactivation: pooled(samples, () => true),
+      meanDeltaNorm: overAll((s) => s.deltaNorm),
+    },
+  };
+}

@@ -1,0 +1,96 @@
+// Projections that keep the recovery perturbation away from what the defence reads.
+//  - encoder: P = I − A (AᵀA + r·I)⁻¹ Aᵀ with A the defended encoder directions [d, s]. (AᵀA + rI)⁻¹ is
+//    factorised once per defended set, in float64 on the CPU, and kept as B = (AᵀA + rI)⁻¹Aᵀ so that a
+//    projection is two thin matmuls: g − (g·A)·B.
+//  - jacobian: project off an orthonormal basis of the constraint map's Jacobian rows, built per step by
+//    batched Gram–Schmidt.
+import { CholeskyDecomposition, Matrix } from 'ml-matrix';
+import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
+import { matmulLast } from './sae.ts';
+
+export class EncoderProjector {
+  private constructor(
+    readonly A: Tensor2D, // [d, s]
+    private readonly B: Tensor2D, // [s, d]
+    readonly ridge: number,
+  ) {}
+
+  /** Factorise once per defended set. Takes ownership of A. */
+  static async create(A: Tensor2D, ridge = 1e-4): Promise<EncoderProjector> {
+    const [d, s] = A.shape;
+    const a = await A.data();
+    const At = new Matrix(s, d);
+    for (let i = 0; i < d; i++) for (let j = 0; j < s; j++) At.set(j, i, a[i * s + j]);
+    const gram = At.mmul(At.transpose());
+    for (let j = 0; j < s; j++) gram.set(j, j, gram.get(j, j) + ridge);
+    const chol = new CholeskyDecomposition(gram);
+    if (!chol.isPositiveDefinite()) throw new Error('encoder projection: AᵀA + ridge·I is not positive definite (ridge must be > 0)');
+    const Bm = chol.solve(At); // (AᵀA + rI)⁻¹ Aᵀ, [s, d]
+    const b = new Float32Array(s * d);
+    for (let j = 0; j < s; j++) for (let i = 0; i < d; i++) b[j * d + i] = Bm.get(j, i);
+    return new EncoderProjector(A, tf.tensor2d(b, [s, d]), ridge);
+  }
+
+  /** g ↦ P g along the last axis. */
+  project(g: Tensor): Tensor {
+    return tf.sub(g, matmulLast(matmulLast(g, this.A), this.B));
+  }
+
+  /** Aᵀg along the last axis: what the defended pre-activations see of g (C1 residual). */
+  readout(g: Tensor): Tensor {
+    return matmulLast(g, this.A);
+  }
+
+  dispose(): void {
+    tf.dispose([this.A, this.B]);
+  }
+}
+
+/**
+ * Orthonormalise the rows of each batch element: V [B, R, D] → Q [B, R, D], with rows that are
+ * (numerically) dependent on earlier ones set to zero. Classical Gram–Schmidt applied twice per row
+ * ("twice is enough"), vectorised over the batch.
+ */
+export function orthonormalRows(V: Tensor3D, relTol = 1e-6): Tensor3D {
+  return tf.tidy(() => {
+    const [, R] = V.shape;
+    let Q: Tensor3D | null = null;
+    for (let r = 0; r < R; r++) {
+      const v0 = tf.slice(V, [0, r, 0], [-1, 1, -1]) as Tensor3D;
+      let v = v0;
+      if (Q) {
+        for (let pass = 0; pass < 2; pass++) {
+          const coeff = tf.matMul(v, Q, false, true); // [B, 1, r]
+          v = tf.sub(v, tf.matMul(coeff, Q)) as Tensor3D;
+        }
+      }
+      const n0 = tf.norm(v0, 'euclidean', -1, true);
+      const n = tf.norm(v, 'euclidean', -1, true);
+      // Keep the row only if it carries a direction not already spanned (relative to its own length).
+      const keep = tf.step(tf.sub(n, tf.add(tf.mul(n0, relTol), 1e-20)));
+      const q = tf.mul(tf.div(v, tf.add(n, 1e-30)), keep) as Tensor3D;
+      Q = Q ? (tf.concat([Q, q], 1) as Tensor3D) : q;
+    }
+    return Q ?? (tf.zeros(V.shape) as Tensor3D);
+  });
+}
+
+/** g [B, D] ↦ g − Qᵀ(Q g) for orthonormal rows Q [B, R, D]. */
+export function projectOffRows(g: Tensor2D, Q: Tensor3D): Tensor2D {
+  return tf.tidy(() => {
+    const g3 = tf.expandDims(g, 1) as Tensor3D; // [B, 1, D]
+    const coeff = tf.matMul(g3, Q, false, true); // [B, 1, R]
+    return tf.squeeze(tf.sub(g3, tf.matMul(coeff, Q)), [1]) as Tensor2D;
+  });
+}
+
+/** Cosine between two tensors of equal shape (scalar tensor); 1 when either is zero. */
+export function cosine(a: Tensor, b: Tensor): Tensor {
+  return tf.tidy(() => {
+    const na = tf.norm(a);
+    const nb = tf.norm(b);
+    const denom = tf.mul(na, nb);
+    const zero = tf.lessEqual(denom, 1e-30);
+    return tf.where(zero, tf.onesLike(denom), tf.div(tf.sum(tf.mul(a, b)), tf.maximum(denom, 1e-30)));
+  });
+}

@@ -1,0 +1,556 @@
+// The recovery attack: find δ with ‖δ‖ ≤ ρ that brings the behaviour back under the active clamp,
+//   h_rec = h_def + δ at the chosen slots, maximise mean B(h_rec),
+// with Adam from δ⁰ = 0 and one of three projection modes (DESIGN §1):
+//   none      plain Adam;
+//   encoder   the gradient projected off the defended encoder directions (ridge projection, factorised
+//             once), optionally δ itself re-projected after each step (exact C1);
+//   jacobian  the behaviour gradient projected off the rows of ∂z_S/∂δ (exact rows when few, else a
+//             sketch of one drift-direction and k random-probe VJPs), the λ_act drift gradient added
+//             unprojected, then a few plain-gradient correction steps on drift.
+// Step-wise API: create → step() → metrics() → … → result() → dispose(). One step is one tf.tidy; nothing
+// is read back from the device unless metrics() is asked for.
+import { tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from './tf.ts';
+import { EncoderProjector, cosine, orthonormalRows, projectOffRows } from './projection.ts';
+import { mixSeed, mulberry32, normals } from './rng.ts';
+import type { RecoverySite } from './site.ts';
+import { summarise, type HistoryEntry, type RecoveryResult, type SampleMetrics } from './metrics.ts';
+
+export type ProjectionMode = 'none' | 'encoder' | 'jacobian';
+export type DeltaSharing = 'per-sample' | 'shared';
+
+export interface RecoveryOptions {
+  mode: ProjectionMode;
+  steps: number;
+  lr: number;
+  /** ρ: ‖δ_i‖ ≤ ρ per sample (per-sample δ) or ‖δ‖ ≤ ρ (shared δ), Frobenius over the slots. */
+  budget: number;
+  delta: DeltaSharing;
+  seed: number;
+  /** encoder mode: also project δ itself after each Adam step, so W_enc[:,S]ᵀδ = 0 holds exactly. */
+  reproject: boolean;
+  ridge: number;
+  /** Weight of the relative squared drift of z_S (added unprojected). */
+  lambdaAct: number;
+  /** Weight of the squared decode drift ‖Δz_S·W_dec[S]‖². */
+  lambdaDec: number;
+  jacobian: {
+    /** Use exact Jacobian rows when a projection problem has at most this many rows; else sketch. */
+    exactMaxRows: number;
+    /** Random probes in the sketch (plus one drift-direction probe). */
+    probes: number;
+    correctionSteps: number;
+    correctionLr: number;
+  };
+  adam: { beta1: number; beta2: number; eps: number };
+  /** Drift-constrained checkpoint selection: keep, per sample, the δ with the highest B whose relative drift ≤ this. */
+  checkpointMaxRelDrift: number | null;
+}
+
+export const DEFAULT_RECOVERY_OPTIONS: RecoveryOptions = {
+  mode: 'encoder',
+  steps: 100,
+  lr: 0.1,
+  budget: 20,
+  delta: 'per-sample',
+  seed: 0,
+  reproject: false,
+  ridge: 1e-4,
+  lambdaAct: 0,
+  lambdaDec: 0,
+  jacobian: { exactMaxRows: 256, probes: 8, correctionSteps: 5, correctionLr: 0.05 },
+  // PyTorch's Adam defaults (TF.js' default epsilon differs, so it is always given explicitly).
+  adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+  checkpointMaxRelDrift: null,
+};
+
+export class RecoveryOptionError extends Error {
+  override name = 'RecoveryOptionInputError';
+}
+
+/** Upper bounds that catch typos (1e9 steps) before they become a hang. */
+export const LIMITS = { steps: 1_000_000, lr: 1e3, budget: 1e6, lambda: 1e9, probes: 512, exactMaxRows: 4096, correctionSteps: 100 };
+
+export function resolveOptions(partial: Partial<RecoveryOptions> = {}): RecoveryOptions {
+  const o: RecoveryOptions = {
+    ...DEFAULT_RECOVERY_OPTIONS,
+    ...partial,
+    jacobian: { ...DEFAULT_RECOVERY_OPTIONS.jacobian, ...partial.jacobian },
+    adam: { ...DEFAULT_RECOVERY_OPTIONS.adam, ...partial.adam },
+  };
+  const bad = (msg: string): never => {
+    throw new RecoveryOptionError(msg);
+  };
+  const positive = (name: string, v: number, max: number) => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) bad(`${name} must be a positive number, got ${v}`);
+    if (v > max) bad(`${name} = ${v} is above the limit ${max}`);
+  };
+  if (!['none', 'encoder', 'jacobian'].includes(o.mode)) bad(`mode must be none, encoder or jacobian, got "${o.mode}"`);
+  if (!['per-sample', 'shared'].includes(o.delta)) bad(`delta must be per-sample or shared, got "${o.delta}"`);
+  if (!Number.isInteger(o.steps)) bad(`steps must be a whole number, got ${o.steps}`);
+  positive('steps', o.steps, LIMITS.steps);
+  positive('lr', o.lr, LIMITS.lr);
+  positive('budget', o.budget, LIMITS.budget);
+  positive('ridge', o.ridge, 1e6);
+  if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 2 ** 32 - 1) bad(`seed must be an integer in [0, 2^32), got ${o.seed}`);
+  for (const [name, v] of [['lambda-act', o.lambdaAct], ['lambda-dec', o.lambdaDec]] as const) {
+    if (!Number.isFinite(v) || v < 0 || v > LIMITS.lambda) bad(`${name} must be a number in [0, ${LIMITS.lambda}], got ${v}`);
+  }
+  const j = o.jacobian;
+  if (!Number.isInteger(j.probes) || j.probes < 0 || j.probes > LIMITS.probes) bad(`jacobian probes must be an integer in [0, ${LIMITS.probes}]`);
+  if (!Number.isInteger(j.exactMaxRows) || j.exactMaxRows < 0 || j.exactMaxRows > LIMITS.exactMaxRows) bad(`jacobian exactMaxRows must be an integer in [0, ${LIMITS.exactMaxRows}]`);
+  if (!Number.isInteger(j.correctionSteps) || j.correctionSteps < 0 || j.correctionSteps > LIMITS.correctionSteps) bad(`correction steps must be an integer in [0, ${LIMITS.correctionSteps}]`);
+  if (!Number.isFinite(j.correctionLr) || j.correctionLr < 0) bad(`correction lr must be ≥ 0`);
+  const a = o.adam;
+  if (!(a.beta1 >= 0 && a.beta1 < 1 && a.beta2 >= 0 && a.beta2 < 1 && a.eps > 0)) bad('Adam needs 0 ≤ β < 1 and ε > 0');
+  if (o.checkpointMaxRelDrift !== null && !(Number.isFinite(o.checkpointMaxRelDrift) && o.checkpointMaxRelDrift >= 0)) {
+    bad(`checkpoint drift threshold must be ≥ 0, got ${o.checkpointMaxRelDrift}`);
+  }
+  return o;
+}
+
+/** The optimiser's whole state, for pausing across a lost device or a reload. */
+export interface RecoveryState {
+  step: number;
+  delta: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  best?: { delta: Float32Array; score: Float32Array };
+  history: HistoryEntry[];
+}
+
+export type RunStatus = 'ready' | 'running' | 'paused' | 'done' | 'disposed';
+
+export interface RunControl {
+  /** Read metrics every this many steps (and at the last step). */
+  metricsEvery?: number;
+  onMetrics?: (entry: HistoryEntry, samples: SampleMetrics[]) => void;
+  /** Give the event loop a turn every this many steps, so pause() and messages get through. */
+  yieldEvery?: number;
+}
+
+export class RecoveryRun {
+  readonly options: RecoveryOptions;
+  readonly history: HistoryEntry[] = [];
+  private deltaVar: Variable;
+  private m: Variable;
+  private v: Variable;
+  private bestDelta: Variable | null = null;
+  private bestScore: Variable | null = null;
+  private lastCos: Scalar | null = null;
+  private lastLoss: Scalar | null = null;
+  private stepCount = 0;
+  private status: RunStatus = 'ready';
+  private pauseRequested = false;
+  private readonly A: Tensor2D | null;
+
+  private constructor(
+    readonly site: RecoverySite,
+    options: RecoveryOptions,
+    private readonly projector: EncoderProjector | null,
+  ) {
+    this.options = options;
+    const shape: [number, number, number] = [options.delta === 'shared' ? 1 : site.n, site.p, site.d];
+    // Variables share the initial tensor's data; tidy frees the initial tensor objects themselves.
+    const zeros = () => tf.tidy(() => tf.variable(tf.zeros(shape), false));
+    this.deltaVar = zeros();
+    this.m = zeros();
+    this.v = zeros();
+    this.A = site.affineEncoder ? site.set.encoderDirections() : null;
+    if (options.checkpointMaxRelDrift !== null) {
+      this.bestDelta = zeros();
+      // δ = 0 is always admissible (no drift); its score is the defended behaviour.
+      const init = options.delta === 'shared' ? [meanArr(site.baseline.bDef)] : Array.from(site.baseline.bDef);
+      this.bestScore = tf.tidy(() => tf.variable(tf.tensor1d(init), false));
+    }
+  }
+
+  static async create(site: RecoverySite, partial: Partial<RecoveryOptions> = {}): Promise<RecoveryRun> {
+    const options = resolveOptions(partial);
+    const projector = options.mode === 'encoder' ? await EncoderProjector.create(site.set.encoderDirections(), options.ridge) : null;
+    return new RecoveryRun(site, options, projector);
+  }
+
+  get step(): number {
+    return this.stepCount;
+  }
+  get state(): RunStatus {
+    return this.status;
+  }
+  get finished(): boolean {
+    return this.stepCount >= this.options.steps;
+  }
+
+  /** δ as the site sees it: broadcast to [N, P, d] and zero on unused slots. */
+  private full(delta: Tensor): Tensor3D {
+    const { site } = this;
+    const b = this.options.delta === 'shared' ? tf.broadcastTo(delta, [site.n, site.p, site.d]) : delta;
+    return tf.mul(b, site.slotMask) as Tensor3D;
+  }
+
+  /** Per-sample relative squared drift (denominator floored at 1 so a zero defended state cannot explode). */
+  private actLoss(full: Tensor3D): Tensor1D {
+    const { site } = this;
+    const dz = tf.sub(site.defendedActs(full), site.zDef);
+    const num = tf.sum(tf.square(dz), [1, 2]);
+    const den = tf.maximum(tf.sum(tf.square(site.zDef), [1, 2]), 1);
+    return tf.div(num, den) as Tensor1D;
+  }
+
+  private decLoss(full: Tensor3D): Tensor1D {
+    const { site } = this;
+    const dz = tf.sub(site.defendedActs(full), site.zDef);
+    return tf.sum(tf.square(site.set.decodeDelta(dz, tf.add(site.hDefAtSlots, full))), [1, 2]) as Tensor1D;
+  }
+
+  private penalty(full: Tensor3D): Scalar | null {
+    const { lambdaAct, lambdaDec } = this.options;
+    let p: Tensor | null = null;
+    if (lambdaAct > 0) p = tf.mul(lambdaAct, tf.mean(this.actLoss(full)));
+    if (lambdaDec > 0) {
+      const d = tf.mul(lambdaDec, tf.mean(this.decLoss(full)));
+      p = p ? tf.add(p, d) : d;
+    }
+    return p as Scalar | null;
+  }
+
+  /** Clip each budget group (a sample, or the whole shared δ) to ‖·‖ ≤ ρ. */
+  private clip(delta: Tensor): Tensor {
+    const n = tf.sqrt(tf.sum(tf.square(delta), [1, 2], true));
+    return tf.mul(delta, tf.minimum(1, tf.div(this.options.budget, tf.add(n, 1e-12))));
+  }
+
+  private masked(delta: Tensor): Tensor {
+    // Unused slots hold no δ (their gradient is already 0; this keeps Adam's ε-noise out of the norms).
+    return this.options.delta === 'shared' ? delta : tf.mul(delta, this.site.slotMask);
+  }
+
+  /**
+   * Orthonormal rows spanning (a sketch of) the rows of ∂z_S/∂δ, as independent projection problems
+   * Q [B, R, D] together with how δ's gradient maps to [B, D] and back.
+   */
+  private jacobianBasis(delta: Tensor): { Q: Tensor3D; toRows: (g: Tensor) => Tensor2D; fromRows: (g: Tensor2D) => Tensor } {
+    const { site, options } = this;
+    const { n, p, d } = site;
+    const s = site.set.size;
+    const shared = options.delta === 'shared';
+    const full = this.full(delta);
+    const exactRows = shared ? n * s : s;
+    if (this.A && exactRows <= options.jacobian.exactMaxRows) {
+      // Exact: rows are diag(active)·Aᵀ at each slot; slots are independent problems in R^d.
+      const active = site.activeMask(full); // [N, P, s]
+      const At = tf.transpose(this.A); // [s, d]
+      if (!shared) {
+        const V = tf.mul(tf.reshape(active, [n * p, s, 1]), tf.expandDims(At, 0)) as Tensor3D; // [N·P, s, d]
+        return {
+          Q: orthonormalRows(V),
+          toRows: (g) => tf.reshape(g, [n * p, d]) as Tensor2D,
+          fromRows: (g) => tf.reshape(g, [n, p, d]),
+        };
+      }
+      // Shared δ: at each slot, every sample's live rows constrain the one δ row.
+      const act = tf.transpose(active, [1, 0, 2]); // [P, N, s]
+      const V = tf.reshape(tf.mul(tf.expandDims(act, 3), tf.reshape(At, [1, 1, s, d])), [p, n * s, d]) as Tensor3D;
+      return {
+        Q: orthonormalRows(V),
+        toRows: (g) => tf.reshape(g, [p, d]) as Tensor2D,
+        fromRows: (g) => tf.reshape(g, [1, p, d]),
+      };
+    }
+    // Sketch: VJPs of z_S·r for r = the drift direction and k seeded Gaussian probes.
+    const k = options.jacobian.probes;
+    const rand = mulberry32(mixSeed(options.seed, this.stepCount));
+    const zNow = site.defendedActs(full);
+    const drift = tf.sub(zNow, site.zDef);
+    const driftDir = tf.div(drift, tf.add(tf.sqrt(tf.sum(tf.square(drift), [1, 2], true)), 1e-12));
+    const cotangents: Tensor[] = [driftDir];
+    for (let i = 0; i < k; i++) cotangents.push(tf.mul(tf.tensor3d(normals(rand, n * p * s), [n, p, s]), site.slotMask));
+    // Per-sample δ keeps samples apart (each row is that sample's); a shared δ sums them.
+    const rows = cotangents.map((r) => tf.grad((x: Tensor) => tf.sum(tf.mul(site.defendedActs(this.full(x)), r)))(delta));
+    const B = shared ? 1 : n;
+    const V = tf.stack(rows.map((r) => tf.reshape(r, [B, p * d])), 1) as Tensor3D; // [B, k+1, P·d]
+    return {
+      Q: orthonormalRows(V),
+      toRows: (g) => tf.reshape(g, [B, p * d]) as Tensor2D,
+      fromRows: (g) => tf.reshape(g, [B, p, d]),
+    };
+  }
+
+  /** One optimiser step. Synchronous: it queues device work and reads nothing back. */
+  stepOnce(): void {
+    if (this.status === 'disposed') throw new Error('this run has been disposed');
+    if (this.finished) return;
+    const { options, site } = this;
+    const { beta1, beta2, eps } = options.adam;
+    const t = this.stepCount + 1;
+    const [newDelta, newM, newV, cos, loss] = tf.tidy(() => {
+      const delta = this.deltaVar;
+      const behaviourLoss = (x: Tensor) => tf.neg(tf.mean(site.behaviourAt(this.full(x)))) as Scalar;
+      let g: Tensor;
+      let raw: Tensor;
+      let lossValue: Scalar;
+      if (options.mode === 'jacobian') {
+        const { value, grad } = tf.valueAndGrad(behaviourLoss)(delta);
+        raw = grad;
+        const basis = this.jacobianBasis(delta);
+        g = basis.fromRows(projectOffRows(basis.toRows(grad), basis.Q));
+        lossValue = value;
+        const pen = (x: Tensor) => this.penalty(this.full(x));
+        if (options.lambdaAct > 0 || options.lambdaDec > 0) {
+          const pg = tf.valueAndGrad((x: Tensor) => pen(x)!)(delta);
+          g = tf.add(g, pg.grad);
+          lossValue = tf.add(lossValue, pg.value) as Scalar;
+        }
+      } else {
+        const { value, grad } = tf.valueAndGrad((x: Tensor) => {
+          const b = behaviourLoss(x);
+          const p = this.penalty(this.full(x));
+          return (p ? tf.add(b, p) : b) as Scalar;
+        })(delta);
+        raw = grad;
+        g = this.projector ? this.projector.project(grad) : grad;
+        lossValue = value;
+      }
+      const m = tf.add(tf.mul(this.m, beta1), tf.mul(g, 1 - beta1));
+      const v = tf.add(tf.mul(this.v, beta2), tf.mul(tf.square(g), 1 - beta2));
+      const mHat = tf.div(m, 1 - beta1 ** t);
+      const vHat = tf.div(v, 1 - beta2 ** t);
+      let next = tf.sub(delta, tf.mul(options.lr, tf.div(mHat, tf.add(tf.sqrt(vHat), eps))));
+      if (this.projector && options.reproject) next = this.projector.project(next);
+      next = this.clip(this.masked(next));
+      if (options.mode === 'jacobian' && options.jacobian.correctionSteps > 0 && options.jacobian.correctionLr > 0) {
+        const driftGrad = tf.grad((x: Tensor) => tf.mean(this.actLoss(this.full(x))));
+        for (let c = 0; c < options.jacobian.correctionSteps; c++) {
+          next = this.clip(this.masked(tf.sub(next, tf.mul(options.jacobian.correctionLr, driftGrad(next)))));
+        }
+      }
+      return [next, m, v, cosine(raw, g) as Scalar, lossValue];
+    });
+    this.deltaVar.assign(newDelta);
+    this.m.assign(newM);
+    this.v.assign(newV);
+    tf.dispose([newDelta, newM, newV]);
+    this.lastCos?.dispose();
+    this.lastLoss?.dispose();
+    this.lastCos = cos;
+    this.lastLoss = loss;
+    this.stepCount = t;
+    if (this.bestDelta && this.bestScore) this.updateCheckpoint();
+  }
+
+  private updateCheckpoint(): void {
+    const { site, options } = this;
+    const tau = options.checkpointMaxRelDrift!;
+    const [nextDelta, nextScore] = tf.tidy(() => {
+      const full = this.full(this.deltaVar);
+      const b = site.behaviourAt(full);
+      const dz = tf.sub(site.defendedActs(full), site.zDef);
+      const zNorm = tf.sqrt(tf.sum(tf.square(site.zDef), [1, 2]));
+      const rel = tf.div(tf.sqrt(tf.sum(tf.square(dz), [1, 2])), tf.add(zNorm, 1e-8));
+      let score: Tensor = b, ok: Tensor = tf.lessEqual(rel, tau);
+      if (options.delta === 'shared') {
+        score = tf.reshape(tf.mean(b), [1]);
+        ok = tf.reshape(tf.lessEqual(tf.mean(rel), tau), [1]);
+      }
+      const better = tf.logicalAnd(ok, tf.greater(score, this.bestScore!));
+      const sel = tf.reshape(better, [-1, 1, 1]);
+      return [tf.where(tf.broadcastTo(sel, this.deltaVar.shape), this.deltaVar, this.bestDelta!), tf.where(better, score, this.bestScore!)];
+    });
+    this.bestDelta!.assign(nextDelta);
+    this.bestScore!.assign(nextScore);
+    tf.dispose([nextDelta, nextScore]);
+  }
+
+  /** The δ the run reports: the current one, or the drift-constrained checkpoint when selection is on. */
+  private reported(): Variable {
+    return this.bestDelta ?? this.deltaVar;
+  }
+
+  /** Per-sample metrics at the reported δ, read back in one transfer. */
+  async sampleMetrics(): Promise<SampleMetrics[]> {
+    const { site } = this;
+    const { n } = site;
+    const packed = tf.tidy(() => {
+      const full = this.full(this.reported());
+      const hRecAtSlots = tf.add(site.hDefAtSlots, full);
+      const zRec = site.defendedActs(full);
+      const dz = tf.sub(zRec, site.zDef);
+      const norm = (x: Tensor) => tf.sqrt(tf.sum(tf.square(tf.reshape(x, [n, -1])), 1));
+      const slot = site.slotMask;
+      const eligible = tf.mul(tf.cast(tf.lessEqual(site.zDef, 0), 'float32'), slot);
+      const reactivated = tf.mul(eligible, tf.cast(tf.greater(zRec, 0), 'float32'));
+      return tf.stack([
+        site.behaviourAt(full),
+        norm(dz),
+        norm(tf.mul(site.set.decodeDelta(dz, hRecAtSlots), slot)),
+        norm(tf.relu(tf.sub(site.zDef, zRec))),
+        tf.sum(tf.reshape(eligible, [n, -1]), 1),
+        tf.sum(tf.reshape(reactivated, [n, -1]), 1),
+        norm(full),
+        norm(tf.mul(site.sae.error(hRecAtSlots), slot)),
+      ]);
+    });
+    const data = await packed.data();
+    packed.dispose();
+    const col = (k: number, i: number) => data[k * n + i];
+    const { baseline } = site;
+    const out: SampleMetrics[] = [];
+    for (let i = 0; i < n; i++) {
+      const bRec = col(0, i);
+      const valid = baseline.valid[i];
+      const zNorm = baseline.zDefNorm[i];
+      const span = baseline.bBase[i] - baseline.bDef[i];
+      out.push({
+        index: i,
+        base: baseline.bBase[i],
+        defended: baseline.bDef[i],
+        recovered: bRec,
+        valid,
+        success: valid && bRec > 0,
+        relDrift: col(1, i) / (zNorm + 1e-8),
+        absDrift: col(1, i),
+        decodeDrift: col(2, i),
+        floorViolation: col(3, i) / (zNorm + 1e-8),
+        eligible: col(4, i),
+        reactivated: col(5, i),
+        deltaNorm: col(6, i),
+        relDeltaNorm: col(6, i) / (baseline.hDefNorm[i] + 1e-8),
+        recoveredFraction: span !== 0 ? (bRec - baseline.bDef[i]) / span : null,
+        residualNormBase: baseline.residualBase[i],
+        residualNormDefended: baseline.residualDef[i],
+        residualNormRecovered: col(7, i),
+      });
+    }
+    return out;
+  }
+
+  /** Read the metrics now and append them to the history. */
+  async record(): Promise<{ entry: HistoryEntry; samples: SampleMetrics[] }> {
+    const samples = await this.sampleMetrics();
+    const [cos, loss] = await Promise.all([this.lastCos?.data(), this.lastLoss?.data()]);
+    const agg = summarise(samples);
+    const entry: HistoryEntry = {
+      step: this.stepCount,
+      objective: agg.all.meanRecoveredScore,
+      loss: loss ? loss[0] : null,
+      recoveryRate: agg.recoveryRate,
+      meanRelDrift: agg.meanRelDrift,
+      meanAbsDrift: agg.meanAbsDrift,
+      meanDeltaNorm: agg.meanDeltaNorm,
+      residualNorm: agg.residualNorm.recovered,
+      projectionCosine: cos ? cos[0] : null,
+    };
+    const last = this.history[this.history.length - 1];
+    if (!last || last.step !== entry.step) this.history.push(entry);
+    return { entry, samples };
+  }
+
+  /**
+   * Step until done or paused, reading metrics every `metricsEvery` steps. Resolves with the status.
+   * Call again after pause() to resume from where it stopped.
+   */
+  async run(control: RunControl = {}): Promise<RunStatus> {
+    if (this.status === 'disposed') throw new Error('this run has been disposed');
+    const every = Math.max(1, control.metricsEvery ?? 1);
+    const yieldEvery = Math.max(1, control.yieldEvery ?? every);
+    this.pauseRequested = false;
+    this.status = 'running';
+    if (this.history.length === 0) await this.emit(control);
+    while (!this.finished) {
+      if (this.pauseRequested) {
+        this.status = 'paused';
+        return this.status;
+      }
+      this.stepOnce();
+      if (this.stepCount % every === 0 || this.finished) await this.emit(control);
+      else if (this.stepCount % yieldEvery === 0) await new Promise((r) => setTimeout(r, 0));
+    }
+    this.status = 'done';
+    return this.status;
+  }
+
+  private async emit(control: RunControl): Promise<void> {
+    const { entry, samples } = await this.record();
+    control.onMetrics?.(entry, samples);
+  }
+
+  pause(): void {
+    this.pauseRequested = true;
+  }
+
+  /** The full result in the documented schema (schemas/recovery-result.schema.json). */
+  async result(config: Record<string, unknown> = {}): Promise<RecoveryResult> {
+    const samples = await this.sampleMetrics();
+    if (this.history.length === 0 || this.history[this.history.length - 1].step !== this.stepCount) await this.record();
+    return {
+      config: { ...config, ...optionsForExport(this.options), features: this.site.set.indices },
+      samples,
+      aggregate: summarise(samples),
+      history: this.history.slice(),
+    };
+  }
+
+  /** The final δ, [N|1, P, d] flattened. */
+  async deltaValues(): Promise<Float32Array> {
+    return (await this.reported().data()) as Float32Array;
+  }
+
+  async exportState(): Promise<RecoveryState> {
+    const [delta, m, v] = await Promise.all([this.deltaVar.data(), this.m.data(), this.v.data()]);
+    const state: RecoveryState = { step: this.stepCount, delta: delta as Float32Array, m: m as Float32Array, v: v as Float32Array, history: this.history.slice() };
+    if (this.bestDelta && this.bestScore) {
+      state.best = { delta: (await this.bestDelta.data()) as Float32Array, score: (await this.bestScore.data()) as Float32Array };
+    }
+    return state;
+  }
+
+  /** Continue a run from an exported state (e.g. on another backend after a lost device). */
+  importState(state: RecoveryState): void {
+    const shape = this.deltaVar.shape;
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (state.delta.length !== size || state.m.length !== size || state.v.length !== size) {
+      throw new RecoveryOptionError(`saved state has ${state.delta.length} values, this run needs ${size}`);
+    }
+    tf.tidy(() => {
+      this.deltaVar.assign(tf.tensor(state.delta, shape));
+      this.m.assign(tf.tensor(state.m, shape));
+      this.v.assign(tf.tensor(state.v, shape));
+      if (state.best && this.bestDelta && this.bestScore) {
+        this.bestDelta.assign(tf.tensor(state.best.delta, shape));
+        this.bestScore.assign(tf.tensor1d(state.best.score));
+      }
+    });
+    this.stepCount = state.step;
+    this.history.splice(0, this.history.length, ...state.history);
+  }
+
+  dispose(): void {
+    if (this.status === 'disposed') return;
+    tf.dispose([this.deltaVar, this.m, this.v, this.lastCos, this.lastLoss, this.bestDelta, this.bestScore, this.A].filter(Boolean) as Tensor[]);
+    this.projector?.dispose();
+    this.status = 'disposed';
+  }
+}
+
+function meanArr(a: Float32Array): number {
+  let s = 0;
+  for (const x of a) s += x;
+  return a.length ? s / a.length : 0;
+}
+
+export function optionsForExport(o: RecoveryOptions): Record<string, unknown> {
+  return {
+    mode: o.mode,
+    steps: o.steps,
+    lr: o.lr,
+    budget: o.budget,
+    delta: o.delta,
+    seed: o.seed,
+    reproject: o.reproject,
+    ridge: o.ridge,
+    lambdaAct: o.lambdaAct,
+    lambdaDec: o.lambdaDec,
+    jacobian: o.jacobian,
+    adam: o.adam,
+    checkpointMaxRelDrift: o.checkpointMaxRelDrift,
+  };
+}
