@@ -477,7 +477,7 @@ export class RecoveryRun {
     this.pauseRequested = true;
   }
 
-  /** The full result in the documented schema (schemas/recovery-result.schema.json). */
+  /** The full result in the documented schema (public/schemas/recovery-result.schema.json). */
   async result(config: Record<string, unknown> = {}): Promise<RecoveryResult> {
     const samples = await this.sampleMetrics();
     if (this.history.length === 0 || this.history[this.history.length - 1].step !== this.stepCount) await this.record();

@@ -1,0 +1,38 @@
+// Reading the user's files on Node, with errors that say which file and why.
+import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { InputError } from './errors.ts';
+import type { SaeFolderFiles } from '../io/saelens.ts';
+
+export function readBytes(file: string, what: string): Uint8Array {
+  if (!existsSync(file)) throw new InputError(`${what} ${file} does not exist`);
+  if (statSync(file).isDirectory()) throw new InputError(`${what} ${file} is a directory, expected a file`);
+  const buf = readFileSync(file);
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+export function readText(file: string, what: string): string {
+  return new TextDecoder().decode(readBytes(file, what));
+}
+
+/** An SAELens SAE folder: cfg.json + sae_weights.safetensors (+ sparsity.safetensors). */
+export function readSaeDir(dir: string): SaeFolderFiles {
+  if (!existsSync(dir)) throw new InputError(`SAE directory ${dir} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new InputError(`--sae expects a directory (cfg.json + sae_weights.safetensors), got the file ${dir}`);
+  const sparsity = path.join(dir, 'sparsity.safetensors');
+  return {
+    cfgJson: readText(path.join(dir, 'cfg.json'), 'SAE config'),
+    weights: readBytes(path.join(dir, 'sae_weights.safetensors'), 'SAE weights'),
+    sparsity: existsSync(sparsity) ? readBytes(sparsity, 'SAE sparsity') : undefined,
+  };
+}
+
+export function writeOutput(file: string, content: string | Uint8Array): void {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, content);
+  } catch (e) {
+    throw new InputError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}

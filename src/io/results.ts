@@ -1,0 +1,43 @@
+// Results as files: the JSON schema in public/schemas/recovery-result.schema.json (shared by the CLI and the
+// browser's export) and a per-sample CSV.
+import Papa from 'papaparse';
+import type { RecoveryResult, SampleMetrics } from '../core/metrics.ts';
+
+export const RESULT_SCHEMA_VERSION = 1;
+
+/** Pretty JSON; non-finite numbers become null (JSON has no NaN). */
+export function resultToJson(result: RecoveryResult): string {
+  return JSON.stringify({ schemaVersion: RESULT_SCHEMA_VERSION, ...result }, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
+}
+
+export const SAMPLE_COLUMNS: (keyof SampleMetrics)[] = [
+  'index', 'base', 'defended', 'recovered', 'valid', 'success', 'relDrift', 'absDrift', 'decodeDrift', 'floorViolation',
+  'eligible', 'reactivated', 'deltaNorm', 'relDeltaNorm', 'recoveredFraction', 'residualNormBase', 'residualNormDefended', 'residualNormRecovered',
+];
+
+/** One row per sample, in input order. */
+export function samplesToCsv(samples: SampleMetrics[]): string {
+  return Papa.unparse({ fields: SAMPLE_COLUMNS as string[], data: samples.map((s) => SAMPLE_COLUMNS.map((c) => s[c] ?? '')) }, { newline: '\n' }) + '\n';
+}
+
+export class ResultInputError extends Error {
+  override name = 'ResultInputError';
+}
+
+/** Parse a result JSON written by resultToJson (for viewing an exported run); checks the shape, not every number. */
+export function parseResultJson(text: string): RecoveryResult {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ResultInputError(`not a result file: invalid JSON (${(e as Error).message})`);
+  }
+  const r = raw as Partial<RecoveryResult> & { schemaVersion?: number };
+  if (typeof r !== 'object' || r === null || !Array.isArray(r.samples) || !Array.isArray(r.history) || typeof r.aggregate !== 'object' || typeof r.config !== 'object') {
+    throw new ResultInputError('not a result file: expected config, samples, aggregate and history');
+  }
+  if (r.schemaVersion !== undefined && r.schemaVersion > RESULT_SCHEMA_VERSION) {
+    throw new ResultInputError(`result file has schema version ${r.schemaVersion}; this Unclamp reads up to ${RESULT_SCHEMA_VERSION}`);
+  }
+  return r as RecoveryResult;
+}
