@@ -1,0 +1,158 @@
+// Messages between the page (main thread, renders only) and the engine worker (owns TensorFlow.js).
+// Requests carry an id and get exactly one `reply` (or `error`) with that id; the engine also sends
+// events (`metrics`, `status`, `backend`) at any time. Everything is structured-clone friendly.
+import type { ClampRule } from '../core/intervention.ts';
+import type { HistoryEntry, RecoveryResult, SampleMetrics } from '../core/metrics.ts';
+import type { RecoveryOptions, RunStatus } from '../core/recovery.ts';
+
+export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
+
+export interface BackendInfo {
+  name: BackendName;
+  /** e.g. "swiftshader (google)" for WebGPU, the renderer string for WebGL. */
+  adapter?: string;
+  /** Why each better backend was not used, best first (empty when WebGPU is in use). */
+  reasons: string[];
+}
+
+/** Files of the bring-your-own probe scenario (bytes as read from disk or fetched). */
+export interface ProbeFiles {
+  cfgJson: string;
+  weights: ArrayBuffer;
+  sparsity?: ArrayBuffer;
+  activations: ArrayBuffer;
+  probe: ArrayBuffer;
+}
+
+export type ScenarioRequest =
+  /** The bundled synthetic example under public/examples/probe/. */
+  | { kind: 'probe-example' }
+  | { kind: 'probe'; files: ProbeFiles; target?: number; centerInput?: boolean; name?: string };
+
+export type DeltaPositions = 'all' | 'last';
+
+export interface SampleInfo {
+  index: number;
+  /** Token strings when the scenario has text; absent for raw activations. */
+  tokens?: string[];
+  label?: string;
+  /** Token positions where δ is applied. */
+  deltaPositions: number[];
+}
+
+export interface ScenarioInfo {
+  id: string;
+  title: string;
+  /** Plain-words description: what B is, what a valid flip is. */
+  behaviour: string;
+  n: number;
+  t: number;
+  d: number;
+  dSae: number;
+  sae: { name: string; architecture: string; hookName?: string; k?: number; notes: string[] };
+  /** Per feature, length d_sae: attribution to B, mean activation on the samples, log10 density (if known). */
+  features: { attribution: Float32Array; meanActivation: Float32Array; logDensity: Float32Array | null };
+  defaults: {
+    features: number[];
+    clamp: ClampRule;
+    positions: DeltaPositions;
+    options: Partial<RecoveryOptions>;
+  };
+  samples: SampleInfo[];
+}
+
+/** The clamp alone, before any attack. */
+export interface DefenceInfo {
+  features: number[];
+  clamp: ClampRule;
+  base: Float32Array;
+  defended: Float32Array;
+  valid: boolean[];
+  validFlips: number;
+  residualBase: Float32Array;
+  residualDefended: Float32Array;
+}
+
+export interface JacobianAnalysis {
+  /** Singular values of J_S = diag(active)·W_enc[:,S]ᵀ at the δ slots, pooled over samples (descending). */
+  singularValues: number[];
+  rank: number;
+  d: number;
+  nullSpaceDim: number;
+  /** Share of ‖∂B/∂h‖² lying in the null space of J_S (mean over valid flips). */
+  gradientNullShare: number;
+  /** Same for the encoder projection's null space (all of S, active or not). */
+  gradientEncoderNullShare: number;
+  activeRows: number;
+}
+
+export interface ReplayRow {
+  part: 'full' | 'residual' | 'non-clamped features' | 'clamped features' | 'top-k non-clamped' | 'knock out top-k non-clamped';
+  recovered: number;
+  validFlips: number;
+  rate: number | null;
+  /** ‖part‖ / ‖δ‖, mean over valid flips. */
+  normShare: number | null;
+}
+
+export interface BudgetSweepRow {
+  budget: number;
+  recoveryRate: number | null;
+  recovered: number;
+  validFlips: number;
+  meanRelDrift: number | null;
+  meanAbsDrift: number | null;
+}
+
+export interface RunConfig {
+  options: Partial<RecoveryOptions>;
+  positions: DeltaPositions;
+  /** Read metrics every this many steps. */
+  metricsEvery: number;
+  /** Milliseconds to wait between steps (the "speed" control; 0 = as fast as possible). */
+  stepDelayMs: number;
+}
+
+export type Request =
+  | { type: 'init'; prefer?: BackendName[] }
+  | { type: 'loadScenario'; scenario: ScenarioRequest }
+  | { type: 'setDefence'; features: number[]; clamp: ClampRule }
+  | { type: 'start'; config: RunConfig }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  | { type: 'step'; count: number }
+  | { type: 'reset' }
+  | { type: 'result' }
+  | { type: 'analyse'; analysis: 'jacobian' }
+  | { type: 'analyse'; analysis: 'replay'; topK?: number }
+  | { type: 'analyse'; analysis: 'budget-sweep'; budgets: number[] };
+
+export type ReplyPayload = {
+  init: BackendInfo;
+  loadScenario: ScenarioInfo;
+  setDefence: DefenceInfo;
+  start: { status: RunStatus };
+  pause: { status: RunStatus; step: number };
+  resume: { status: RunStatus };
+  step: { status: RunStatus; step: number };
+  reset: { status: RunStatus };
+  result: RecoveryResult;
+  analyse: JacobianAnalysis | ReplayRow[] | BudgetSweepRow[];
+};
+
+export type RequestMessage = Request & { id: number };
+
+export type EngineEvent =
+  | { type: 'backend'; backend: BackendInfo }
+  | { type: 'status'; status: RunStatus; step: number; totalSteps: number }
+  | { type: 'metrics'; entry: HistoryEntry; samples: SampleMetrics[] }
+  | { type: 'done'; result: RecoveryResult }
+  | { type: 'notice'; message: string };
+
+export type WorkerMessage =
+  | { kind: 'reply'; id: number; payload: unknown }
+  | { kind: 'error'; id: number | null; message: string; code: ErrorCode }
+  | { kind: 'event'; event: EngineEvent };
+
+/** input: the user's file or setting is wrong; device: the GPU was lost or ran out of memory; internal: our bug. */
+export type ErrorCode = 'input' | 'device' | 'internal';
