@@ -173,6 +173,10 @@ export class RecoveryRun {
   get step(): number {
     return this.stepCount;
   }
+  /** [N, P, d] for per-sample δ, [1, P, d] for a shared one. */
+  get deltaShape(): [number, number, number] {
+    return this.deltaVar.shape as [number, number, number];
+  }
   get state(): RunStatus {
     return this.status;
   }

@@ -120,7 +120,8 @@ export type Request =
   | { type: 'start'; config: RunConfig }
   | { type: 'pause' }
   | { type: 'resume' }
-  | { type: 'step'; count: number }
+  /** Step while paused; with no run yet, `config` starts one (paused) first. */
+  | { type: 'step'; count: number; config?: RunConfig }
   | { type: 'reset' }
   | { type: 'result' }
   | { type: 'analyse'; analysis: 'jacobian' }

@@ -1,0 +1,80 @@
+// Backend selection in the browser worker: WebGPU (navigator.gpu and a non-null adapter) → WebGL → WASM →
+// CPU, recording why each better one was skipped so the page can say it (DESIGN §5).
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgl';
+import '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-backend-webgpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
+import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
+import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { tf } from '../core/tf.ts';
+import type { BackendInfo, BackendName } from './protocol.ts';
+
+export const BACKEND_ORDER: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+
+interface GpuLike {
+  requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string; description?: string } } | null>;
+}
+
+async function tryWebGpu(): Promise<{ ok: true; adapter: string } | { ok: false; reason: string }> {
+  const gpu = (globalThis.navigator as Navigator & { gpu?: GpuLike }).gpu;
+  if (!gpu) return { ok: false, reason: 'WebGPU: navigator.gpu is not available in this browser' };
+  let adapter;
+  try {
+    adapter = await gpu.requestAdapter();
+  } catch (e) {
+    return { ok: false, reason: `WebGPU: requesting an adapter failed (${(e as Error).message})` };
+  }
+  if (!adapter) return { ok: false, reason: 'WebGPU: no adapter (navigator.gpu.requestAdapter() returned null: no usable GPU, or WebGPU is disabled)' };
+  try {
+    if (!(await tf.setBackend('webgpu'))) return { ok: false, reason: 'WebGPU: the TensorFlow.js webgpu backend did not initialise' };
+    await tf.ready();
+  } catch (e) {
+    return { ok: false, reason: `WebGPU: backend initialisation failed (${(e as Error).message})` };
+  }
+  const i = adapter.info ?? {};
+  return { ok: true, adapter: [i.architecture, i.vendor && `(${i.vendor})`].filter(Boolean).join(' ') || i.description || 'unknown adapter' };
+}
+
+async function trySimple(name: 'webgl' | 'wasm' | 'cpu'): Promise<string | null> {
+  try {
+    if (name === 'webgl') tf.env().set('SOFTWARE_WEBGL_ENABLED', true); // headless Chromium renders WebGL in software
+    if (name === 'wasm') setWasmPaths({ 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded });
+    if (!(await tf.setBackend(name))) return `${name}: the backend did not initialise`;
+    await tf.ready();
+    return null;
+  } catch (e) {
+    return `${name}: initialisation failed (${(e as Error).message})`;
+  }
+}
+
+/** Pick the first backend in `order` that works. `order` may skip entries (e.g. after a lost device). */
+export async function selectBackend(order: BackendName[] = BACKEND_ORDER): Promise<BackendInfo> {
+  const reasons: string[] = [];
+  for (const name of order) {
+    if (name === 'webgpu') {
+      const r = await tryWebGpu();
+      if (r.ok) return { name, adapter: r.adapter, reasons };
+      reasons.push(r.reason);
+      continue;
+    }
+    const failure = await trySimple(name);
+    if (failure === null) return { name, adapter: name === 'webgl' ? webglRenderer() : undefined, reasons };
+    reasons.push(failure);
+  }
+  throw new Error(`no TensorFlow.js backend could be initialised: ${reasons.join('; ')}`);
+}
+
+function webglRenderer(): string | undefined {
+  try {
+    const backend = tf.backend() as unknown as { gpgpu?: { gl?: WebGLRenderingContext } };
+    const gl = backend.gpgpu?.gl;
+    if (!gl) return undefined;
+    const ext = gl.getExtension('WEBGL_debug_renderer_info');
+    return String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,49 @@
+// The engine worker: owns TensorFlow.js and the session; the page only renders what it sends.
+import { selectBackend, BACKEND_ORDER } from './browser-backend.ts';
+import { EngineSession } from './session.ts';
+import type { BackendInfo, ErrorCode, RequestMessage, WorkerMessage } from './protocol.ts';
+
+const scope = self as unknown as { postMessage(m: WorkerMessage): void; addEventListener(t: 'message', l: (e: MessageEvent) => void): void };
+const post = (m: WorkerMessage) => scope.postMessage(m);
+
+const session = new EngineSession({
+  emit: (event) => post({ kind: 'event', event }),
+  fetchAsset: async (path) => {
+    const res = await fetch(new URL(path, new URL(import.meta.env.BASE_URL, self.location.origin)));
+    if (!res.ok) throw new Error(`could not load ${path} (HTTP ${res.status})`);
+    return res.arrayBuffer();
+  },
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+});
+
+let backend: BackendInfo | null = null;
+
+function classify(e: unknown): ErrorCode {
+  const err = e as Error;
+  if (err?.name?.endsWith('InputError') || err?.name === 'SafetensorsError') return 'input';
+  if (/device (was )?lost|out of memory|OOM|GPUDevice/i.test(err?.message ?? '')) return 'device';
+  return 'internal';
+}
+
+// Requests are handled one at a time, in order, so a pause never overtakes the start before it.
+let queue: Promise<void> = Promise.resolve();
+
+scope.addEventListener('message', (ev: MessageEvent) => {
+  const req = ev.data as RequestMessage;
+  queue = queue.then(async () => {
+    try {
+      let payload: unknown;
+      if (req.type === 'init') {
+        backend = await selectBackend(req.prefer ?? BACKEND_ORDER);
+        post({ kind: 'event', event: { type: 'backend', backend } });
+        payload = backend;
+      } else {
+        if (!backend) throw Object.assign(new Error('the engine is not initialised'), { name: 'EngineInputError' });
+        payload = await session.handle(req);
+      }
+      post({ kind: 'reply', id: req.id, payload });
+    } catch (e) {
+      post({ kind: 'error', id: req.id, message: (e as Error)?.message ?? String(e), code: classify(e) });
+    }
+  });
+});
