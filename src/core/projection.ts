@@ -94,3 +94,40 @@ export function cosine(a: Tensor, b: Tensor): Tensor {
     return tf.where(zero, tf.onesLike(denom), tf.div(tf.sum(tf.mul(a, b)), tf.maximum(denom, 1e-30)));
   });
 }
+
+/**
+ * Solve K x = b for a batch of small symmetric positive definite systems, K [B, s, s], b [B, s] → [B, s],
+ * by Gauss–Jordan elimination without pivoting (stable for SPD): s rank-1 updates of the augmented matrix.
+ */
+export function batchedSolveSpd(K: Tensor3D, b: Tensor2D): Tensor2D {
+  return tf.tidy(() => {
+    const [B, s] = K.shape;
+    let M = tf.concat([K, tf.expandDims(b, 2)], 2) as Tensor3D; // [B, s, s+1]
+    const eye = tf.reshape(tf.eye(s), [s, 1, s, 1]);
+    for (let k = 0; k < s; k++) {
+      const row = tf.div(tf.slice(M, [0, k, 0], [B, 1, s + 1]), tf.slice(M, [0, k, k], [B, 1, 1])); // [B, 1, s+1]
+      const col = tf.sub(tf.slice(M, [0, 0, k], [B, s, 1]), tf.reshape(tf.slice(eye, [k, 0, 0, 0], [1, 1, s, 1]), [1, s, 1])); // [B, s, 1]
+      // Outer product by broadcasting: cheaper than a batched matmul with an inner dimension of 1.
+      M = tf.sub(M, tf.mul(col, row)) as Tensor3D;
+    }
+    return tf.reshape(tf.slice(M, [0, 0, s], [B, s, 1]), [B, s]) as Tensor2D;
+  });
+}
+
+/**
+ * Project each row g_b [B, d] off the span of the columns of A [d, s] selected by mask_b [B, s] (1 = live):
+ *   g − A·x,  (D G D + r·I + (I − D)) x = D Aᵀ g,  G = AᵀA,  D = diag(mask).
+ * Dead columns get a unit diagonal and a zero right-hand side, so their x is 0 and they play no part.
+ * This is the exact Jacobian-row projection of a single layer, at the cost of s small eliminations.
+ */
+export function projectOffMaskedColumns(g: Tensor2D, A: Tensor2D, G: Tensor2D, mask: Tensor2D, ridge: number): Tensor2D {
+  return tf.tidy(() => {
+    const s = mask.shape[1];
+    const m3 = tf.expandDims(mask, 2); // [B, s, 1]
+    const eye = tf.reshape(tf.eye(s), [1, s, s]);
+    const K = tf.add(tf.mul(tf.mul(m3, tf.transpose(m3, [0, 2, 1])), tf.expandDims(G, 0)), tf.add(tf.mul(eye, ridge), tf.mul(eye, tf.sub(1, m3)))) as Tensor3D;
+    const rhs = tf.mul(mask, tf.matMul(g, A)) as Tensor2D; // D Aᵀ g, [B, s]
+    const x = batchedSolveSpd(K, rhs);
+    return tf.sub(g, tf.matMul(x, A, false, true)) as Tensor2D;
+  });
+}

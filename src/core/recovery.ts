@@ -10,7 +10,7 @@
 // Step-wise API: create → step() → metrics() → … → result() → dispose(). One step is one tf.tidy; nothing
 // is read back from the device unless metrics() is asked for.
 import { tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from './tf.ts';
-import { EncoderProjector, cosine, orthonormalRows, projectOffRows } from './projection.ts';
+import { EncoderProjector, cosine, orthonormalRows, projectOffMaskedColumns, projectOffRows } from './projection.ts';
 import { mixSeed, mulberry32, normals } from './rng.ts';
 import type { RecoverySite } from './site.ts';
 import { summarise, type HistoryEntry, type RecoveryResult, type SampleMetrics } from './metrics.ts';
@@ -142,6 +142,8 @@ export class RecoveryRun {
   private status: RunStatus = 'ready';
   private pauseRequested = false;
   private readonly A: Tensor2D | null;
+  /** AᵀA, for the exact Jacobian projection. */
+  private readonly G: Tensor2D | null;
 
   private constructor(
     readonly site: RecoverySite,
@@ -156,6 +158,7 @@ export class RecoveryRun {
     this.m = zeros();
     this.v = zeros();
     this.A = site.affineEncoder ? site.set.encoderDirections() : null;
+    this.G = this.A ? tf.tidy(() => tf.matMul(this.A!, this.A!, true, false)) : null;
     if (options.checkpointMaxRelDrift !== null) {
       this.bestDelta = zeros();
       // δ = 0 is always admissible (no drift); its score is the defended behaviour.
@@ -229,42 +232,27 @@ export class RecoveryRun {
   }
 
   /**
-   * Orthonormal rows spanning (a sketch of) the rows of ∂z_S/∂δ, as independent projection problems
-   * Q [B, R, D] together with how δ's gradient maps to [B, D] and back.
+   * The behaviour gradient with the rows of ∂z_S/∂δ projected out.
+   * Exact (single layer, affine encoder, |S| ≤ exactMaxRows): the rows at a slot are the encoder directions
+   * of the defended features live there, so the projection is off span{A_j : j live} — solved per slot with
+   * the fixed Gram matrix AᵀA. A shared δ is constrained by every sample's live rows: the union of masks.
+   * Sketch otherwise: VJPs of z_S·r for the drift direction and k seeded Gaussian probes, orthonormalised.
    */
-  private jacobianBasis(delta: Tensor): { Q: Tensor3D; toRows: (g: Tensor) => Tensor2D; fromRows: (g: Tensor2D) => Tensor } {
+  private projectOffJacobian(delta: Tensor, grad: Tensor): Tensor {
     const { site, options } = this;
     const { n, p, d } = site;
     const s = site.set.size;
     const shared = options.delta === 'shared';
     const full = this.full(delta);
-    const exactRows = shared ? n * s : s;
-    if (this.A && exactRows <= options.jacobian.exactMaxRows) {
-      // Exact: rows are diag(active)·Aᵀ at each slot; slots are independent problems in R^d.
+    if (this.A && this.G && s <= options.jacobian.exactMaxRows) {
       const active = site.activeMask(full); // [N, P, s]
-      const At = tf.transpose(this.A); // [s, d]
-      if (!shared) {
-        const V = tf.mul(tf.reshape(active, [n * p, s, 1]), tf.expandDims(At, 0)) as Tensor3D; // [N·P, s, d]
-        return {
-          Q: orthonormalRows(V),
-          toRows: (g) => tf.reshape(g, [n * p, d]) as Tensor2D,
-          fromRows: (g) => tf.reshape(g, [n, p, d]),
-        };
-      }
-      // Shared δ: at each slot, every sample's live rows constrain the one δ row.
-      const act = tf.transpose(active, [1, 0, 2]); // [P, N, s]
-      const V = tf.reshape(tf.mul(tf.expandDims(act, 3), tf.reshape(At, [1, 1, s, d])), [p, n * s, d]) as Tensor3D;
-      return {
-        Q: orthonormalRows(V),
-        toRows: (g) => tf.reshape(g, [p, d]) as Tensor2D,
-        fromRows: (g) => tf.reshape(g, [1, p, d]),
-      };
+      const mask = shared ? tf.max(active, 0) : tf.reshape(active, [n * p, s]); // [P, s] or [N·P, s]
+      const rows = tf.reshape(grad, [-1, d]) as Tensor2D;
+      return tf.reshape(projectOffMaskedColumns(rows, this.A, this.G, mask as Tensor2D, options.ridge), grad.shape);
     }
-    // Sketch: VJPs of z_S·r for r = the drift direction and k seeded Gaussian probes.
     const k = options.jacobian.probes;
     const rand = mulberry32(mixSeed(options.seed, this.stepCount));
-    const zNow = site.defendedActs(full);
-    const drift = tf.sub(zNow, site.zDef);
+    const drift = tf.sub(site.defendedActs(full), site.zDef);
     const driftDir = tf.div(drift, tf.add(tf.sqrt(tf.sum(tf.square(drift), [1, 2], true)), 1e-12));
     const cotangents: Tensor[] = [driftDir];
     for (let i = 0; i < k; i++) cotangents.push(tf.mul(tf.tensor3d(normals(rand, n * p * s), [n, p, s]), site.slotMask));
@@ -272,11 +260,7 @@ export class RecoveryRun {
     const rows = cotangents.map((r) => tf.grad((x: Tensor) => tf.sum(tf.mul(site.defendedActs(this.full(x)), r)))(delta));
     const B = shared ? 1 : n;
     const V = tf.stack(rows.map((r) => tf.reshape(r, [B, p * d])), 1) as Tensor3D; // [B, k+1, P·d]
-    return {
-      Q: orthonormalRows(V),
-      toRows: (g) => tf.reshape(g, [B, p * d]) as Tensor2D,
-      fromRows: (g) => tf.reshape(g, [B, p, d]),
-    };
+    return tf.reshape(projectOffRows(tf.reshape(grad, [B, p * d]) as Tensor2D, orthonormalRows(V)), grad.shape);
   }
 
   /** One optimiser step. Synchronous: it queues device work and reads nothing back. */
@@ -295,8 +279,7 @@ export class RecoveryRun {
       if (options.mode === 'jacobian') {
         const { value, grad } = tf.valueAndGrad(behaviourLoss)(delta);
         raw = grad;
-        const basis = this.jacobianBasis(delta);
-        g = basis.fromRows(projectOffRows(basis.toRows(grad), basis.Q));
+        g = this.projectOffJacobian(delta, grad);
         lossValue = value;
         const pen = (x: Tensor) => this.penalty(this.full(x));
         if (options.lambdaAct > 0 || options.lambdaDec > 0) {
@@ -529,7 +512,7 @@ export class RecoveryRun {
 
   dispose(): void {
     if (this.status === 'disposed') return;
-    tf.dispose([this.deltaVar, this.m, this.v, this.lastCos, this.lastLoss, this.bestDelta, this.bestScore, this.A].filter(Boolean) as Tensor[]);
+    tf.dispose([this.deltaVar, this.m, this.v, this.lastCos, this.lastLoss, this.bestDelta, this.bestScore, this.A, this.G].filter(Boolean) as Tensor[]);
     this.projector?.dispose();
     this.status = 'disposed';
   }
