@@ -39,9 +39,9 @@ export async function featureAttribution(sae: Sae, h: Tensor3D, behaviour: Behav
     total.dispose();
     total = next;
   }
-  const attr = (await tf.div(total, n).data()) as Float32Array;
+  const attr = await total.data();
   tf.dispose([grad, weights, total]);
-  return Float32Array.from(attr);
+  return Float32Array.from(attr, (v) => v / n);
 }
 
 /** Indices of the K features with the largest positive attribution, best first. */

@@ -69,7 +69,7 @@ export class EngineSession {
         return this.start(req.config);
       case 'pause':
         await this.stopLoop();
-        return { status: this.run?.state ?? 'ready', step: this.run?.step ?? 0 };
+        return { status: this.run ? (this.run.finished ? 'done' : 'paused') : 'ready', step: this.run?.step ?? 0 };
       case 'resume':
         return this.resume();
       case 'step':
