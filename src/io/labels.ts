@@ -1,0 +1,36 @@
+// Optional feature labels: a Neuronpedia explanation export (a JSON array of {index, description, …}),
+// or a plain {"index": "label"} map. Indices arrive as numbers or strings; several explanations per
+// feature are joined. Labels are display-only, so a malformed entry is reported, not guessed.
+
+export class LabelFileError extends Error {
+  override name = 'LabelInputError';
+}
+
+export function parseFeatureLabels(text: string, dSae?: number): Map<number, string> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new LabelFileError(`label file is not valid JSON (${(e as Error).message})`);
+  }
+  const out = new Map<number, string>();
+  const add = (idx: unknown, label: unknown, where: string) => {
+    const i = typeof idx === 'string' && /^\d+$/.test(idx) ? Number(idx) : idx;
+    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0) throw new LabelFileError(`label file: ${where} has no valid feature index (got ${JSON.stringify(idx)})`);
+    if (dSae !== undefined && i >= dSae) throw new LabelFileError(`label file: feature index ${i} is out of range for an SAE with ${dSae} features`);
+    if (typeof label !== 'string') throw new LabelFileError(`label file: ${where} has no description string`);
+    const text = label.trim();
+    if (!text) return;
+    out.set(i, out.has(i) ? `${out.get(i)}; ${text}` : text);
+  };
+  if (Array.isArray(raw)) {
+    raw.forEach((e, k) => {
+      if (typeof e !== 'object' || e === null) throw new LabelFileError(`label file: entry ${k} is not an object`);
+      const r = e as Record<string, unknown>;
+      add(r.index ?? r.feature ?? r.featureIndex, r.description ?? r.label ?? r.explanation, `entry ${k}`);
+    });
+  } else if (typeof raw === 'object' && raw !== null) {
+    for (const [k, v] of Object.entries(raw)) add(k, v, `key "${k}"`);
+  } else throw new LabelFileError('label file must be a JSON array of {index, description} or an object {index: label}');
+  return out;
+}
