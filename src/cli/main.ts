@@ -6,8 +6,9 @@ import { SafetensorsError } from '../io/safetensors.ts';
 
 type Register = (program: Command) => void;
 
+// One line per subcommand module.
 async function loadCommands(): Promise<Register[]> {
-  const mods = await Promise.all([import('./recover.ts'), import('./logits.ts')]);
+  const mods = await Promise.all([import('./recover.ts')]);
   return mods.map((m) => m.register);
 }
 
