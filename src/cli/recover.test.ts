@@ -1,7 +1,7 @@
 // The real `unclamp` binary, spawned as a user would run it.
-import { describe, expect, it, beforeAll } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020.js';
@@ -23,6 +23,7 @@ describe('unclamp recover', () => {
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'unclamp-cli-'));
   });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('prints help', () => {
     const r = unclamp(['recover', '--help']);
