@@ -1,0 +1,55 @@
+// `unclamp logits`: the model's full logits for a prompt, for cross-checking against other implementations.
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { tf } from '../core/tf.ts';
+import { initNodeBackend, type NodeBackend } from '../engine/node-backend.ts';
+import { loadGpt2 } from '../model/load.ts';
+import { loadTokenizer, WordTokenizer } from '../model/tokenizers/index.ts';
+import { InputError } from './errors.ts';
+import { readBytes, readText, writeOutput } from './fs.ts';
+import { oneOf } from './parse.ts';
+
+/** A model folder: config.json + model.safetensors (+ tokenizer.json for word-level models). */
+export function readModelDir(dir: string) {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`model directory ${dir} does not exist`);
+  const tokenizerPath = path.join(dir, 'tokenizer.json');
+  const { model, raw } = loadGpt2(readText(path.join(dir, 'config.json'), 'model config'), readBytes(path.join(dir, 'model.safetensors'), 'model weights'), dir);
+  try {
+    const tokenizer = loadTokenizer(existsSync(tokenizerPath) ? readText(tokenizerPath, 'tokenizer') : undefined, raw);
+    return { model, tokenizer, raw };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('logits')
+    .description('Write the tokens, ids and full logits [T][V] of a prompt (for cross-checking).')
+    .requiredOption('--model <dir>', 'model folder: config.json + model.safetensors (+ tokenizer.json)')
+    .requiredOption('--prompt <text>', 'the prompt')
+    .requiredOption('--json <out>', 'output JSON {tokens, ids, logits}')
+    .option('--backend <name>', 'wasm | cpu', oneOf('--backend', ['wasm', 'cpu'] as const), 'wasm')
+    .action(async (flags: { model: string; prompt: string; json: string; backend: NodeBackend }) => {
+      await initNodeBackend(flags.backend);
+      const { model, tokenizer } = readModelDir(flags.model);
+      try {
+        if (!flags.prompt.trim()) throw new InputError('--prompt is empty');
+        if (tokenizer instanceof WordTokenizer) {
+          const unknown = tokenizer.unknownWords(flags.prompt);
+          if (unknown.length) throw new InputError(`words not in the model's vocabulary: ${unknown.slice(0, 8).join(', ')}`);
+        }
+        const ids = tokenizer.encode(flags.prompt);
+        if (ids.length > model.config.nCtx) throw new InputError(`the prompt is ${ids.length} tokens; the model's context is ${model.config.nCtx}`);
+        const logits = tf.tidy(() => model.forward([ids]).squeeze([0]));
+        const rows = (await logits.array()) as number[][];
+        logits.dispose();
+        writeOutput(flags.json, JSON.stringify({ tokens: tokenizer.tokenStrings(ids), ids, logits: rows }) + '\n');
+        process.stderr.write(`${ids.length} tokens × ${model.config.vocabSize} logits → ${flags.json}\n`);
+      } finally {
+        model.dispose();
+      }
+    });
+}

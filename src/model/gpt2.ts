@@ -1,0 +1,226 @@
+// GPT-2 in TensorFlow.js, with TransformerLens' hook names.
+//   x = W_E[ids] + W_pos[pos]                                  hook_embed, hook_pos_embed
+//   for each block i:                                          blocks.i.hook_resid_pre
+//     x = x + attn(ln1(x))                                     blocks.i.hook_resid_mid
+//     x = x + mlp(ln2(x))                                      blocks.i.hook_resid_post
+//   logits = ln_final(x) · W_Eᵀ                                (tied unembedding)
+// Hooks read (cache), replace or add to any activation; forwardFrom(hook, resid) starts mid-network so a
+// recovery loop does not recompute the layers before the hook. Everything is differentiable w.r.t. the
+// residual and the weights; with embedding 'onehot' also on backends without a gather gradient (wasm).
+import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D } from '../core/tf.ts';
+
+export interface GPT2Config {
+  nLayer: number;
+  nHead: number;
+  dModel: number;
+  nCtx: number;
+  vocabSize: number;
+  lnEps: number;
+}
+
+export interface BlockWeights {
+  ln1_w: Tensor1D;
+  ln1_b: Tensor1D;
+  /** Conv1D layout [d, 3d]: y = x·W + b, columns q | k | v. */
+  W_attn: Tensor2D;
+  b_attn: Tensor1D;
+  W_O: Tensor2D; // [d, d]
+  b_O: Tensor1D;
+  ln2_w: Tensor1D;
+  ln2_b: Tensor1D;
+  W_in: Tensor2D; // [d, 4d]
+  b_in: Tensor1D;
+  W_out: Tensor2D; // [4d, d]
+  b_out: Tensor1D;
+}
+
+export interface GPT2Weights {
+  W_E: Tensor2D; // wte [V, d]
+  W_pos: Tensor2D; // wpe [n_ctx, d]
+  blocks: BlockWeights[];
+  lnf_w: Tensor1D;
+  lnf_b: Tensor1D;
+}
+
+/** A hook returns the replacement activation, or nothing to leave it unchanged. */
+export type HookFn = (act: Tensor, name: string) => Tensor | void;
+
+export interface RunOptions {
+  /** Hooks by exact name. */
+  hooks?: Record<string, HookFn>;
+  /** Names to record (map each to anything, e.g. null); filled with the activation after any hook at that
+   *  point, kept out of the caller's tf.tidy: the caller disposes them. */
+  cache?: Map<string, Tensor>;
+  /** [B, T], 1 = real token. Keys at padded positions are masked out (right padding). */
+  attentionMask?: Tensor2D;
+  /** 'gather' (fast) or 'onehot' (one-hot · W_E: differentiable on every backend). */
+  embedding?: 'gather' | 'onehot';
+}
+
+export type ResidHook = 'hook_resid_pre' | 'hook_resid_mid' | 'hook_resid_post';
+
+/** "blocks.3.hook_resid_pre" → {layer 3, point hook_resid_pre}. */
+export function parseResidHook(name: string, nLayer: number): { layer: number; point: ResidHook } {
+  const m = /^blocks\.(\d+)\.(hook_resid_pre|hook_resid_mid|hook_resid_post)$/.exec(name);
+  if (!m) throw new ModelInputError(`"${name}" is not a residual hook (blocks.{i}.hook_resid_pre|mid|post)`);
+  const layer = Number(m[1]);
+  if (layer >= nLayer) throw new ModelInputError(`${name}: the model has layers 0..${nLayer - 1}`);
+  return { layer, point: m[2] as ResidHook };
+}
+
+export class ModelInputError extends Error {
+  override name = 'ModelInputError';
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+function gelu(x: Tensor): Tensor {
+  // GPT-2's gelu_new: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(tf.mul(GELU_C, tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))));
+}
+
+function layerNorm(x: Tensor, w: Tensor1D, b: Tensor1D, eps: number): Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), w), b);
+}
+
+export class GPT2 {
+  constructor(readonly config: GPT2Config, readonly weights: GPT2Weights) {}
+
+  private hook(name: string, x: Tensor, opts: RunOptions): Tensor {
+    const fn = opts.hooks?.[name];
+    if (fn) x = fn(x, name) ?? x;
+    if (opts.cache?.has(name)) opts.cache.set(name, tf.keep(x));
+    return x;
+  }
+
+  /** Token + position embeddings: blocks.0.hook_resid_pre. ids are [B][T] (right-padded when ragged). */
+  embed(ids: number[][], opts: RunOptions = {}): Tensor3D {
+    const { vocabSize, nCtx } = this.config;
+    const B = ids.length;
+    const T = ids[0]?.length ?? 0;
+    if (!B || !T) throw new ModelInputError('no tokens to run');
+    if (T > nCtx) throw new ModelInputError(`sequence of ${T} tokens exceeds the context of ${nCtx}`);
+    for (const row of ids) {
+      if (row.length !== T) throw new ModelInputError('token batches must be rectangular (pad them)');
+      for (const id of row) if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new ModelInputError(`token id ${id} is outside the vocabulary 0..${vocabSize - 1}`);
+    }
+    const flat = tf.tensor1d(ids.flat(), 'int32');
+    const tok =
+      opts.embedding === 'onehot'
+        ? tf.matMul(tf.oneHot(flat, vocabSize).toFloat(), this.weights.W_E)
+        : tf.gather(this.weights.W_E, flat);
+    const embed = this.hook('hook_embed', tf.reshape(tok, [B, T, -1]), opts);
+    const pos = this.hook('hook_pos_embed', tf.expandDims(tf.slice(this.weights.W_pos, [0, 0], [T, -1]), 0), opts);
+    return tf.add(embed, pos) as Tensor3D;
+  }
+
+  private attention(i: number, x: Tensor3D, opts: RunOptions): Tensor3D {
+    const { nHead, dModel } = this.config;
+    const w = this.weights.blocks[i];
+    const p = `blocks.${i}.attn.`;
+    const [B, T] = x.shape;
+    const dh = dModel / nHead;
+    const qkv = tf.add(tf.matMul(tf.reshape(x, [B * T, dModel]), w.W_attn), w.b_attn);
+    const heads = (k: number) => tf.reshape(tf.slice(qkv, [0, k * dModel], [B * T, dModel]), [B, T, nHead, dh]);
+    const q = this.hook(p + 'hook_q', heads(0), opts);
+    const k = this.hook(p + 'hook_k', heads(1), opts);
+    const v = this.hook(p + 'hook_v', heads(2), opts);
+    const qh = tf.transpose(q, [0, 2, 1, 3]); // [B, H, T, dh]
+    const kh = tf.transpose(k, [0, 2, 1, 3]);
+    const vh = tf.transpose(v, [0, 2, 1, 3]);
+    let scores = tf.div(tf.matMul(qh, kh, false, true), Math.sqrt(dh)); // [B, H, Tq, Tk]
+    scores = this.hook(p + 'hook_attn_scores', scores, opts);
+    // Causal mask, plus padded keys; a large negative (not −∞) keeps fully masked rows finite.
+    let allowed = tf.linalg.bandPart(tf.ones([T, T]), -1, 0).reshape([1, 1, T, T]);
+    if (opts.attentionMask) allowed = tf.mul(allowed, tf.reshape(opts.attentionMask, [B, 1, 1, T]));
+    scores = tf.add(scores, tf.mul(tf.sub(1, allowed), -1e9));
+    const pattern = this.hook(p + 'hook_pattern', tf.softmax(scores, -1), opts);
+    const z = this.hook(p + 'hook_z', tf.transpose(tf.matMul(pattern, vh), [0, 2, 1, 3]), opts); // [B, T, H, dh]
+    const out = tf.add(tf.matMul(tf.reshape(z, [B * T, dModel]), w.W_O), w.b_O);
+    return tf.reshape(out, [B, T, dModel]) as Tensor3D;
+  }
+
+  private mlp(i: number, x: Tensor3D, opts: RunOptions): Tensor3D {
+    const { dModel } = this.config;
+    const w = this.weights.blocks[i];
+    const [B, T] = x.shape;
+    const dMlp = w.W_in.shape[1];
+    const pre = this.hook(`blocks.${i}.mlp.hook_pre`, tf.reshape(tf.add(tf.matMul(tf.reshape(x, [B * T, dModel]), w.W_in), w.b_in), [B, T, dMlp]), opts);
+    const post = this.hook(`blocks.${i}.mlp.hook_post`, gelu(pre), opts);
+    return tf.reshape(tf.add(tf.matMul(tf.reshape(post, [B * T, dMlp]) as Tensor2D, w.W_out), w.b_out), [B, T, dModel]) as Tensor3D;
+  }
+
+  /** Run block i from `from` up to and including the hook `to` (default: the whole block). */
+  private block(i: number, x: Tensor3D, opts: RunOptions, from: ResidHook = 'hook_resid_pre', to: ResidHook = 'hook_resid_post'): Tensor3D {
+    const { lnEps } = this.config;
+    const w = this.weights.blocks[i];
+    const p = `blocks.${i}.`;
+    if (from === 'hook_resid_pre') {
+      x = this.hook(p + 'hook_resid_pre', x, opts) as Tensor3D;
+      if (to === 'hook_resid_pre') return x;
+      const normed = this.hook(p + 'ln1.hook_normalized', layerNorm(x, w.ln1_w, w.ln1_b, lnEps), opts) as Tensor3D;
+      const attnOut = this.hook(p + 'hook_attn_out', this.attention(i, normed, opts), opts);
+      x = tf.add(x, attnOut) as Tensor3D;
+      from = 'hook_resid_mid';
+    }
+    if (from === 'hook_resid_mid') {
+      x = this.hook(p + 'hook_resid_mid', x, opts) as Tensor3D;
+      if (to === 'hook_resid_mid') return x;
+      const normed = this.hook(p + 'ln2.hook_normalized', layerNorm(x, w.ln2_w, w.ln2_b, lnEps), opts) as Tensor3D;
+      const mlpOut = this.hook(p + 'hook_mlp_out', this.mlp(i, normed, opts), opts);
+      x = tf.add(x, mlpOut) as Tensor3D;
+    }
+    return this.hook(p + 'hook_resid_post', x, opts) as Tensor3D;
+  }
+
+  /** ln_final and the tied unembedding: [B, T, V]. */
+  unembed(x: Tensor3D, opts: RunOptions = {}): Tensor3D {
+    const { dModel, lnEps, vocabSize } = this.config;
+    const [B, T] = x.shape;
+    const normed = this.hook('ln_final.hook_normalized', layerNorm(x, this.weights.lnf_w, this.weights.lnf_b, lnEps), opts);
+    return tf.reshape(tf.matMul(tf.reshape(normed, [B * T, dModel]), this.weights.W_E, false, true), [B, T, vocabSize]) as Tensor3D;
+  }
+
+  /** Logits [B, T, V] for token ids [B][T]. */
+  forward(ids: number[][], opts: RunOptions = {}): Tensor3D {
+    let x = this.embed(ids, opts);
+    for (let i = 0; i < this.config.nLayer; i++) x = this.block(i, x, opts);
+    return this.unembed(x, opts);
+  }
+
+  /**
+   * Logits from a residual given at a hook point, e.g. forwardFrom('blocks.2.hook_resid_pre', h). Hooks at that
+   * point and downstream still apply (the given residual passes through the hook at `hookName` first).
+   */
+  forwardFrom(hookName: string, resid: Tensor3D, opts: RunOptions = {}): Tensor3D {
+    const { layer, point } = parseResidHook(hookName, this.config.nLayer);
+    let x = resid;
+    if (point === 'hook_resid_post') {
+      x = this.hook(hookName, x, opts) as Tensor3D;
+      for (let i = layer + 1; i < this.config.nLayer; i++) x = this.block(i, x, opts);
+    } else {
+      x = this.block(layer, x, opts, point);
+      for (let i = layer + 1; i < this.config.nLayer; i++) x = this.block(i, x, opts);
+    }
+    return this.unembed(x, opts);
+  }
+
+  /** The residual at a hook point (nothing after it is run). */
+  runToHook(ids: number[][], hookName: string, opts: RunOptions = {}): Tensor3D {
+    const { layer, point } = parseResidHook(hookName, this.config.nLayer);
+    let x = this.embed(ids, opts);
+    for (let i = 0; i < layer; i++) x = this.block(i, x, opts);
+    return this.block(layer, x, opts, 'hook_resid_pre', point);
+  }
+
+  /** Every weight tensor, in a fixed order (for training and disposal). */
+  parameters(): Tensor[] {
+    const w = this.weights;
+    return [w.W_E, w.W_pos, ...w.blocks.flatMap((b) => Object.values(b) as Tensor[]), w.lnf_w, w.lnf_b];
+  }
+
+  dispose(): void {
+    tf.dispose(this.parameters());
+  }
+}
