@@ -22,6 +22,11 @@ export interface SiteSpec {
   /** δ slots per sample: token positions into T, the same count P for every sample; −1 = unused slot. */
   positions: readonly (readonly number[])[];
   behaviour: Behaviour;
+  /**
+   * A perturbation already found (e.g. the first stage of a two-stage attack), [N, T, d], added to the
+   * defended residual and kept fixed while this site's δ is optimised.
+   */
+  fixed?: Tensor3D;
 }
 
 /** What the clamp alone does, read back once at creation. */
@@ -105,6 +110,9 @@ export class RecoverySite {
       if (!used) throw new SiteInputError(`sample ${i} has no δ position`);
       slotsPerSample.push(used);
     });
+    if (spec.fixed && (spec.fixed.rank !== 3 || spec.fixed.shape.some((v, i) => v !== h.shape[i]))) {
+      throw new SiteInputError(`the fixed perturbation has shape [${spec.fixed.shape.join(', ')}], expected [${h.shape.join(', ')}]`);
+    }
     const hData = await h.data();
     for (let i = 0; i < hData.length; i++) {
       if (!Number.isFinite(hData[i])) {
@@ -116,7 +124,8 @@ export class RecoverySite {
     const parts = tf.tidy(() => {
       const select = tf.tensor3d(sel, [n, t, p]);
       const slotMask = tf.tensor3d(slot, [n, p, 1]);
-      const hDef = defendedState(set, spec.clamp, h).hDef as Tensor3D;
+      let hDef = defendedState(set, spec.clamp, h).hDef as Tensor3D;
+      if (spec.fixed) hDef = tf.add(hDef, spec.fixed) as Tensor3D;
       const atSlots = (x: Tensor3D) => tf.matMul(select, x, true, false) as Tensor3D; // [N, P, d]
       const hDefAtSlots = atSlots(hDef);
       const hBaseAtSlots = atSlots(h);

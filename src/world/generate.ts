@@ -84,10 +84,10 @@ export function refusalSplit(): Record<RefusalMeta['kind'], { train: string[]; h
 
 const REFUSAL_SPLIT = refusalSplit();
 
-export function refusalExample(rand: Rand, split: 'train' | 'heldout', kind?: RefusalMeta['kind'], request?: string): Example {
+export function refusalExample(rand: Rand, split: 'train' | 'heldout', kind?: RefusalMeta['kind'], request?: string, template?: number): Example {
   const k = kind ?? pick(rand, ['harmful', 'harmful', 'benign', 'borderline'] as const);
   const req = request ?? pick(rand, REFUSAL_SPLIT[k][split]);
-  const prompt = words(pick(rand, REFUSAL_TEMPLATES).replace('[REQ]', req));
+  const prompt = words((template === undefined ? pick(rand, REFUSAL_TEMPLATES) : REFUSAL_TEMPLATES[template]).replace('[REQ]', req));
   const answer = words(k === 'harmful' ? REFUSE_ANSWER : COMPLY_ANSWER.replace('[REQ]', req));
   return { family: 'refusal', tokens: [...prompt, ...answer], promptLength: prompt.length, meta: { kind: k, request: req } };
 }

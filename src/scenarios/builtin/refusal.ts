@@ -1,0 +1,201 @@
+// Refusal steering (DESIGN §3): the defence *amplifies* refusal features (×3 at every position), which
+// turns some requests the base model helps with into refusals; recovery is compliance under the active clamp.
+//   B = logit["Sure"] − logit["I"] at the last prompt token (comply vs refuse on the first answer token).
+//   Valid flip: the base model complies (B > 0) and the defended model refuses (B ≤ 0).
+// Stage 1 (the scenario's run): δ at the last prompt token, drift-constrained checkpoint selection.
+// Stage 2 (refusalStage2): δ at the teacher-forced answer positions with stage 1's δ fixed, maximising the
+// log-probability of the base model's answer; then greedy generation under the clamp checks the answer.
+import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D } from '../../core/tf.ts';
+import { mulberry32 } from '../../core/rng.ts';
+import { featureAttribution, topKPositive } from '../../core/attribution.ts';
+import { DefendedSet, applyClamp, type ClampRule } from '../../core/intervention.ts';
+import { RecoverySite } from '../../core/site.ts';
+import { RecoveryRun, type RecoveryOptions } from '../../core/recovery.ts';
+import type { GPT2 } from '../../model/gpt2.ts';
+import type { WordTokenizer } from '../../model/tokenizers/word.ts';
+import { refusalExample, refusalSplit, type Example } from '../../world/generate.ts';
+import { REFUSAL_TEMPLATES } from '../../world/lexicon.ts';
+import { logitsAtRows, oneHotRow, paddedIds, residualAt } from './common.ts';
+import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts';
+
+const REFUSE = 'I';
+const COMPLY = 'Sure';
+
+/** Every held-out request with every template: the compliant ones are the candidates for valid flips. */
+function heldOutPrompts(): Example[] {
+  const split = refusalSplit();
+  const rand = mulberry32(0);
+  return (['borderline', 'benign', 'harmful'] as const).flatMap((kind) =>
+    split[kind].heldout.flatMap((req) => REFUSAL_TEMPLATES.map((_, t) => refusalExample(rand, 'heldout', kind, req, t))),
+  );
+}
+
+export async function buildRefusal(ctx: ScenarioContext, p: ScenarioParams = {}): Promise<BuiltScenario> {
+  const { model, tokenizer: tok, sae, hook } = ctx;
+  const V = model.config.vocabSize;
+  const all = heldOutPrompts();
+  const examples = p.n ? all.slice(0, p.n) : all;
+  const prompt = (e: Example) => e.tokens.slice(0, e.promptLength);
+  const { ids, lengths } = paddedIds(tok, examples.map(prompt));
+  const h = residualAt(model, ids, hook);
+  const last = lengths.map((l) => l - 1);
+  const w = tf.tensor2d(examples.map(() => oneHotRow(V, [[tok.id(COMPLY), 1], [tok.id(REFUSE), -1]])));
+  const behaviour = (hRec: Tensor3D): Tensor1D => tf.sum(tf.mul(logitsAtRows(model.forwardFrom(hook, hRec), last), w), 1) as Tensor1D;
+
+  // Refusal features: positive attribution to the refuse-minus-comply margin on harmful requests.
+  const harmful = examples.map((e, i) => [e, i] as const).filter(([e]) => e.family === 'refusal' && e.meta.kind === 'harmful').map(([, i]) => i);
+  const T = ids[0].length;
+  const weights = new Float32Array(examples.length * T);
+  for (const i of harmful) weights.fill(1, i * T, i * T + lengths[i]);
+  const refuseMargin = (hh: Tensor3D) => tf.neg(behaviour(hh)) as Tensor1D;
+  const k = p.k ?? Math.min(16, Math.max(2, Math.round(sae.dSae / 32)));
+  const features = topKPositive(await featureAttribution(sae, h, refuseMargin, weights), k);
+  const alpha = p.clampValue ?? 3;
+  return {
+    id: 'refusal',
+    title: 'Refusal steering',
+    behaviourText: 'B = logit["Sure"] − logit["I"] on the first answer token; the clamp amplifies refusal features, and a valid flip is a request the base model helps with that the defended model refuses.',
+    hook,
+    samples: examples.map((e, i) => ({ index: i, tokens: prompt(e), label: e.family === 'refusal' ? `${e.meta.kind}: ${e.meta.request}` : '', deltaPositions: [last[i]] })),
+    h,
+    behaviour,
+    positions: last.map((t) => [t]),
+    features,
+    featureRule: `top-${k} positive attribution to the refuse − comply margin on harmful requests`,
+    clamp: { kind: 'multiply', factor: alpha },
+    options: { mode: 'encoder', delta: 'per-sample', steps: 20, lr: 0.08, budget: 30, checkpointMaxRelDrift: 0.03 },
+    dispose: () => tf.dispose([h, w]),
+  };
+}
+
+/** Greedy continuation of each prompt with the clamp applied at the hook and δ added at given positions. */
+export async function generateUnderDefence(
+  model: GPT2,
+  tok: WordTokenizer,
+  hook: string,
+  set: DefendedSet | null,
+  clamp: ClampRule,
+  prompts: number[][],
+  delta: (row: number, position: number) => Float32Array | null,
+  maxNew = 12,
+): Promise<string[][]> {
+  const out: string[][] = prompts.map(() => []);
+  const seqs = prompts.map((p) => [...p]);
+  for (let step = 0; step < maxNew; step++) {
+    const active = seqs.map((s, i) => [s, i] as const).filter(([, i]) => out[i].at(-1) !== '.');
+    if (!active.length) break;
+    const batch = active.map(([s]) => s);
+    const T = Math.max(...batch.map((s) => s.length));
+    if (T >= model.config.nCtx) break;
+    const ids = batch.map((s) => [...s, ...Array(T - s.length).fill(tok.padId)]);
+    const d = model.config.dModel;
+    const add = new Float32Array(batch.length * T * d);
+    active.forEach(([s, i], b) => {
+      for (let t = 0; t < s.length; t++) {
+        const v = delta(i, t);
+        if (v) add.set(v, (b * T + t) * d);
+      }
+    });
+    const next = tf.tidy(() => {
+      const extra = tf.tensor3d(add, [batch.length, T, d]);
+      const hookFn = (x: Tensor) => {
+        const zS = set ? set.acts(x) : null;
+        const clamped = set && zS ? tf.add(x, set.decodeDelta(tf.sub(applyClamp(zS, clamp), zS), x)) : x;
+        return tf.add(clamped, extra);
+      };
+      const logits = model.forward(ids, { hooks: { [hook]: hookFn } });
+      return tf.argMax(logitsAtRows(logits as Tensor3D, batch.map((s) => s.length - 1)) as Tensor2D, 1);
+    });
+    const chosen = await next.data();
+    next.dispose();
+    active.forEach(([s, i], b) => {
+      s.push(chosen[b]);
+      out[i].push(tok.tokenStrings([chosen[b]])[0]);
+    });
+  }
+  return out;
+}
+
+export interface Stage2Result {
+  /** Greedy answers under the clamp with stage 1's δ only, and with both stages. */
+  answersStage1: string[][];
+  answersStage2: string[][];
+  baseAnswers: string[][];
+  nonRefusalStage1: number;
+  nonRefusal: number;
+  baseLike: number;
+  validFlips: number;
+  meanRelDrift: number | null;
+}
+
+/**
+ * Stage 2 for the valid flips: δ at the teacher-forced positions of the base model's answer, with stage
+ * 1's δ fixed, maximising the mean log-probability of that answer under the clamp; checkpoint by drift.
+ */
+export async function refusalStage2(
+  ctx: ScenarioContext,
+  scenario: BuiltScenario,
+  features: number[],
+  clamp: ClampRule,
+  valid: boolean[],
+  stage1Delta: Float32Array,
+  stage1Shape: [number, number, number],
+  options: Partial<RecoveryOptions>,
+): Promise<Stage2Result> {
+  const { model, tokenizer: tok, hook, sae } = ctx;
+  const d = model.config.dModel;
+  const rows = valid.map((v, i) => (v ? i : -1)).filter((i) => i >= 0);
+  const prompts = rows.map((i) => scenario.samples[i].tokens.map((w) => tok.id(w)));
+  const noDelta = () => null;
+  const baseAnswers = await generateUnderDefence(model, tok, hook, null, clamp, prompts, noDelta);
+  const s1 = (row: number) => stage1Delta.subarray((stage1Shape[0] === 1 ? 0 : rows[row]) * d, (stage1Shape[0] === 1 ? 1 : rows[row] + 1) * d);
+  const set = new DefendedSet(sae, features);
+  try {
+    const stage1At = (row: number, t: number) => (t === prompts[row].length - 1 ? s1(row) : null);
+    const answersStage1 = await generateUnderDefence(model, tok, hook, set, clamp, prompts, stage1At);
+    // Teacher-forced sequences: prompt + the base model's answer.
+    const seqs = rows.map((_, r) => [...scenario.samples[rows[r]].tokens, ...baseAnswers[r]]);
+    const { ids } = paddedIds(tok, seqs);
+    const T = ids[0].length;
+    const V = model.config.vocabSize;
+    const h = residualAt(model, ids, hook);
+    const fixedData = new Float32Array(rows.length * T * d);
+    rows.forEach((_, r) => fixedData.set(s1(r), (r * T + prompts[r].length - 1) * d));
+    const fixed = tf.tensor3d(fixedData, [rows.length, T, d]);
+    // Target: the base answer's tokens; positions whose residual predicts them.
+    const L = Math.max(...baseAnswers.map((a) => a.length));
+    const positions = rows.map((_, r) => Array.from({ length: L }, (_, j) => (j < baseAnswers[r].length - 1 ? prompts[r].length + j : -1)));
+    const targetW = new Float32Array(rows.length * T * V);
+    rows.forEach((_, r) => baseAnswers[r].forEach((w, j) => (targetW[(r * T + prompts[r].length - 1 + j) * V + tok.id(w)] = 1 / baseAnswers[r].length)));
+    const target = tf.tensor3d(targetW, [rows.length, T, V]);
+    const behaviour = (hRec: Tensor3D) => tf.sum(tf.mul(tf.logSoftmax(model.forwardFrom(hook, hRec), -1), target), [1, 2]) as Tensor1D;
+    const site = await RecoverySite.create({ sae, features, clamp, h, positions, behaviour, fixed });
+    const run = await RecoveryRun.create(site, { mode: 'encoder', delta: 'per-sample', steps: 80, lr: 0.03, budget: 40, checkpointMaxRelDrift: 0.03, ...options });
+    await run.run({ metricsEvery: run.options.steps });
+    const result = await run.result();
+    const delta2 = await run.deltaValues();
+    run.dispose();
+    site.dispose();
+    tf.dispose([h, fixed, target]);
+    const P = positions[0].length;
+    const both = (row: number, t: number) => {
+      if (t === prompts[row].length - 1) return s1(row);
+      const k = positions[row].indexOf(t);
+      return k >= 0 ? delta2.subarray((row * P + k) * d, (row * P + k + 1) * d) : null;
+    };
+    const answersStage2 = await generateUnderDefence(model, tok, hook, set, clamp, prompts, both);
+    const refuses = (a: string[]) => a[0] === REFUSE || a.join(' ').includes('cannot');
+    return {
+      answersStage1,
+      answersStage2,
+      baseAnswers,
+      nonRefusalStage1: answersStage1.filter((a) => !refuses(a)).length,
+      nonRefusal: answersStage2.filter((a) => !refuses(a)).length,
+      baseLike: answersStage2.filter((a, r) => a.join(' ') === baseAnswers[r].join(' ')).length,
+      validFlips: rows.length,
+      meanRelDrift: result.aggregate.all.meanRelDrift,
+    };
+  } finally {
+    set.dispose();
+  }
+}
