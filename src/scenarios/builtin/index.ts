@@ -17,4 +17,4 @@ export function isScenarioId(s: string): s is ScenarioId {
   return s in SCENARIOS;
 }
 
-export type { BuiltScenario, ScenarioContext, ScenarioId, ScenarioParams } from './types.ts';
+export { SCENARIO_IDS, type BuiltScenario, type ScenarioContext, type ScenarioId, type ScenarioParams } from './types.ts';
