@@ -27,9 +27,12 @@ export interface ProbeFiles {
 export type ScenarioRequest =
   /** The bundled synthetic example under public/examples/probe/. */
   | { kind: 'probe-example' }
-  | { kind: 'probe'; files: ProbeFiles; target?: number; centerInput?: boolean; name?: string };
+  | { kind: 'probe'; files: ProbeFiles; target?: number; centerInput?: boolean; name?: string }
+  /** One of the paper's experiments on the built-in model (public/models/). */
+  | { kind: 'builtin'; scenario: 'ioi' | 'refusal' | 'tpp' | 'unlearning'; model?: string; sae?: string; seed?: number; n?: number; k?: number; targetClass?: number };
 
-export type DeltaPositions = 'all' | 'last';
+/** default: the scenario's own δ positions (probe: every token; IOI: the answer position; …). */
+export type DeltaPositions = 'default' | 'all' | 'last';
 
 export interface SampleInfo {
   index: number;

@@ -9,6 +9,8 @@ import { featureAttribution, topKPositive } from '../core/attribution.ts';
 import { jacobianAnalysis, recoveryPathReplay } from '../core/analyses.ts';
 import { describeClamp, type ClampRule } from '../core/intervention.ts';
 import { activationsTensor, allTokenPositions, checkProbeScenario, parseActivations, parseProbe, probeBehaviour } from '../scenarios/probe.ts';
+import { openWorkbench, scenarioFor } from '../scenarios/run.ts';
+import type { ReadAsset } from '../scenarios/builtin/assets.ts';
 import type {
   BudgetSweepRow,
   DefenceInfo,
@@ -102,8 +104,10 @@ export class EngineSession {
       ]);
       const files: ProbeFiles = { cfgJson: new TextDecoder().decode(cfg), weights, activations, probe };
       this.scenario = await this.loadProbe(files, undefined, undefined, 'probe-example', 'Probe example (synthetic)');
-    } else {
+    } else if (req.kind === 'probe') {
       this.scenario = await this.loadProbe(req.files, req.target, req.centerInput, 'probe', req.name ?? 'Your probe');
+    } else {
+      this.scenario = await this.loadBuiltin(req);
     }
     return this.scenario.info;
   }
@@ -123,7 +127,7 @@ export class EngineSession {
       pb = probeBehaviour(probe, c, acts);
       h = activationsTensor(acts);
       const all = allTokenPositions(acts);
-      const positions = { all, last: all.map((row) => [Math.max(...row)]) };
+      const positions = { default: all, all, last: all.map((row) => [Math.max(...row)]) };
       const attribution = await featureAttribution(sae, h, pb.behaviour);
       const { meanActivation, logDensity } = await featureStats(sae, h, acts.mask);
       const defaults = topKPositive(attribution, Math.min(4, sae.dSae));
@@ -140,7 +144,7 @@ export class EngineSession {
         defaults: {
           features: defaults,
           clamp: { kind: 'set', value: 0, onlyActive: false },
-          positions: 'all',
+          positions: 'default',
           options: { mode: 'encoder', steps: 100, lr: 0.05, budget: 2, delta: 'per-sample', seed: 0 },
         },
         samples: Array.from({ length: acts.n }, (_, i) => ({ index: i, deltaPositions: all[i].filter((p) => p >= 0) })),
@@ -151,6 +155,47 @@ export class EngineSession {
       h?.dispose();
       pb?.dispose();
       sae.dispose();
+      throw e;
+    }
+  }
+
+  private async loadBuiltin(req: Extract<ScenarioRequest, { kind: 'builtin' }>): Promise<LoadedScenario> {
+    const read: ReadAsset = async (p) => new Uint8Array(await this.host.fetchAsset(`models/${p}`));
+    const wb = await openWorkbench(read, req.model, req.sae);
+    try {
+      const sc = await scenarioFor(wb, req.scenario, { seed: req.seed, n: req.n, k: req.k, targetClass: req.targetClass });
+      const { sae } = wb.sae.loaded;
+      const [n, t] = sc.h.shape;
+      const mask = new Float32Array(n * t);
+      sc.samples.forEach((smp, i) => mask.fill(1, i * t, i * t + smp.tokens.length));
+      const weights = new Float32Array(n * t);
+      sc.positions.forEach((row, i) => row.forEach((pos) => pos >= 0 && (weights[i * t + pos] = 1)));
+      const attribution = await featureAttribution(sae, sc.h, sc.behaviour, weights);
+      const { meanActivation, logDensity } = await featureStats(sae, sc.h, mask);
+      const all = sc.samples.map((smp) => Array.from({ length: t }, (_, j) => (j < smp.tokens.length ? j : -1)));
+      const info: ScenarioInfo = {
+        id: req.scenario,
+        title: sc.title,
+        behaviour: sc.behaviourText,
+        n,
+        t,
+        d: sae.dIn,
+        dSae: sae.dSae,
+        sae: { name: wb.sae.entry.name, architecture: wb.sae.entry.architecture, hookName: sc.hook, k: wb.sae.entry.k ?? undefined, notes: [`explained variance ${wb.sae.entry.explainedVariance.toFixed(3)}, mean L0 ${wb.sae.entry.meanL0}`, sc.featureRule] },
+        features: { attribution, meanActivation, logDensity: wb.sae.loaded.logDensity ?? logDensity },
+        defaults: { features: sc.features, clamp: sc.clamp, positions: 'default', options: sc.options },
+        samples: sc.samples.map((smp) => ({ index: smp.index, tokens: smp.tokens, label: smp.label, deltaPositions: smp.deltaPositions })),
+      };
+      return {
+        info,
+        sae,
+        h: sc.h,
+        behaviour: sc.behaviour,
+        positions: { default: sc.positions, all, last: sc.samples.map((smp) => [smp.tokens.length - 1]) },
+        dispose: () => wb.dispose(),
+      };
+    } catch (e) {
+      wb.dispose();
       throw e;
     }
   }
