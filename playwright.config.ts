@@ -40,5 +40,9 @@ export default defineConfig({
       name: 'fallback',
       use: { launchOptions: { executablePath: chromium, args: baseArgs } },
     },
+    {
+      name: 'phone',
+      use: { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, launchOptions: { executablePath: chromium, args: baseArgs } },
+    },
   ],
 });

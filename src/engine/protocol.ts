@@ -3,7 +3,7 @@
 // events (`metrics`, `status`, `backend`) at any time. Everything is structured-clone friendly.
 import type { ClampRule } from '../core/intervention.ts';
 import type { HistoryEntry, RecoveryResult, SampleMetrics } from '../core/metrics.ts';
-import type { RecoveryOptions, RunStatus } from '../core/recovery.ts';
+import type { RecoveryOptions, RecoveryState, RunStatus } from '../core/recovery.ts';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
@@ -114,6 +114,10 @@ export interface RunConfig {
   metricsEvery: number;
   /** Milliseconds to wait between steps (the "speed" control; 0 = as fast as possible). */
   stepDelayMs: number;
+  /** Continue from a saved optimiser state (e.g. after a lost GPU device) instead of δ = 0. */
+  resumeFrom?: RecoveryState;
+  /** Testing aid: fail as if the GPU device were lost when this step is reached. */
+  simulateDeviceLossAtStep?: number;
 }
 
 export type Request =
@@ -149,8 +153,11 @@ export type RequestMessage = Request & { id: number };
 export type EngineEvent =
   | { type: 'backend'; backend: BackendInfo }
   | { type: 'status'; status: RunStatus; step: number; totalSteps: number }
-  | { type: 'metrics'; entry: HistoryEntry; samples: SampleMetrics[] }
+  /** samples: the per-sample rows, sent with every 10th event, when paused and at the end. */
+  | { type: 'metrics'; entry: HistoryEntry; samples?: SampleMetrics[] }
   | { type: 'done'; result: RecoveryResult }
+  /** The optimiser state, every few steps, so a run can continue elsewhere if the device is lost. */
+  | { type: 'snapshot'; state: RecoveryState }
   | { type: 'notice'; message: string };
 
 export type WorkerMessage =

@@ -14,6 +14,7 @@ const session = new EngineSession({
     return res.arrayBuffer();
   },
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  fail: (e) => post({ kind: 'error', id: null, message: (e as Error)?.message ?? String(e), code: classify(e) }),
 });
 
 let backend: BackendInfo | null = null;

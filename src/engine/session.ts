@@ -44,9 +44,12 @@ export interface SessionHost {
   /** Fetch a bundled asset by path relative to the app's public folder. */
   fetchAsset(path: string): Promise<ArrayBuffer>;
   sleep(ms: number): Promise<void>;
+  /** An error outside any request (the run loop failed). */
+  fail?(error: unknown): void;
 }
 
 const EXAMPLE_DIR = 'examples/probe';
+const SNAPSHOT_EVERY = 10;
 
 export class EngineSession {
   private scenario: LoadedScenario | null = null;
@@ -248,6 +251,7 @@ export class EngineSession {
     await this.resetRun();
     if (config.positions !== this.defence.positions) await this.setDefence(this.defence.features, this.defence.clamp, config.positions);
     this.run = await RecoveryRun.create(this.requireSite(), options);
+    if (config.resumeFrom) this.run.importState(config.resumeFrom);
     this.runConfig = config;
     this.startLoop();
     return { status: 'running' };
@@ -267,7 +271,12 @@ export class EngineSession {
       if (run.history.length === 0) await this.emitMetrics();
       let lastYield = performance.now();
       while (!run.finished && !this.stopRequested) {
+        if (cfg.simulateDeviceLossAtStep !== undefined && run.step >= cfg.simulateDeviceLossAtStep) {
+          cfg.simulateDeviceLossAtStep = undefined;
+          throw new Error('GPU device was lost (simulated for testing)');
+        }
         run.stepOnce();
+        if (run.step % SNAPSHOT_EVERY === 0) this.host.emit({ type: 'snapshot', state: await run.exportState() });
         if (run.step % cfg.metricsEvery === 0 || run.finished) {
           await this.emitMetrics();
           lastYield = performance.now();
@@ -284,9 +293,13 @@ export class EngineSession {
       if (run.finished) {
         this.emitStatus('done');
         this.host.emit({ type: 'done', result: await run.result(this.resultConfig()) });
-      } else this.emitStatus('paused');
+      } else {
+        await this.emitMetrics(true);
+        this.emitStatus('paused');
+      }
     })();
-    this.loop.catch(() => undefined);
+    // A failure inside the loop (a lost device, out of memory) is not a reply to any request: report it as an event-level error.
+    this.loop.catch((e) => this.host.fail?.(e));
   }
 
   private async stopLoop(): Promise<void> {
@@ -316,7 +329,7 @@ export class EngineSession {
     const run = this.requireRun();
     await this.stopLoop();
     for (let i = 0; i < count && !run.finished; i++) run.stepOnce();
-    await this.emitMetrics();
+    await this.emitMetrics(true);
     const status = run.finished ? 'done' : 'paused';
     this.emitStatus(status);
     if (run.finished) this.host.emit({ type: 'done', result: await run.result(this.resultConfig()) });
@@ -329,9 +342,13 @@ export class EngineSession {
     this.run = null;
   }
 
-  private async emitMetrics(): Promise<void> {
-    const { entry, samples } = await this.requireRun().record();
-    this.host.emit({ type: 'metrics', entry, samples });
+  /** Per-sample rows travel with every 10th metrics event and at the end: the page shows them when paused. */
+  private async emitMetrics(withSamples = false): Promise<void> {
+    const run = this.requireRun();
+    const { entry, samples } = await run.record();
+    const every = (this.runConfig?.metricsEvery ?? 1) * 10;
+    const include = withSamples || run.finished || run.step % every === 0;
+    this.host.emit({ type: 'metrics', entry, samples: include ? samples : undefined });
   }
 
   private emitStatus(status: 'running' | 'paused' | 'done'): void {

@@ -1,65 +1,90 @@
-// First page: the engine in a worker, the backend it chose (and why not WebGPU), and one recovery on the
-// probe example. The full playground replaces this view.
-import { useEffect, useRef, useState } from 'react';
-import { EngineClient } from '../engine/client.ts';
-import type { BackendInfo, DefenceInfo, ScenarioInfo } from '../engine/protocol.ts';
-import type { HistoryEntry, RecoveryResult } from '../core/metrics.ts';
+// The playground page: layout, and the wiring of URL state, saved settings and runs, and keyboard shortcuts.
+import { useEffect } from 'react';
+import { useStore } from './store.ts';
+import { configFromHash, configToHash } from './config.ts';
+import { boot, loadScenario } from './engine.ts';
+import { handleKeyDown } from './actions.ts';
+import { listRuns, loadConfig, saveConfig } from './persistence.ts';
+import { Header } from './components/Header.tsx';
+import { Notices } from './components/Notices.tsx';
+import { ScenarioPanel } from './components/ScenarioPanel.tsx';
+import { DefencePanel } from './components/DefencePanel.tsx';
+import { RunControls } from './components/RunControls.tsx';
+import { Charts } from './components/Charts.tsx';
+import { Inspect } from './components/Inspect.tsx';
+import { Tour } from './components/Tour.tsx';
+
+async function start(): Promise<void> {
+  const st = useStore.getState();
+  if (location.hash.length > 1) {
+    const { config, problems } = configFromHash(location.hash);
+    st.set({ config });
+    if (problems.length) st.notify({ kind: 'error', message: `Some settings in the link were not valid and were reset: ${problems.join('; ')}.` });
+  } else {
+    const saved = await loadConfig().catch(() => null);
+    if (saved) st.set({ config: saved });
+  }
+  history.replaceState(null, '', configToHash(useStore.getState().config));
+  await boot();
+  // Bring back the last finished run of this configuration after a reload.
+  const runs = await listRuns().catch(() => []);
+  const cfg = useStore.getState().config;
+  const last = runs.find((r) => configToHash(r.config) === configToHash(cfg));
+  if (last && !useStore.getState().result) {
+    useStore.getState().set({ result: last.result, history: last.result.history, samples: last.result.samples, imported: true });
+    useStore.getState().notify({ kind: 'info', message: `Restored your last run of this configuration (${last.label}).` });
+  }
+}
 
 export function App() {
-  const engine = useRef<EngineClient | null>(null);
-  const [backend, setBackend] = useState<BackendInfo | null>(null);
-  const [scenario, setScenario] = useState<ScenarioInfo | null>(null);
-  const [defence, setDefence] = useState<DefenceInfo | null>(null);
-  const [last, setLast] = useState<HistoryEntry | null>(null);
-  const [result, setResult] = useState<RecoveryResult | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
   useEffect(() => {
-    const client = new EngineClient();
-    engine.current = client;
-    const off = client.on((e) => {
-      if (e.type === 'metrics') setLast(e.entry);
-      if (e.type === 'done') setResult(e.result);
+    void start();
+    const onKey = (e: KeyboardEvent) => void handleKeyDown(e);
+    window.addEventListener('keydown', onKey);
+    // A pasted or edited link: apply it as the new configuration.
+    const onHash = () => {
+      const st = useStore.getState();
+      if (location.hash === configToHash(st.config)) return;
+      const { config, problems } = configFromHash(location.hash);
+      st.set({ config });
+      if (problems.length) st.notify({ kind: 'error', message: `Some settings in the link were not valid and were reset: ${problems.join('; ')}.` });
+      void loadScenario();
+    };
+    window.addEventListener('hashchange', onHash);
+    // Keep the URL and the saved settings in step with the configuration.
+    const unsub = useStore.subscribe((s, prev) => {
+      if (s.config === prev.config) return;
+      history.replaceState(null, '', configToHash(s.config));
+      void saveConfig(s.config).catch(() => undefined);
     });
-    (async () => {
-      setBackend(await client.request({ type: 'init' }));
-      const info = await client.request({ type: 'loadScenario', scenario: { kind: 'probe-example' } });
-      setScenario(info);
-      setDefence(await client.request({ type: 'setDefence', features: info.defaults.features, clamp: info.defaults.clamp }));
-    })().catch((e: Error) => setError(e.message));
     return () => {
-      off();
-      client.terminate();
+      window.removeEventListener('keydown', onKey);
+      window.removeEventListener('hashchange', onHash);
+      unsub();
     };
   }, []);
-
-  const run = async () => {
-    setResult(null);
-    try {
-      await engine.current!.request({ type: 'start', config: { options: { steps: 60 }, positions: 'all', metricsEvery: 10, stepDelayMs: 0 } });
-    } catch (e) {
-      setError((e as Error).message);
-    }
-  };
-
   return (
-    <main>
-      <h1>Unclamp</h1>
-      <p data-testid="backend">
-        Backend: <strong data-testid="backend-name">{backend?.name ?? '…'}</strong>
-        {backend?.adapter && <> ({backend.adapter})</>}
-      </p>
-      {backend && backend.reasons.length > 0 && <p data-testid="backend-reason">Not WebGPU because: {backend.reasons[0]}</p>}
-      {scenario && <p data-testid="scenario">{scenario.title}: {scenario.n} samples, SAE {scenario.sae.architecture} with {scenario.dSae} features</p>}
-      {defence && <p data-testid="defence">Clamp alone flips {defence.validFlips} of {scenario?.n} samples.</p>}
-      <button type="button" onClick={run} disabled={!defence}>Run recovery</button>
-      {last && <p data-testid="progress">step {last.step}: recovery rate {last.recoveryRate === null ? '—' : (100 * last.recoveryRate).toFixed(1) + '%'}</p>}
-      {result && (
-        <p data-testid="result">
-          Recovered {result.aggregate.recovered} of {result.aggregate.validFlips} valid flips; mean ‖δ‖ {result.aggregate.meanDeltaNorm?.toFixed(3)}
-        </p>
-      )}
-      {error && <p role="alert">{error}</p>}
-    </main>
+    <>
+      <a className="skip" href="#main">
+        Skip to the playground
+      </a>
+      <Header />
+      <Notices />
+      <main id="main" className="layout">
+        <div className="col-left">
+          <ScenarioPanel />
+          <DefencePanel />
+        </div>
+        <div className="col-right">
+          <RunControls />
+          <Charts />
+          <Inspect />
+        </div>
+      </main>
+      <footer className="footer">
+        Method: Cui, Shen, Yang (2026), <em>SAE interventions are unreliable: post-intervention recovery of suppressed behavior</em>, arXiv:2606.18322. Everything runs in this browser tab.
+      </footer>
+      <Tour />
+    </>
   );
 }

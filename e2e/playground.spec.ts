@@ -1,0 +1,151 @@
+// The playground in a real Chromium: run controls, live charts, responsiveness, URL state, persistence,
+// export/import, a lost device, phone layout and accessibility.
+import { readFileSync } from 'node:fs';
+import { expect, test } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+import { openPlayground, points, screenshot } from './helpers.ts';
+
+test.describe('run controls and live charts (WebGPU)', () => {
+  test.beforeEach(({ browserName }, info) => test.skip(browserName !== 'chromium' || info.project.name !== 'webgpu', 'WebGPU project only'));
+
+  test('choose features, run, watch the charts grow; pause, step and reset behave; the main thread stays responsive', async ({ page }, info) => {
+    await openPlayground(page, '#s=probe-example&n=40&lr=0.05&b=2&delay=100');
+    await expect(page.getByTestId('backend-name')).toHaveText('webgpu');
+    // Choose features: top-3 by attribution, apply.
+    await page.getByLabel('K', { exact: true }).fill('3');
+    await page.getByRole('button', { name: 'Select top-K by attribution' }).click();
+    await page.getByTestId('apply-defence').click();
+    await expect(page.getByTestId('apply-defence')).toContainText('(3)');
+    await expect(page.getByTestId('busy')).toHaveCount(0);
+    await expect(page.getByTestId('apply-defence')).toBeDisabled(); // applied: nothing left to apply
+    await expect(page.getByTestId('defence')).toContainText(/flips \d+ of 48/);
+    await screenshot(page, 'ready', info.project.name);
+
+    // Long tasks on the main thread while the run goes (PerformanceObserver 'longtask').
+    await page.evaluate(() => {
+      (window as unknown as { __long: number[] }).__long = [];
+      new PerformanceObserver((list) => list.getEntries().forEach((e) => (window as unknown as { __long: number[] }).__long.push(e.duration))).observe({ type: 'longtask', buffered: false });
+    });
+    await page.keyboard.press('Space');
+    await expect(page.getByTestId('run-status')).toContainText('running');
+    await expect.poll(() => points(page, 'rate'), { timeout: 60_000 }).toBeGreaterThan(3);
+    const before = await Promise.all(['rate', 'drift', 'residual'].map((c) => points(page, c)));
+    await expect.poll(() => points(page, 'rate'), { timeout: 60_000 }).toBeGreaterThan(before[0] + 2);
+    const after = await Promise.all(['rate', 'drift', 'residual'].map((c) => points(page, c)));
+    after.forEach((n, i) => expect(n).toBeGreaterThan(before[i]));
+    await screenshot(page, 'running', info.project.name);
+
+    // Pause: the step stops moving.
+    await page.keyboard.press('Space');
+    await expect(page.getByTestId('run-status')).toContainText('paused');
+    const stepText = async () => Number(/step (\d+)/.exec((await page.getByTestId('run-status').textContent()) ?? '')![1]);
+    const pausedAt = await stepText();
+    await page.waitForTimeout(1500);
+    expect(await stepText()).toBe(pausedAt);
+    // Step: exactly one more.
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(stepText).toBe(pausedAt + 1);
+    const longTasks = await page.evaluate(() => (window as unknown as { __long: number[] }).__long);
+    expect(Math.max(0, ...longTasks)).toBeLessThan(50);
+    // Reset: back to the start.
+    await page.keyboard.press('r');
+    await expect(page.getByTestId('run-status')).toContainText('ready · step 0');
+    await expect.poll(() => points(page, 'rate')).toBe(0);
+  });
+
+  test('a lost GPU device moves the run to the next backend and it continues from its last snapshot', async ({ page }, info) => {
+    await page.goto('/?simulateDeviceLossAt=12#s=probe-example&n=30&lr=0.05&b=2&delay=20');
+    await expect(page.getByTestId('defence')).toContainText(/flips/, { timeout: 90_000 });
+    await page.locator('[data-action="toggle-play"]').click();
+    await expect(page.getByRole('status').filter({ hasText: /device was lost at step \d+; continuing on webgl from step 10/ })).toBeVisible({ timeout: 60_000 });
+    await expect(page.getByTestId('backend-name')).toHaveText('webgl', { timeout: 60_000 });
+    await expect(page.getByTestId('result-summary')).toContainText(/Recovered \d+ of \d+/, { timeout: 120_000 });
+    await screenshot(page, 'device-lost', info.project.name);
+  });
+});
+
+test.describe('fallback backend', () => {
+  test.beforeEach(({ browserName }, info) => test.skip(browserName !== 'chromium' || info.project.name !== 'fallback', 'fallback project only'));
+
+  test('falls back, says why, and still completes the run', async ({ page }, info) => {
+    await openPlayground(page, '#s=probe-example&n=25&lr=0.05&b=2');
+    await expect(page.getByTestId('backend-name')).not.toHaveText('webgpu');
+    await expect(page.getByTestId('backend-reason')).toContainText(/not WebGPU: no adapter/);
+    await page.locator('[data-action="toggle-play"]').click();
+    await expect(page.getByTestId('result-summary')).toContainText(/Recovered \d+ of \d+ valid flips/, { timeout: 120_000 });
+    await screenshot(page, 'fallback-done', info.project.name);
+  });
+
+  test('the URL reproduces the configuration, across a reload', async ({ page }) => {
+    await openPlayground(page, '#s=probe-example&f=1.4.7&c=s0&m=none&d=shared&n=17&lr=0.07&b=1.5&seed=3');
+    const check = async () => {
+      await expect(page.getByTestId('mode-select')).toHaveValue('none');
+      await expect(page.getByLabel('Steps')).toHaveValue('17');
+      await expect(page.getByLabel('Budget ρ')).toHaveValue('1.5');
+      await expect(page.getByLabel('Seed')).toHaveValue('3');
+      await expect(page.getByTestId('apply-defence')).toContainText('(3)');
+    };
+    await check();
+    await page.getByTestId('mode-select').selectOption('jacobian');
+    await expect(page).toHaveURL(/m=jacobian/);
+    await page.reload();
+    await expect(page.getByTestId('defence')).toContainText(/flips/, { timeout: 90_000 });
+    await expect(page.getByTestId('mode-select')).toHaveValue('jacobian');
+    // A broken link falls back field by field and says so.
+    await page.goto('/#s=probe-example&n=-4&lr=abc&b=2');
+    await expect(page.getByRole('alert')).toContainText(/not valid and were reset/);
+    await expect(page.getByLabel('Budget ρ')).toHaveValue('2');
+  });
+
+  test('a reload restores the saved run; the JSON export re-imports to the same numbers', async ({ page }, info) => {
+    await openPlayground(page, '#s=probe-example&n=15&lr=0.05&b=2&seed=5');
+    await page.locator('[data-action="toggle-play"]').click();
+    const summary = page.getByTestId('result-summary');
+    await expect(summary).toContainText(/Recovered \d+ of \d+/, { timeout: 120_000 });
+    const text = await summary.textContent();
+    await page.reload();
+    await expect(summary).toHaveText(text!, { timeout: 90_000 });
+    await expect(page.getByRole('status').filter({ hasText: 'Restored your last run' })).toBeVisible();
+    // Export, then import the file into a fresh page.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('e')]);
+    const file = await download.path();
+    const exported = JSON.parse(readFileSync(file, 'utf8'));
+    expect(exported.aggregate.samples).toBe(48);
+    await page.goto('/#s=probe-example&n=3');
+    await expect(page.getByTestId('defence')).toContainText(/flips/, { timeout: 90_000 });
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.locator('[data-action="import-json"]').first().click()]);
+    await chooser.setFiles(file);
+    await expect(summary).toHaveText(text!);
+    await screenshot(page, 'imported', info.project.name);
+  });
+});
+
+test.describe('phone and accessibility', () => {
+  test.beforeEach(({ browserName }, info) => test.skip(browserName !== 'chromium' || info.project.name !== 'phone', 'phone project only'));
+
+  test('renders without horizontal overflow, charts stacked, and passes an axe scan', async ({ page }, info) => {
+    await openPlayground(page, '#s=probe-example&n=10&lr=0.05&b=2');
+    await page.locator('[data-action="toggle-play"]').click();
+    await expect(page.getByTestId('result-summary')).toBeVisible({ timeout: 120_000 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    const [a, b] = await Promise.all([page.getByTestId('chart-rate').boundingBox(), page.getByTestId('chart-drift').boundingBox()]);
+    expect(b!.y).toBeGreaterThan(a!.y + a!.height - 1); // stacked, not side by side
+    await screenshot(page, 'phone', info.project.name);
+    const scan = await new AxeBuilder({ page }).analyze();
+    const serious = scan.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    expect(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+  });
+
+  test('the guided tour walks through the page by keyboard', async ({ page }, info) => {
+    await openPlayground(page, '#s=probe-example&n=10');
+    await page.keyboard.press('?');
+    const tour = page.getByTestId('tour');
+    await expect(tour).toContainText('Pick an experiment');
+    for (let i = 0; i < 4; i++) await tour.getByRole('button', { name: 'Next' }).click();
+    await expect(tour).toContainText('Inspect');
+    await screenshot(page, 'tour', info.project.name);
+    await tour.getByRole('button', { name: 'Done' }).click();
+    await expect(tour).toHaveCount(0);
+  });
+});

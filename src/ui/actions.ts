@@ -1,0 +1,134 @@
+// Every user action, declared once: label, keyboard shortcut, when it is enabled, what it does. Buttons,
+// the keyboard handler and the tests all go through this list.
+import type { PlaygroundState } from './store.ts';
+import { useStore } from './store.ts';
+import * as eng from './engine.ts';
+import { downloadCsv, downloadJson, importRunFile } from './exports.ts';
+
+export interface Action {
+  id: string;
+  label: string;
+  /** KeyboardEvent.key that triggers it, and how to show it. */
+  shortcut?: { key: string; display: string };
+  enabled: (s: PlaygroundState) => boolean;
+  perform: () => void | Promise<void>;
+}
+
+const canRun = (s: PlaygroundState) => Boolean(s.defence) && !s.busy && s.status !== 'loading';
+
+export const ACTIONS: Action[] = [
+  {
+    id: 'toggle-play',
+    label: 'Play / pause',
+    shortcut: { key: ' ', display: 'Space' },
+    enabled: (s) => canRun(s) || s.status === 'running',
+    perform: () => (useStore.getState().status === 'running' ? eng.pause() : eng.play()),
+  },
+  {
+    id: 'step',
+    label: 'Single step',
+    shortcut: { key: 'ArrowRight', display: '→' },
+    enabled: (s) => canRun(s) && s.status !== 'running',
+    perform: () => eng.stepOnce(),
+  },
+  {
+    id: 'reset',
+    label: 'Reset',
+    shortcut: { key: 'r', display: 'R' },
+    enabled: (s) => Boolean(s.defence) && !s.busy,
+    perform: () => eng.reset(),
+  },
+  {
+    id: 'pin',
+    label: 'Pin this run (overlay the next)',
+    shortcut: { key: 'p', display: 'P' },
+    enabled: (s) => s.history.length > 1,
+    perform: () => {
+      const s = useStore.getState();
+      const r = s.config.run;
+      s.set({ pinned: [...s.pinned.slice(-2), { id: String(Date.now()), label: `${r.mode} · ρ ${r.budget} · ${s.config.scenario}`, history: s.history }] });
+    },
+  },
+  {
+    id: 'clear-pins',
+    label: 'Clear pinned runs',
+    enabled: (s) => s.pinned.length > 0,
+    perform: () => useStore.getState().set({ pinned: [] }),
+  },
+  {
+    id: 'export-json',
+    label: 'Export run (JSON)',
+    shortcut: { key: 'e', display: 'E' },
+    enabled: (s) => Boolean(s.result),
+    perform: () => downloadJson(useStore.getState().result!),
+  },
+  {
+    id: 'export-csv',
+    label: 'Export samples (CSV)',
+    enabled: (s) => Boolean(s.result),
+    perform: () => downloadCsv(useStore.getState().result!),
+  },
+  {
+    id: 'import-json',
+    label: 'Import a run (JSON)…',
+    enabled: () => true,
+    perform: () => importRunFile(),
+  },
+  {
+    id: 'copy-link',
+    label: 'Copy link to this configuration',
+    shortcut: { key: 'l', display: 'L' },
+    enabled: () => true,
+    perform: async () => {
+      await navigator.clipboard?.writeText(location.href).catch(() => undefined);
+      useStore.getState().notify({ kind: 'info', message: 'Link copied: it reproduces this configuration and seed.' });
+    },
+  },
+  {
+    id: 'analyse-jacobian',
+    label: 'Analyse the feature-map Jacobian',
+    shortcut: { key: 'j', display: 'J' },
+    enabled: (s) => Boolean(s.defence) && !s.busy && s.status !== 'running',
+    perform: () => eng.analyse('jacobian'),
+  },
+  {
+    id: 'analyse-replay',
+    label: 'Replay the recovery path',
+    enabled: (s) => Boolean(s.result) && !s.imported && !s.busy && s.status !== 'running',
+    perform: () => eng.analyse('replay'),
+  },
+  {
+    id: 'analyse-sweep',
+    label: 'Sweep the budget ρ',
+    enabled: (s) => Boolean(s.defence) && !s.busy && s.status !== 'running',
+    perform: () => eng.analyse('budget-sweep'),
+  },
+  {
+    id: 'tour',
+    label: 'Guided tour',
+    shortcut: { key: '?', display: '?' },
+    enabled: () => true,
+    perform: () => useStore.getState().set({ tourStep: 0 }),
+  },
+];
+
+export function action(id: string): Action {
+  const a = ACTIONS.find((x) => x.id === id);
+  if (!a) throw new Error(`unknown action ${id}`);
+  return a;
+}
+
+/** Keyboard dispatch: ignore keys typed into form fields; run an enabled action whose shortcut matches. */
+export function handleKeyDown(e: KeyboardEvent): boolean {
+  const target = e.target as HTMLElement | null;
+  if (target?.closest('input, textarea, select, [contenteditable="true"]')) return false;
+  // Space on an enabled, focused button presses that button; it should not also play or pause.
+  const button = target?.closest('button');
+  if (e.key === ' ' && button && !button.disabled) return false;
+  if (e.ctrlKey || e.metaKey || e.altKey) return false;
+  const a = ACTIONS.find((x) => x.shortcut && x.shortcut.key.toLowerCase() === e.key.toLowerCase());
+  if (!a || !a.enabled(useStore.getState())) return false;
+  e.preventDefault();
+  void a.perform();
+  return true;
+}

@@ -1,0 +1,82 @@
+// The page's state: the configuration (what the URL carries) and what the engine has told us. Components
+// read slices of it; only the engine bridge and actions write.
+import { create } from 'zustand';
+import type { BackendInfo, BudgetSweepRow, DefenceInfo, JacobianAnalysis, ReplayRow, ScenarioInfo } from '../engine/protocol.ts';
+import type { HistoryEntry, RecoveryResult, SampleMetrics } from '../core/metrics.ts';
+import type { ModelIndexEntry } from '../scenarios/builtin/assets.ts';
+import { DEFAULT_CONFIG, type PlaygroundConfig } from './config.ts';
+
+export type EngineStatus = 'starting' | 'loading' | 'ready' | 'running' | 'paused' | 'done' | 'error';
+
+export interface PinnedRun {
+  id: string;
+  label: string;
+  history: HistoryEntry[];
+}
+
+export interface Notice {
+  id: number;
+  kind: 'error' | 'info';
+  message: string;
+  /** What the user can do about it. */
+  hint?: string;
+}
+
+export interface PlaygroundState {
+  config: PlaygroundConfig;
+  status: EngineStatus;
+  busy: string | null;
+  backend: BackendInfo | null;
+  modelIndex: ModelIndexEntry[] | null;
+  scenario: ScenarioInfo | null;
+  defence: DefenceInfo | null;
+  step: number;
+  totalSteps: number;
+  history: HistoryEntry[];
+  samples: SampleMetrics[];
+  result: RecoveryResult | null;
+  /** A result imported from a file (viewed, not run). */
+  imported: boolean;
+  pinned: PinnedRun[];
+  jacobian: JacobianAnalysis | null;
+  replay: ReplayRow[] | null;
+  sweep: BudgetSweepRow[] | null;
+  labels: Map<number, string>;
+  notices: Notice[];
+  tourStep: number | null;
+  set: (patch: Partial<PlaygroundState>) => void;
+  setConfig: (patch: Partial<PlaygroundConfig>) => void;
+  setRun: (patch: Partial<PlaygroundConfig['run']>) => void;
+  notify: (n: Omit<Notice, 'id'>) => void;
+  dismiss: (id: number) => void;
+}
+
+let noticeId = 1;
+
+export const useStore = create<PlaygroundState>((set) => ({
+  config: DEFAULT_CONFIG,
+  status: 'starting',
+  busy: null,
+  backend: null,
+  modelIndex: null,
+  scenario: null,
+  defence: null,
+  step: 0,
+  totalSteps: 0,
+  history: [],
+  samples: [],
+  result: null,
+  imported: false,
+  pinned: [],
+  jacobian: null,
+  replay: null,
+  sweep: null,
+  labels: new Map(),
+  notices: [],
+  tourStep: null,
+  set: (patch) => set(patch),
+  setConfig: (patch) => set((s) => ({ config: { ...s.config, ...patch } })),
+  setRun: (patch) => set((s) => ({ config: { ...s.config, run: { ...s.config.run, ...patch } } })),
+  notify: (n) => set((s) => ({ notices: [...s.notices.slice(-4), { ...n, id: noticeId++ }] })),
+  dismiss: (id) => set((s) => ({ notices: s.notices.filter((x) => x.id !== id) })),
+}));
