@@ -140,7 +140,8 @@ export class DefendedSet {
         const preS = tf.gather(pre, idx, pre.rank - 1);
         return tf.sub(1, tf.step(tf.sub(kth, preS)));
       });
-      return { value, gradFunc: () => tf.zerosLike(x) };
+      const shape = x.shape;
+      return { value, gradFunc: () => tf.zeros(shape) };
     });
     return f(h) as Tensor;
   }
