@@ -4,6 +4,7 @@
 // a metrics read-out (which re-encodes with the full SAE for the residual norm); and, when Debian's
 // python3-torch is present, the same loop in PyTorch (bench/reference/recovery_ref.py) and the ratio.
 //   npm run bench [-- --backends wasm,cpu --steps 20 --modes none,encoder,jacobian]
+import '../scripts/lib/clean-errors.ts';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';

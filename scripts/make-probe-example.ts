@@ -2,6 +2,7 @@
 // activations.safetensors, probe.safetensors) from the seeded synthetic world, so the README's CLI example
 // and the playground's probe scenario have files to open. Deterministic: same bytes every run.
 //   npx tsx scripts/make-probe-example.ts [outDir]
+import './lib/clean-errors.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeSyntheticProbeWorld } from '../src/scenarios/synthetic-probe.ts';

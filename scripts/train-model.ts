@@ -2,6 +2,7 @@
 // Trains the built-in GPT-2-architecture model on the synthetic world and writes it in the Hugging Face
 // layout (model.safetensors, config.json) with its word-level tokenizer.json and training.json (curve,
 // held-out accuracy). Deterministic given the seed; resumable from <out>/checkpoint/.
+import './lib/clean-errors.ts';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';

@@ -4,6 +4,7 @@
 // (the list, with explained variance, L0, dead share) for the model card and the index.
 // The quality ladder at the main layer (explained variance near 0.75 / 0.90 / 0.98) is reached by
 // choosing TopK's k from short probe runs, then training the chosen ones fully.
+import './lib/clean-errors.ts';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';

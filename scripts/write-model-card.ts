@@ -1,6 +1,7 @@
 // Writes public/models/<name>/README.md (the model card) and public/models/index.json from the training
 // records (training.json, saes.json) — run after train:model and train:sae.
 //   npx tsx scripts/write-model-card.ts [--model public/models/tiny-world] [--default-sae ladder-mid]
+import './lib/clean-errors.ts';
 import { readFileSync, writeFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
