@@ -2,6 +2,7 @@
 // Requests carry an id and get exactly one `reply` (or `error`) with that id; the engine also sends
 // events (`metrics`, `status`, `backend`) at any time. Everything is structured-clone friendly.
 import type { ClampRule } from '../core/intervention.ts';
+import type { JacobianReport } from '../core/analyses.ts';
 import type { HistoryEntry, RecoveryResult, SampleMetrics } from '../core/metrics.ts';
 import type { RecoveryOptions, RecoveryState, RunStatus } from '../core/recovery.ts';
 
@@ -76,18 +77,8 @@ export interface DefenceInfo {
   residualDefended: Float32Array;
 }
 
-export interface JacobianAnalysis {
-  /** Singular values of J_S = diag(active)·W_enc[:,S]ᵀ at the δ slots, pooled over samples (descending). */
-  singularValues: number[];
-  rank: number;
-  d: number;
-  nullSpaceDim: number;
-  /** Share of ‖∂B/∂h‖² lying in the null space of J_S (mean over valid flips). */
-  gradientNullShare: number;
-  /** Same for the encoder projection's null space (all of S, active or not). */
-  gradientEncoderNullShare: number;
-  activeRows: number;
-}
+/** The Jacobian analysis as the engine reports it (slots: how many (sample, position) pairs were analysed). */
+export type JacobianAnalysis = JacobianReport;
 
 export interface ReplayRow {
   part: 'full' | 'residual' | 'non-clamped features' | 'clamped features' | 'top-k non-clamped' | 'knock out top-k non-clamped';

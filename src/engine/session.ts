@@ -372,8 +372,7 @@ export class EngineSession {
   // ---- analyses ------------------------------------------------------------------------------------
 
   private async jacobian(): Promise<JacobianAnalysis> {
-    const r = await jacobianAnalysis(this.requireSite());
-    return { singularValues: r.singularValues, rank: r.rank, d: r.d, nullSpaceDim: r.nullSpaceDim, gradientNullShare: r.gradientNullShare, gradientEncoderNullShare: r.gradientEncoderNullShare, activeRows: r.activeRows };
+    return jacobianAnalysis(this.requireSite());
   }
 
   private async replay(topK: number): Promise<ReplayRow[]> {

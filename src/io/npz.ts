@@ -2,6 +2,7 @@
 // apply_b_dec_to_input false. We read little-endian float32/float16/float64 C-order arrays.
 import { unzipSync } from 'fflate';
 import type { SaeArrays, SaeConfig } from '../core/sae.ts';
+import { halfToFloat } from './safetensors.ts';
 
 export class NpzError extends Error {
   override name = 'NpzInputError';
@@ -35,19 +36,11 @@ export function parseNpy(bytes: Uint8Array, name = 'array'): NpyArray {
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) {
     const o = dataStart + i * size;
-    out[i] = size === 4 ? view.getFloat32(o, true) : size === 8 ? view.getFloat64(o, true) : half(view.getUint16(o, true));
+    out[i] = size === 4 ? view.getFloat32(o, true) : size === 8 ? view.getFloat64(o, true) : halfToFloat(view.getUint16(o, true));
   }
   return { shape, data: out };
 }
 
-function half(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
 
 export function parseNpz(bytes: Uint8Array, source = 'params.npz'): Map<string, NpyArray> {
   let files: Record<string, Uint8Array>;

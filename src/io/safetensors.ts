@@ -30,7 +30,8 @@ function fail(source: string, msg: string): never {
   throw new SafetensorsError(`${source}: ${msg}`);
 }
 
-function halfToFloat(h: number): number {
+/** IEEE 754 half precision → number. */
+export function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
   const f = h & 0x3ff;
