@@ -1,6 +1,7 @@
 // A store slice that re-renders its component at most every `ms` milliseconds, shifted by `offset`, so
-// several charts fed by the same fast stream update in separate tasks instead of one long one.
-import { useEffect, useRef, useState } from 'react';
+// several charts fed by the same fast stream update in separate tasks instead of one long one, each
+// rendered as a transition (time-sliced) rather than in one blocking pass.
+import { startTransition, useEffect, useRef, useState } from 'react';
 import { useStore, type PlaygroundState } from './store.ts';
 
 export function useThrottledStore<T>(select: (s: PlaygroundState) => T, ms: number, offset = 0): T {
@@ -16,7 +17,8 @@ export function useThrottledStore<T>(select: (s: PlaygroundState) => T, ms: numb
       timer.current = setTimeout(() => {
         timer.current = null;
         last.current = performance.now();
-        setValue(selectRef.current(useStore.getState()));
+        // A transition: React renders it in interruptible slices, yielding to input every few milliseconds.
+        startTransition(() => setValue(selectRef.current(useStore.getState())));
       }, wait);
     });
     return () => {
