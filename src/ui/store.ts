@@ -77,6 +77,11 @@ export const useStore = create<PlaygroundState>((set) => ({
   set: (patch) => set(patch),
   setConfig: (patch) => set((s) => ({ config: { ...s.config, ...patch } })),
   setRun: (patch) => set((s) => ({ config: { ...s.config, run: { ...s.config.run, ...patch } } })),
-  notify: (n) => set((s) => ({ notices: [...s.notices.slice(-4), { ...n, id: noticeId++ }] })),
+  notify: (n) => {
+    const id = noticeId++;
+    set((s) => ({ notices: [...s.notices.slice(-3), { ...n, id }] }));
+    // Information fades by itself; errors stay until dismissed.
+    if (n.kind === 'info') setTimeout(() => set((s) => ({ notices: s.notices.filter((x) => x.id !== id) })), 8000);
+  },
   dismiss: (id) => set((s) => ({ notices: s.notices.filter((x) => x.id !== id) })),
 }));

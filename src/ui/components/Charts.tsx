@@ -127,6 +127,15 @@ const DriftChart = memo(function DriftChart() {
   );
 });
 
+/** The y-range covering the live series and the two reference norms, padded a little. */
+function residualDomain(data: ChartPoint[], refs: (number | undefined)[]): [number, number] | ['auto', 'auto'] {
+  const vals = [...data.map((d) => d.residual), ...refs].filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  if (!vals.length) return ['auto', 'auto'];
+  const lo = Math.min(...vals), hi = Math.max(...vals);
+  const pad = (hi - lo || Math.abs(hi) || 1) * 0.08;
+  return [lo - pad, hi + pad];
+}
+
 const ResidualChart = memo(function ResidualChart() {
   const { data, pins, live, still } = useSeries(200);
   const defence = useStore((s) => s.defence);
@@ -138,7 +147,7 @@ const ResidualChart = memo(function ResidualChart() {
       <ComposedChart data={data} margin={MARGIN}>
         <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
         {xAxis}
-        <YAxis tick={{ fontSize: 11 }} width={44} domain={['auto', 'auto']} />
+        <YAxis tick={{ fontSize: 11 }} width={44} domain={residualDomain(data, [eDef, eBase])} tickFormatter={(v: number) => v.toFixed(2)} />
         {still && <Tooltip formatter={fmt} isAnimationActive={false} />}
         {eDef !== undefined && <ReferenceLine y={eDef} ifOverflow="extendDomain" stroke="#475569" strokeDasharray="4 4" label={{ value: '‖e(h_def)‖', fontSize: 10, position: 'insideTopLeft' }} />}
         {eBase !== undefined && <ReferenceLine y={eBase} ifOverflow="extendDomain" stroke="#94a3b8" strokeDasharray="2 3" label={{ value: '‖e(h)‖', fontSize: 10, position: 'insideBottomLeft' }} />}
