@@ -126,6 +126,8 @@ const plan: Spec[] = [
 
 const base = { steps: Number(a.steps), batch: 1024, lr: 2e-3, seed };
 const cache = new Map<string, Data>();
+/** Probe-run explained variance by hook|width|k, shared by the ladder rungs. */
+const probeEv = new Map<string, number>();
 const results: Record<string, unknown>[] = existsSync(path.join(dir, 'saes.json')) ? JSON.parse(readFileSync(path.join(dir, 'saes.json'), 'utf8')) : [];
 const started = Date.now();
 for (const spec of plan) {
@@ -137,10 +139,14 @@ for (const spec of plan) {
     // Short probe runs over k; the rung takes the k whose explained variance is nearest the target.
     let best = { k: 1, gap: Infinity };
     for (const k of [1, 2, 3, 4, 6, 8, 11, 16]) {
-      const { trainer, quality } = await train(data, { ...options, k, steps: Math.round(base.steps / 5) });
-      trainer.dispose();
-      const gap = Math.abs(quality.explainedVariance - spec.targetEv);
-      log(`  ${spec.name}: k=${k} → EV ${quality.explainedVariance.toFixed(3)} (probe)`);
+      const key = `${spec.hook}|${options.width}|${k}`;
+      if (!probeEv.has(key)) {
+        const { trainer, quality } = await train(data, { ...options, k, steps: Math.round(base.steps / 5) });
+        trainer.dispose();
+        probeEv.set(key, quality.explainedVariance);
+        log(`  ${spec.hook} w${options.width}: k=${k} → EV ${quality.explainedVariance.toFixed(3)} (probe)`);
+      }
+      const gap = Math.abs(probeEv.get(key)! - spec.targetEv);
       if (gap < best.gap) best = { k, gap };
     }
     options = { ...options, k: best.k };
