@@ -3,7 +3,7 @@
 // layout (model.safetensors, config.json) with its word-level tokenizer.json and training.json (curve,
 // held-out accuracy). Deterministic given the seed; resumable from <out>/checkpoint/.
 import './lib/clean-errors.ts';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { tf, type Variable } from '../src/core/tf.ts';
@@ -32,11 +32,14 @@ const { values: a } = parseArgs({
     'checkpoint-every': { type: 'string', default: '250' },
     backend: { type: 'string', default: 'wasm' },
     resume: { type: 'boolean', default: false },
+    /** Start from the weights of an existing model folder (a further training phase, fresh optimiser). */
+    init: { type: 'string' },
+    warmup: { type: 'string', default: '100' },
   },
 });
 const seed = Number(a.seed);
 const out = a.out!;
-const opts: LmTrainOptions = { steps: Number(a.steps), batch: Number(a.batch), lr: Number(a.lr), warmup: 100, answerWeight: 4, clip: 1, weightDecay: 0.01 };
+const opts: LmTrainOptions = { steps: Number(a.steps), batch: Number(a.batch), lr: Number(a.lr), warmup: Number(a.warmup), answerWeight: 4, clip: 1, weightDecay: 0.01 };
 const log = (s: string) => process.stderr.write(s + '\n');
 
 await initNodeBackend(a.backend as 'wasm' | 'cpu');
@@ -51,6 +54,18 @@ let curve: Curve[] = [];
 let startStep = 0;
 let model = trainableGpt2(config, seed);
 let adam = new AdamState(model.parameters() as Variable[]);
+/** Earlier training phases of the model this run starts from (--init). */
+let phases: unknown[] = [];
+if (a.init) {
+  const from = loadGpt2(readFileSync(path.join(a.init, 'config.json'), 'utf8'), readFileSync(path.join(a.init, 'model.safetensors')), a.init).model;
+  model.dispose();
+  adam.dispose();
+  model = trainableGpt2(config, seed, from.weights);
+  adam = new AdamState(model.parameters() as Variable[]);
+  const prev = JSON.parse(readFileSync(path.join(a.init, 'training.json'), 'utf8'));
+  phases = prev.phases ?? [{ seed: prev.seed, options: prev.options, seconds: prev.seconds, heldOutAccuracy: prev.heldOutAccuracy, curve: prev.curve }];
+  log(`starting from ${a.init} (${phases.length} earlier phase${phases.length > 1 ? 's' : ''})`);
+}
 
 if (a.resume && existsSync(path.join(ckptDir, 'meta.json'))) {
   const meta = JSON.parse(readFileSync(path.join(ckptDir, 'meta.json'), 'utf8'));
@@ -70,7 +85,7 @@ if (a.resume && existsSync(path.join(ckptDir, 'meta.json'))) {
   log(`resumed from step ${startStep}`);
 }
 
-const stream = trainingStream(seed);
+const stream = trainingStream(seed + 7919 * phases.length);
 for (let i = 0; i < startStep * opts.batch; i++) stream.next(); // replay the stream to where the checkpoint was
 const evalSets = Object.fromEntries(FAMILIES.map((f) => [f, heldOutSet(f, Number(a['eval-size']), seed)])) as Record<Family, Example[]>;
 
@@ -109,7 +124,13 @@ const final = await accuracyByFamily(model, tok, Object.fromEntries(FAMILIES.map
 writeFileSync(path.join(out, 'model.safetensors'), await gpt2ToSafetensors(model));
 writeFileSync(path.join(out, 'config.json'), gpt2ConfigJson(config, { tokenizer: 'word (tokenizer.json)', unclamp_seed: seed }));
 writeFileSync(path.join(out, 'tokenizer.json'), JSON.stringify(tok.toJSON()) + '\n');
-writeFileSync(path.join(out, 'training.json'), JSON.stringify({ seed, config, options: opts, seconds: Math.round((Date.now() - started) / 1000), heldOutAccuracy: final, curve }, null, 1) + '\n');
-rmSync(ckptDir, { recursive: true, force: true });
+const phase = { seed, options: opts, init: a.init ?? null, seconds: Math.round((Date.now() - started) / 1000), heldOutAccuracy: final, curve };
+const allPhases = [...phases, phase];
+writeFileSync(
+  path.join(out, 'training.json'),
+  JSON.stringify({ seed, config, options: opts, seconds: allPhases.reduce((t: number, p) => t + (p as { seconds: number }).seconds, 0), heldOutAccuracy: final, curve, phases: allPhases }, null, 1) + '\n',
+);
+// The final checkpoint stays (ignored by git) so a later phase can --resume it.
+await checkpoint(opts.steps);
 log(`held-out accuracy (500 per family): ${JSON.stringify(final)}`);
 
