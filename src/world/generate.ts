@@ -144,7 +144,7 @@ export function mcqExample(rand: Rand, split: 'train' | 'heldout', domain?: McqM
 
 // ---- the corpus --------------------------------------------------------------------------------------
 
-export const FAMILY_WEIGHTS: Record<Family, number> = { ioi: 0.3, refusal: 0.25, attributes: 0.15, mcq: 0.3 };
+export const FAMILY_WEIGHTS: Record<Family, number> = { ioi: 0.25, refusal: 0.25, attributes: 0.1, mcq: 0.4 };
 
 export function example(rand: Rand, family: Family, split: 'train' | 'heldout'): Example {
   switch (family) {
