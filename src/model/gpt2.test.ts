@@ -2,33 +2,65 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { tf, type Tensor, type Tensor3D } from '../core/tf.ts';
-import { parseSafetensors } from '../io/safetensors.ts';
+import { parseSafetensors, writeSafetensors } from '../io/safetensors.ts';
 import { loadGpt2, parseGpt2Config, randomGpt2 } from './load.ts';
-import { GPT2 } from './gpt2.ts';
-import { loadTokenizer, WordTokenizer } from './tokenizers/index.ts';
+import { hookNames, withTrainableWeights } from './gpt2.ts';
 
 const fixtures = path.resolve(import.meta.dirname, '__fixtures__');
 
-/** Load a model folder and compare our logits with the PyTorch reference stored beside it. */
-export function compareWithReference(dir: string): { maxAbsErr: number; maxRef: number } {
-  const { model } = loadGpt2(readFileSync(path.join(dir, 'config.json'), 'utf8'), readFileSync(path.join(dir, 'model.safetensors')), dir);
-  const ids: number[] = JSON.parse(readFileSync(path.join(dir, 'ids.json'), 'utf8'));
-  const ref = parseSafetensors(readFileSync(path.join(dir, 'reference_logits.safetensors'))).tensors.get('logits')!.data;
-  const got = tf.tidy(() => model.forward([ids]).dataSync());
+/** Model folders with a PyTorch reference (ids.json + reference_logits.safetensors, see __fixtures__/README.md). */
+const MODEL_DIRS = [path.join(fixtures, 'tiny-word'), path.join(fixtures, 'tiny-bpe')];
+
+const maxAbs = (a: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+};
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+
+/**
+ * Run every sequence of a model folder's ids.json as one right-padded batch and compare each sequence's logits
+ * and residual stream with the PyTorch reference. Returns the worst max |Δ| / max |ref| over sequences.
+ */
+export function compareWithReference(modelDir: string, refDir = modelDir): { logitsRelErr: number; residRelErr: number; maxRef: number } {
+  const { model } = loadGpt2(readFileSync(path.join(modelDir, 'config.json'), 'utf8'), readFileSync(path.join(modelDir, 'model.safetensors')), modelDir);
+  const raw = JSON.parse(readFileSync(path.join(refDir, 'ids.json'), 'utf8'));
+  const seqs: number[][] = typeof raw[0] === 'number' ? [raw] : raw;
+  const ref = parseSafetensors(readFileSync(path.join(refDir, 'reference_logits.safetensors'))).tensors;
+  const T = Math.max(...seqs.map((s) => s.length));
+  const ids = seqs.map((s) => [...s, ...Array(T - s.length).fill(0)]);
+  const L = model.config.nLayer;
+  const residNames = [...Array.from({ length: L }, (_, i) => `blocks.${i}.hook_resid_pre`), `blocks.${L - 1}.hook_resid_post`];
+  const cache = new Map<string, Tensor>(residNames.map((n) => [n, null as unknown as Tensor]));
+  const logits = tf.tidy(() => model.forward(ids, { cache }));
+  let logitsRelErr = 0, residRelErr = 0, maxRef = 0;
+  seqs.forEach((s, b) => {
+    const refLogits = (ref.get(`logits.${b}`) ?? ref.get('logits'))!.data;
+    const got = tf.tidy(() => tf.slice(logits, [b, 0, 0], [1, s.length, -1]).dataSync());
+    maxRef = Math.max(maxRef, maxAbs(refLogits));
+    logitsRelErr = Math.max(logitsRelErr, maxDiff(got, refLogits) / maxAbs(refLogits));
+    const refResid = ref.get(`resid.${b}`);
+    if (refResid) {
+      const gotResid = tf.tidy(() => tf.stack(residNames.map((n) => tf.slice(cache.get(n)!, [b, 0, 0], [1, s.length, -1]).squeeze([0]))).dataSync());
+      residRelErr = Math.max(residRelErr, maxDiff(gotResid, refResid.data) / maxAbs(refResid.data));
+    }
+  });
+  tf.dispose([logits, ...cache.values()]);
   model.dispose();
-  let maxAbsErr = 0, maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    maxAbsErr = Math.max(maxAbsErr, Math.abs(got[i] - ref[i]));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]));
-  }
-  return { maxAbsErr, maxRef };
+  return { logitsRelErr, residRelErr, maxRef };
 }
 
 describe('GPT-2 forward against the PyTorch reference (bench/reference/gpt2_ref.py)', () => {
-  it.each(['tiny-word', 'tiny-bpe'])('%s: logits agree to 1e-4 relative (max |Δ| / max |ref|)', (name) => {
-    const { maxAbsErr, maxRef } = compareWithReference(path.join(fixtures, name));
+  it.each(MODEL_DIRS.map((d) => [path.basename(d), d]))('%s: logits and residual stream agree to 1e-4 relative (max |Δ| / max |ref|), batched with right padding', (_, dir) => {
+    const { logitsRelErr, residRelErr, maxRef } = compareWithReference(dir);
     expect(maxRef).toBeGreaterThan(1); // the fixture's logits are not trivially small
-    expect(maxAbsErr / maxRef).toBeLessThan(1e-4);
+    expect(logitsRelErr).toBeLessThan(1e-4);
+    expect(residRelErr).toBeLessThan(1e-4);
   });
 });
 
@@ -36,19 +68,43 @@ describe('hooks and forwardFrom', () => {
   const config = { nLayer: 3, nHead: 2, dModel: 16, nCtx: 12, vocabSize: 30, lnEps: 1e-5 };
   const model = randomGpt2(config, 1, 0.3);
   const ids = [[1, 5, 7, 9, 2], [3, 3, 8, 1, 0]];
+  const diff = (a: Tensor, b: Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 
-  it('caches activations with TransformerLens names and shapes', () => {
-    const names = ['hook_embed', 'blocks.1.hook_resid_pre', 'blocks.1.attn.hook_pattern', 'blocks.1.attn.hook_q', 'blocks.1.mlp.hook_post', 'blocks.2.hook_resid_post', 'ln_final.hook_normalized'];
+  it('caches every hook point with TransformerLens names and shapes', () => {
+    const names = model.hookNames();
+    expect(names).toEqual(hookNames(3));
+    expect(names).toHaveLength(2 + 3 * 15 + 1);
     const cache = new Map<string, Tensor>(names.map((n) => [n, null as unknown as Tensor]));
-    tf.tidy(() => model.forward(ids, { cache }));
-    expect(cache.get('blocks.1.hook_resid_pre')!.shape).toEqual([2, 5, 16]);
-    expect(cache.get('blocks.1.attn.hook_pattern')!.shape).toEqual([2, 2, 5, 5]);
-    expect(cache.get('blocks.1.attn.hook_q')!.shape).toEqual([2, 5, 2, 8]);
-    expect(cache.get('blocks.1.mlp.hook_post')!.shape).toEqual([2, 5, 64]);
-    // Causal: no attention to later positions.
+    tf.tidy(() => void model.forward(ids, { cache }));
+    const shapes: Record<string, number[]> = {
+      hook_embed: [2, 5, 16],
+      hook_pos_embed: [2, 5, 16],
+      'blocks.1.hook_resid_pre': [2, 5, 16],
+      'blocks.1.ln1.hook_normalized': [2, 5, 16],
+      'blocks.1.attn.hook_q': [2, 5, 2, 8],
+      'blocks.1.attn.hook_k': [2, 5, 2, 8],
+      'blocks.1.attn.hook_v': [2, 5, 2, 8],
+      'blocks.1.attn.hook_attn_scores': [2, 2, 5, 5],
+      'blocks.1.attn.hook_pattern': [2, 2, 5, 5],
+      'blocks.1.attn.hook_z': [2, 5, 2, 8],
+      'blocks.1.hook_attn_out': [2, 5, 16],
+      'blocks.1.hook_resid_mid': [2, 5, 16],
+      'blocks.1.ln2.hook_normalized': [2, 5, 16],
+      'blocks.1.mlp.hook_pre': [2, 5, 64],
+      'blocks.1.mlp.hook_post': [2, 5, 64],
+      'blocks.1.hook_mlp_out': [2, 5, 16],
+      'blocks.2.hook_resid_post': [2, 5, 16],
+      'ln_final.hook_normalized': [2, 5, 16],
+    };
+    for (const [n, s] of Object.entries(shapes)) expect(cache.get(n)!.shape, n).toEqual(s);
+    // resid_post of one block is resid_pre of the next; resid_mid = resid_pre + attn_out.
+    expect(diff(cache.get('blocks.0.hook_resid_post')!, cache.get('blocks.1.hook_resid_pre')!)).toBe(0);
+    expect(diff(tf.add(cache.get('blocks.1.hook_resid_pre')!, cache.get('blocks.1.hook_attn_out')!), cache.get('blocks.1.hook_resid_mid')!)).toBeLessThan(1e-6);
+    // Causal: no attention to later positions; scores are seen after masking, as in TransformerLens.
     const pattern = cache.get('blocks.1.attn.hook_pattern')!.arraySync() as number[][][][];
     expect(pattern[0][0][1][3]).toBe(0);
     expect(pattern[0][0][4].reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect((cache.get('blocks.1.attn.hook_attn_scores')!.arraySync() as number[][][][])[0][0][1][3]).toBeLessThan(-1e8);
     tf.dispose([...cache.values()]);
   });
 
@@ -56,32 +112,37 @@ describe('hooks and forwardFrom', () => {
     tf.tidy(() => {
       const base = model.forward(ids);
       const hooked = model.forward(ids, { hooks: { 'blocks.1.hook_resid_mid': (x) => tf.add(x, 0) } });
-      expect(tf.max(tf.abs(tf.sub(base, hooked))).dataSync()[0]).toBe(0);
-      for (const name of ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_mid', 'blocks.2.hook_resid_post']) {
+      expect(diff(base, hooked)).toBe(0);
+      for (const name of ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_mid', 'blocks.2.hook_resid_post', 'blocks.0.hook_resid_post']) {
         const h = model.runToHook(ids, name);
-        const from = model.forwardFrom(name, h);
-        expect(tf.max(tf.abs(tf.sub(base, from))).dataSync()[0]).toBeLessThan(1e-5);
+        expect(diff(base, model.forwardFrom(name, h)), name).toBeLessThan(1e-5);
       }
     });
   });
 
-  it('a replace hook at resid_pre equals forwardFrom with that residual', () => {
+  it('a replace hook at resid_pre equals forwardFrom with that residual; hooks downstream of forwardFrom still apply', () => {
     tf.tidy(() => {
       const h = tf.randomNormal([2, 5, 16], 0, 1, 'float32', 3) as Tensor3D;
       const replaced = model.forward(ids, { hooks: { 'blocks.2.hook_resid_pre': () => h } });
-      const from = model.forwardFrom('blocks.2.hook_resid_pre', h);
-      expect(tf.max(tf.abs(tf.sub(replaced, from))).dataSync()[0]).toBeLessThan(1e-5);
+      expect(diff(replaced, model.forwardFrom('blocks.2.hook_resid_pre', h))).toBeLessThan(1e-5);
+      const d = tf.randomNormal([2, 5, 16], 0, 1, 'float32', 4);
+      const add = { hooks: { 'blocks.2.hook_resid_mid': (x: Tensor) => tf.add(x, d) } };
+      const start = model.runToHook(ids, 'blocks.1.hook_resid_pre');
+      expect(diff(model.forward(ids, add), model.forwardFrom('blocks.1.hook_resid_pre', start, add))).toBeLessThan(1e-5);
+      expect(diff(model.forward(ids, add), model.forward(ids))).toBeGreaterThan(1e-3);
     });
   });
 
-  it('the gradient w.r.t. a residual perturbation matches a finite difference', () => {
+  it('the gradient w.r.t. a residual perturbation is finite and matches a central finite difference', () => {
     tf.tidy(() => {
       const h = model.runToHook(ids, 'blocks.1.hook_resid_pre');
       const f = (d: Tensor) => tf.sum(tf.slice(model.forwardFrom('blocks.1.hook_resid_pre', tf.add(h, d) as Tensor3D), [0, 4, 3], [1, 1, 1]));
-      const zero = tf.zeros(h.shape);
-      const g = tf.grad(f)(zero).dataSync();
+      const g = tf.grad(f)(tf.zeros(h.shape)).dataSync();
+      expect(g.every(Number.isFinite)).toBe(true);
+      // Causality: the logit at position 4 of row 0 depends on nothing in row 1.
+      expect(maxAbs(g.slice(5 * 16))).toBe(0);
       const eps = 1e-2;
-      for (const k of [4 * 16 + 2, 2 * 16 + 7]) {
+      for (const k of [4 * 16 + 2, 2 * 16 + 7, 0]) {
         const e = tf.buffer(h.shape);
         e.values[k] = eps;
         const fd = (f(e.toTensor()).dataSync()[0] - f(tf.mul(e.toTensor(), -1)).dataSync()[0]) / (2 * eps);
@@ -90,55 +151,104 @@ describe('hooks and forwardFrom', () => {
     });
   });
 
-  it('right padding does not change the real tokens; one-hot embedding equals gather', () => {
+  it('right padding (with or without an attention mask) does not change the real tokens; one-hot embedding equals gather', () => {
     tf.tidy(() => {
       const short = model.forward([[1, 5, 7]]);
-      const padded = model.forward([[1, 5, 7, 0, 0]]);
-      expect(tf.max(tf.abs(tf.sub(short, tf.slice(padded, [0, 0, 0], [1, 3, 30])))).dataSync()[0]).toBeLessThan(1e-5);
+      const padded = model.forward([[1, 5, 7, 0, 0], [4, 4, 4, 4, 4]]);
+      const masked = model.forward([[1, 5, 7, 0, 0], [4, 4, 4, 4, 4]], { attentionMask: tf.tensor2d([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]) });
+      expect(diff(short, tf.slice(padded, [0, 0, 0], [1, 3, 30]))).toBeLessThan(1e-5);
+      expect(diff(short, tf.slice(masked, [0, 0, 0], [1, 3, 30]))).toBeLessThan(1e-5);
+      expect(diff(model.forward([[4, 4, 4, 4, 4]]), tf.slice(masked, [1, 0, 0], [1, 5, 30]))).toBeLessThan(1e-5);
       const oh = model.forward(ids, { embedding: 'onehot' });
-      expect(tf.max(tf.abs(tf.sub(oh, model.forward(ids)))).dataSync()[0]).toBeLessThan(1e-5);
+      expect(diff(oh, model.forward(ids))).toBeLessThan(1e-5);
     });
   });
 
-  it('leaves no tensors behind', () => {
+  it('gradients w.r.t. the weights reach every parameter through the one-hot embedding, without leaks', () => {
+    const trainable = withTrainableWeights(model);
+    const vars = trainable.parameters() as tf.Variable[];
     const before = tf.memory().numTensors;
-    tf.tidy(() => void model.forward(ids));
-    tf.tidy(() => void tf.grad((d: Tensor) => tf.sum(model.forwardFrom('blocks.0.hook_resid_pre', tf.add(model.runToHook(ids, 'blocks.0.hook_resid_pre'), d) as Tensor3D)))(tf.zeros([2, 5, 16])));
-    tf.tidy(() => void model.runToHook(ids, 'blocks.1.hook_resid_mid'));
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(trainable.forward(ids, { embedding: 'onehot' }))) as tf.Scalar, vars);
+    expect(Object.keys(grads)).toHaveLength(2 + 3 * 12 + 2);
+    for (const v of vars) expect(maxAbs(grads[v.name].dataSync()), v.name).toBeGreaterThan(0);
+    tf.dispose([value, ...Object.values(grads)]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose(vars);
+  });
+
+  it('leaves no tensors behind (forward, gradient through forwardFrom, runToHook, hooks)', () => {
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      tf.tidy(() => void model.forward(ids));
+      tf.tidy(() => void tf.grad((d: Tensor) => tf.sum(model.forwardFrom('blocks.0.hook_resid_pre', tf.add(model.runToHook(ids, 'blocks.0.hook_resid_pre'), d) as Tensor3D)))(tf.zeros([2, 5, 16])));
+      tf.tidy(() => void model.runToHook(ids, 'blocks.1.hook_resid_mid'));
+      tf.tidy(() => void model.forward(ids, { hooks: { 'blocks.1.attn.hook_pattern': (p) => tf.mul(p, 1) } }));
+    }
     expect(tf.memory().numTensors).toBe(before);
   });
 
   it('rejects bad input with clear messages', () => {
     expect(() => model.forward([[1, 99]])).toThrow(/token id 99 is outside the vocabulary 0\.\.29/);
+    expect(() => model.forward([[1, 2], [3]])).toThrow(/rectangular/);
     expect(() => model.forward([Array(13).fill(1)])).toThrow(/exceeds the context of 12/);
     expect(() => model.forwardFrom('blocks.7.hook_resid_pre', tf.zeros([1, 1, 16]) as Tensor3D)).toThrow(/layers 0\.\.2/);
-    expect(() => parseGpt2Config('{"n_embd": 10, "n_layer": 1, "n_head": 3, "n_positions": 4, "vocab_size": 5}')).toThrow(/not divisible/);
-    expect(() => parseGpt2Config('{"n_embd": 8, "n_layer": 1, "n_head": 2, "vocab_size": 5}')).toThrow(/n_positions must be a positive integer/);
-    expect(() => parseGpt2Config('{"model_type": "llama", "n_embd": 8}')).toThrow(/not supported/);
-    const dir = path.join(fixtures, 'tiny-word');
-    const cfg = readFileSync(path.join(dir, 'config.json'), 'utf8').replace('"n_embd": 32', '"n_embd": 16');
-    expect(() => loadGpt2(cfg, readFileSync(path.join(dir, 'model.safetensors')), 'tiny')).toThrow(/tiny\/model\.safetensors: wte\.weight has shape \[20, 32\], config\.json implies \[20, 16\]/);
+    expect(() => tf.tidy(() => model.forwardFrom('blocks.0.hook_resid_pre', tf.zeros([1, 1, 8]) as Tensor3D))).toThrow(/must be \[batch, pos, 16\]/);
+    expect(() => model.forward(ids, { hooks: { 'blocks.1.hook_resid_pr': (x) => x } })).toThrow(/unknown hook point "blocks\.1\.hook_resid_pr"/);
+    expect(() => model.forward(ids, { cache: new Map([['blocks.3.hook_resid_pre', null as unknown as Tensor]]) })).toThrow(/unknown hook point/);
+    expect(() => tf.tidy(() => model.forward(ids, { hooks: { 'blocks.0.hook_resid_mid': () => tf.zeros([2, 5, 8]) } }))).toThrow(/hook blocks\.0\.hook_resid_mid returned shape \[2, 5, 8\], expected \[2, 5, 16\]/);
   });
 });
 
-describe('tokenizers', () => {
-  it('word-level: splits words and punctuation, maps unknown words to <unk>, round-trips', () => {
-    const tok = WordTokenizer.fromJSON(readFileSync(path.join(fixtures, 'tiny-word/tokenizer.json'), 'utf8'));
-    const ids = tok.encode('Mary and John went to the store.');
-    expect(tok.tokenStrings(ids)).toEqual(['Mary', 'and', 'John', 'went', 'to', 'the', 'store', '.']);
-    expect(tok.encode('the zebra')).toEqual([tok.id('the'), tok.id('<unk>')]);
-    expect(tok.unknownWords('the zebra')).toEqual(['zebra']);
-    expect(WordTokenizer.fromJSON(JSON.stringify(tok.toJSON())).encode('the cat')).toEqual(tok.encode('the cat'));
+describe('config and weight validation', () => {
+  const base = { n_embd: 8, n_layer: 1, n_head: 2, n_positions: 4, vocab_size: 5 };
+  const cfg = (extra: object) => JSON.stringify({ ...base, ...extra });
+  const dir = path.join(fixtures, 'tiny-word');
+  const weights = readFileSync(path.join(dir, 'model.safetensors'));
+  const configText = readFileSync(path.join(dir, 'config.json'), 'utf8');
+
+  it.each([
+    ['{"n_embd": 10, "n_layer": 1, "n_head": 3, "n_positions": 4, "vocab_size": 5}', /not divisible/],
+    ['{"n_embd": 8, "n_layer": 1, "n_head": 2, "vocab_size": 5}', /n_positions must be a positive integer/],
+    ['{"model_type": "llama", "n_embd": 8}', /model_type "llama" is not supported/],
+    [cfg({ activation_function: 'relu' }), /activation_function "relu" is not supported/],
+    [cfg({ layer_norm_epsilon: 'small' }), /layer_norm_epsilon must be a positive number/],
+    [cfg({ n_inner: 20 }), /n_inner 20 is not supported/],
+    [cfg({ scale_attn_by_inverse_layer_idx: true }), /not supported/],
+    [cfg({ tie_word_embeddings: false }), /tie_word_embeddings=false/],
+    ['{"n_embd": 8,', /config\.json: not valid JSON/],
+    ['[1, 2]', /must be a JSON object/],
+  ])('config %s', (text, message) => {
+    expect(() => parseGpt2Config(text)).toThrow(message);
   });
 
-  it('GPT-2 BPE works offline for a GPT-2 checkpoint with no tokenizer file', () => {
-    const tok = loadTokenizer(undefined, { model_type: 'gpt2', vocab_size: 50257, n_embd: 4, n_layer: 1, n_head: 1 });
-    expect(tok.encode('Hello world')).toEqual([15496, 995]);
-    expect(tok.encode(' to')).toEqual([284]);
-    expect(tok.tokenStrings(tok.encode('When Mary and John'))).toEqual(['When', ' Mary', ' and', ' John']);
-    expect(() => loadTokenizer(undefined, { vocab_size: 99, n_embd: 4, n_layer: 1, n_head: 1 })).toThrow(/no tokenizer/);
+  it('accepts n_ctx for n_positions, gelu_pytorch_tanh, n_inner = null or 4·d', () => {
+    expect(parseGpt2Config('{"n_embd": 8, "n_layer": 1, "n_head": 2, "n_ctx": 4, "vocab_size": 5, "n_inner": null, "activation_function": "gelu_pytorch_tanh"}').config.nCtx).toBe(4);
+    expect(parseGpt2Config(cfg({ n_inner: 32 })).config.dModel).toBe(8);
+  });
+
+  it('names the tensor whose shape disagrees with config.json', () => {
+    expect(() => loadGpt2(configText.replace('"n_embd": 32', '"n_embd": 16'), weights, 'tiny')).toThrow(/tiny\/model\.safetensors: wte\.weight has shape \[20, 32\], config\.json implies \[20, 16\]/);
+  });
+
+  it('refuses weights with more layers than config.json (instead of running a truncated model)', () => {
+    expect(() => loadGpt2(configText.replace('"n_layer": 2', '"n_layer": 1'), weights, 'tiny')).toThrow(/unexpected tensor h\.1\.ln_1\.weight.* n_layer=1/);
+  });
+
+  it('reads the "transformer." prefix, drops attn.bias buffers and a tied lm_head copy, rejects non-finite weights', () => {
+    const file = parseSafetensors(weights);
+    const renamed: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const [n, t] of file.tensors) renamed['transformer.' + n] = { shape: t.shape, data: t.data };
+    renamed['transformer.h.0.attn.bias'] = { shape: [1, 1, 16, 16], data: new Float32Array(256) };
+    renamed['lm_head.weight'] = renamed['transformer.wte.weight'];
+    const { model } = loadGpt2(configText, writeSafetensors(renamed), 'prefixed');
+    const { model: plain } = loadGpt2(configText, weights, 'plain');
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(model.forward([[1, 2, 3]]), plain.forward([[1, 2, 3]])))).dataSync()[0])).toBe(0);
+    model.dispose();
+    plain.dispose();
+    const nan = { ...renamed, 'transformer.ln_f.bias': { shape: [32], data: new Float32Array(32).fill(NaN) } };
+    expect(() => loadGpt2(configText, writeSafetensors(nan), 'nan')).toThrow(/ln_f\.bias has a non-finite value/);
+    const missing = { ...renamed };
+    delete missing['transformer.h.1.mlp.c_fc.bias'];
+    expect(() => loadGpt2(configText, writeSafetensors(missing), 'gap')).toThrow(/missing transformer\.h\.1\.mlp\.c_fc\.bias/);
   });
 });
-
-// Keep GPT2 referenced for readers looking for the class under test.
-void GPT2;

@@ -76,7 +76,7 @@ const GELU_C = Math.sqrt(2 / Math.PI);
 
 function gelu(x: Tensor): Tensor {
   // GPT-2's gelu_new: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(tf.mul(GELU_C, tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))));
+  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(tf.mul(GELU_C, tf.add(x, tf.mul(0.044715, tf.mul(x, tf.square(x))))))));
 }
 
 function layerNorm(x: Tensor, w: Tensor1D, b: Tensor1D, eps: number): Tensor {
@@ -84,12 +84,44 @@ function layerNorm(x: Tensor, w: Tensor1D, b: Tensor1D, eps: number): Tensor {
   return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), w), b);
 }
 
+/** Every hook point of an n-layer model, in the order the forward pass reaches them. */
+export function hookNames(nLayer: number): string[] {
+  const block = ['hook_resid_pre', 'ln1.hook_normalized', 'attn.hook_q', 'attn.hook_k', 'attn.hook_v', 'attn.hook_attn_scores', 'attn.hook_pattern', 'attn.hook_z', 'hook_attn_out', 'hook_resid_mid', 'ln2.hook_normalized', 'mlp.hook_pre', 'mlp.hook_post', 'hook_mlp_out', 'hook_resid_post'];
+  const names = ['hook_embed', 'hook_pos_embed'];
+  for (let i = 0; i < nLayer; i++) names.push(...block.map((h) => `blocks.${i}.${h}`));
+  names.push('ln_final.hook_normalized');
+  return names;
+}
+
 export class GPT2 {
+  private validHooks?: Set<string>;
+
   constructor(readonly config: GPT2Config, readonly weights: GPT2Weights) {}
+
+  /** All hook point names, in forward order. */
+  hookNames(): string[] {
+    return hookNames(this.config.nLayer);
+  }
+
+  /** A misspelt hook name would otherwise silently do nothing. */
+  private checkHooks(opts: RunOptions): void {
+    const names = [...Object.keys(opts.hooks ?? {}), ...(opts.cache?.keys() ?? [])];
+    if (!names.length) return;
+    this.validHooks ??= new Set(this.hookNames());
+    for (const n of names) {
+      if (!this.validHooks.has(n)) throw new ModelInputError(`unknown hook point "${n}" (e.g. blocks.0.hook_resid_pre, blocks.0.attn.hook_pattern; the model has layers 0..${this.config.nLayer - 1})`);
+    }
+  }
 
   private hook(name: string, x: Tensor, opts: RunOptions): Tensor {
     const fn = opts.hooks?.[name];
-    if (fn) x = fn(x, name) ?? x;
+    if (fn) {
+      const out = fn(x, name);
+      if (out) {
+        if (!tf.util.arraysEqual(out.shape, x.shape)) throw new ModelInputError(`hook ${name} returned shape [${out.shape.join(', ')}], expected [${x.shape.join(', ')}]`);
+        x = out;
+      }
+    }
     if (opts.cache?.has(name)) opts.cache.set(name, tf.keep(x));
     return x;
   }
@@ -111,7 +143,7 @@ export class GPT2 {
         ? tf.matMul(tf.oneHot(flat, vocabSize).toFloat(), this.weights.W_E)
         : tf.gather(this.weights.W_E, flat);
     const embed = this.hook('hook_embed', tf.reshape(tok, [B, T, -1]), opts);
-    const pos = this.hook('hook_pos_embed', tf.expandDims(tf.slice(this.weights.W_pos, [0, 0], [T, -1]), 0), opts);
+    const pos = this.hook('hook_pos_embed', tf.broadcastTo(tf.slice(this.weights.W_pos, [0, 0], [T, -1]), [B, T, this.config.dModel]), opts);
     return tf.add(embed, pos) as Tensor3D;
   }
 
@@ -129,12 +161,12 @@ export class GPT2 {
     const qh = tf.transpose(q, [0, 2, 1, 3]); // [B, H, T, dh]
     const kh = tf.transpose(k, [0, 2, 1, 3]);
     const vh = tf.transpose(v, [0, 2, 1, 3]);
-    let scores = tf.div(tf.matMul(qh, kh, false, true), Math.sqrt(dh)); // [B, H, Tq, Tk]
-    scores = this.hook(p + 'hook_attn_scores', scores, opts);
-    // Causal mask, plus padded keys; a large negative (not −∞) keeps fully masked rows finite.
+    // Causal mask, plus padded keys; a large negative (not −∞) keeps fully masked rows finite. As in
+    // TransformerLens, hook_attn_scores sees the scores after masking.
     let allowed = tf.linalg.bandPart(tf.ones([T, T]), -1, 0).reshape([1, 1, T, T]);
     if (opts.attentionMask) allowed = tf.mul(allowed, tf.reshape(opts.attentionMask, [B, 1, 1, T]));
-    scores = tf.add(scores, tf.mul(tf.sub(1, allowed), -1e9));
+    const masked = tf.add(tf.div(tf.matMul(qh, kh, false, true), Math.sqrt(dh)), tf.mul(tf.sub(1, allowed), -1e9)); // [B, H, Tq, Tk]
+    const scores = this.hook(p + 'hook_attn_scores', masked, opts);
     const pattern = this.hook(p + 'hook_pattern', tf.softmax(scores, -1), opts);
     const z = this.hook(p + 'hook_z', tf.transpose(tf.matMul(pattern, vh), [0, 2, 1, 3]), opts); // [B, T, H, dh]
     const out = tf.add(tf.matMul(tf.reshape(z, [B * T, dModel]), w.W_O), w.b_O);
@@ -184,6 +216,7 @@ export class GPT2 {
 
   /** Logits [B, T, V] for token ids [B][T]. */
   forward(ids: number[][], opts: RunOptions = {}): Tensor3D {
+    this.checkHooks(opts);
     let x = this.embed(ids, opts);
     for (let i = 0; i < this.config.nLayer; i++) x = this.block(i, x, opts);
     return this.unembed(x, opts);
@@ -195,6 +228,9 @@ export class GPT2 {
    */
   forwardFrom(hookName: string, resid: Tensor3D, opts: RunOptions = {}): Tensor3D {
     const { layer, point } = parseResidHook(hookName, this.config.nLayer);
+    this.checkHooks(opts);
+    if (resid.rank !== 3 || resid.shape[2] !== this.config.dModel) throw new ModelInputError(`residual for ${hookName} must be [batch, pos, ${this.config.dModel}], got [${resid.shape.join(', ')}]`);
+    if (resid.shape[1] > this.config.nCtx) throw new ModelInputError(`sequence of ${resid.shape[1]} tokens exceeds the context of ${this.config.nCtx}`);
     let x = resid;
     if (point === 'hook_resid_post') {
       x = this.hook(hookName, x, opts) as Tensor3D;
@@ -209,6 +245,7 @@ export class GPT2 {
   /** The residual at a hook point (nothing after it is run). */
   runToHook(ids: number[][], hookName: string, opts: RunOptions = {}): Tensor3D {
     const { layer, point } = parseResidHook(hookName, this.config.nLayer);
+    this.checkHooks(opts);
     let x = this.embed(ids, opts);
     for (let i = 0; i < layer; i++) x = this.block(i, x, opts);
     return this.block(layer, x, opts, 'hook_resid_pre', point);
@@ -223,4 +260,16 @@ export class GPT2 {
   dispose(): void {
     tf.dispose(this.parameters());
   }
+}
+
+/**
+ * The same model with every weight a trainable tf.Variable (sharing data with the original until assigned), so
+ * tf.variableGrads / optimizers can train it; model.parameters() lists them. Use embedding 'onehot' in the
+ * differentiated forward on backends without a gather gradient (wasm). Dispose the copy's parameters when done.
+ */
+export function withTrainableWeights(model: GPT2): GPT2 {
+  const v = <T extends Tensor>(t: T) => tf.variable(t, true) as unknown as T;
+  const w = model.weights;
+  const blocks = w.blocks.map((b) => Object.fromEntries(Object.entries(b).map(([k, t]) => [k, v(t as Tensor)])) as unknown as BlockWeights);
+  return new GPT2(model.config, { W_E: v(w.W_E), W_pos: v(w.W_pos), blocks, lnf_w: v(w.lnf_w), lnf_b: v(w.lnf_b) });
 }

@@ -29,18 +29,28 @@ export function parseGpt2Config(json: string, source = 'config.json'): { config:
     if (!Number.isInteger(v) || (v as number) <= 0) throw new ModelInputError(`${source}: ${String(k)} must be a positive integer, got ${JSON.stringify(v)}`);
     return v as number;
   };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ModelInputError(`${source}: must be a JSON object`);
   if (raw.model_type !== undefined && raw.model_type !== 'gpt2') throw new ModelInputError(`${source}: model_type "${raw.model_type}" is not supported (gpt2 only)`);
   const act = raw.activation_function ?? 'gelu_new';
-  if (!['gelu_new', 'gelu_pytorch_tanh'].includes(act)) throw new ModelInputError(`${source}: activation_function "${act}" is not supported (gelu_new)`);
+  if (!['gelu_new', 'gelu_pytorch_tanh'].includes(act)) throw new ModelInputError(`${source}: activation_function "${act}" is not supported (GPT-2's tanh GELU: gelu_new or gelu_pytorch_tanh)`);
+  // Options that change the arithmetic; GPT-2 checkpoints leave them at these defaults.
+  if (raw.scale_attn_weights === false) throw new ModelInputError(`${source}: scale_attn_weights=false is not supported`);
+  if (raw.scale_attn_by_inverse_layer_idx === true) throw new ModelInputError(`${source}: scale_attn_by_inverse_layer_idx=true is not supported`);
+  if (raw.tie_word_embeddings === false) throw new ModelInputError(`${source}: tie_word_embeddings=false is not supported (GPT-2 unembeds with wte)`);
+  const lnEps = raw.layer_norm_epsilon ?? 1e-5;
+  if (typeof lnEps !== 'number' || !(lnEps > 0) || !Number.isFinite(lnEps)) throw new ModelInputError(`${source}: layer_norm_epsilon must be a positive number, got ${JSON.stringify(lnEps)}`);
   const config: GPT2Config = {
     dModel: int('n_embd', raw.n_embd),
     nLayer: int('n_layer', raw.n_layer),
     nHead: int('n_head', raw.n_head),
     nCtx: int('n_positions', raw.n_positions ?? raw.n_ctx),
     vocabSize: int('vocab_size', raw.vocab_size),
-    lnEps: raw.layer_norm_epsilon ?? 1e-5,
+    lnEps,
   };
   if (config.dModel % config.nHead) throw new ModelInputError(`${source}: n_embd ${config.dModel} is not divisible by n_head ${config.nHead}`);
+  if (raw.n_inner !== undefined && raw.n_inner !== null && raw.n_inner !== 4 * config.dModel) {
+    throw new ModelInputError(`${source}: n_inner ${JSON.stringify(raw.n_inner)} is not supported (the MLP width must be 4·n_embd = ${4 * config.dModel})`);
+  }
   return { config, raw };
 }
 
@@ -56,6 +66,18 @@ function weightsFrom(file: SafetensorsFile, c: GPT2Config, source: string): GPT2
     for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i])) throw new ModelInputError(`${source}: ${prefix + name} has a non-finite value at ${i}`);
     return shape.length === 1 ? tf.tensor1d(t.data) : tf.tensor2d(t.data, shape as [number, number]);
   };
+  // Tensors the config does not account for mean the two disagree (e.g. n_layer too small): refuse rather than
+  // silently run a truncated model. Causal-mask buffers and a tied lm_head copy are not parameters.
+  const known = new Set(['wte.weight', 'wpe.weight', 'ln_f.weight', 'ln_f.bias']);
+  for (let i = 0; i < c.nLayer; i++) {
+    for (const n of ['ln_1', 'ln_2', 'attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj']) known.add(`h.${i}.${n}.weight`).add(`h.${i}.${n}.bias`);
+  }
+  const unexpected = [...file.tensors.keys()]
+    .map((n) => (n.startsWith(prefix) ? n.slice(prefix.length) : n))
+    .filter((n) => !known.has(n) && !/^h\.\d+\.attn\.(bias|masked_bias)$|^lm_head\.weight$/.test(n));
+  if (unexpected.length) {
+    throw new ModelInputError(`${source}: unexpected tensor ${unexpected.slice(0, 4).join(', ')} for n_layer=${c.nLayer} (does config.json match these weights?)`);
+  }
   const d = c.dModel;
   const v1 = (n: string) => get(n, [d]) as Tensor1D;
   const W_E = get('wte.weight', [c.vocabSize, d]) as Tensor2D;
