@@ -164,6 +164,25 @@ describe('hooks and forwardFrom', () => {
     });
   });
 
+  it('logitsAt computes logits at one position per row, equal to the full logits there, differentiably', () => {
+    tf.tidy(() => {
+      const full = model.forward(ids);
+      const at = model.forwardFrom('blocks.1.hook_resid_pre', model.runToHook(ids, 'blocks.1.hook_resid_pre'), { logitsAt: [4, 2] });
+      expect(at.shape).toEqual([2, 1, 30]);
+      expect(diff(tf.slice(full, [0, 4, 0], [1, 1, 30]), tf.slice(at, [0, 0, 0], [1, 1, 30]))).toBeLessThan(1e-5);
+      expect(diff(tf.slice(full, [1, 2, 0], [1, 1, 30]), tf.slice(at, [1, 0, 0], [1, 1, 30]))).toBeLessThan(1e-5);
+      const h = model.runToHook(ids, 'blocks.1.hook_resid_pre');
+      const f = (sel: { logitsAt?: number[] }) => (d: Tensor) => {
+        const l = model.forwardFrom('blocks.1.hook_resid_pre', tf.add(h, d) as Tensor3D, sel);
+        return tf.sum(sel.logitsAt ? l : tf.slice(l, [0, 4, 0], [1, 1, 30]));
+      };
+      const rowMask = tf.concat([tf.ones([1, 5, 16]), tf.zeros([1, 5, 16])]);
+      const gAt = tf.mul(tf.grad(f({ logitsAt: [4, 0] }))(tf.zeros(h.shape)), rowMask);
+      expect(diff(gAt, tf.grad(f({}))(tf.zeros(h.shape)))).toBeLessThan(1e-5);
+      expect(() => model.forward(ids, { logitsAt: [5, 0] })).toThrow(/logitsAt must hold one position in 0\.\.4 per batch row \(2\)/);
+    });
+  });
+
   it('gradients w.r.t. the weights reach every parameter through the one-hot embedding, without leaks', () => {
     const trainable = withTrainableWeights(model);
     const vars = trainable.parameters() as tf.Variable[];

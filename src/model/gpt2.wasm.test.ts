@@ -39,4 +39,21 @@ describe('GPT-2 on the wasm backend', () => {
       expect(Math.max(...Array.from(wasm[k], (v, i) => Math.abs(v - cpu[k][i]))) / scale, k).toBeLessThan(1e-4);
     }
   });
+
+  it('frozen weights: the cached W_Eᵀ gives the cpu logits, is made once, and goes with dispose', async () => {
+    const config = { nLayer: 1, nHead: 2, dModel: 8, nCtx: 8, vocabSize: 11, lnEps: 1e-5 };
+    const model = randomGpt2(config, 3, 0.3);
+    const ids = [[1, 2, 3], [4, 5, 6]];
+    const wasm = tf.tidy(() => model.forward(ids).dataSync().slice());
+    const after1 = tf.memory().numTensors;
+    tf.tidy(() => void model.forward(ids));
+    expect(tf.memory().numTensors).toBe(after1);
+    await initNodeBackend('cpu');
+    const cpu = tf.tidy(() => model.forward(ids).dataSync().slice());
+    await initNodeBackend('wasm');
+    expect(Math.max(...Array.from(wasm, (v, i) => Math.abs(v - cpu[i])))).toBeLessThan(1e-5);
+    const before = tf.memory().numTensors;
+    model.dispose();
+    expect(before - tf.memory().numTensors).toBe(model.parameters().length + 1);
+  });
 });
