@@ -21,9 +21,25 @@ function folderBytes(p: string): number {
   }, 0);
 }
 
-const curveRows = (training.curve as { step: number; loss: number; accuracy?: Record<string, number> }[])
-  .filter((e) => e.accuracy)
-  .map((e) => `| ${e.step} | ${e.loss.toFixed(4)} | ${['ioi', 'refusal', 'attributes', 'mcq'].map((f) => pct(e.accuracy![f] ?? NaN)).join(' | ')} |`);
+interface Phase {
+  seed: number;
+  init: string | null;
+  seconds: number;
+  options: { steps: number; batch: number; lr: number; warmup: number; answerWeight: number };
+  curve: { step: number; loss: number; accuracy?: Record<string, number> }[];
+}
+const phases: Phase[] = training.phases ?? [{ ...training, init: null }];
+let offset = 0;
+const curveRows: string[] = [];
+for (const ph of phases) {
+  for (const e of ph.curve.filter((x) => x.accuracy)) {
+    curveRows.push(`| ${offset + e.step} | ${e.loss.toFixed(4)} | ${['ioi', 'refusal', 'attributes', 'mcq'].map((f) => pct(e.accuracy![f] ?? NaN)).join(' | ')} |`);
+  }
+  offset += ph.options.steps;
+}
+const phaseText = phases
+  .map((ph, i) => `phase ${i + 1}: ${ph.options.steps} steps × batch ${ph.options.batch}, AdamW lr ${ph.options.lr} (warm-up ${ph.options.warmup}, cosine to 10%)${ph.init ? ', from the previous phase\'s weights with a fresh optimiser and fresh examples' : ''}`)
+  .join('; ');
 
 const card = `# ${name} — Unclamp's built-in model
 
@@ -41,11 +57,13 @@ folders under \`saes/\`. Everything here is regenerated, byte for byte, by the c
 | context | ${c.nCtx} tokens |
 | vocabulary | ${c.vocabSize} words (word-level) |
 | seed | ${training.seed} |
-| training | ${training.options.steps} steps × batch ${training.options.batch}, AdamW lr ${training.options.lr} (warm-up ${training.options.warmup}, cosine), answer tokens weighted ×${training.options.answerWeight} |
+| training | ${phaseText}; answer tokens weighted ×${training.options.answerWeight} |
 | training time | ${Math.round(training.seconds / 60)} min on 2 CPU cores (TF.js wasm backend) |
 
-Commands: \`npm run train:model -- --seed ${training.seed}\`, then \`npm run train:sae\`, then
-\`npx tsx scripts/write-model-card.ts\`. Both trainings resume from a checkpoint with \`--resume\`.
+Commands: ${phases
+  .map((ph, i) => (i === 0 ? `\`npm run train:model -- --layers ${c.nLayer} --seed ${ph.seed} --steps ${ph.options.steps}\`` : `\`npm run train:model -- --layers ${c.nLayer} --seed ${ph.seed} --init public/models/${name} --steps ${ph.options.steps} --lr ${ph.options.lr} --warmup ${ph.options.warmup}\``))
+  .join(', then ')}, then \`npm run train:sae\`, then \`npx tsx scripts/write-model-card.ts\`. Training resumes from
+its checkpoint with \`--resume\`.
 
 ## Held-out accuracy (500 held-out examples per family)
 

@@ -8,6 +8,7 @@
 // recovery loop does not recompute the layers before the hook. Everything is differentiable w.r.t. the
 // residual and the weights; with embedding 'onehot' also on backends without a gather gradient (wasm).
 import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D } from '../core/tf.ts';
+import { ModelInputError } from './errors.ts';
 
 export interface GPT2Config {
   nLayer: number;
@@ -74,9 +75,7 @@ export function parseResidHook(name: string, nLayer: number): { layer: number; p
   return { layer, point: m[2] as ResidHook };
 }
 
-export class ModelInputError extends Error {
-  override name = 'ModelInputError';
-}
+export { ModelInputError };
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 

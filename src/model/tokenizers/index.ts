@@ -1,6 +1,6 @@
 // Which tokenizer a model folder uses: a word-level tokenizer.json when present, else GPT-2's BPE for a
 // GPT-2 checkpoint (vocab 50257) with nothing but config.json and model.safetensors.
-import { ModelInputError } from '../gpt2.ts';
+import { ModelInputError } from '../errors.ts';
 import type { HfGpt2Config } from '../load.ts';
 import { Gpt2BpeTokenizer } from './bpe.ts';
 import type { Tokenizer } from './types.ts';

@@ -12,7 +12,7 @@
 // Splitting: a token is a run of ASCII letters, digits, "_" and "'" ("John's" is one token), or any other single
 // non-space character (punctuation). Spaces separate tokens and are never part of one. A vocabulary entry
 // written <like-this> (e.g. "<bos>") is also recognised whole when it appears in the text.
-import { ModelInputError } from '../gpt2.ts';
+import { ModelInputError } from '../errors.ts';
 import type { Tokenizer } from './types.ts';
 
 export interface WordTokenizerJson {
