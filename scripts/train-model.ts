@@ -52,6 +52,8 @@ mkdirSync(out, { recursive: true });
 interface Curve { step: number; loss: number; accuracy?: Partial<Record<Family, number>> }
 let curve: Curve[] = [];
 let startStep = 0;
+/** Seconds spent before a --resume, so training.json reports the whole run. */
+let priorSeconds = 0;
 let model = trainableGpt2(config, seed);
 let adam = new AdamState(model.parameters() as Variable[]);
 /** Earlier training phases of the model this run starts from (--init). */
@@ -82,6 +84,7 @@ if (a.resume && existsSync(path.join(ckptDir, 'meta.json'))) {
   adam.step = meta.step;
   startStep = meta.step;
   curve = meta.curve;
+  priorSeconds = meta.seconds ?? 0;
   log(`resumed from step ${startStep}`);
 }
 
@@ -98,7 +101,7 @@ async function checkpoint(step: number): Promise<void> {
     moments[`v.${i}`] = { shape: adam.params[i].shape, data: (await adam.v[i].data()) as Float32Array };
   }
   writeFileSync(path.join(ckptDir, 'adam.safetensors'), writeSafetensors(moments));
-  writeFileSync(path.join(ckptDir, 'meta.json'), JSON.stringify({ step, curve, seed, config, opts }, null, 1));
+  writeFileSync(path.join(ckptDir, 'meta.json'), JSON.stringify({ step, curve, seed, config, opts, seconds: priorSeconds + Math.round((Date.now() - started) / 1000) }, null, 1));
 }
 
 const started = Date.now();
@@ -124,7 +127,7 @@ const final = await accuracyByFamily(model, tok, Object.fromEntries(FAMILIES.map
 writeFileSync(path.join(out, 'model.safetensors'), await gpt2ToSafetensors(model));
 writeFileSync(path.join(out, 'config.json'), gpt2ConfigJson(config, { tokenizer: 'word (tokenizer.json)', unclamp_seed: seed }));
 writeFileSync(path.join(out, 'tokenizer.json'), JSON.stringify(tok.toJSON()) + '\n');
-const phase = { seed, options: opts, init: a.init ?? null, seconds: Math.round((Date.now() - started) / 1000), heldOutAccuracy: final, curve };
+const phase = { seed, options: opts, init: a.init ?? null, seconds: priorSeconds + Math.round((Date.now() - started) / 1000), heldOutAccuracy: final, curve };
 const allPhases = [...phases, phase];
 writeFileSync(
   path.join(out, 'training.json'),

@@ -110,6 +110,8 @@ interface Spec {
   options: Omit<SaeTrainOptions, 'steps' | 'batch' | 'lr' | 'seed'>;
   /** Ladder rung: choose k so that explained variance is nearest this. */
   targetEv?: number;
+  /** Standard / JumpReLU: the smallest sparsity coefficient of the grid whose probe run has mean L0 at most this. */
+  targetL0?: number;
   role: string;
 }
 
@@ -119,8 +121,8 @@ const plan: Spec[] = [
   { name: 'ladder-low', hook: MAIN, options: { architecture: 'topk', width: 256 }, targetEv: 0.75, role: 'quality ladder (explained variance ≈ 0.75)' },
   { name: 'ladder-mid', hook: MAIN, options: { architecture: 'topk', width: 256 }, targetEv: 0.9, role: 'quality ladder (≈ 0.90)' },
   { name: 'ladder-high', hook: MAIN, options: { architecture: 'topk', width: 512 }, targetEv: 0.98, role: 'quality ladder (≈ 0.98)' },
-  { name: 'relu', hook: MAIN, options: { architecture: 'standard', width: 256, sparsity: 3e-3 }, role: 'standard ReLU + L1' },
-  { name: 'jumprelu', hook: MAIN, options: { architecture: 'jumprelu', width: 256, sparsity: 2e-3, jumpInit: 0.05, bandwidth: 0.05 }, role: 'JumpReLU' },
+  { name: 'relu', hook: MAIN, options: { architecture: 'standard', width: 256 }, targetL0: 10, role: 'standard ReLU + L1' },
+  { name: 'jumprelu', hook: MAIN, options: { architecture: 'jumprelu', width: 256, jumpInit: 0.05, bandwidth: 0.05 }, targetL0: 10, role: 'JumpReLU' },
   { name: 'other-layer', hook: OTHER, options: { architecture: 'topk', width: 256 }, targetEv: 0.9, role: 'another layer (TopK)' },
 ];
 
@@ -136,7 +138,8 @@ for (const spec of plan) {
   const data = cache.get(spec.hook)!;
   let options: SaeTrainOptions = { ...base, ...spec.options };
   if (spec.targetEv !== undefined) {
-    // Short probe runs over k; the rung takes the k whose explained variance is nearest the target.
+    // Short probe runs over k (a fifth of the steps; TopK's reconstruction settles fast); the rung takes the k
+    // whose explained variance is nearest the target.
     let best = { k: 1, gap: Infinity };
     for (const k of [1, 2, 3, 4, 6, 8, 11, 16]) {
       const key = `${spec.hook}|${options.width}|${k}`;
@@ -148,25 +151,41 @@ for (const spec of plan) {
       }
       const gap = Math.abs(probeEv.get(key)! - spec.targetEv);
       if (gap < best.gap) best = { k, gap };
+      if (probeEv.get(key)! >= spec.targetEv) break; // explained variance grows with k: larger k only overshoot more
     }
     options = { ...options, k: best.k };
   }
   const t0 = Date.now();
-  const { trainer, quality } = await train(data, options);
+  let run: Awaited<ReturnType<typeof train>> | undefined;
+  if (spec.targetL0 !== undefined) {
+    // Sparser with each step of the grid; the first coefficient that is sparse enough is kept. Full-length runs:
+    // L1 keeps lowering L0 long after the reconstruction has settled, so short probes overstate it (at λ 0.32 a
+    // 300-step probe had L0 24, the 1,500-step run 9).
+    const grid = spec.options.architecture === 'jumprelu' ? [0.01, 0.02, 0.05] : [0.32, 0.64];
+    for (const lambda of grid) {
+      run?.trainer.dispose();
+      options = { ...options, sparsity: lambda };
+      run = await train(data, options);
+      log(`  ${spec.hook} ${spec.options.architecture}: λ=${lambda} → L0 ${run.quality.meanL0.toFixed(1)}, EV ${run.quality.explainedVariance.toFixed(3)}`);
+      if (run.quality.meanL0 <= spec.targetL0) break;
+    }
+  }
+  const { trainer, quality } = run ?? (await train(data, options));
   const { config, arrays } = await trainer.export({ hookName: spec.hook, modelName });
   trainer.dispose();
   const layer = spec.hook.replace(/^blocks\.(\d+)\.hook_/, 'L$1-');
   const ev = quality.explainedVariance;
-  const folder = `${layer}-${config.architecture}-w${config.dSae}${config.k ? `-k${config.k}` : ''}-ev${ev.toFixed(2)}`;
+  // Named by what it is: layer and hook, architecture, width, (k,) mean L0 and explained variance.
+  const folder = `${layer}-${config.architecture}-w${config.dSae}${config.k ? `-k${config.k}` : ''}-L0_${quality.meanL0.toFixed(1)}-ev${ev.toFixed(2)}`;
   const files = writeSaeLensFolder(config, arrays, quality.logDensity, {
-    unclamp: { role: spec.role, explained_variance: ev, mean_l0: quality.meanL0, dead_share: quality.deadShare, train_seed: seed, train_steps: options.steps },
+    unclamp: { role: spec.role, explained_variance: ev, mean_l0: quality.meanL0, dead_share: quality.deadShare, train_seed: seed, train_steps: options.steps, ...(options.sparsity !== undefined ? { sparsity_coefficient: options.sparsity } : {}) },
   });
   const out = path.join(dir, 'saes', folder);
   mkdirSync(out, { recursive: true });
   writeFileSync(path.join(out, 'cfg.json'), files.cfgJson);
   writeFileSync(path.join(out, 'sae_weights.safetensors'), files.weights);
   writeFileSync(path.join(out, 'sparsity.safetensors'), files.sparsity!);
-  const entry = { id: spec.name, name: folder, path: `saes/${folder}`, hook: spec.hook, architecture: config.architecture, width: config.dSae, k: config.k ?? null, explainedVariance: +ev.toFixed(4), meanL0: +quality.meanL0.toFixed(2), deadShare: +quality.deadShare.toFixed(4), role: spec.role, seconds: Math.round((Date.now() - t0) / 1000) };
+  const entry = { id: spec.name, name: folder, path: `saes/${folder}`, hook: spec.hook, architecture: config.architecture, width: config.dSae, k: config.k ?? null, explainedVariance: +ev.toFixed(4), meanL0: +quality.meanL0.toFixed(2), deadShare: +quality.deadShare.toFixed(4), sparsity: options.sparsity ?? null, role: spec.role, seconds: Math.round((Date.now() - t0) / 1000) };
   const i = results.findIndex((r) => r.id === spec.name);
   if (i >= 0) results[i] = entry;
   else results.push(entry);

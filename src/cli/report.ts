@@ -38,6 +38,7 @@ interface ScenarioReport {
   ks: { k: number; agg: Aggregate }[];
   stage2?: Stage2Result;
   options: Record<string, unknown>;
+  dModel: number;
 }
 
 const f3 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : Math.abs(v) >= 1e4 ? v.toExponential(2) : v.toFixed(3));
@@ -75,7 +76,7 @@ async function scenarioReport(wb: Workbench, ladder: Workbench[], id: ScenarioId
   }
   log(`  ${id} sweeps done`);
   const clamp = sc.clamp.kind === 'multiply' ? `multiply by ${sc.clamp.factor}` : sc.clamp.onlyActive ? `set to ${sc.clamp.value} where active` : `set to ${sc.clamp.value}`;
-  return { id, title: sc.title, behaviour: sc.behaviourText, featureRule: sc.featureRule, clamp, modes, extras, replay, budgets, ks, stage2, options: sc.options as Record<string, unknown> };
+  return { id, title: sc.title, behaviour: sc.behaviourText, featureRule: sc.featureRule, clamp, modes, extras, replay, budgets, ks, stage2, options: sc.options as Record<string, unknown>, dModel: wb.builtin.model.config.dModel };
 }
 
 function modesTable(r: ScenarioReport): string {
@@ -116,7 +117,7 @@ function paperSection(r: ScenarioReport, p: Record<string, any>): { table: strin
       const m = p.ioi.aggregate_by_mode;
       return {
         table: `| paper (GPT-2 small, layer 4, 64 prompts) | valid flips | recovered | act drift (valid) | decode drift (valid) | reactivated (valid) |\n|---|---|---|---|---|---|\n${['none', 'encoder'].map((k) => `| ${k} | ${m[k].n_valid_flips} | ${m[k].n_recovered_success} | ${f3(m[k].mean_final_act_drift_l2_valid)} | ${f3(m[k].mean_final_decode_drift_l2_valid)} | ${f3(m[k].mean_reactivated_positive_fraction_within_eligible_valid)} |`).join('\n')}`,
-        paragraph: `The paper recovers all 37 of its 37 valid flips in both modes, with the encoder projection cutting activation drift from 2.47 to 0.78 (Cui et al. 2026, IOI aggregate). ${common} The built-in model is far smaller (d_model ${'64'}) and its residual norms differ from GPT-2's, so ρ = 20 is a much larger relative budget here: read the ‖δ‖/‖h_def‖ column and the budget sweep before comparing rates.`,
+        paragraph: `The paper recovers all 37 of its 37 valid flips in both modes, with the encoder projection cutting activation drift from 2.47 to 0.78 (Cui et al. 2026, IOI aggregate). ${common} The built-in model is far smaller (d_model ${r.dModel}) and its residual norms differ from GPT-2's, so ρ = 20 is a much larger relative budget here: read the ‖δ‖/‖h_def‖ column and the budget sweep before comparing rates.`,
       };
     }
     case 'tpp': {
