@@ -189,12 +189,25 @@ export class SaeTrainer {
     const W_enc = this.p.W_enc.arraySync() as number[][];
     const W_dec = this.p.W_dec.arraySync() as number[][];
     const b_enc = Array.from(this.p.b_enc.dataSync());
+    // The new encoder column gets the alive columns' mean norm: for TopK a resampled feature must be able to win
+    // a top-k slot at once, or it dies again before it learns (0.2 of that norm for ReLU and JumpReLU).
+    const isDead = new Set(dead);
+    let alive = 0;
+    let norm = 0;
+    for (let f = 0; f < this.o.width; f++) {
+      if (isDead.has(f)) continue;
+      alive++;
+      let s = 0;
+      for (let i = 0; i < this.d; i++) s += W_enc[i][f] ** 2;
+      norm += Math.sqrt(s);
+    }
+    const encNorm = (alive ? norm / alive : 1) * (this.o.architecture === 'topk' ? 1 : 0.2);
     dead.forEach((f, j) => {
       const row = e[order[j % order.length][1]];
       const n = Math.sqrt(row.reduce((s, v) => s + v * v, 0)) || 1;
       const dir = row.map((v) => v / n);
       W_dec[f] = dir;
-      for (let i = 0; i < this.d; i++) W_enc[i][f] = 0.2 * dir[i];
+      for (let i = 0; i < this.d; i++) W_enc[i][f] = encNorm * dir[i];
       b_enc[f] = 0;
     });
     this.p.W_enc.assign(tf.tensor2d(W_enc));

@@ -83,7 +83,9 @@ export async function buildTpp(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
   };
   const W_dec = (await sae.W_dec.data()) as Float32Array;
   const effect = classEffect(await meansFor(evMask(target, true)), await meansFor(evMask(target, false)), { W_dec, dSae: sae.dSae, dIn: d }, probes[target].w);
-  const k = p.k ?? Math.min(20, Math.max(2, Math.round(sae.dSae / 32)));
+  // Class information is spread over many features of the built-in SAEs: on the default one (128 wide)
+  // ablating the top 8 flips none of 64 sentences, the top 10 flips 24 and the top 12 flips 60.
+  const k = p.k ?? Math.min(20, Math.max(2, Math.round(sae.dSae / 10)));
   const features = topPositive(effect, k);
 
   const evalLabels = TPP_CLASSES.map((_, c) => evalSet.map((e) => classLabel(e, c)));

@@ -23,7 +23,7 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
   const { model, tokenizer: tok, sae, hook } = ctx;
   const V = model.config.vocabSize;
   const rand = mulberry32((p.seed ?? 0) + 303);
-  const n = p.n ?? 64;
+  const n = p.n ?? 128;
   const forget = Array.from({ length: n }, () => mcqExample(rand, 'heldout', 'forget'));
   const retain = Array.from({ length: n }, () => mcqExample(rand, 'heldout', 'retain'));
   const prompt = (e: Example) => e.tokens.slice(0, e.promptLength);
@@ -54,10 +54,12 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
     hh.dispose();
     return out.frequency;
   };
-  const k = p.k ?? Math.min(50, Math.max(4, Math.round(sae.dSae / 16)));
+  const k = p.k ?? Math.min(50, Math.max(4, Math.round(sae.dSae / 8)));
   const threshold = 0.01;
   const features = forgetFeatures(await freq(pool.forget), await freq(pool.retain), threshold, k);
-  const m = p.clampValue ?? 5;
+  // −5 (as for IOI) flips few answers here: the forget features sit on the creature names, and the later layers
+  // still retrieve the answer through what is left; −20 flips 35 of 128 held-out questions on the default SAE.
+  const m = p.clampValue ?? 20;
 
   const accuracy = async (values: Tensor1D) => {
     const d = await values.data();
