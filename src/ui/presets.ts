@@ -21,7 +21,7 @@ export const PRESETS: Preset[] = [
   {
     id: 'refusal',
     title: 'Why clamping the refusal features is not enough',
-    config: { scenario: 'refusal', features: null, clamp: null, run: { ...DEFAULT_RUN, mode: 'encoder', delta: 'per-sample', positions: 'default', steps: 40, lr: 0.08, budget: 30 } },
+    config: { scenario: 'refusal', features: null, clamp: null, run: { ...DEFAULT_RUN, mode: 'encoder', delta: 'per-sample', positions: 'default', steps: 40, lr: 0.08, budget: 30, reproject: true } },
     shows: 'Amplifying refusal features (×8 here, ×3 in the paper) makes the model refuse requests it used to help with. A small δ at the last prompt token that leaves those features almost where the clamp put them restores compliance: the defence acts on the features, the behaviour also lives elsewhere.',
     doesNotShow: 'That real models can be jailbroken this way without white-box access: the attack needs the weights, the clamp and the residual stream.',
   },

@@ -65,7 +65,11 @@ export async function buildRefusal(ctx: ScenarioContext, p: ScenarioParams = {})
     features,
     featureRule: `top-${k} positive attribution to the refuse − comply margin on harmful requests`,
     clamp: { kind: 'multiply', factor: alpha },
-    options: { mode: 'encoder', delta: 'per-sample', steps: 20, lr: 0.08, budget: 30, checkpointMaxRelDrift: 0.03 },
+    // δ re-projected after each step: with the gradient projection alone, Adam's per-coordinate scaling leaks
+    // the step back into the defended directions, and under the drift-constrained checkpoint both modes end at
+    // the drift cap (40 steps on the default SAE: none recovers 2/22 at abs drift 0.49, projected gradient 19/22
+    // at 0.50, re-projected 22/22 at 5e-6). Pass reproject: false for the paper's exact variant.
+    options: { mode: 'encoder', reproject: true, delta: 'per-sample', steps: 20, lr: 0.08, budget: 30, checkpointMaxRelDrift: 0.03 },
     dispose: () => tf.dispose([h, w]),
   };
 }

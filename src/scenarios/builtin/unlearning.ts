@@ -78,7 +78,10 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
     features,
     featureRule: `top-${k} by forget-set frequency among features firing on < ${threshold * 100}% of retain tokens`,
     clamp: { kind: 'set', value: -m, onlyActive: true },
-    options: { mode: 'encoder', delta: 'per-sample', steps: 150, lr: 0.08, budget: 20 },
+    // δ re-projected after each step (see refusal.ts): with the gradient projection alone the defended features
+    // drift more than with no projection here (40 steps on the default SAE: abs drift 4.23 against 2.76; 1.38
+    // re-projected, what is left being TopK membership changes).
+    options: { mode: 'encoder', reproject: true, delta: 'per-sample', steps: 150, lr: 0.08, budget: 20 },
     extras: async ({ features: feats, clamp, delta }) => {
       const set = new DefendedSet(sae, feats);
       try {
