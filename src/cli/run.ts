@@ -68,7 +68,8 @@ export function register(program: Command): void {
     .option('--lr <x>', 'learning rate', number('--lr'))
     .option('--budget <r>', 'budget ρ', number('--budget'))
     .option('--delta <kind>', 'per-sample | shared', oneOf('--delta', ['per-sample', 'shared'] as const))
-    .option('--reproject', 'encoder mode: re-project δ after each step')
+    .option('--reproject', 'encoder mode: re-project δ after each step (default for refusal and unlearning)')
+    .option('--no-reproject', 'encoder mode: project the gradient only (the paper\'s variant)')
     .option('--lambda-act <x>', 'drift penalty weight', number('--lambda-act'))
     .option('--seed <s>', 'seed (data and optimiser)', integer('--seed'), 0)
     .option('--n <n>', 'number of held-out samples', integer('--n'))
@@ -88,7 +89,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
   for (const [k, v] of Object.entries({ mode: flags.mode, steps: flags.steps, lr: flags.lr, budget: flags.budget, delta: flags.delta, seed: flags.seed, lambdaAct: flags.lambdaAct })) {
     if (v !== undefined) (options as Record<string, unknown>)[k] = v;
   }
-  if (flags.reproject) options.reproject = true;
+  if (flags.reproject !== undefined) options.reproject = flags.reproject;
   resolveOptions(options); // validate before loading anything
   const clamp = flags.clamp ? parseClampRule(flags.clamp, Boolean(flags.positiveOnly)) : undefined;
   if (flags.n !== undefined && !(flags.n >= 1 && flags.n <= 512)) throw new InputError('--n must be in 1..512');
