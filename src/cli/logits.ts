@@ -43,7 +43,7 @@ export function register(program: Command): void {
         }
         const ids = tokenizer.encode(flags.prompt);
         if (ids.length > model.config.nCtx) throw new InputError(`the prompt is ${ids.length} tokens; the model's context is ${model.config.nCtx}`);
-        const logits = tf.tidy(() => model.forward([ids]).squeeze([0]));
+        const logits = tf.tidy(() => tf.squeeze(model.forward([ids]), [0]));
         const rows = (await logits.array()) as number[][];
         logits.dispose();
         writeOutput(flags.json, JSON.stringify({ tokens: tokenizer.tokenStrings(ids), ids, logits: rows }) + '\n');

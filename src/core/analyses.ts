@@ -38,7 +38,7 @@ export function nullSpaceShare(A: Matrix, g: Matrix): { share: number; singular:
   if (gg === 0) return { share: 0, singular, rank };
   for (let j = 0; j < k; j++) gram.set(j, j, gram.get(j, j) + 1e-10 * (1 + gram.get(j, j)));
   const x = solve(gram, A.transpose().mmul(g));
-  const inRow = A.mmul(x).norm('frobenius') ** 2;
+  const inRow = A.mmul(x).norm('frobenius') ** 2; // ml-matrix, not a tensor
   return { share: Math.min(1, Math.max(0, 1 - inRow / gg)), singular, rank };
 }
 

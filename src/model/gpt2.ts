@@ -168,7 +168,8 @@ export class GPT2 {
     const vh = tf.transpose(v, [0, 2, 1, 3]);
     // Causal mask, plus padded keys; a large negative (not −∞) keeps fully masked rows finite. As in
     // TransformerLens, hook_attn_scores sees the scores after masking.
-    let allowed = tf.linalg.bandPart(tf.ones([T, T]), -1, 0).reshape([1, 1, T, T]);
+    // No chained tensor methods: the worker registers tfjs-core ops without the chained-op prototypes.
+    let allowed = tf.reshape(tf.linalg.bandPart(tf.ones([T, T]), -1, 0), [1, 1, T, T]);
     if (opts.attentionMask) allowed = tf.mul(allowed, tf.reshape(opts.attentionMask, [B, 1, 1, T]));
     const masked = tf.add(tf.div(tf.matMul(qh, kh, false, true), Math.sqrt(dh)), tf.mul(tf.sub(1, allowed), -1e9)); // [B, H, Tq, Tk]
     const scores = this.hook(p + 'hook_attn_scores', masked, opts);
