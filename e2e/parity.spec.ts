@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
+import { screenshot } from './helpers.ts';
 
 test('IOI on the built-in model: browser worker and Node agree', async ({ page, browserName }, info) => {
   test.skip(browserName !== 'chromium' || info.project.name === 'phone', 'desktop projects');
@@ -16,8 +17,10 @@ test('IOI on the built-in model: browser worker and Node agree', async ({ page, 
 
   await page.goto('/#s=ioi&m=encoder&d=shared&p=default&n=12&lr=0.1&b=20&seed=0');
   await expect(page.getByTestId('defence')).toContainText(/flips \d+ of \d+/, { timeout: 120_000 });
+  await screenshot(page, 'ioi-ready', info.project.name);
   await page.locator('[data-action="toggle-play"]').click();
   await expect(page.getByTestId('result-summary')).toBeVisible({ timeout: 180_000 });
+  await screenshot(page, 'ioi-done', info.project.name);
   const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('e')]);
   const browser = JSON.parse(readFileSync(await download.path(), 'utf8'));
 
