@@ -4,7 +4,8 @@
 // (the list, with explained variance, L0, dead share) for the model card and the index, and sae-training.json
 // (the wall time of the whole run, probes included).
 // The quality ladder at the main layer (explained variance near 0.75 / 0.90 / 0.98) is reached by
-// choosing TopK's k from short probe runs, then training the chosen ones fully.
+// choosing TopK's k (and, for the lowest rung, the width) from short probe runs, then training the chosen ones
+// fully; ReLU and JumpReLU take the first coefficient of a grid that makes them sparse enough.
 import './lib/clean-errors.ts';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -113,7 +114,7 @@ interface Spec {
   targetEv?: number;
   /** TopK capacities to probe for the rung, smallest first (default: k ∈ KS at the spec's width). */
   capacities?: [width: number, k: number][];
-  /** Standard / JumpReLU: the smallest sparsity coefficient of the grid whose probe run has mean L0 at most this. */
+  /** Standard / JumpReLU: the smallest sparsity coefficient of the grid whose (full) run has mean L0 at most this. */
   targetL0?: number;
   role: string;
 }
