@@ -170,9 +170,9 @@ for (const spec of plan) {
       if ((await probe(mid)) >= spec.targetEv) hi = mid;
       else lo = mid + 1;
     }
-    let best = { width: caps[lo][0], k: caps[lo][1], gap: Math.abs((await probe(lo)) - spec.targetEv) };
-    if (lo > 0 && Math.abs((await probe(lo - 1)) - spec.targetEv) < best.gap) best = { width: caps[lo - 1][0], k: caps[lo - 1][1], gap: 0 };
-    options = { ...options, width: best.width, k: best.k };
+    const gap = async (i: number) => Math.abs((await probe(i)) - spec.targetEv!);
+    const [width, k] = caps[lo > 0 && (await gap(lo - 1)) < (await gap(lo)) ? lo - 1 : lo];
+    options = { ...options, width, k };
   }
   const t0 = Date.now();
   let run: Awaited<ReturnType<typeof train>> | undefined;
