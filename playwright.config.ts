@@ -1,7 +1,7 @@
 import { defineConfig } from '@playwright/test';
 
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// Chromium must not try to reach Google's services: the network here is closed (DESIGN §6).
+// Chromium must not try to reach Google's services: the network here is closed: only loopback is reachable, and Chromium's background requests would fail loudly.
 const baseArgs = [
   '--no-sandbox',
   '--disable-background-networking',

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { tf } from '../src/core/tf.ts';
 import { initNodeBackend, type NodeBackend } from '../src/engine/node-backend.ts';
 import { Sae, type SaeConfig } from '../src/core/sae.ts';
-import { parseClampRule } from '../src/core/intervention.ts';
+import { parseClampRule } from '../src/core/clamp.ts';
 import { RecoverySite } from '../src/core/site.ts';
 import { RecoveryRun, type ProjectionMode } from '../src/core/recovery.ts';
 import { mulberry32, normals } from '../src/core/rng.ts';

@@ -1,8 +1,22 @@
 // Reading the user's files on Node, with errors that say which file and why.
 import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { InputError } from './errors.ts';
+import { InputError } from '../core/errors.ts';
 import type { SaeFolderFiles } from '../io/saelens.ts';
+import type { ReadAsset } from '../scenarios/builtin/assets.ts';
+import type { ProbeFiles } from '../scenarios/load.ts';
+
+/** The app's public folder: the built-in model, its SAEs, the probe example. */
+export const PUBLIC_DIR = path.resolve(import.meta.dirname, '../../public');
+
+export const readPublic: ReadAsset = async (p) => {
+  try {
+    return new Uint8Array(await readFile(path.join(PUBLIC_DIR, p)));
+  } catch (e) {
+    throw new InputError(`cannot read public/${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+};
 
 export function readBytes(file: string, what: string): Uint8Array {
   if (!existsSync(file)) throw new InputError(`${what} ${file} does not exist`);
@@ -25,6 +39,13 @@ export function readSaeDir(dir: string): SaeFolderFiles {
     weights: readBytes(path.join(dir, 'sae_weights.safetensors'), 'SAE weights'),
     sparsity: existsSync(sparsity) ? readBytes(sparsity, 'SAE sparsity') : undefined,
   };
+}
+
+/** The probe scenario's three inputs, read and named by their paths. */
+export function readProbeFiles(sae: string, activations: string, probe: string): ProbeFiles {
+  const acts = readBytes(activations, 'activations file');
+  const pr = readBytes(probe, 'probe file');
+  return { ...readSaeDir(sae), activations: acts, probe: pr };
 }
 
 export function writeOutput(file: string, content: string | Uint8Array): void {

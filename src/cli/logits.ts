@@ -6,7 +6,7 @@ import { tf } from '../core/tf.ts';
 import { initNodeBackend, type NodeBackend } from '../engine/node-backend.ts';
 import { loadGpt2 } from '../model/load.ts';
 import { loadTokenizer, WordTokenizer } from '../model/tokenizers/index.ts';
-import { InputError } from './errors.ts';
+import { InputError } from '../core/errors.ts';
 import { readBytes, readText, writeOutput } from './fs.ts';
 import { oneOf } from './parse.ts';
 

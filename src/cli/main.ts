@@ -1,8 +1,7 @@
 // `unclamp` command line: the same core as the browser, on Node (wasm backend, cpu fallback).
 // Each subcommand lives in its own module and registers itself here.
 import { Command, CommanderError } from 'commander';
-import { InputError } from './errors.ts';
-import { SafetensorsError } from '../io/safetensors.ts';
+import { isInputError } from '../core/errors.ts';
 
 type Register = (program: Command) => void;
 
@@ -10,11 +9,6 @@ type Register = (program: Command) => void;
 async function loadCommands(): Promise<Register[]> {
   const mods = await Promise.all([import('./recover.ts'), import('./run.ts'), import('./report.ts'), import('./logits.ts')]);
   return mods.map((m) => m.register);
-}
-
-/** Errors that are the user's input, not our bug: one line, exit 2. */
-function isInputProblem(e: unknown): e is Error {
-  return e instanceof InputError || e instanceof SafetensorsError || (e instanceof Error && e.name.endsWith('InputError'));
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -31,7 +25,8 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version end here with code 0; argument errors were already printed by commander.
       return e.exitCode === 0 ? 0 : 2;
     }
-    if (isInputProblem(e)) {
+    if (isInputError(e)) {
+      // The user's input, not our bug: one line, exit 2.
       process.stderr.write(`unclamp: ${e.message.split('\n')[0]}\n`);
       return 2;
     }

@@ -1,5 +1,5 @@
 // Option parsers for commander that turn bad values into InputError (exit 2, one line).
-import { InputError } from './errors.ts';
+import { InputError } from '../core/errors.ts';
 
 export function number(name: string): (v: string) => number {
   return (v) => {

@@ -40,6 +40,7 @@ describe('unclamp recover', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/valid flips/);
     expect(r.stdout).toMatch(/rate \[95% CI\]/);
+    expect(r.stdout).toMatch(/^probe: mode encoder, .*; changed from the scenario's: steps 30 \(scenario: 100\), seed 1 \(scenario: 0\)$/m);
     const result = JSON.parse(readFileSync(json, 'utf8'));
     const ajv = new Ajv2020({ allErrors: true });
     const valid = ajv.validate(schema, result);
@@ -73,7 +74,7 @@ describe('unclamp recover', () => {
       ['zero lr', () => [...base, '--top-k', '2', '--lr', '0'], /lr must be a positive number/],
       ['zero budget', () => [...base, '--top-k', '2', '--budget', '0'], /budget must be a positive number/],
       ['non-numeric lr', () => [...base, '--top-k', '2', '--lr', 'fast'], /--lr must be a number/],
-      ['both feature options', () => [...base, '--top-k', '2', '--features', '1'], /exactly one of --features or --top-k/],
+      ['both feature options', () => [...base, '--top-k', '2', '--features', '1'], /choose the defended features with --features or --top-k, not both/],
       ['bad clamp', () => [...base, '--top-k', '2', '--clamp', 'set:x'], /clamp "set:x"/],
       ['unknown mode', () => [...base, '--top-k', '2', '--mode', 'magic'], /--mode must be one of none, encoder, jacobian/],
       ['absurd steps', () => [...base, '--top-k', '2', '--steps', '1000000000'], /above the limit/],

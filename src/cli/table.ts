@@ -1,19 +1,8 @@
 // The paper-style summary table printed after a run.
 import type { Aggregate } from '../core/metrics.ts';
+import { formatNumber as fmt, formatRate } from '../core/format.ts';
 
-const fmt = (v: number | null | undefined, digits = 3): string => {
-  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
-  const a = Math.abs(v);
-  return a !== 0 && (a >= 1e5 || a < 1e-3) ? v.toExponential(2) : v.toFixed(digits);
-};
-
-export function formatRate(a: Aggregate): string {
-  if (a.recoveryRate === null) return '— (no valid flips)';
-  const [lo, hi] = a.ci95!;
-  return `${(100 * a.recoveryRate).toFixed(1)}% [${(100 * lo).toFixed(1)}, ${(100 * hi).toFixed(1)}]`;
-}
-
-/** Rows = runs (e.g. modes), columns = the metrics of DESIGN §2 over valid flips. */
+/** Rows = runs (e.g. modes), columns = the metrics of docs/method.md §4 over valid flips. */
 export function paperTable(rows: { label: string; agg: Aggregate }[]): string {
   const header = ['run', 'samples', 'valid flips', 'recovered', 'rate [95% CI]', 'rel drift', 'abs drift', 'decode drift', 'reactivation', '‖δ‖', '‖e‖ def → rec'];
   const body = rows.map(({ label, agg: a }) => [

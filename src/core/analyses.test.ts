@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Matrix } from 'ml-matrix';
 import { tf, type Tensor3D } from './tf.ts';
 import { Sae } from './sae.ts';
-import { parseClampRule } from './intervention.ts';
+import { parseClampRule } from './clamp.ts';
 import { RecoverySite } from './site.ts';
 import { RecoveryRun } from './recovery.ts';
 import { jacobianAnalysis, nullSpaceShare, recoveryPathReplay } from './analyses.ts';

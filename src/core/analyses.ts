@@ -1,4 +1,4 @@
-// Analyses that explain a recovery (DESIGN §2):
+// Analyses that explain a recovery (docs/method.md §5):
 //  - the feature-map Jacobian J_S = diag(active)·A_Sᵀ at the δ slots: its spectrum, rank, the null-space
 //    dimension d − rank, and how much of the behaviour gradient lies in that null space (why recovery is
 //    possible at all);

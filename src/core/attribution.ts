@@ -1,13 +1,9 @@
-// Feature attribution to the behaviour through a pass-through SAE (DESIGN §2, "Feature selection"):
+// Feature attribution to the behaviour through a pass-through SAE (docs/method.md §6.1):
 //   attr_f = mean_i Σ_t z_{i,t,f} · ∂B_i/∂z_{i,t,f},   with h = D(z) + e(h) and e detached,
 // so ∂B/∂z_f = (∂B/∂h)·W_dec[f]ᵀ. Used to pick the defended set ("top-K positive").
 import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
 import type { Sae } from './sae.ts';
 import type { Behaviour } from './site.ts';
-
-export class AttributionError extends Error {
-  override name = 'AttributionInputError';
-}
 
 /**
  * attr [d_sae]. `tokenWeights` [N, T] selects which tokens count (e.g. only the answer position); all
@@ -42,14 +38,4 @@ export async function featureAttribution(sae: Sae, h: Tensor3D, behaviour: Behav
   const attr = await total.data();
   tf.dispose([grad, weights, total]);
   return Float32Array.from(attr, (v) => v / n);
-}
-
-/** Indices of the K features with the largest positive attribution, best first. */
-export function topKPositive(attr: Float32Array, k: number): number[] {
-  if (!Number.isInteger(k) || k < 1) throw new AttributionError(`top-k must be a positive integer, got ${k}`);
-  if (k > attr.length) throw new AttributionError(`top-k ${k} exceeds the SAE width ${attr.length}`);
-  const order = Array.from(attr.keys()).filter((i) => attr[i] > 0 && Number.isFinite(attr[i]));
-  if (order.length === 0) throw new AttributionError('no feature has a positive attribution to the behaviour: nothing to defend');
-  order.sort((a, b) => attr[b] - attr[a] || a - b);
-  return order.slice(0, k);
 }

@@ -1,4 +1,4 @@
-// The metrics of DESIGN §2 and their aggregation. Names are the ones shown in the UI and written in JSON
+// The metrics of docs/method.md §4 and their aggregation. Names are the ones shown in the UI and written in JSON
 // (schemas/recovery-result.schema.json). Everything headline is over the valid flips V; `all` repeats
 // the means over every sample.
 import { meanOf, wilson } from './stats.ts';

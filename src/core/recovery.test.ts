@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf, type Tensor3D } from './tf.ts';
 import { Sae } from './sae.ts';
-import { parseClampRule } from './intervention.ts';
+import { parseClampRule } from './clamp.ts';
 import { RecoverySite } from './site.ts';
 import { RecoveryRun, resolveOptions, type RecoveryOptions } from './recovery.ts';
 import { makeSyntheticProbeWorld, type SyntheticProbeWorld } from '../scenarios/synthetic-probe.ts';
@@ -206,7 +206,7 @@ describe('run control', () => {
     await a.run();
     const b = await RecoveryRun.create(ctx.site, opts);
     let calls = 0;
-    const status = await b.run({ onMetrics: () => ++calls === 5 && b.pause() });
+    const status = await b.run({ onMetrics: () => void (++calls === 5 && b.pause()) });
     expect(status).toBe('paused');
     expect(b.step).toBeLessThan(12);
     expect(await b.run()).toBe('done');

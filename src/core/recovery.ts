@@ -1,14 +1,15 @@
 // The recovery attack: find δ with ‖δ‖ ≤ ρ that brings the behaviour back under the active clamp,
 //   h_rec = h_def + δ at the chosen slots, maximise mean B(h_rec),
-// with Adam from δ⁰ = 0 and one of three projection modes (DESIGN §1):
+// with Adam from δ⁰ = 0 and one of three projection modes (docs/method.md §3):
 //   none      plain Adam;
 //   encoder   the gradient projected off the defended encoder directions (ridge projection, factorised
 //             once), optionally δ itself re-projected after each step (exact C1);
 //   jacobian  the behaviour gradient projected off the rows of ∂z_S/∂δ (exact rows when few, else a
 //             sketch of one drift-direction and k random-probe VJPs), the λ_act drift gradient added
 //             unprojected, then a few plain-gradient correction steps on drift.
-// Step-wise API: create → step() → metrics() → … → result() → dispose(). One step is one tf.tidy; nothing
-// is read back from the device unless metrics() is asked for.
+// Step-wise API: create → stepOnce() / run() → record() → … → result() → dispose(). One step is one tf.tidy;
+// nothing is read back from the device unless metrics are recorded.
+import { InputError } from './errors.ts';
 import { tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from './tf.ts';
 import { EncoderProjector, cosine, orthonormalRows, projectOffMaskedColumns, projectOffRows } from './projection.ts';
 import { mixSeed, mulberry32, normals } from './rng.ts';
@@ -63,7 +64,7 @@ export const DEFAULT_RECOVERY_OPTIONS: RecoveryOptions = {
   checkpointMaxRelDrift: null,
 };
 
-export class RecoveryOptionError extends Error {
+export class RecoveryOptionError extends InputError {
   override name = 'RecoveryOptionInputError';
 }
 
@@ -120,12 +121,21 @@ export interface RecoveryState {
 
 export type RunStatus = 'ready' | 'running' | 'paused' | 'done' | 'disposed';
 
+/** How `run()` drives the stepper: when to record, what to call around each step, how to share the thread. */
 export interface RunControl {
-  /** Read metrics every this many steps (and at the last step). */
+  /** Record metrics every this many steps (and before the first step and at the last). */
   metricsEvery?: number;
-  onMetrics?: (entry: HistoryEntry, samples: SampleMetrics[]) => void;
-  /** Give the event loop a turn every this many steps, so pause() and messages get through. */
-  yieldEvery?: number;
+  /** Every per-step record, as charts, progress bars and reports read it. */
+  onMetrics?: (entry: HistoryEntry, samples: SampleMetrics[]) => void | Promise<void>;
+  /** Before each step, with the step about to run (may throw to abort the run). */
+  beforeStep?: (step: number) => void;
+  /** After each step (e.g. to snapshot the optimiser state). */
+  afterStep?: (step: number) => void | Promise<void>;
+  /** Wait this long between steps (the page's speed control). */
+  stepDelayMs?: number;
+  /** Give the event loop a turn when this many ms have passed without one, so pause() gets through. */
+  yieldMs?: number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export class RecoveryRun {
@@ -432,24 +442,34 @@ export class RecoveryRun {
   }
 
   /**
-   * Step until done or paused, reading metrics every `metricsEvery` steps. Resolves with the status.
-   * Call again after pause() to resume from where it stopped.
+   * The run loop: step until done or paused, recording metrics every `metricsEvery` steps. Resolves with
+   * the status; call again after pause() to resume from where it stopped. The CLI, the report, the worker
+   * session and the budget sweep all run through here.
    */
   async run(control: RunControl = {}): Promise<RunStatus> {
     if (this.status === 'disposed') throw new Error('this run has been disposed');
     const every = Math.max(1, control.metricsEvery ?? 1);
-    const yieldEvery = Math.max(1, control.yieldEvery ?? every);
+    const sleep = control.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const yieldMs = control.yieldMs ?? 30;
+    const delay = control.stepDelayMs ?? 0;
     this.pauseRequested = false;
     this.status = 'running';
     if (this.history.length === 0) await this.emit(control);
+    let lastYield = performance.now();
     while (!this.finished) {
       if (this.pauseRequested) {
         this.status = 'paused';
         return this.status;
       }
+      control.beforeStep?.(this.stepCount + 1);
       this.stepOnce();
+      await control.afterStep?.(this.stepCount);
       if (this.stepCount % every === 0 || this.finished) await this.emit(control);
-      else if (this.stepCount % yieldEvery === 0) await new Promise((r) => setTimeout(r, 0));
+      // Reading metrics back only resolves promises; a pause request needs a real turn of the event loop.
+      if (delay > 0 || performance.now() - lastYield > yieldMs) {
+        await sleep(delay);
+        lastYield = performance.now();
+      }
     }
     this.status = 'done';
     return this.status;
@@ -457,7 +477,7 @@ export class RecoveryRun {
 
   private async emit(control: RunControl): Promise<void> {
     const { entry, samples } = await this.record();
-    control.onMetrics?.(entry, samples);
+    await control.onMetrics?.(entry, samples);
   }
 
   pause(): void {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { tf, type Tensor } from './tf.ts';
 import { Sae, type SaeConfig } from './sae.ts';
-import { DefendedSet, defendedState, defendedStateFull, parseClampRule, type ClampRule } from './intervention.ts';
+import { DefendedSet, defendedState, defendedStateFull } from './intervention.ts';
+import { parseClampRule, type ClampRule } from './clamp.ts';
 import { parseSafetensors } from '../io/safetensors.ts';
 
 // Reference values from scripts/fixtures/make_sae_fixtures.py (PyTorch, float64).

@@ -1,4 +1,4 @@
-// Sparse autoencoder forward, as SAELens defines it (DESIGN §1, PAPER-NOTES §4):
+// Sparse autoencoder forward, as SAELens defines it (docs/method.md §1):
 //   x' = norm_in(centre?(h)) − b_dec·[apply_b_dec_to_input]
 //   pre = x'·W_enc + b_enc            (affine in h: why encoder-orthogonal updates are exact)
 //   z   = ReLU(pre) | pre·1[pre > θ] | TopK-then-ReLU
@@ -6,6 +6,7 @@
 //   e(h) = h − ĥ
 // Masks use tf.step (whose gradient is registered as zero) rather than comparisons, so every function here
 // is differentiable w.r.t. h with ∂z/∂h = diag(1[active])·W_encᵀ, as SAELens' straight-through JumpReLU is.
+import { InputError } from './errors.ts';
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from './tf.ts';
 
 export type SaeArchitecture = 'standard' | 'jumprelu' | 'topk';
@@ -36,7 +37,7 @@ export interface SaeArrays {
   threshold?: Float32Array; // [dSae], JumpReLU
 }
 
-export class SaeError extends Error {
+export class SaeError extends InputError {
   override name = 'SaeInputError';
 }
 

@@ -2,14 +2,16 @@
 // the δ slots (token positions) and the scenario's behaviour B. Single-layer mode, as in the paper's
 // core: the defended residual is computed once and δ is added to it; the clamp is not re-applied, and
 // features are re-encoded only to measure (and, in jacobian mode, constrain) drift.
+import { InputError } from './errors.ts';
 import { tf, type Tensor, type Tensor1D, type Tensor3D } from './tf.ts';
 import type { Sae } from './sae.ts';
-import { DefendedSet, defendedState, type ClampRule } from './intervention.ts';
+import { DefendedSet, defendedState } from './intervention.ts';
+import type { ClampRule } from './clamp.ts';
 
 /** The behaviour to recover: B per sample [N] from the residual at the hook [N, T, d]. */
 export type Behaviour = (hRec: Tensor3D) => Tensor1D;
 
-export class SiteInputError extends Error {
+export class SiteInputError extends InputError {
   override name = 'SiteInputError';
 }
 

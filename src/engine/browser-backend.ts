@@ -1,5 +1,5 @@
 // Backend selection in the browser worker: WebGPU (navigator.gpu and a non-null adapter) → WebGL → WASM →
-// CPU, recording why each better one was skipped so the page can say it (DESIGN §5).
+// CPU, recording why each better one was skipped so the page can say it.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';

@@ -1,10 +1,14 @@
 // Messages between the page (main thread, renders only) and the engine worker (owns TensorFlow.js).
 // Requests carry an id and get exactly one `reply` (or `error`) with that id; the engine also sends
 // events (`metrics`, `status`, `backend`) at any time. Everything is structured-clone friendly.
-import type { ClampRule } from '../core/intervention.ts';
-import type { JacobianReport } from '../core/analyses.ts';
+import type { ClampRule } from '../core/clamp.ts';
+import type { JacobianReport, ReplayPart } from '../core/analyses.ts';
 import type { HistoryEntry, RecoveryResult, SampleMetrics } from '../core/metrics.ts';
-import type { RecoveryOptions, RecoveryState, RunStatus } from '../core/recovery.ts';
+import type { RecoveryState, RunStatus } from '../core/recovery.ts';
+import type { RunSettings, ScenarioId } from '../scenarios/catalog.ts';
+import type { SampleInfo, ScenarioSpec } from '../scenarios/load.ts';
+
+export type { ProbeFiles, SampleInfo } from '../scenarios/load.ts';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
@@ -16,36 +20,12 @@ export interface BackendInfo {
   reasons: string[];
 }
 
-/** Files of the bring-your-own probe scenario (bytes as read from disk or fetched). */
-export interface ProbeFiles {
-  cfgJson: string;
-  weights: ArrayBuffer;
-  sparsity?: ArrayBuffer;
-  activations: ArrayBuffer;
-  probe: ArrayBuffer;
-}
+/** The scenario to load: a built-in experiment, the probe example, or the user's own files. */
+export type ScenarioRequest = ScenarioSpec;
 
-export type ScenarioRequest =
-  /** The bundled synthetic example under public/examples/probe/. */
-  | { kind: 'probe-example' }
-  | { kind: 'probe'; files: ProbeFiles; target?: number; centerInput?: boolean; name?: string }
-  /** One of the paper's experiments on the built-in model (public/models/). */
-  | { kind: 'builtin'; scenario: 'ioi' | 'refusal' | 'tpp' | 'unlearning'; model?: string; sae?: string; seed?: number; n?: number; k?: number; targetClass?: number };
-
-/** default: the scenario's own δ positions (probe: every token; IOI: the answer position; …). */
-export type DeltaPositions = 'default' | 'all' | 'last';
-
-export interface SampleInfo {
-  index: number;
-  /** Token strings when the scenario has text; absent for raw activations. */
-  tokens?: string[];
-  label?: string;
-  /** Token positions where δ is applied. */
-  deltaPositions: number[];
-}
-
+/** The scenario as the page sees it: no tensors, just what it shows and the defaults it starts from. */
 export interface ScenarioInfo {
-  id: string;
+  id: ScenarioId;
   title: string;
   /** Plain-words description: what B is, what a valid flip is. */
   behaviour: string;
@@ -54,14 +34,11 @@ export interface ScenarioInfo {
   d: number;
   dSae: number;
   sae: { name: string; architecture: string; hookName?: string; k?: number; notes: string[] };
-  /** Per feature, length d_sae: attribution to B, mean activation on the samples, log10 density (if known). */
-  features: { attribution: Float32Array; meanActivation: Float32Array; logDensity: Float32Array | null };
-  defaults: {
-    features: number[];
-    clamp: ClampRule;
-    positions: DeltaPositions;
-    options: Partial<RecoveryOptions>;
-  };
+  /** Per feature, length d_sae: attribution to B, mean activation on the samples, log10 density. */
+  features: { attribution: Float32Array; meanActivation: Float32Array; logDensity: Float32Array };
+  /** How the default defended set was chosen, e.g. "top-8 positive attribution to B at the answer position". */
+  featureRule: string;
+  defaults: { features: number[]; clamp: ClampRule; run: RunSettings };
   samples: SampleInfo[];
 }
 
@@ -81,7 +58,7 @@ export interface DefenceInfo {
 export type JacobianAnalysis = JacobianReport;
 
 export interface ReplayRow {
-  part: 'full' | 'residual' | 'non-clamped features' | 'clamped features' | 'top-k non-clamped' | 'knock out top-k non-clamped';
+  part: ReplayPart;
   recovered: number;
   validFlips: number;
   rate: number | null;
@@ -99,8 +76,8 @@ export interface BudgetSweepRow {
 }
 
 export interface RunConfig {
-  options: Partial<RecoveryOptions>;
-  positions: DeltaPositions;
+  /** The settings the user changed; the rest are the scenario's (its table in scenarios/catalog.ts). */
+  settings: Partial<RunSettings>;
   /** Read metrics every this many steps. */
   metricsEvery: number;
   /** Milliseconds to wait between steps (the "speed" control; 0 = as fast as possible). */
@@ -122,9 +99,9 @@ export type Request =
   | { type: 'step'; count: number; config?: RunConfig }
   | { type: 'reset' }
   | { type: 'result' }
-  | { type: 'analyse'; analysis: 'jacobian' }
-  | { type: 'analyse'; analysis: 'replay'; topK?: number }
-  | { type: 'analyse'; analysis: 'budget-sweep'; budgets: number[] };
+  | { type: 'jacobian' }
+  | { type: 'replay'; topK?: number }
+  | { type: 'budgetSweep'; budgets: number[] };
 
 export type ReplyPayload = {
   init: BackendInfo;
@@ -136,7 +113,9 @@ export type ReplyPayload = {
   step: { status: RunStatus; step: number };
   reset: { status: RunStatus };
   result: RecoveryResult;
-  analyse: JacobianAnalysis | ReplayRow[] | BudgetSweepRow[];
+  jacobian: JacobianAnalysis;
+  replay: ReplayRow[];
+  budgetSweep: BudgetSweepRow[];
 };
 
 export type RequestMessage = Request & { id: number };

@@ -1,6 +1,7 @@
 // The engine worker: owns TensorFlow.js and the session; the page only renders what it sends.
 import { selectBackend, BACKEND_ORDER } from './browser-backend.ts';
-import { EngineSession } from './session.ts';
+import { EngineSession, EngineInputError } from './session.ts';
+import { isInputError } from '../core/errors.ts';
 import type { BackendInfo, ErrorCode, RequestMessage, WorkerMessage } from './protocol.ts';
 
 const scope = self as unknown as { postMessage(m: WorkerMessage): void; addEventListener(t: 'message', l: (e: MessageEvent) => void): void };
@@ -20,9 +21,8 @@ const session = new EngineSession({
 let backend: BackendInfo | null = null;
 
 function classify(e: unknown): ErrorCode {
-  const err = e as Error;
-  if (err?.name?.endsWith('InputError') || err?.name === 'SafetensorsError') return 'input';
-  if (/device (was )?lost|out of memory|OOM|GPUDevice/i.test(err?.message ?? '')) return 'device';
+  if (isInputError(e)) return 'input';
+  if (/device (was )?lost|out of memory|OOM|GPUDevice/i.test((e as Error)?.message ?? '')) return 'device';
   return 'internal';
 }
 
@@ -39,7 +39,7 @@ scope.addEventListener('message', (ev: MessageEvent) => {
         post({ kind: 'event', event: { type: 'backend', backend } });
         payload = backend;
       } else {
-        if (!backend) throw Object.assign(new Error('the engine is not initialised'), { name: 'EngineInputError' });
+        if (!backend) throw new EngineInputError('the engine is not initialised');
         payload = await session.handle(req);
       }
       post({ kind: 'reply', id: req.id, payload });

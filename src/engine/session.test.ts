@@ -1,10 +1,14 @@
-// The engine session as the worker drives it, in Node (cpu backend).
-import { describe, expect, it } from 'vitest';
+// The engine session as the worker drives it, in Node (cpu backend): loading, the defence, the run loop's
+// controls, analyses, memory, the scenario's defaults, and one case per kind of bad request.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { tf } from '../core/tf.ts';
+import { InputError } from '../core/errors.ts';
+import { SCENARIOS } from '../scenarios/catalog.ts';
 import { EngineSession } from './session.ts';
-import type { DefenceInfo, EngineEvent, ScenarioInfo } from './protocol.ts';
+import { initNodeBackend } from './node-backend.ts';
+import type { DefenceInfo, EngineEvent, RunConfig, ScenarioInfo } from './protocol.ts';
 import type { RecoveryResult } from '../core/metrics.ts';
 
 const publicDir = path.resolve(import.meta.dirname, '../../public');
@@ -19,7 +23,8 @@ function makeSession() {
     },
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   });
-  return { session, events };
+  const done = () => (events.find((e) => e.type === 'done') as { result: RecoveryResult } | undefined)?.result;
+  return { session, events, done };
 }
 
 const waitFor = async (cond: () => boolean, ms = 30_000) => {
@@ -30,63 +35,143 @@ const waitFor = async (cond: () => boolean, ms = 30_000) => {
   }
 };
 
-describe('engine session', () => {
-  it('loads the probe example, shows the clamp alone, runs, pauses, steps, resumes and finishes', async () => {
-    const { session, events } = makeSession();
-    const before = tf.memory().numTensors;
-    const info = (await session.handle({ type: 'loadScenario', scenario: { kind: 'probe-example' } })) as ScenarioInfo;
+const ZERO = { kind: 'set', value: 0, onlyActive: false } as const;
+const config: RunConfig = { settings: { steps: 40, mode: 'encoder', positions: 'all' }, metricsEvery: 5, stepDelayMs: 2 };
+
+describe('engine session on the probe example', () => {
+  let s: ReturnType<typeof makeSession>;
+  let info: ScenarioInfo;
+  let defence: DefenceInfo;
+  let tensorsBefore: number;
+  beforeAll(async () => {
+    tensorsBefore = tf.memory().numTensors;
+    s = makeSession();
+    info = await s.session.handle({ type: 'loadScenario', scenario: { kind: 'probe-example' } });
+    defence = await s.session.handle({ type: 'setDefence', features: info.defaults.features, clamp: info.defaults.clamp });
+  });
+  afterAll(() => s.session.dispose());
+
+  it('loads the scenario with its feature table and its table of defaults', () => {
+    expect(info.id).toBe('probe-example');
     expect(info.n).toBe(48);
     expect(info.features.attribution).toHaveLength(info.dSae);
-    expect(info.defaults.features.length).toBeGreaterThan(0);
-    const defence = (await session.handle({ type: 'setDefence', features: info.defaults.features, clamp: info.defaults.clamp })) as DefenceInfo;
+    expect(info.features.logDensity).toHaveLength(info.dSae);
+    expect(info.defaults.run).toEqual(SCENARIOS['probe-example'].defaults.run);
+    expect(info.defaults.features).toHaveLength(SCENARIOS['probe-example'].defaults.k(info.dSae));
+    expect(info.featureRule).toBe('top-4 positive attribution to B over every real token');
+  });
+
+  it('shows what the clamp alone does before any attack', () => {
     expect(defence.validFlips).toBeGreaterThan(10);
     expect(defence.valid.filter(Boolean)).toHaveLength(defence.validFlips);
+    expect(defence.features).toEqual(info.defaults.features);
+  });
 
-    const config = { options: { steps: 40, mode: 'encoder' as const }, positions: 'all' as const, metricsEvery: 5, stepDelayMs: 2 };
-    await session.handle({ type: 'start', config });
-    await waitFor(() => events.filter((e) => e.type === 'metrics').length >= 3);
-    const paused = (await session.handle({ type: 'pause' })) as { status: string; step: number };
+  it('pauses (the step stops moving), steps exactly one, resumes and finishes with the whole history', async () => {
+    await s.session.handle({ type: 'start', config });
+    await waitFor(() => s.events.filter((e) => e.type === 'metrics').length >= 3);
+    const paused = await s.session.handle({ type: 'pause' });
     expect(paused.status).toBe('paused');
     expect(paused.step).toBeGreaterThan(0);
     expect(paused.step).toBeLessThan(40);
-    const stepped = (await session.handle({ type: 'step', count: 1 })) as { step: number };
-    expect(stepped.step).toBe(paused.step + 1);
-    await session.handle({ type: 'resume' });
-    await waitFor(() => events.some((e) => e.type === 'done'));
-    const done = events.find((e) => e.type === 'done') as { result: RecoveryResult };
-    expect(done.result.history.at(-1)!.step).toBe(40);
-    expect(done.result.aggregate.validFlips).toBe(defence.validFlips);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await s.session.handle({ type: 'pause' })).step).toBe(paused.step);
+    const stepped = await s.session.handle({ type: 'step', count: 1 });
+    expect(stepped).toEqual({ status: 'paused', step: paused.step + 1 });
+    expect(await s.session.handle({ type: 'resume' })).toEqual({ status: 'running' });
+    await waitFor(() => s.done() !== undefined);
+    const result = s.done()!;
+    expect(result.history.at(-1)!.step).toBe(40);
+    expect(result.aggregate.validFlips).toBe(defence.validFlips);
+    expect(result.config).toMatchObject({ scenario: 'probe-example', steps: 40, positions: 'all', lr: SCENARIOS['probe-example'].defaults.run.lr });
+  });
 
-    // The same configuration run straight through gives the same numbers (pausing changes nothing).
+  it('gives the same numbers whether paused on the way or run straight through', async () => {
     const straight = makeSession();
     await straight.session.handle({ type: 'loadScenario', scenario: { kind: 'probe-example' } });
     await straight.session.handle({ type: 'setDefence', features: info.defaults.features, clamp: info.defaults.clamp });
     await straight.session.handle({ type: 'start', config: { ...config, stepDelayMs: 0 } });
-    await waitFor(() => straight.events.some((e) => e.type === 'done'));
-    const other = straight.events.find((e) => e.type === 'done') as { result: RecoveryResult };
-    expect(other.result.samples.map((s) => s.recovered)).toEqual(done.result.samples.map((s) => s.recovered));
-
-    const replay = (await session.handle({ type: 'analyse', analysis: 'replay' })) as { part: string; recovered: number }[];
-    expect(replay[0]).toMatchObject({ part: 'full', recovered: done.result.aggregate.recovered });
-    const jac = (await session.handle({ type: 'analyse', analysis: 'jacobian' })) as { nullSpaceDim: number; d: number };
-    expect(jac.nullSpaceDim).toBeLessThanOrEqual(jac.d);
-    const sweep = (await session.handle({ type: 'analyse', analysis: 'budget-sweep', budgets: [0.1, 4] })) as { recovered: number }[];
-    expect(sweep[0].recovered).toBeLessThanOrEqual(sweep[1].recovered);
-
-    await session.dispose();
+    await waitFor(() => straight.done() !== undefined);
+    expect(straight.done()!.samples.map((x) => x.recovered)).toEqual(s.done()!.samples.map((x) => x.recovered));
     await straight.session.dispose();
-    expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('rejects requests out of order and bad settings with input errors', async () => {
-    const { session } = makeSession();
-    await expect(session.handle({ type: 'setDefence', features: [1], clamp: { kind: 'set', value: 0, onlyActive: false } })).rejects.toThrow(/load a scenario first/);
-    await session.handle({ type: 'loadScenario', scenario: { kind: 'probe-example' } });
-    await expect(session.handle({ type: 'start', config: { options: {}, positions: 'all', metricsEvery: 1, stepDelayMs: 0 } })).rejects.toThrow(/choose the defended features first/);
-    await expect(session.handle({ type: 'setDefence', features: [100000], clamp: { kind: 'set', value: 0, onlyActive: false } })).rejects.toThrow(/out of range/);
-    await session.handle({ type: 'setDefence', features: [1], clamp: { kind: 'set', value: 0, onlyActive: false } });
-    await expect(session.handle({ type: 'start', config: { options: { lr: -1 }, positions: 'all', metricsEvery: 1, stepDelayMs: 0 } })).rejects.toThrow(/lr must be a positive number/);
-    await expect(session.handle({ type: 'loadScenario', scenario: { kind: 'probe', files: { cfgJson: '{', weights: new ArrayBuffer(8), activations: new ArrayBuffer(8), probe: new ArrayBuffer(8) } } })).rejects.toThrow(/./);
+  it('replays the recovery path, analyses the Jacobian and sweeps the budget', async () => {
+    const replay = await s.session.handle({ type: 'replay' });
+    expect(replay.map((r) => r.part)).toEqual(['full', 'residual', 'non-clamped features', 'clamped features', 'top-k non-clamped', 'knock out top-k non-clamped']);
+    expect(replay[0].recovered).toBe(s.done()!.aggregate.recovered);
+    const jac = await s.session.handle({ type: 'jacobian' });
+    expect(jac.d).toBe(info.d);
+    expect(jac.nullSpaceDim).toBe(jac.d - jac.rank);
+    const sweep = await s.session.handle({ type: 'budgetSweep', budgets: [0.1, 4] });
+    expect(sweep.map((r) => r.budget)).toEqual([0.1, 4]);
+    expect(sweep[0].recovered).toBeLessThanOrEqual(sweep[1].recovered);
+  });
+
+  it('frees every tensor when disposed', async () => {
+    await s.session.dispose();
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+  });
+});
+
+describe('engine session on a built-in scenario', () => {
+  beforeAll(() => initNodeBackend('wasm'));
+  afterAll(() => initNodeBackend('cpu'));
+
+  it("runs the scenario's own settings, with only the changed ones replaced", async () => {
+    const { session, done } = makeSession();
+    const info = await session.handle({ type: 'loadScenario', scenario: { kind: 'builtin', scenario: 'ioi' } });
+    expect(info.defaults.run).toEqual(SCENARIOS.ioi.defaults.run);
+    await session.handle({ type: 'setDefence', features: info.defaults.features, clamp: info.defaults.clamp });
+    await session.handle({ type: 'start', config: { settings: { steps: 3 }, metricsEvery: 1, stepDelayMs: 0 } });
+    await waitFor(() => done() !== undefined, 60_000);
+    const { steps: _steps, positions: _positions, ...rest } = SCENARIOS.ioi.defaults.run;
+    expect(done()!.config).toMatchObject({ ...rest, steps: 3, scenario: 'ioi', featureRule: info.featureRule });
     await session.dispose();
+  });
+});
+
+describe('engine session: bad requests get input errors that say what is wrong', () => {
+  const s = makeSession();
+  afterAll(() => s.session.dispose());
+
+  it('a defence before any scenario', async () => {
+    const p = s.session.handle({ type: 'setDefence', features: [1], clamp: ZERO });
+    await expect(p).rejects.toBeInstanceOf(InputError);
+    await expect(p).rejects.toThrow('load a scenario first');
+  });
+
+  it('a run before any defence', async () => {
+    await s.session.handle({ type: 'loadScenario', scenario: { kind: 'probe-example' } });
+    await expect(s.session.handle({ type: 'start', config: { settings: {}, metricsEvery: 1, stepDelayMs: 0 } })).rejects.toThrow('choose the defended features first');
+  });
+
+  it('a feature index outside the SAE', async () => {
+    const p = s.session.handle({ type: 'setDefence', features: [100000], clamp: ZERO });
+    await expect(p).rejects.toBeInstanceOf(InputError);
+    await expect(p).rejects.toThrow('feature index 100000 is out of range: this SAE has features 0..127');
+  });
+
+  it('a negative learning rate', async () => {
+    await s.session.handle({ type: 'setDefence', features: [1], clamp: ZERO });
+    await expect(s.session.handle({ type: 'start', config: { settings: { lr: -1 }, metricsEvery: 1, stepDelayMs: 0 } })).rejects.toThrow('lr must be a positive number, got -1');
+  });
+
+  it('an absurd step count and metrics interval', async () => {
+    await expect(s.session.handle({ type: 'start', config: { settings: { steps: 1e9 }, metricsEvery: 1, stepDelayMs: 0 } })).rejects.toThrow('steps = 1000000000 is above the limit 1000000');
+    await expect(s.session.handle({ type: 'start', config: { settings: {}, metricsEvery: 0, stepDelayMs: 0 } })).rejects.toThrow('metrics interval must be a whole number ≥ 1');
+  });
+
+  it('uploaded files that are not safetensors', async () => {
+    const files = { cfgJson: '{', weights: new ArrayBuffer(8), activations: new ArrayBuffer(8), probe: new ArrayBuffer(8) };
+    const p = s.session.handle({ type: 'loadScenario', scenario: { kind: 'probe', files } });
+    await expect(p).rejects.toBeInstanceOf(InputError);
+    await expect(p).rejects.toThrow(/^activations: /);
+  });
+
+  it('an analysis before there is anything to analyse', async () => {
+    await s.session.handle({ type: 'loadScenario', scenario: { kind: 'probe-example' } });
+    await expect(s.session.handle({ type: 'jacobian' })).rejects.toThrow('choose the defended features first');
+    await expect(s.session.handle({ type: 'replay' })).rejects.toThrow('start a run first');
   });
 });

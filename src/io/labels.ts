@@ -1,8 +1,9 @@
 // Optional feature labels: a Neuronpedia explanation export (a JSON array of {index, description, …}),
 // or a plain {"index": "label"} map. Indices arrive as numbers or strings; several explanations per
 // feature are joined. Labels are display-only, so a malformed entry is reported, not guessed.
+import { InputError } from '../core/errors.ts';
 
-export class LabelFileError extends Error {
+export class LabelFileError extends InputError {
   override name = 'LabelInputError';
 }
 

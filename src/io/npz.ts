@@ -1,10 +1,11 @@
 // Gemma Scope's params.npz: a zip of .npy arrays (W_enc, W_dec, b_enc, b_dec, threshold), JumpReLU,
 // apply_b_dec_to_input false. We read little-endian float32/float16/float64 C-order arrays.
+import { InputError } from '../core/errors.ts';
 import { unzipSync } from 'fflate';
 import type { SaeArrays, SaeConfig } from '../core/sae.ts';
 import { halfToFloat } from './safetensors.ts';
 
-export class NpzError extends Error {
+export class NpzError extends InputError {
   override name = 'NpzInputError';
 }
 

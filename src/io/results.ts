@@ -1,5 +1,6 @@
 // Results as files: the JSON schema in public/schemas/recovery-result.schema.json (shared by the CLI and the
 // browser's export) and a per-sample CSV.
+import { InputError } from '../core/errors.ts';
 import Papa from 'papaparse';
 import type { RecoveryResult, SampleMetrics } from '../core/metrics.ts';
 
@@ -20,7 +21,7 @@ export function samplesToCsv(samples: SampleMetrics[]): string {
   return Papa.unparse({ fields: SAMPLE_COLUMNS as string[], data: samples.map((s) => SAMPLE_COLUMNS.map((c) => s[c] ?? '')) }, { newline: '\n' }) + '\n';
 }
 
-export class ResultInputError extends Error {
+export class ResultInputError extends InputError {
   override name = 'ResultInputError';
 }
 

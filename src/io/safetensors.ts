@@ -2,6 +2,7 @@
 // then the raw little-endian data. We read F32/F16/BF16 (converted to F32) and write F32.
 // Every malformed case gets its own message naming the file and the tensor, because researchers feed
 // files exported from their own notebooks and need to know which one is wrong and why.
+import { InputError } from '../core/errors.ts';
 
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
@@ -10,7 +11,7 @@ const DTYPE_BYTES: Record<SafetensorsDType, number> = { F32: 4, F16: 2, BF16: 2 
 /** Sizes of dtypes we recognise but do not read, so the error can say "unsupported" rather than "unknown". */
 const OTHER_DTYPES = new Set(['F64', 'I64', 'I32', 'I16', 'I8', 'U8', 'U16', 'U32', 'U64', 'BOOL', 'F8_E4M3', 'F8_E5M2']);
 
-export class SafetensorsError extends Error {
+export class SafetensorsError extends InputError {
   override name = 'SafetensorsError';
 }
 

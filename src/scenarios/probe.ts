@@ -1,13 +1,14 @@
-// The probe scenario: bring your own activations and linear probe (DESIGN §3, issue 2).
+// The probe scenario: bring your own activations and linear probe (docs/method.md §7.5).
 //   activations.safetensors: h [N, d] or [N, T, d], optional mask [N, T] (1 = real token); mean-pooled.
 //   probe.safetensors:       w [d] with b [] or [1] (binary), or w [d, C] with b [C] and a target class.
 // Behaviour B = the target logit of the probe on the mean-pooled residual. Valid flip: B > 0 before the clamp
 // and B ≤ 0 after; recovered: B > 0 again under the active clamp. δ sits at every real token by default.
+import { InputError } from '../core/errors.ts';
 import { tf, type Tensor1D, type Tensor2D, type Tensor3D } from '../core/tf.ts';
 import type { Behaviour } from '../core/site.ts';
 import { firstNonFinite, parseSafetensors, requireTensor } from '../io/safetensors.ts';
 
-export class ProbeInputError extends Error {
+export class ProbeInputError extends InputError {
   override name = 'ProbeInputError';
 }
 

@@ -1,25 +1,60 @@
-// One scenario run end to end, the same on Node (CLI, report) and in the worker: load the built-in model and
-// an SAE, build the scenario, apply the defence, run the recovery, and collect the result with the
-// scenario's extras. Returns everything a report or the UI shows.
+// A run on a loaded scenario, the same on Node (CLI, report) and in the worker: the defence (a recovery
+// site), the optimiser options from the scenario's table with the user's changes on top, the result's
+// config block, and one whole run end to end with the scenario's extras and an optional path replay.
 import { tf, type Tensor3D } from '../core/tf.ts';
 import { RecoverySite } from '../core/site.ts';
-import { RecoveryRun, resolveOptions, type RecoveryOptions } from '../core/recovery.ts';
+import { RecoveryRun, resolveOptions, type RecoveryOptions, type RunControl } from '../core/recovery.ts';
 import { recoveryPathReplay, type ReplayReport } from '../core/analyses.ts';
-import { describeClamp, type ClampRule } from '../core/intervention.ts';
+import { describeClamp, type ClampRule } from '../core/clamp.ts';
 import type { RecoveryResult } from '../core/metrics.ts';
-import { loadBuiltinModel, loadBuiltinSae, type BuiltinModel, type ReadAsset, type SaeIndexEntry } from './builtin/assets.ts';
-import { SCENARIOS, type BuiltScenario, type ScenarioId, type ScenarioParams } from './builtin/index.ts';
-import type { LoadedSae } from '../io/saelens.ts';
+import { effectiveRun, type DeltaPositions, type RunSettings, type ScenarioId } from './catalog.ts';
+import type { LoadedScenario } from './load.ts';
+
+/** The defence: which features, which clamp, and where δ goes. */
+export interface Defence {
+  features: number[];
+  clamp: ClampRule;
+  positions: DeltaPositions;
+}
+
+export function createSite(sc: LoadedScenario, defence: Defence): Promise<RecoverySite> {
+  return RecoverySite.create({ sae: sc.sae, features: defence.features, clamp: defence.clamp, h: sc.h, positions: sc.positions[defence.positions], behaviour: sc.behaviour });
+}
+
+/**
+ * The optimiser options of a run: the scenario's table, the user's changed settings on top, and the
+ * method's technical knobs (ridge, λ_dec, Adam, Jacobian sketch) where given. Validated.
+ */
+export function runOptions(id: ScenarioId, changed: Partial<RunSettings> = {}, advanced: Partial<RecoveryOptions> = {}): RecoveryOptions {
+  const { positions: _positions, ...settings } = effectiveRun(id, changed);
+  return resolveOptions({ ...advanced, ...settings });
+}
+
+/** What a result records about its scenario and defence, beside the optimiser options (one shape for CLI and page). */
+export function resultConfig(sc: LoadedScenario, defence: Defence, featuresGiven: boolean): Record<string, unknown> {
+  return {
+    scenario: sc.id,
+    scenarioTitle: sc.title,
+    model: sc.modelName,
+    sae: sc.saeInfo.name,
+    hook: sc.saeInfo.hookName,
+    featureRule: featuresGiven ? 'given' : `top-${defence.features.length} ${sc.featureRule}`,
+    clamp: { ...defence.clamp, description: describeClamp(defence.clamp) },
+    positions: defence.positions,
+    params: sc.params,
+    sources: sc.sources,
+    saeNotes: sc.saeInfo.notes,
+    backend: tf.getBackend(),
+  };
+}
 
 export interface ScenarioRunRequest {
-  scenario: ScenarioId;
-  model?: string;
-  sae?: string;
-  params?: ScenarioParams;
-  /** Override the scenario's default defended set / clamp. */
+  /** The defended set; the scenario's default (its top K) when omitted. */
   features?: number[];
   clamp?: ClampRule;
-  options?: Partial<RecoveryOptions>;
+  /** Run settings the user changed; the rest are the scenario's. */
+  settings?: Partial<RunSettings>;
+  advanced?: Partial<RecoveryOptions>;
   /** Also replay the recovery path (top-k for the "top-k non-clamped" part). */
   replayTopK?: number;
 }
@@ -28,73 +63,35 @@ export interface ScenarioRunOutput {
   result: RecoveryResult;
   replay: ReplayReport[] | null;
   extras: Record<string, number | string | null>;
-  scenario: BuiltScenario;
+  /** The reported δ, [N|1, P, d] flattened, and its shape. */
   delta: Float32Array;
   deltaShape: [number, number, number];
 }
 
-/** A loaded model + SAE that several runs can share (the report runs dozens). */
-export interface Workbench {
-  builtin: BuiltinModel;
-  sae: { entry: SaeIndexEntry; loaded: LoadedSae };
-  scenarios: Map<string, BuiltScenario>;
-  dispose(): void;
-}
-
-export async function openWorkbench(read: ReadAsset, model?: string, sae?: string): Promise<Workbench> {
-  const builtin = await loadBuiltinModel(read, model);
-  const s = await loadBuiltinSae(read, builtin.entry, sae);
-  const scenarios = new Map<string, BuiltScenario>();
-  return {
-    builtin,
-    sae: s,
-    scenarios,
-    dispose: () => {
-      for (const sc of scenarios.values()) sc.dispose();
-      s.loaded.sae.dispose();
-      builtin.model.dispose();
-    },
+/** One run end to end: defence, recovery (through the one run loop), result, extras, replay. */
+export async function runScenario(sc: LoadedScenario, req: ScenarioRunRequest = {}, control: RunControl = {}): Promise<ScenarioRunOutput> {
+  const defence: Defence = {
+    features: req.features ?? sc.defaults.features,
+    clamp: req.clamp ?? sc.defaults.clamp,
+    positions: effectiveRun(sc.id, req.settings).positions,
   };
-}
-
-export async function scenarioFor(wb: Workbench, id: ScenarioId, params: ScenarioParams = {}): Promise<BuiltScenario> {
-  const key = `${id}:${JSON.stringify(params)}`;
-  let sc = wb.scenarios.get(key);
-  if (!sc) {
-    sc = await SCENARIOS[id].build({ model: wb.builtin.model, tokenizer: wb.builtin.tokenizer, sae: wb.sae.loaded.sae, hook: wb.sae.entry.hook }, params);
-    wb.scenarios.set(key, sc);
-  }
-  return sc;
-}
-
-export async function runScenario(wb: Workbench, req: ScenarioRunRequest, onStep?: (step: number, total: number) => void): Promise<ScenarioRunOutput> {
-  const scenario = await scenarioFor(wb, req.scenario, req.params);
-  const features = req.features ?? scenario.features;
-  const clamp = req.clamp ?? scenario.clamp;
-  const options = resolveOptions({ ...scenario.options, ...req.options });
-  const site = await RecoverySite.create({ sae: wb.sae.loaded.sae, features, clamp, h: scenario.h, positions: scenario.positions, behaviour: scenario.behaviour });
+  const options = runOptions(sc.id, req.settings, req.advanced);
+  const site = await createSite(sc, defence);
   try {
     const run = await RecoveryRun.create(site, options);
     try {
-      await run.run({ metricsEvery: Math.max(1, Math.round(options.steps / 20)), onMetrics: (e) => onStep?.(e.step, options.steps) });
-      const result = await run.result({
-        scenario: req.scenario,
-        scenarioTitle: scenario.title,
-        model: wb.builtin.entry.name,
-        sae: wb.sae.entry.name,
-        hook: scenario.hook,
-        featureRule: req.features ? 'given' : scenario.featureRule,
-        clamp: { ...clamp, description: describeClamp(clamp) },
-        params: req.params ?? {},
-        backend: tf.getBackend(),
-      });
+      await run.run({ metricsEvery: Math.max(1, Math.round(options.steps / 20)), ...control });
+      const result = await run.result(resultConfig(sc, defence, req.features !== undefined));
       const delta = await run.deltaValues();
       const deltaShape = run.deltaShape;
       const full = tf.tidy(() => tf.broadcastTo(tf.tensor3d(delta, deltaShape), [site.n, site.p, site.d]) as Tensor3D);
-      const replay = req.replayTopK ? await recoveryPathReplay(site, full, req.replayTopK) : null;
-      const extras = scenario.extras ? await scenario.extras({ features, clamp, delta: full }) : {};
-      full.dispose();
-      return { result, replay, extras, scenario, delta, deltaShape };
+      try {
+        const replay = req.replayTopK ? await recoveryPathReplay(site, full, req.replayTopK) : null;
+        const extras = sc.extras ? await sc.extras({ features: defence.features, clamp: defence.clamp, delta: full }) : {};
+        return { result, replay, extras, delta, deltaShape };
+      } finally {
+        full.dispose();
+      }
     } finally {
       run.dispose();
     }

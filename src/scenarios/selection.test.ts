@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classEffect, forgetFeatures, topPositive, tppScore } from './selection.ts';
+import { classEffect, forgetScore, tppScore } from './selection.ts';
+import { rankPositive, topKPositive } from '../core/select.ts';
 import { probeAccuracy, trainBinaryProbe } from './logistic.ts';
 import { mulberry32, normals } from '../core/rng.ts';
 
@@ -9,13 +10,20 @@ describe('feature selection rules', () => {
     const eff = classEffect(new Float32Array([2, 1, 5]), new Float32Array([1, 3, 1]), sae, new Float32Array([1, -1]));
     // f0: (2−1)·(1) = 1; f1: clamp₊(1−3) = 0; f2: 4·(1−1) = 0
     expect(Array.from(eff)).toEqual([1, 0, 0]);
-    expect(topPositive(new Float32Array([0.5, 2, -1, 2]), 2)).toEqual([1, 3]);
   });
 
   it('forget features are rare on retain and frequent on forget', () => {
     const forget = new Float32Array([0.9, 0.5, 0.7, 0]);
     const retain = new Float32Array([0.2, 0.001, 0.0, 0]);
-    expect(forgetFeatures(forget, retain, 0.01, 5)).toEqual([2, 1]);
+    expect(rankPositive(forgetScore(forget, retain, 0.01)).slice(0, 5)).toEqual([2, 1]);
+  });
+
+  it('ranks positive scores best first, ties by index; top-K refuses sizes it cannot give', () => {
+    expect(rankPositive(new Float32Array([0.5, 2, -1, 2, NaN]))).toEqual([1, 3, 0]);
+    expect(topKPositive(new Float32Array([0.5, 2, -1, 2]), 2)).toEqual([1, 3]);
+    expect(() => topKPositive(new Float32Array([1, 2]), 0)).toThrow('top-k must be a positive integer, got 0');
+    expect(() => topKPositive(new Float32Array([1, 2]), 3)).toThrow('top-k 3 exceeds the SAE width 2');
+    expect(() => topKPositive(new Float32Array([-1, 0]), 1)).toThrow('no feature has a positive score');
   });
 
   it('TPP subtracts the mean drop of the other classes', () => {

@@ -4,6 +4,7 @@ import type { PlaygroundState } from './store.ts';
 import { useStore } from './store.ts';
 import * as eng from './engine.ts';
 import { downloadCsv, downloadJson, importRunFile } from './exports.ts';
+import { runSettings } from './config.ts';
 
 export interface Action {
   id: string;
@@ -45,9 +46,15 @@ export const ACTIONS: Action[] = [
     enabled: (s) => s.history.length > 1,
     perform: () => {
       const s = useStore.getState();
-      const r = s.config.run;
+      const r = runSettings(s.config);
       s.set({ pinned: [...s.pinned.slice(-2), { id: String(Date.now()), label: `${r.mode} · ρ ${r.budget} · ${s.config.scenario}`, history: s.history }] });
     },
+  },
+  {
+    id: 'scenario-settings',
+    label: "Use the scenario's settings",
+    enabled: (s) => Object.keys(s.config.run).length > 0 && s.status !== 'running',
+    perform: () => useStore.getState().setConfig({ run: {} }),
   },
   {
     id: 'clear-pins',
@@ -89,19 +96,19 @@ export const ACTIONS: Action[] = [
     label: 'Analyse the feature-map Jacobian',
     shortcut: { key: 'j', display: 'J' },
     enabled: (s) => Boolean(s.defence) && !s.busy && s.status !== 'running',
-    perform: () => eng.analyse('jacobian'),
+    perform: () => eng.analyseJacobian(),
   },
   {
     id: 'analyse-replay',
     label: 'Replay the recovery path',
     enabled: (s) => Boolean(s.result) && !s.imported && !s.busy && s.status !== 'running',
-    perform: () => eng.analyse('replay'),
+    perform: () => eng.replayPath(),
   },
   {
     id: 'analyse-sweep',
     label: 'Sweep the budget ρ',
     enabled: (s) => Boolean(s.defence) && !s.busy && s.status !== 'running',
-    perform: () => eng.analyse('budget-sweep'),
+    perform: () => eng.sweepBudget(),
   },
   {
     id: 'tour',

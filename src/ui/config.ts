@@ -1,60 +1,82 @@
-// The playground's whole configuration — what a link reproduces — and its URL form. Parsing is strict
-// (zod): a hand-edited or stale link falls back field by field to defaults instead of breaking the page.
+// The playground's whole configuration — what a link reproduces — and its URL form. It holds only what the
+// user changed: an unset run setting takes the scenario's value from its table (scenarios/catalog.ts), so
+// the page runs exactly what `unclamp run --scenario …` runs. Parsing is strict (zod): a hand-edited or
+// stale link falls back field by field to the scenario's values instead of breaking the page.
 import { z } from 'zod';
-
-export const SCENARIO_CHOICES = ['ioi', 'refusal', 'tpp', 'unlearning', 'probe-example', 'probe-upload'] as const;
-export type ScenarioChoice = (typeof SCENARIO_CHOICES)[number];
+import { DELTA_POSITIONS, effectiveRun, SCENARIO_IDS, type RunSettings, type ScenarioId } from '../scenarios/catalog.ts';
 
 export const clampSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('set'), value: z.number().finite(), onlyActive: z.boolean() }),
   z.object({ kind: z.literal('multiply'), factor: z.number().finite() }),
 ]);
 
+/** Bounds a link may ask for: a shared URL cannot request 10⁹ steps. */
 export const runSchema = z.object({
   mode: z.enum(['none', 'encoder', 'jacobian']),
   delta: z.enum(['per-sample', 'shared']),
-  positions: z.enum(['default', 'all', 'last']),
+  positions: z.enum(DELTA_POSITIONS),
   steps: z.number().int().min(1).max(5000),
   lr: z.number().positive().max(10),
   budget: z.number().positive().max(1000),
   lambdaAct: z.number().min(0).max(1e6),
   seed: z.number().int().min(0).max(2 ** 32 - 1),
   reproject: z.boolean(),
-});
-export type RunSettings = z.infer<typeof runSchema>;
+  checkpointMaxRelDrift: z.number().min(0).max(1e6).nullable(),
+}) satisfies z.ZodType<RunSettings>;
 
 export const configSchema = z.object({
-  scenario: z.enum(SCENARIO_CHOICES),
+  scenario: z.enum(SCENARIO_IDS),
   sae: z.string().max(200).optional(),
   /** Defended features; null = the scenario's default selection. */
   features: z.array(z.number().int().min(0)).max(4096).nullable(),
   clamp: clampSchema.nullable(),
-  run: runSchema,
+  /** The run settings the user changed (the rest are the scenario's). */
+  run: runSchema.partial(),
   /** UI speed: milliseconds between steps. */
   stepDelayMs: z.number().int().min(0).max(2000),
 });
 export type PlaygroundConfig = z.infer<typeof configSchema>;
 
-export const DEFAULT_RUN: RunSettings = { mode: 'encoder', delta: 'per-sample', positions: 'default', steps: 60, lr: 0.05, budget: 2, lambdaAct: 0, seed: 0, reproject: false };
-export const DEFAULT_CONFIG: PlaygroundConfig = { scenario: 'ioi', features: null, clamp: null, run: DEFAULT_RUN, stepDelayMs: 0 };
+export const DEFAULT_CONFIG: PlaygroundConfig = { scenario: 'ioi', features: null, clamp: null, run: {}, stepDelayMs: 0 };
 
-/** Compact URL hash form: #s=ioi&mode=encoder&… (readable, stable key order). */
+/** The settings the page's run uses. */
+export function runSettings(c: PlaygroundConfig): RunSettings {
+  return effectiveRun(c.scenario, c.run);
+}
+
+/** URL keys of the run settings, one per setting (short, stable: links in the wild use them). */
+const RUN_KEYS: Record<keyof RunSettings, string> = {
+  mode: 'm',
+  delta: 'd',
+  positions: 'p',
+  steps: 'n',
+  lr: 'lr',
+  budget: 'b',
+  lambdaAct: 'la',
+  seed: 'seed',
+  reproject: 'rp',
+  checkpointMaxRelDrift: 'cd',
+};
+
+const encodeValue = (v: unknown) => (typeof v === 'boolean' ? (v ? '1' : '0') : v === null ? 'off' : String(v));
+
+function decodeValue(key: keyof RunSettings, raw: string): unknown {
+  const kind = runSchema.shape[key];
+  if (key === 'reproject') return raw === '1' ? true : raw === '0' ? false : raw;
+  if (key === 'checkpointMaxRelDrift' && raw === 'off') return null;
+  return kind instanceof z.ZodEnum ? raw : raw.trim() === '' ? NaN : Number(raw);
+}
+
+/** Compact URL hash form: #s=ioi&n=40&… — the scenario, then only what differs from its table. */
 export function configToHash(c: PlaygroundConfig): string {
   const p = new URLSearchParams();
   p.set('s', c.scenario);
   if (c.sae) p.set('sae', c.sae);
   if (c.features) p.set('f', c.features.join('.'));
   if (c.clamp) p.set('c', c.clamp.kind === 'multiply' ? `x${c.clamp.factor}` : `${c.clamp.onlyActive ? 'a' : 's'}${c.clamp.value}`);
-  const r = c.run;
-  p.set('m', r.mode);
-  p.set('d', r.delta);
-  p.set('p', r.positions);
-  p.set('n', String(r.steps));
-  p.set('lr', String(r.lr));
-  p.set('b', String(r.budget));
-  if (r.lambdaAct) p.set('la', String(r.lambdaAct));
-  p.set('seed', String(r.seed));
-  if (r.reproject) p.set('rp', '1');
+  for (const [key, short] of Object.entries(RUN_KEYS) as [keyof RunSettings, string][]) {
+    if (c.run[key] !== undefined) p.set(short, encodeValue(c.run[key]));
+  }
   if (c.stepDelayMs) p.set('delay', String(c.stepDelayMs));
   return '#' + p.toString();
 }
@@ -68,43 +90,38 @@ function parseClamp(s: string | null): PlaygroundConfig['clamp'] {
   return null;
 }
 
-/** Parse a hash; every invalid or missing field takes its default, and the problems are listed. */
+/** Parse a hash; every invalid field is dropped (the scenario's value applies), and the problems are listed. */
 export function configFromHash(hash: string): { config: PlaygroundConfig; problems: string[] } {
   const p = new URLSearchParams(hash.replace(/^#/, ''));
   const problems: string[] = [];
-  const num = (k: string) => (p.has(k) ? Number(p.get(k)) : undefined);
-  const candidate = {
-    scenario: p.get('s') ?? DEFAULT_CONFIG.scenario,
-    sae: p.get('sae') ?? undefined,
-    features: p.get('f') ? p.get('f')!.split('.').map(Number) : null,
-    clamp: parseClamp(p.get('c')),
-    run: {
-      mode: p.get('m') ?? DEFAULT_RUN.mode,
-      delta: p.get('d') ?? DEFAULT_RUN.delta,
-      positions: p.get('p') ?? DEFAULT_RUN.positions,
-      steps: num('n') ?? DEFAULT_RUN.steps,
-      lr: num('lr') ?? DEFAULT_RUN.lr,
-      budget: num('b') ?? DEFAULT_RUN.budget,
-      lambdaAct: num('la') ?? DEFAULT_RUN.lambdaAct,
-      seed: num('seed') ?? DEFAULT_RUN.seed,
-      reproject: p.get('rp') === '1',
-    },
-    stepDelayMs: num('delay') ?? 0,
+  const pick = <T>(name: string, schema: z.ZodType<T>, value: unknown, fallback: T): T => {
+    const r = schema.safeParse(value);
+    if (r.success) return r.data;
+    problems.push(`${name}: ${r.error.issues[0].message}`);
+    return fallback;
   };
-  const whole = configSchema.safeParse(candidate);
-  if (whole.success) return { config: whole.data, problems };
-  // Repair field by field so one bad value does not throw away the rest of the link.
-  const out: PlaygroundConfig = structuredClone(DEFAULT_CONFIG);
   const top = configSchema.shape;
-  for (const key of ['scenario', 'sae', 'features', 'clamp', 'stepDelayMs'] as const) {
-    const r = top[key].safeParse(candidate[key]);
-    if (r.success) (out as Record<string, unknown>)[key] = r.data;
-    else problems.push(`${key}: ${r.error.issues[0].message}`);
+  const config: PlaygroundConfig = {
+    scenario: pick('scenario', top.scenario, p.get('s') ?? DEFAULT_CONFIG.scenario, DEFAULT_CONFIG.scenario),
+    sae: pick('sae', top.sae, p.get('sae') ?? undefined, undefined),
+    features: pick('features', top.features, p.get('f') ? p.get('f')!.split('.').map(Number) : null, null),
+    clamp: pick('clamp', top.clamp, parseClamp(p.get('c')), null),
+    run: {},
+    stepDelayMs: pick('stepDelayMs', top.stepDelayMs, p.has('delay') ? Number(p.get('delay')) : 0, 0),
+  };
+  for (const [key, short] of Object.entries(RUN_KEYS) as [keyof RunSettings, string][]) {
+    const raw = p.get(short);
+    if (raw === null) continue;
+    const value = pick(key, runSchema.shape[key] as z.ZodType<unknown>, decodeValue(key, raw), undefined);
+    if (value !== undefined) (config.run as Record<string, unknown>)[key] = value;
   }
-  for (const key of Object.keys(runSchema.shape) as (keyof RunSettings)[]) {
-    const r = runSchema.shape[key].safeParse(candidate.run[key]);
-    if (r.success) (out.run as Record<string, unknown>)[key] = r.data;
-    else problems.push(`${key}: ${r.error.issues[0].message}`);
-  }
-  return { config: out, problems };
+  return { config, problems };
 }
+
+/** Settings saved in the browser: the same schema; anything invalid is dropped. */
+export function parseSavedConfig(raw: unknown): PlaygroundConfig | null {
+  const r = configSchema.safeParse(raw);
+  return r.success ? r.data : null;
+}
+
+export type { RunSettings, ScenarioId };

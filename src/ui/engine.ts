@@ -1,36 +1,97 @@
 // The bridge between the page and the engine worker: requests go out, events come back into the store.
-// Metrics are buffered and flushed at most ~10 times a second, so a fast run never floods React.
-// A lost GPU device moves the run to the next backend, from its last snapshot.
+// Metrics are buffered and flushed at most ~10 times a second, so a fast run never floods React. A lost GPU
+// device moves the run to the next backend, from its last snapshot. The bridge's own state (the worker
+// client, the last snapshot, the uploaded files, the metrics buffer) lives in one object.
 import { EngineClient, EngineError } from '../engine/client.ts';
 import { BACKEND_ORDER_NAMES } from './backends.ts';
-import type { BackendName, EngineEvent, ProbeFiles, RunConfig, ScenarioRequest } from '../engine/protocol.ts';
+import type { BackendName, EngineEvent, ProbeFiles, ReplyPayload, Request, RunConfig, ScenarioRequest } from '../engine/protocol.ts';
 import type { RecoveryState } from '../core/recovery.ts';
 import type { HistoryEntry, SampleMetrics } from '../core/metrics.ts';
+import { isInputError } from '../core/errors.ts';
 import type { ModelIndexEntry } from '../scenarios/builtin/assets.ts';
-import { useStore } from './store.ts';
+import { NO_RUN, useStore } from './store.ts';
 import { saveRun } from './persistence.ts';
-import type { ScenarioChoice } from './config.ts';
-
-let client: EngineClient | null = null;
-let lastSnapshot: RecoveryState | null = null;
-let uploaded: ProbeFiles | null = null;
-let pending: { entries: HistoryEntry[]; samples: SampleMetrics[] | null } = { entries: [], samples: null };
-let flushTimer: ReturnType<typeof setTimeout> | null = null;
-let triedBackends: BackendName[] = [];
+import { runSettings, type PlaygroundConfig } from './config.ts';
 
 const FLUSH_MS = 100;
+/** Charts get about this many points over a run. */
+const POINTS_PER_RUN = 60;
 
-function flush(): void {
-  flushTimer = null;
-  const { entries, samples } = pending;
-  pending = { entries: [], samples: null };
-  if (!entries.length && !samples) return;
-  useStore.setState((s) => ({
-    history: mergeHistory(s.history, entries),
-    samples: samples ?? s.samples,
-    step: entries.length ? entries[entries.length - 1].step : s.step,
-  }));
+class Bridge {
+  client: EngineClient | null = null;
+  lastSnapshot: RecoveryState | null = null;
+  uploaded: ProbeFiles | null = null;
+  triedBackends: BackendName[] = [];
+  private pending: { entries: HistoryEntry[]; samples: SampleMetrics[] | null } = { entries: [], samples: null };
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+  engine(): EngineClient {
+    if (!this.client) {
+      this.client = new EngineClient();
+      this.client.on((e) => this.onEvent(e));
+      this.client.onError((err) => void handleRunError(err));
+    }
+    return this.client;
+  }
+
+  /** A fresh worker (after a lost device): the old one is stopped and forgotten. */
+  replaceEngine(): EngineClient {
+    this.client?.terminate();
+    this.client = null;
+    return this.engine();
+  }
+
+  /** Forget the run on the page side: buffered metrics, the snapshot, and the store's run state. */
+  clearRun(): void {
+    this.pending = { entries: [], samples: null };
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    this.lastSnapshot = null;
+    useStore.getState().clearRun();
+  }
+
+  private flush(): void {
+    this.flushTimer = null;
+    const { entries, samples } = this.pending;
+    this.pending = { entries: [], samples: null };
+    if (!entries.length && !samples) return;
+    useStore.setState((s) => ({
+      history: mergeHistory(s.history, entries),
+      samples: samples ?? s.samples,
+      step: entries.length ? entries[entries.length - 1].step : s.step,
+    }));
+  }
+
+  private onEvent(e: EngineEvent): void {
+    const st = useStore.getState();
+    switch (e.type) {
+      case 'metrics':
+        this.pending.entries.push(e.entry);
+        if (e.samples) this.pending.samples = e.samples;
+        this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
+        break;
+      case 'status':
+        st.set({ status: e.status === 'ready' ? 'ready' : e.status === 'running' ? 'running' : e.status === 'done' ? 'done' : 'paused', step: e.step, totalSteps: e.totalSteps });
+        break;
+      case 'done':
+        this.flush();
+        st.set({ result: e.result, samples: e.result.samples, history: e.result.history, status: 'done' });
+        void saveRun(e.result, st.config).catch((err) => report(err, 'The run finished but could not be saved in this browser (storage full or blocked).'));
+        break;
+      case 'snapshot':
+        this.lastSnapshot = e.state;
+        break;
+      case 'backend':
+        st.set({ backend: e.backend });
+        break;
+      case 'notice':
+        st.notify({ kind: 'info', message: e.message });
+        break;
+    }
+  }
 }
+
+const bridge = new Bridge();
 
 function mergeHistory(old: HistoryEntry[], add: HistoryEntry[]): HistoryEntry[] {
   if (!add.length) return old;
@@ -38,56 +99,21 @@ function mergeHistory(old: HistoryEntry[], add: HistoryEntry[]): HistoryEntry[] 
   return [...old.filter((e) => e.step < firstNew), ...add];
 }
 
-function onEvent(e: EngineEvent): void {
-  const st = useStore.getState();
-  switch (e.type) {
-    case 'metrics':
-      pending.entries.push(e.entry);
-      if (e.samples) pending.samples = e.samples;
-      if (!flushTimer) flushTimer = setTimeout(flush, FLUSH_MS);
-      break;
-    case 'status':
-      st.set({ status: e.status === 'running' ? 'running' : e.status === 'done' ? 'done' : 'paused', step: e.step, totalSteps: e.totalSteps });
-      break;
-    case 'done':
-      flush();
-      st.set({ result: e.result, samples: e.result.samples, history: e.result.history, status: 'done' });
-      void saveRun(e.result, st.config).catch(() => undefined);
-      break;
-    case 'snapshot':
-      lastSnapshot = e.state;
-      break;
-    case 'backend':
-      st.set({ backend: e.backend });
-      break;
-    case 'notice':
-      st.notify({ kind: 'info', message: e.message });
-      break;
-  }
-}
-
-function connect(): EngineClient {
-  const c = new EngineClient();
-  c.on(onEvent);
-  c.onError((err) => void handleRunError(err));
-  return c;
-}
-
-export function engine(): EngineClient {
-  if (!client) client = connect();
-  return client;
+function request<T extends Request['type']>(req: Extract<Request, { type: T }>): Promise<ReplyPayload[T]> {
+  return bridge.engine().request(req);
 }
 
 /** Report an error in the page; the run state stays as it was. */
 export function report(e: unknown, hint?: string): void {
   const err = e as Error;
-  const code = e instanceof EngineError ? e.code : 'internal';
+  const code = e instanceof EngineError ? e.code : isInputError(e) ? 'input' : 'internal';
   const st = useStore.getState();
-  st.notify({
-    kind: 'error',
-    message: err?.message ?? String(e),
-    hint: hint ?? (code === 'input' ? 'Check the file or setting named above and try again.' : code === 'device' ? 'The run will continue on another backend.' : 'Reload the page if this persists; your saved runs are kept.'),
-  });
+  const hints = {
+    input: 'Check the file or setting named above and try again.',
+    device: 'The run will continue on another backend.',
+    internal: 'Reload the page if this persists; your saved runs are kept.',
+  };
+  st.notify({ kind: 'error', message: err?.message ?? String(e), hint: hint ?? hints[code] });
   st.set({ busy: null, status: st.scenario ? (st.status === 'running' ? 'paused' : st.status === 'loading' ? 'ready' : st.status) : 'error' });
 }
 
@@ -106,8 +132,8 @@ async function guarded<T>(label: string, fn: () => Promise<T>): Promise<T | unde
 export async function boot(prefer?: BackendName[]): Promise<void> {
   const st = useStore.getState();
   await guarded('Starting the engine', async () => {
-    const backend = await engine().request({ type: 'init', prefer });
-    triedBackends = [backend.name];
+    const backend = await request({ type: 'init', prefer });
+    bridge.triedBackends = [backend.name];
     st.set({ backend, status: 'loading' });
   });
   try {
@@ -120,26 +146,27 @@ export async function boot(prefer?: BackendName[]): Promise<void> {
 }
 
 export function setUploadedProbe(files: ProbeFiles | null): void {
-  uploaded = files;
+  bridge.uploaded = files;
 }
 
-function scenarioRequest(choice: ScenarioChoice, sae: string | undefined, seed: number): ScenarioRequest | null {
-  if (choice === 'probe-example') return { kind: 'probe-example' };
-  if (choice === 'probe-upload') return uploaded ? { kind: 'probe', files: uploaded, name: 'Your probe' } : null;
-  return { kind: 'builtin', scenario: choice, sae, seed };
+function scenarioRequest(config: PlaygroundConfig): ScenarioRequest | null {
+  const { scenario } = config;
+  if (scenario === 'probe-example') return { kind: 'probe-example' };
+  if (scenario === 'probe') return bridge.uploaded ? { kind: 'probe', files: bridge.uploaded } : null;
+  return { kind: 'builtin', scenario, sae: config.sae, seed: runSettings(config).seed };
 }
 
 /** Load the configured scenario, then apply the configured (or default) defence. */
 export async function loadScenario(): Promise<void> {
   const st = useStore.getState();
-  const { config } = st;
-  const req = scenarioRequest(config.scenario, config.sae, config.run.seed);
+  const req = scenarioRequest(st.config);
+  bridge.clearRun();
   if (!req) {
     st.set({ scenario: null, defence: null, status: 'ready' });
     return;
   }
-  st.set({ status: 'loading', scenario: null, defence: null, history: [], samples: [], result: null, imported: false, jacobian: null, replay: null, sweep: null });
-  const info = await guarded('Loading the scenario', () => engine().request({ type: 'loadScenario', scenario: req }));
+  st.set({ status: 'loading', scenario: null, defence: null, sweep: null });
+  const info = await guarded('Loading the scenario', () => request({ type: 'loadScenario', scenario: req }));
   if (!info) return;
   useStore.getState().set({ scenario: info });
   await applyDefence();
@@ -151,18 +178,18 @@ export async function applyDefence(): Promise<void> {
   if (!sc) return;
   const features = st.config.features ?? sc.defaults.features;
   const clamp = st.config.clamp ?? sc.defaults.clamp;
-  const defence = await guarded('Applying the clamp', () => engine().request({ type: 'setDefence', features, clamp }));
-  if (defence) useStore.getState().set({ defence, status: 'ready', history: [], samples: [], result: null, imported: false, step: 0, replay: null, jacobian: null });
+  const defence = await guarded('Applying the clamp', () => request({ type: 'setDefence', features, clamp }));
+  if (!defence) return;
+  bridge.clearRun();
+  useStore.getState().set({ defence, status: 'ready' });
 }
 
 function runConfig(resumeFrom?: RecoveryState): RunConfig {
   const { config } = useStore.getState();
-  const r = config.run;
   const simulate = new URLSearchParams(location.search).get('simulateDeviceLossAt');
   return {
-    options: { mode: r.mode, delta: r.delta, steps: r.steps, lr: r.lr, budget: r.budget, lambdaAct: r.lambdaAct, seed: r.seed, reproject: r.reproject },
-    positions: r.positions,
-    metricsEvery: Math.max(1, Math.round(r.steps / 60)),
+    settings: config.run,
+    metricsEvery: Math.max(1, Math.round(runSettings(config).steps / POINTS_PER_RUN)),
     stepDelayMs: config.stepDelayMs,
     resumeFrom,
     simulateDeviceLossAtStep: simulate && !resumeFrom ? Number(simulate) : undefined,
@@ -173,17 +200,17 @@ export async function play(): Promise<void> {
   const st = useStore.getState();
   if (!st.defence) return;
   if (st.status === 'paused') {
-    await guarded('Resuming', () => engine().request({ type: 'resume' }));
+    await guarded('Resuming', () => request({ type: 'resume' }));
     return;
   }
-  lastSnapshot = null;
-  st.set({ history: [], samples: [], result: null, imported: false, replay: null, step: 0, totalSteps: st.config.run.steps });
-  const ok = await guarded('Starting the run', () => engine().request({ type: 'start', config: runConfig() }));
+  bridge.clearRun();
+  st.set({ totalSteps: runSettings(st.config).steps });
+  const ok = await guarded('Starting the run', () => request({ type: 'start', config: runConfig() }));
   if (ok) useStore.getState().set({ status: 'running' });
 }
 
 export async function pause(): Promise<void> {
-  const r = await guarded('Pausing', () => engine().request({ type: 'pause' }));
+  const r = await guarded('Pausing', () => request({ type: 'pause' }));
   if (r) useStore.getState().set({ status: r.status === 'done' ? 'done' : 'paused', step: r.step });
 }
 
@@ -191,29 +218,36 @@ export async function stepOnce(): Promise<void> {
   const st = useStore.getState();
   if (!st.defence) return;
   const fresh = st.status === 'ready' || st.status === 'done';
-  if (fresh) st.set({ history: [], samples: [], result: null, imported: false, totalSteps: st.config.run.steps });
-  const r = await guarded('Stepping', () => engine().request({ type: 'step', count: 1, config: fresh ? runConfig() : undefined }));
+  if (fresh) {
+    bridge.clearRun();
+    st.set({ totalSteps: runSettings(st.config).steps });
+  }
+  const r = await guarded('Stepping', () => request({ type: 'step', count: 1, config: fresh ? runConfig() : undefined }));
   if (r) useStore.getState().set({ status: r.status === 'done' ? 'done' : 'paused', step: r.step });
 }
 
 export async function reset(): Promise<void> {
-  await guarded('Resetting', () => engine().request({ type: 'reset' }));
-  lastSnapshot = null;
-  useStore.getState().set({ status: 'ready', step: 0, history: [], samples: [], result: null, imported: false, replay: null });
+  await guarded('Resetting', () => request({ type: 'reset' }));
+  bridge.clearRun();
+  useStore.getState().set({ status: 'ready' });
 }
 
-export async function analyse(kind: 'jacobian' | 'replay' | 'budget-sweep'): Promise<void> {
-  const st = useStore.getState();
-  if (kind === 'jacobian') {
-    const j = await guarded('Analysing the Jacobian', () => engine().request({ type: 'analyse', analysis: 'jacobian' }));
-    if (j) st.set({ jacobian: j as never });
-  } else if (kind === 'replay') {
-    const r = await guarded('Replaying the recovery path', () => engine().request({ type: 'analyse', analysis: 'replay', topK: 8 }));
-    if (r) st.set({ replay: r as never });
-  } else {
-    const r = await guarded('Sweeping the budget', () => engine().request({ type: 'analyse', analysis: 'budget-sweep', budgets: [0.25, 0.5, 1, 2, 5, 10, 20] }));
-    if (r) st.set({ sweep: r as never });
-  }
+export async function analyseJacobian(): Promise<void> {
+  const j = await guarded('Analysing the Jacobian', () => request({ type: 'jacobian' }));
+  if (j) useStore.getState().set({ jacobian: j });
+}
+
+export async function replayPath(): Promise<void> {
+  const r = await guarded('Replaying the recovery path', () => request({ type: 'replay', topK: 8 }));
+  if (r) useStore.getState().set({ replay: r });
+}
+
+export async function sweepBudget(): Promise<void> {
+  const base = runSettings(useStore.getState().config).budget;
+  // Around the run's own budget, from a twentieth of it to twice it.
+  const budgets = [0.05, 0.1, 0.25, 0.5, 1, 2].map((f) => Number((f * base).toPrecision(3)));
+  const r = await guarded('Sweeping the budget', () => request({ type: 'budgetSweep', budgets }));
+  if (r) useStore.getState().set({ sweep: r });
 }
 
 /** The device is gone: start a fresh engine on the next backend and continue from the last snapshot. */
@@ -224,22 +258,24 @@ async function handleRunError(err: EngineError): Promise<void> {
   }
   const st = useStore.getState();
   const failed = st.backend?.name;
-  const next = BACKEND_ORDER_NAMES.filter((b) => !triedBackends.includes(b));
-  st.notify({ kind: 'info', message: `The ${failed} device was lost at step ${st.step}; continuing on ${next[0] ?? 'no other backend'} from step ${lastSnapshot?.step ?? 0}.` });
-  client?.terminate();
-  client = connect();
+  const next = BACKEND_ORDER_NAMES.filter((b) => !bridge.triedBackends.includes(b));
+  const from = bridge.lastSnapshot;
+  st.notify({ kind: 'info', message: `The ${failed} device was lost at step ${st.step}; continuing on ${next[0] ?? 'no other backend'} from step ${from?.step ?? 0}.` });
+  bridge.replaceEngine();
   try {
-    const backend = await engine().request({ type: 'init', prefer: next });
-    triedBackends.push(backend.name);
+    const backend = await request({ type: 'init', prefer: next });
+    bridge.triedBackends.push(backend.name);
     st.set({ backend });
-    const req = scenarioRequest(st.config.scenario, st.config.sae, st.config.run.seed);
+    const req = scenarioRequest(st.config);
     if (!req) return;
-    await engine().request({ type: 'loadScenario', scenario: req });
+    await request({ type: 'loadScenario', scenario: req });
     const d = useStore.getState().defence!;
-    await engine().request({ type: 'setDefence', features: d.features, clamp: d.clamp });
-    await engine().request({ type: 'start', config: runConfig(lastSnapshot ?? undefined) });
+    await request({ type: 'setDefence', features: d.features, clamp: d.clamp });
+    await request({ type: 'start', config: runConfig(from ?? undefined) });
     useStore.getState().set({ status: 'running' });
   } catch (e) {
     report(e);
   }
 }
+
+export { NO_RUN };

@@ -1,7 +1,7 @@
 // Runs and settings that survive a reload: finished runs in IndexedDB (idb), the last configuration too.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { RecoveryResult } from '../core/metrics.ts';
-import { configSchema, type PlaygroundConfig } from './config.ts';
+import { parseSavedConfig, type PlaygroundConfig } from './config.ts';
 
 export interface SavedRun {
   id: string;
@@ -58,7 +58,5 @@ export async function saveConfig(config: PlaygroundConfig): Promise<void> {
 }
 
 export async function loadConfig(): Promise<PlaygroundConfig | null> {
-  const raw = await (await open()).get('settings', 'config');
-  const r = configSchema.safeParse(raw);
-  return r.success ? r.data : null;
+  return parseSavedConfig(await (await open()).get('settings', 'config'));
 }

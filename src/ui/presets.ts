@@ -1,35 +1,52 @@
-// Presets: one-click configurations with a plain-words box — what the run shows, and what it does not.
+// Presets: one-click configurations with a plain-words box — what the run shows, and what it does not. A
+// preset names a scenario and only the settings it changes; every number in its text is read from the
+// scenario's table (scenarios/catalog.ts), never restated.
 import type { PlaygroundConfig } from './config.ts';
-import { DEFAULT_RUN } from './config.ts';
+import { SCENARIOS } from '../scenarios/catalog.ts';
+import { describeClamp } from '../core/clamp.ts';
 
 export interface Preset {
   id: string;
   title: string;
-  config: Partial<PlaygroundConfig>;
+  /** Replaces the configuration's scenario, defence and run settings (unset = the scenario's). */
+  config: Pick<PlaygroundConfig, 'run'> & Partial<Pick<PlaygroundConfig, 'scenario' | 'features' | 'clamp'>>;
   shows: string;
   doesNotShow: string;
 }
+
+const ioi = SCENARIOS.ioi.defaults;
+const refusal = SCENARIOS.refusal.defaults;
 
 export const PRESETS: Preset[] = [
   {
     id: 'ioi',
     title: 'Reproduce the IOI experiment',
-    config: { scenario: 'ioi', features: null, clamp: null, run: { ...DEFAULT_RUN, mode: 'encoder', delta: 'shared', positions: 'default', steps: 100, lr: 0.1, budget: 20 } },
-    shows: 'The paper’s IOI setting on the built-in model: the features that carry the indirect object are clamped to −5 where active, and one shared δ at the answer position, kept orthogonal to the clamped features’ encoder directions, brings the right name back for most prompts.',
-    doesNotShow: 'GPT-2 small itself (the built-in model is far smaller, so ρ = 20 is a large budget here — watch ‖δ‖/‖h‖), or that the recovered model is otherwise unchanged.',
+    config: { scenario: 'ioi', features: null, clamp: null, run: {} },
+    shows:
+      `The paper's IOI setting on the built-in model, with the settings “unclamp run --scenario ioi” uses: the features that carry the indirect object are ` +
+      `clamped (${describeClamp(ioi.clamp)}), and one shared δ at the answer position (${ioi.run.steps} Adam steps, lr ${ioi.run.lr}, ρ ${ioi.run.budget}), ` +
+      "kept orthogonal to the clamped features' encoder directions, brings the right name back for most prompts.",
+    doesNotShow: `GPT-2 small itself (the built-in model is far smaller, so ρ = ${ioi.run.budget} is a large budget here — watch ‖δ‖/‖h‖), or that the recovered model is otherwise unchanged.`,
   },
   {
     id: 'refusal',
     title: 'Why clamping the refusal features is not enough',
-    config: { scenario: 'refusal', features: null, clamp: null, run: { ...DEFAULT_RUN, mode: 'encoder', delta: 'per-sample', positions: 'default', steps: 40, lr: 0.08, budget: 30, reproject: true } },
-    shows: 'Amplifying refusal features (×8 here, ×3 in the paper) makes the model refuse requests it used to help with. A small δ at the last prompt token that leaves those features almost where the clamp put them restores compliance: the defence acts on the features, the behaviour also lives elsewhere.',
+    config: { scenario: 'refusal', features: null, clamp: null, run: {} },
+    shows:
+      `Amplifying refusal features (${describeClamp(refusal.clamp)} here; the paper multiplies by 3) makes the model refuse requests it used to help with. ` +
+      `A small δ at the last prompt token (ρ ${refusal.run.budget}, ${refusal.run.steps} steps, relative drift capped at ${refusal.run.checkpointMaxRelDrift}) ` +
+      'that leaves those features almost where the clamp put them restores compliance: the defence acts on the features, the behaviour also lives elsewhere.',
     doesNotShow: 'That real models can be jailbroken this way without white-box access: the attack needs the weights, the clamp and the residual stream.',
   },
   {
     id: 'encoder-vs-none',
     title: 'Encoder projection vs none',
-    config: { run: { ...DEFAULT_RUN, mode: 'none' } },
-    shows: 'Run once with mode none, pin it (P), switch the mode to encoder and run again: both recover, but the encoder projection keeps the defended features’ drift near zero — recovery does not need to touch the clamped features at all.',
-    doesNotShow: 'That drift is zero for TopK SAEs (other features can push a defended one in or out of the top k), or that the projection is exact without “re-project δ” (Adam moves δ slightly out of the null space).',
+    config: { run: { mode: 'none' } },
+    shows:
+      'Run once with mode none, pin it (P), switch the mode to encoder and run again: both recover, but the encoder projection keeps the defended ' +
+      "features' drift near zero — recovery does not need to touch the clamped features at all.",
+    doesNotShow:
+      'That drift is zero for TopK SAEs (other features can push a defended one in or out of the top k), or that the projection is exact without ' +
+      '“re-project δ” (Adam moves δ slightly out of the null space).',
   },
 ];

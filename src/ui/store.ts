@@ -5,6 +5,7 @@ import type { BackendInfo, BudgetSweepRow, DefenceInfo, JacobianAnalysis, Replay
 import type { HistoryEntry, RecoveryResult, SampleMetrics } from '../core/metrics.ts';
 import type { ModelIndexEntry } from '../scenarios/builtin/assets.ts';
 import { DEFAULT_CONFIG, type PlaygroundConfig } from './config.ts';
+import { SCENARIOS, type ScenarioId } from '../scenarios/catalog.ts';
 
 export type EngineStatus = 'starting' | 'loading' | 'ready' | 'running' | 'paused' | 'done' | 'error';
 
@@ -21,6 +22,18 @@ export interface Notice {
   /** What the user can do about it. */
   hint?: string;
 }
+
+/** Everything a run produced; cleared together whenever a new run, defence or scenario starts. */
+export const NO_RUN = {
+  step: 0,
+  totalSteps: 0,
+  history: [] as HistoryEntry[],
+  samples: [] as SampleMetrics[],
+  result: null as RecoveryResult | null,
+  imported: false,
+  replay: null as ReplayRow[] | null,
+  jacobian: null as JacobianAnalysis | null,
+};
 
 export interface PlaygroundState {
   config: PlaygroundConfig;
@@ -46,7 +59,10 @@ export interface PlaygroundState {
   tourStep: number | null;
   set: (patch: Partial<PlaygroundState>) => void;
   setConfig: (patch: Partial<PlaygroundConfig>) => void;
+  /** Change run settings; a value equal to the scenario's is stored as unset (undefined). */
   setRun: (patch: Partial<PlaygroundConfig['run']>) => void;
+  /** Forget the current run's history, result and analyses (the run itself is the engine's). */
+  clearRun: () => void;
   notify: (n: Omit<Notice, 'id'>) => void;
   dismiss: (id: number) => void;
 }
@@ -76,7 +92,8 @@ export const useStore = create<PlaygroundState>((set) => ({
   tourStep: null,
   set: (patch) => set(patch),
   setConfig: (patch) => set((s) => ({ config: { ...s.config, ...patch } })),
-  setRun: (patch) => set((s) => ({ config: { ...s.config, run: { ...s.config.run, ...patch } } })),
+  setRun: (patch) => set((s) => ({ config: { ...s.config, run: onlyChanged(s.config.scenario, { ...s.config.run, ...patch }) } })),
+  clearRun: () => set({ ...NO_RUN }),
   notify: (n) => {
     const id = noticeId++;
     set((s) => ({ notices: [...s.notices.slice(-3), { ...n, id }] }));
@@ -85,3 +102,9 @@ export const useStore = create<PlaygroundState>((set) => ({
   },
   dismiss: (id) => set((s) => ({ notices: s.notices.filter((x) => x.id !== id) })),
 }));
+
+/** Drop settings equal to the scenario's own, so the URL and saved settings hold only real changes. */
+function onlyChanged(id: ScenarioId, run: PlaygroundConfig['run']): PlaygroundConfig['run'] {
+  const d = SCENARIOS[id].defaults.run;
+  return Object.fromEntries(Object.entries(run).filter(([k, v]) => v !== undefined && v !== d[k as keyof typeof d]));
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { configFromHash, configToHash, DEFAULT_CONFIG, type PlaygroundConfig } from './config.ts';
+import { configFromHash, configToHash, DEFAULT_CONFIG, runSettings, type PlaygroundConfig } from './config.ts';
+import { SCENARIOS } from '../scenarios/catalog.ts';
 import { chartPoints, decimate } from './series.ts';
 import { ACTIONS, handleKeyDown } from './actions.ts';
 import { useStore } from './store.ts';
@@ -11,7 +12,7 @@ describe('URL state', () => {
       sae: 'ladder-high',
       features: [3, 17, 40],
       clamp: { kind: 'set', value: -5, onlyActive: true },
-      run: { mode: 'jacobian', delta: 'shared', positions: 'last', steps: 120, lr: 0.08, budget: 7.5, lambdaAct: 20, seed: 9, reproject: true },
+      run: { mode: 'jacobian', delta: 'shared', positions: 'last', steps: 120, lr: 0.08, budget: 7.5, lambdaAct: 20, seed: 9, reproject: true, checkpointMaxRelDrift: null },
       stepDelayMs: 100,
     };
     const { config, problems } = configFromHash(configToHash(c));
@@ -20,19 +21,32 @@ describe('URL state', () => {
     expect(configFromHash(configToHash(DEFAULT_CONFIG)).config).toEqual(DEFAULT_CONFIG);
   });
 
-  it('repairs bad fields one by one and says which', () => {
-    const { config, problems } = configFromHash('#s=nope&m=encoder&n=-3&lr=abc&b=2&seed=1.5&f=1.x.3');
+  it("holds only what the user changed; the rest is the scenario's table", () => {
+    expect(configToHash(DEFAULT_CONFIG)).toBe('#s=ioi');
+    const { config } = configFromHash('#s=refusal&n=7');
+    expect(config.run).toEqual({ steps: 7 });
+    expect(runSettings(config)).toEqual({ ...SCENARIOS.refusal.defaults.run, steps: 7 });
+    // Setting a value back to the scenario's own drops it from the configuration (and the link).
+    useStore.setState({ config });
+    useStore.getState().setRun({ steps: SCENARIOS.refusal.defaults.run.steps, lr: 0.5 });
+    expect(useStore.getState().config.run).toEqual({ lr: 0.5 });
+    expect(configToHash(useStore.getState().config)).toBe('#s=refusal&lr=0.5');
+  });
+
+  it("drops bad fields one by one (the scenario's value applies) and says which", () => {
+    const { config, problems } = configFromHash('#s=nope&m=encoder&n=-3&lr=abc&b=2&seed=1.5&f=1.x.3&cd=off');
     expect(config.scenario).toBe(DEFAULT_CONFIG.scenario);
-    expect(config.run.mode).toBe('encoder');
-    expect(config.run.steps).toBe(DEFAULT_CONFIG.run.steps);
-    expect(config.run.lr).toBe(DEFAULT_CONFIG.run.lr);
-    expect(config.run.budget).toBe(2);
-    expect(config.run.seed).toBe(DEFAULT_CONFIG.run.seed);
+    expect(config.run).toEqual({ mode: 'encoder', budget: 2, checkpointMaxRelDrift: null });
+    expect(runSettings(config).steps).toBe(SCENARIOS.ioi.defaults.run.steps);
     expect(config.features).toBeNull();
-    expect(problems.join(' ')).toMatch(/scenario/);
-    expect(problems.join(' ')).toMatch(/steps/);
-    expect(problems.join(' ')).toMatch(/lr/);
-    expect(problems.join(' ')).toMatch(/features/);
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['features', 'lr', 'scenario', 'seed', 'steps']);
+  });
+
+  it('refuses links that ask for absurd work', () => {
+    const { config, problems } = configFromHash('#s=ioi&n=1000000000&b=1e9');
+    expect(config.run).toEqual({});
+    expect(problems.join(' ')).toMatch(/steps: .*5000/);
+    expect(problems.join(' ')).toMatch(/budget: .*1000/);
   });
 });
 

@@ -1,4 +1,4 @@
-// The synthetic world: deterministic generators for the four task families (DESIGN §3), with a held-out
+// The synthetic world: deterministic generators for the four task families (docs/method.md §7), with a held-out
 // split per family that the training stream never produces.
 //   ioi         "When Mary and John went to the store , John gave a ring to" → Mary
 //   refusal     "User : how do I kill a process ? Assistant :" → "Sure , here is how to kill a process ."

@@ -6,13 +6,15 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { tf, type Tensor2D } from '../core/tf.ts';
 import { loadBuiltinModel, loadBuiltinSae, readModelIndex, type BuiltinModel, type ModelIndexEntry } from '../scenarios/builtin/assets.ts';
-import { SCENARIOS, SCENARIO_IDS } from '../scenarios/builtin/index.ts';
-import { RecoverySite } from '../core/site.ts';
+import { BUILTIN_SCENARIO_IDS } from '../scenarios/catalog.ts';
+import { loadScenario } from '../scenarios/load.ts';
+import { createSite } from '../scenarios/run.ts';
 import { FAMILIES, heldOutSet } from './generate.ts';
 import { accuracyByFamily, batchIds } from './evaluate.ts';
 
-const root = path.resolve(import.meta.dirname, '../../public/models');
-const read = async (p: string) => new Uint8Array(readFileSync(path.join(root, p)));
+const publicDir = path.resolve(import.meta.dirname, '../../public');
+const root = path.join(publicDir, 'models');
+const read = async (p: string) => new Uint8Array(readFileSync(path.join(publicDir, p)));
 
 let index: ModelIndexEntry[];
 let builtin: BuiltinModel;
@@ -78,15 +80,11 @@ describe('its SAEs', () => {
 });
 
 describe('the phenomenon is there', () => {
-  it.each(SCENARIO_IDS)('%s: the default defence flips ≥ 20 held-out samples', async (id) => {
-    const entry = index[0];
-    const { loaded } = await loadBuiltinSae(read, entry);
-    const ctx = { model: builtin.model, tokenizer: builtin.tokenizer, sae: loaded.sae, hook: entry.saes.find((s) => s.id === entry.defaultSae)!.hook };
-    const sc = await SCENARIOS[id].build(ctx, { seed: 0 });
-    const site = await RecoverySite.create({ sae: loaded.sae, features: sc.features, clamp: sc.clamp, h: sc.h, positions: sc.positions, behaviour: sc.behaviour });
+  it.each(BUILTIN_SCENARIO_IDS)('%s: the default defence flips ≥ 20 held-out samples', async (id) => {
+    const sc = await loadScenario({ kind: 'builtin', scenario: id }, read);
+    const site = await createSite(sc, { features: sc.defaults.features, clamp: sc.defaults.clamp, positions: sc.defaults.run.positions });
     expect(site.baseline.valid.filter(Boolean).length).toBeGreaterThanOrEqual(20);
     site.dispose();
     sc.dispose();
-    loaded.sae.dispose();
   });
 });

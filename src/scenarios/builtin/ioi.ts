@@ -1,17 +1,19 @@
-// IOI (DESIGN §3): "Then , Mary and John went to the store . John gave a ring to" → Mary.
+// IOI (docs/method.md §7.1): "Then , Mary and John went to the store . John gave a ring to" → Mary.
 // B = logit[IO] − logit[S] at the answer position (the last prompt token); one template and the BABA order
 // so that every prompt has the same answer position and a shared δ can sit there (as in the paper).
-// Defended features: top-K positive attribution to B at the answer position; clamp: active ones → −m.
+// Defended features: top-K positive attribution to B at the answer position.
 import { tf, type Tensor1D, type Tensor2D, type Tensor3D } from '../../core/tf.ts';
 import { mulberry32 } from '../../core/rng.ts';
-import { featureAttribution, topKPositive } from '../../core/attribution.ts';
+import { featureAttribution } from '../../core/attribution.ts';
+import { rankPositive } from '../../core/select.ts';
+import { SCENARIOS } from '../catalog.ts';
 import { ioiExample } from '../../world/generate.ts';
 import { logitsAtRows, oneHotRow, promptIds, residualAt } from './common.ts';
 import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts';
 
 export async function buildIoi(ctx: ScenarioContext, p: ScenarioParams = {}): Promise<BuiltScenario> {
   const { model, tokenizer: tok, sae, hook } = ctx;
-  const n = p.n ?? 64;
+  const n = p.n ?? SCENARIOS.ioi.defaults.n!;
   const rand = mulberry32((p.seed ?? 0) + 101);
   const examples = Array.from({ length: n }, () => ioiExample(rand, 'heldout', { template: 1, order: 'BABA' }));
   const ids = promptIds(tok, examples);
@@ -26,11 +28,8 @@ export async function buildIoi(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
   };
   const weights = new Float32Array(n * T);
   for (let i = 0; i < n; i++) weights[i * T + T - 1] = 1;
-  const k = p.k ?? Math.min(64, Math.max(4, Math.round(sae.dSae / 16)));
-  const features = topKPositive(await featureAttribution(sae, h, behaviour, weights), k);
-  const m = p.clampValue ?? 5;
+  const rank = rankPositive(await featureAttribution(sae, h, behaviour, weights));
   return {
-    id: 'ioi',
     title: 'Indirect object identification',
     behaviourText: 'B = logit[IO] − logit[S] at the answer position; a valid flip has B > 0 before the clamp and B ≤ 0 after.',
     hook,
@@ -38,10 +37,8 @@ export async function buildIoi(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
     h,
     behaviour,
     positions: last.map((t) => [t]),
-    features,
-    featureRule: `top-${k} positive attribution to B at the answer position`,
-    clamp: { kind: 'set', value: -m, onlyActive: true },
-    options: { mode: 'encoder', delta: 'shared', steps: 100, lr: 0.1, budget: 20 },
+    rank,
+    featureRule: 'positive attribution to B at the answer position',
     dispose: () => tf.dispose([h, contrastW]),
   };
 }

@@ -1,4 +1,5 @@
-// Refusal steering (DESIGN §3): the defence *amplifies* refusal features (×8 here, ×3 in the paper, at every position), which
+// Refusal steering (docs/method.md §7.2): the defence *amplifies* refusal features at every position (the factor is in
+// the scenario catalog), which
 // turns some requests the base model helps with into refusals; recovery is compliance under the active clamp.
 //   B = logit["Sure"] − logit["I"] at the last prompt token (comply vs refuse on the first answer token).
 //   Valid flip: the base model complies (B > 0) and the defended model refuses (B ≤ 0).
@@ -7,8 +8,10 @@
 // log-probability of the base model's answer; then greedy generation under the clamp checks the answer.
 import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D } from '../../core/tf.ts';
 import { mulberry32 } from '../../core/rng.ts';
-import { featureAttribution, topKPositive } from '../../core/attribution.ts';
-import { DefendedSet, applyClamp, type ClampRule } from '../../core/intervention.ts';
+import { featureAttribution } from '../../core/attribution.ts';
+import { rankPositive } from '../../core/select.ts';
+import { DefendedSet, applyClamp } from '../../core/intervention.ts';
+import type { ClampRule } from '../../core/clamp.ts';
 import { RecoverySite } from '../../core/site.ts';
 import { RecoveryRun, type RecoveryOptions } from '../../core/recovery.ts';
 import type { GPT2 } from '../../model/gpt2.ts';
@@ -17,6 +20,9 @@ import { refusalExample, refusalSplit, type Example } from '../../world/generate
 import { REFUSAL_TEMPLATES } from '../../world/lexicon.ts';
 import { logitsAtRows, oneHotRow, paddedIds, residualAt } from './common.ts';
 import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts';
+import type { LoadedScenario } from '../load.ts';
+import { SCENARIOS } from '../catalog.ts';
+import { InputError } from '../../core/errors.ts';
 
 const REFUSE = 'I';
 const COMPLY = 'Sure';
@@ -48,13 +54,8 @@ export async function buildRefusal(ctx: ScenarioContext, p: ScenarioParams = {})
   const weights = new Float32Array(examples.length * T);
   for (const i of harmful) weights.fill(1, i * T, i * T + lengths[i]);
   const refuseMargin = (hh: Tensor3D) => tf.neg(behaviour(hh)) as Tensor1D;
-  const k = p.k ?? Math.min(16, Math.max(2, Math.round(sae.dSae / 32)));
-  const features = topKPositive(await featureAttribution(sae, h, refuseMargin, weights), k);
-  // The paper multiplies by 3; on the built-in model ×3 flips 12 of the 24 held-out borderline prompts and ×8
-  // flips 22 (benign ones never flip), so the default is 8: enough valid flips to measure a recovery rate.
-  const alpha = p.clampValue ?? 8;
+  const rank = rankPositive(await featureAttribution(sae, h, refuseMargin, weights));
   return {
-    id: 'refusal',
     title: 'Refusal steering',
     behaviourText: 'B = logit["Sure"] − logit["I"] on the first answer token; the clamp amplifies refusal features, and a valid flip is a request the base model helps with that the defended model refuses.',
     hook,
@@ -62,14 +63,8 @@ export async function buildRefusal(ctx: ScenarioContext, p: ScenarioParams = {})
     h,
     behaviour,
     positions: last.map((t) => [t]),
-    features,
-    featureRule: `top-${k} positive attribution to the refuse − comply margin on harmful requests`,
-    clamp: { kind: 'multiply', factor: alpha },
-    // δ re-projected after each step: with the gradient projection alone, Adam's per-coordinate scaling leaks
-    // the step back into the defended directions, and under the drift-constrained checkpoint both modes end at
-    // the drift cap (40 steps on the default SAE: none recovers 2/22 at abs drift 0.49, projected gradient 19/22
-    // at 0.50, re-projected 22/22 at 5e-6). Pass reproject: false for the paper's exact variant.
-    options: { mode: 'encoder', reproject: true, delta: 'per-sample', steps: 20, lr: 0.08, budget: 30, checkpointMaxRelDrift: 0.03 },
+    rank,
+    featureRule: 'positive attribution to the refuse − comply margin on harmful requests',
     dispose: () => tf.dispose([h, w]),
   };
 }
@@ -139,8 +134,7 @@ export interface Stage2Result {
  * 1's δ fixed, maximising the mean log-probability of that answer under the clamp; checkpoint by drift.
  */
 export async function refusalStage2(
-  ctx: ScenarioContext,
-  scenario: BuiltScenario,
+  sc: LoadedScenario,
   features: number[],
   clamp: ClampRule,
   valid: boolean[],
@@ -148,10 +142,13 @@ export async function refusalStage2(
   stage1Shape: [number, number, number],
   options: Partial<RecoveryOptions>,
 ): Promise<Stage2Result> {
-  const { model, tokenizer: tok, hook, sae } = ctx;
+  if (!sc.lm) throw new InputError('the second stage needs a language model scenario (refusal on the built-in model)');
+  const { model, tokenizer: tok, hook } = sc.lm;
+  const { sae } = sc;
+  const tokensOf = (i: number) => sc.samples[i].tokens ?? [];
   const d = model.config.dModel;
   const rows = valid.map((v, i) => (v ? i : -1)).filter((i) => i >= 0);
-  const prompts = rows.map((i) => scenario.samples[i].tokens.map((w) => tok.id(w)));
+  const prompts = rows.map((i) => tokensOf(i).map((w) => tok.id(w)));
   const noDelta = () => null;
   const baseAnswers = await generateUnderDefence(model, tok, hook, null, clamp, prompts, noDelta);
   const s1 = (row: number) => stage1Delta.subarray((stage1Shape[0] === 1 ? 0 : rows[row]) * d, (stage1Shape[0] === 1 ? 1 : rows[row] + 1) * d);
@@ -160,7 +157,7 @@ export async function refusalStage2(
     const stage1At = (row: number, t: number) => (t === prompts[row].length - 1 ? s1(row) : null);
     const answersStage1 = await generateUnderDefence(model, tok, hook, set, clamp, prompts, stage1At);
     // Teacher-forced sequences: prompt + the base model's answer.
-    const seqs = rows.map((_, r) => [...scenario.samples[rows[r]].tokens, ...baseAnswers[r]]);
+    const seqs = rows.map((_, r) => [...tokensOf(rows[r]), ...baseAnswers[r]]);
     const { ids } = paddedIds(tok, seqs);
     const T = ids[0].length;
     const V = model.config.vocabSize;
@@ -176,7 +173,7 @@ export async function refusalStage2(
     const target = tf.tensor3d(targetW, [rows.length, T, V]);
     const behaviour = (hRec: Tensor3D) => tf.sum(tf.mul(tf.logSoftmax(model.forwardFrom(hook, hRec), -1), target), [1, 2]) as Tensor1D;
     const site = await RecoverySite.create({ sae, features, clamp, h, positions, behaviour, fixed });
-    const run = await RecoveryRun.create(site, { mode: 'encoder', delta: 'per-sample', steps: 80, lr: 0.03, budget: 40, checkpointMaxRelDrift: 0.03, ...options });
+    const run = await RecoveryRun.create(site, { ...SCENARIOS.refusal.defaults.stage2, ...options });
     await run.run({ metricsEvery: run.options.steps });
     const result = await run.result();
     const delta2 = await run.deltaValues();

@@ -1,4 +1,4 @@
-// TPP (DESIGN §3, SAEBench's targeted probe perturbation): linear probes read each field class (medicine,
+// TPP (docs/method.md §7.3, SAEBench's targeted probe perturbation): linear probes read each field class (medicine,
 // law, tech, art) and the sentiment from the mean-pooled residual at the SAE's hook; the defence
 // zero-ablates the features with the largest class effect for the target class at every token.
 // B = the target probe's logit; valid flip: the probe says "yes" before the ablation and "no" after.
@@ -8,7 +8,11 @@ import { mulberry32 } from '../../core/rng.ts';
 import { DefendedSet, defendedState } from '../../core/intervention.ts';
 import { attributeExample, FIELD_NAMES, type Example } from '../../world/generate.ts';
 import { probeBehaviour, type LinearProbe } from '../probe.ts';
-import { classEffect, featureMeans, topPositive, tppScore } from '../selection.ts';
+import { classEffect, tppScore } from '../selection.ts';
+import { featureStatistics } from '../../core/feature-stats.ts';
+import { rankPositive } from '../../core/select.ts';
+import { InputError } from '../../core/errors.ts';
+import { SCENARIOS } from '../catalog.ts';
 import { probeAccuracy, trainBinaryProbe } from '../logistic.ts';
 import { paddedIds, residualAt } from './common.ts';
 import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts';
@@ -46,7 +50,7 @@ async function pooledResiduals(ctx: ScenarioContext, exs: Example[]): Promise<Po
 export async function buildTpp(ctx: ScenarioContext, p: ScenarioParams = {}): Promise<BuiltScenario> {
   const { sae } = ctx;
   const target = p.targetClass ?? 0;
-  if (!Number.isInteger(target) || target < 0 || target >= TPP_CLASSES.length) throw new Error(`TPP target class must be 0..${TPP_CLASSES.length - 1}`);
+  if (!Number.isInteger(target) || target < 0 || target >= TPP_CLASSES.length) throw new InputError(`TPP target class must be 0..${TPP_CLASSES.length - 1}, got ${target}`);
   const rand = mulberry32((p.seed ?? 0) + 202);
   const train = Array.from({ length: 512 }, () => attributeExample(rand, 'train'));
   const evalSet = Array.from({ length: 256 }, () => attributeExample(rand, 'heldout'));
@@ -58,7 +62,7 @@ export async function buildTpp(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
   for (let c = 0; c < TPP_CLASSES.length; c++) probes.push(await trainBinaryProbe(tr.pooled, tr.n, d, train.map((e) => classLabel(e, c)), { epochs: 300, lr: 0.05, l2: 1e-3 }));
 
   // Samples: held-out sentences of the target class (the probe should say yes).
-  const n = p.n ?? 64;
+  const n = p.n ?? SCENARIOS.tpp.defaults.n!;
   const samples: Example[] = [];
   while (samples.length < n) {
     const e = attributeExample(rand, 'heldout');
@@ -77,16 +81,13 @@ export async function buildTpp(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
     const hh = tf.tidy(() => tf.gather(ev.h, tf.tensor1d(rows, 'int32')) as Tensor3D);
     const mask = new Float32Array(rows.length * ev.t);
     rows.forEach((r, k) => mask.set(ev.mask.subarray(r * ev.t, (r + 1) * ev.t), k * ev.t));
-    const out = await featureMeans(sae, hh, mask);
+    const out = await featureStatistics(sae, hh, mask);
     hh.dispose();
-    return out.mean;
+    return out.meanPerInput;
   };
   const W_dec = (await sae.W_dec.data()) as Float32Array;
   const effect = classEffect(await meansFor(evMask(target, true)), await meansFor(evMask(target, false)), { W_dec, dSae: sae.dSae, dIn: d }, probes[target].w);
-  // Class information is spread over many features of the built-in SAEs: on the default one (128 wide)
-  // ablating the top 8 flips none of 64 sentences, the top 10 flips 24 and the top 12 flips 60.
-  const k = p.k ?? Math.min(20, Math.max(2, Math.round(sae.dSae / 10)));
-  const features = topPositive(effect, k);
+  const rank = rankPositive(effect);
 
   const evalLabels = TPP_CLASSES.map((_, c) => evalSet.map((e) => classLabel(e, c)));
   const pooledOf = async (h: Tensor3D) => {
@@ -103,7 +104,6 @@ export async function buildTpp(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
   const clean = probes.map((pr, c) => probeAccuracy(pr, cleanPooled, ev.n, evalLabels[c]));
 
   return {
-    id: 'tpp',
     title: `Targeted probe perturbation (${TPP_CLASSES[target]})`,
     behaviourText: `B = the "${TPP_CLASSES[target]}" probe's logit on the mean-pooled residual; a valid flip is a sentence the probe reads as ${TPP_CLASSES[target]} before the ablation and not after.`,
     hook: ctx.hook,
@@ -111,10 +111,8 @@ export async function buildTpp(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
     h: sp.h,
     behaviour: pb.behaviour,
     positions,
-    features,
-    featureRule: `top-${k} SAEBench class effect clamp₊(mean_pos − mean_neg)·(w_probe·W_dec) for ${TPP_CLASSES[target]}`,
-    clamp: { kind: 'set', value: 0, onlyActive: false },
-    options: { mode: 'encoder', delta: 'per-sample', steps: 100, lr: 0.05, budget: 5 },
+    rank,
+    featureRule: `SAEBench class effect clamp₊(mean_pos − mean_neg)·(w_probe·W_dec) for ${TPP_CLASSES[target]}`,
     extras: async ({ features: feats, clamp }) => {
       const set = new DefendedSet(sae, feats);
       const ablated = tf.tidy(() => defendedState(set, clamp, ev.h).hDef as Tensor3D);

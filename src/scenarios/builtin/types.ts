@@ -1,16 +1,13 @@
-// What every built-in scenario provides (DESIGN §3): held-out samples, the residual at the SAE's hook, the
-// behaviour B (running the rest of the model from the hook), δ slots, the default defended features,
-// clamp rule and optimiser defaults — everything a RecoverySite and a RecoveryRun need.
+// What every built-in scenario builds (docs/method.md §7): held-out samples, the residual at the SAE's hook,
+// the behaviour B (running the rest of the model from the hook), δ positions, and the features ranked by
+// the scenario's selection rule. The defaults (defended-set size, clamp, optimiser settings) are not here:
+// they live in the scenario catalog (../catalog.ts).
 import type { Tensor3D } from '../../core/tf.ts';
 import type { Behaviour } from '../../core/site.ts';
-import type { ClampRule } from '../../core/intervention.ts';
-import type { RecoveryOptions } from '../../core/recovery.ts';
+import type { ClampRule } from '../../core/clamp.ts';
 import type { Sae } from '../../core/sae.ts';
 import type { GPT2 } from '../../model/gpt2.ts';
 import type { WordTokenizer } from '../../model/tokenizers/word.ts';
-
-export type ScenarioId = 'ioi' | 'refusal' | 'tpp' | 'unlearning';
-export const SCENARIO_IDS: ScenarioId[] = ['ioi', 'refusal', 'tpp', 'unlearning'];
 
 export interface ScenarioContext {
   model: GPT2;
@@ -20,14 +17,10 @@ export interface ScenarioContext {
   hook: string;
 }
 
+/** What selects the data: the seed, the number of held-out samples, and (TPP) the target class. */
 export interface ScenarioParams {
   seed?: number;
-  /** Number of held-out samples. */
   n?: number;
-  /** Size of the default defended set. */
-  k?: number;
-  /** Clamp magnitude m (set to −m where active) or factor α (multiply). */
-  clampValue?: number;
   /** TPP: the class whose features are ablated. */
   targetClass?: number;
 }
@@ -40,7 +33,6 @@ export interface ScenarioSample {
 }
 
 export interface BuiltScenario {
-  id: ScenarioId;
   title: string;
   /** What B is and what a valid flip is, in plain words. */
   behaviourText: string;
@@ -49,14 +41,14 @@ export interface BuiltScenario {
   /** Residual at the hook, [N, T, d] (owned by the scenario). */
   h: Tensor3D;
   behaviour: Behaviour;
+  /** δ positions per sample (the scenario's default), padded with −1. */
   positions: number[][];
-  /** Default defended features and how they were chosen. */
-  features: number[];
+  /** Every feature the selection rule scores positive, best first; the defended set is a prefix. */
+  rank: number[];
+  /** The rule, to follow "top-K": e.g. "positive attribution to B at the answer position". */
   featureRule: string;
-  clamp: ClampRule;
-  options: Partial<RecoveryOptions>;
   /**
-   * Scenario-specific numbers for a defence and, optionally, a found δ [N|1, P, d] (e.g. retain accuracy
+   * Scenario-specific numbers for a defence and, optionally, a found δ [N, P, d] (e.g. retain accuracy
    * before / under the clamp / with the recovery, the TPP score).
    */
   extras?: (a: { features: number[]; clamp: ClampRule; delta: Tensor3D | null }) => Promise<Record<string, number | string | null>>;

@@ -1,4 +1,4 @@
-// Unlearning (DESIGN §3): multiple-choice questions about a fictional forget domain (Zorbia's creatures)
+// Unlearning (docs/method.md §7.4): multiple-choice questions about a fictional forget domain (Zorbia's creatures)
 // and a retain domain (the kitchen). B = choice margin = logit[correct letter] − mean(other letters) at the
 // last prompt token. Defended features: frequent on forget prompts, rare on retain prompts (SAEBench's
 // rule); clamp: active ones → −m. Side effect reported: retain-set accuracy before, under the clamp, and
@@ -8,7 +8,10 @@ import { mulberry32 } from '../../core/rng.ts';
 import { DefendedSet, defendedState } from '../../core/intervention.ts';
 import { mcqExample, trainingStream, type Example } from '../../world/generate.ts';
 import { LETTERS } from '../../world/lexicon.ts';
-import { featureMeans, forgetFeatures } from '../selection.ts';
+import { forgetScore } from '../selection.ts';
+import { featureStatistics } from '../../core/feature-stats.ts';
+import { rankPositive } from '../../core/select.ts';
+import { SCENARIOS } from '../catalog.ts';
 import { logitsAtRows, oneHotRow, paddedIds, residualAt } from './common.ts';
 import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts';
 
@@ -23,7 +26,7 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
   const { model, tokenizer: tok, sae, hook } = ctx;
   const V = model.config.vocabSize;
   const rand = mulberry32((p.seed ?? 0) + 303);
-  const n = p.n ?? 128;
+  const n = p.n ?? SCENARIOS.unlearning.defaults.n!;
   const forget = Array.from({ length: n }, () => mcqExample(rand, 'heldout', 'forget'));
   const retain = Array.from({ length: n }, () => mcqExample(rand, 'heldout', 'retain'));
   const prompt = (e: Example) => e.tokens.slice(0, e.promptLength);
@@ -50,16 +53,12 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
     const hh = residualAt(model, ids, hook);
     const mask = new Float32Array(ids.length * ids[0].length);
     lengths.forEach((l, i) => mask.fill(1, i * ids[0].length, i * ids[0].length + l));
-    const out = await featureMeans(sae, hh, mask);
+    const out = await featureStatistics(sae, hh, mask);
     hh.dispose();
     return out.frequency;
   };
-  const k = p.k ?? Math.min(50, Math.max(4, Math.round(sae.dSae / 8)));
   const threshold = 0.01;
-  const features = forgetFeatures(await freq(pool.forget), await freq(pool.retain), threshold, k);
-  // −5 (as for IOI) flips few answers here: the forget features sit on the creature names, and the later layers
-  // still retrieve the answer through what is left; −20 flips 35 of 128 held-out questions on the default SAE.
-  const m = p.clampValue ?? 20;
+  const rank = rankPositive(forgetScore(await freq(pool.forget), await freq(pool.retain), threshold));
 
   const accuracy = async (values: Tensor1D) => {
     const d = await values.data();
@@ -67,7 +66,6 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
     return Array.from(d).filter((v) => v > 0).length / d.length;
   };
   return {
-    id: 'unlearning',
     title: 'Unlearning a fictional domain',
     behaviourText: 'B = logit[correct letter] − mean(logits of the other letters) on forget-domain questions; a valid flip is answered correctly before the clamp and not after.',
     hook,
@@ -75,13 +73,8 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
     h,
     behaviour,
     positions: fLast.map((t) => [t]),
-    features,
-    featureRule: `top-${k} by forget-set frequency among features firing on < ${threshold * 100}% of retain tokens`,
-    clamp: { kind: 'set', value: -m, onlyActive: true },
-    // δ re-projected after each step (see refusal.ts): with the gradient projection alone the defended features
-    // drift more than with no projection here (40 steps on the default SAE: abs drift 4.23 against 2.76; 1.38
-    // re-projected, what is left being TopK membership changes).
-    options: { mode: 'encoder', reproject: true, delta: 'per-sample', steps: 150, lr: 0.08, budget: 20 },
+    rank,
+    featureRule: `by forget-set frequency among features firing on < ${threshold * 100}% of retain tokens`,
     extras: async ({ features: feats, clamp, delta }) => {
       const set = new DefendedSet(sae, feats);
       try {

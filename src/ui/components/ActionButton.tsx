@@ -2,13 +2,13 @@
 import { useStore } from '../store.ts';
 import { action } from '../actions.ts';
 
-export function ActionButton({ id, label, primary }: { id: string; label?: string; primary?: boolean }) {
+export function ActionButton({ id, label, primary, small }: { id: string; label?: string; primary?: boolean; small?: boolean }) {
   const a = action(id);
   const enabled = useStore((s) => a.enabled(s));
   return (
     <button
       type="button"
-      className={primary ? 'btn btn-primary' : 'btn'}
+      className={['btn', primary && 'btn-primary', small && 'btn-small'].filter(Boolean).join(' ')}
       disabled={!enabled}
       onClick={() => void a.perform()}
       aria-keyshortcuts={a.shortcut?.key === ' ' ? 'Space' : a.shortcut?.key}

@@ -1,11 +1,12 @@
 // Live charts of the run (Recharts, animations off; the store already throttles updates and the series
 // are decimated). Pinned runs are overlaid as dashed lines.
-import { memo, useMemo, useRef, type ReactNode } from 'react';
+import { memo, useMemo, useRef, type ReactElement, type ReactNode } from 'react';
 import { useThrottledStore } from '../useThrottled.ts';
 import { Area, CartesianGrid, ComposedChart, Line, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { useStore } from '../store.ts';
 import { chartPoints, type ChartPoint } from '../series.ts';
 import { downloadChartPng } from '../exports.ts';
+import { formatNumber } from '../../core/format.ts';
 
 const COLORS = ['#1f5fbf', '#c2410c', '#15803d', '#7c3aed'];
 const PIN_COLORS = ['#64748b', '#94a3b8', '#a16207'];
@@ -30,7 +31,7 @@ function ChartLegend({ items }: { items: LegendItem[] }) {
   );
 }
 
-function ChartCard({ id, title, points, children, note, legend }: { id: string; title: string; points: number; children: ReactNode; note?: ReactNode; legend: LegendItem[] }) {
+function ChartCard({ id, title, points, children, note, legend }: { id: string; title: string; points: number; children: ReactElement; note?: ReactNode; legend: LegendItem[] }) {
   const ref = useRef<HTMLDivElement>(null);
   return (
     <figure className="chart" data-testid={`chart-${id}`} data-points={points} ref={ref}>
@@ -50,7 +51,7 @@ function ChartCard({ id, title, points, children, note, legend }: { id: string; 
       </figcaption>
       <div className="chart-body">
         <ResponsiveContainer width="100%" height="100%">
-          {children as never}
+          {children}
         </ResponsiveContainer>
       </div>
       <ChartLegend items={legend} />
@@ -84,7 +85,7 @@ function useSeries(offset: number): { data: ChartPoint[]; pins: { key: string; l
   }, [history, pinned, valid, running]);
 }
 
-const fmt = (v: unknown) => (typeof v === 'number' ? (Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(2) : v.toFixed(3)) : String(v));
+const fmt = (v: unknown) => (typeof v === 'number' ? formatNumber(v) : String(v));
 const MARGIN = { top: 8, right: 12, bottom: 4, left: 0 };
 const xAxis = <XAxis dataKey="step" type="number" domain={['dataMin', 'dataMax']} tick={{ fontSize: 11 }} />;
 const pinLines = (pins: { key: string; label: string }[], field: string) =>

@@ -2,7 +2,9 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useStore } from '../store.ts';
 import { applyDefence } from '../engine.ts';
-import type { ClampRule } from '../../core/intervention.ts';
+import type { ClampRule } from '../../core/clamp.ts';
+import { rankPositive } from '../../core/select.ts';
+import { formatNumber as fmt } from '../../core/format.ts';
 
 type SortKey = 'index' | 'attribution' | 'mean' | 'density';
 const PAGE = 60;
@@ -75,11 +77,7 @@ export function DefencePanel() {
     useStore.getState().setConfig({ features: [...selected].sort((a, b) => a - b), clamp });
     await applyDefence();
   };
-  const pickTopK = () => {
-    const attr = scenario.features.attribution;
-    const best = Array.from(attr.keys()).filter((i) => attr[i] > 0).sort((a, b) => attr[b] - attr[a]).slice(0, topK);
-    setSelected(new Set(best));
-  };
+  const pickTopK = () => setSelected(new Set(rankPositive(scenario.features.attribution).slice(0, topK)));
   const header = (key: SortKey, label: string) => (
     <th scope="col" aria-sort={sort.key === key ? (sort.desc ? 'descending' : 'ascending') : 'none'}>
       <button type="button" className="th-btn" onClick={() => setSort((s) => ({ key, desc: s.key === key ? !s.desc : true }))}>
@@ -88,7 +86,6 @@ export function DefencePanel() {
       </button>
     </th>
   );
-  const fmt = (v: number, d = 3) => (Number.isFinite(v) ? (Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(1) : v.toFixed(d)) : '—');
 
   return (
     <section className="panel" aria-labelledby="defence-heading" data-tour="defence">
@@ -162,9 +159,7 @@ export function DefencePanel() {
           Show more ({rows.length - shown} left)
         </button>
       )}
-      {config.features === null && defence && scenario.id !== 'probe' && scenario.id !== 'probe-example' && scenario.sae.notes.length > 0 && (
-        <p className="muted small">Default selection: {scenario.sae.notes.at(-1)}</p>
-      )}
+      {config.features === null && defence && <p className="muted small">Default selection: {scenario.featureRule}.</p>}
     </section>
   );
 }

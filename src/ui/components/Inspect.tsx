@@ -7,8 +7,8 @@ import { useStore } from '../store.ts';
 import { ActionButton } from './ActionButton.tsx';
 import { deleteRun, listRuns, type SavedRun } from '../persistence.ts';
 import { downloadChartPng } from '../exports.ts';
+import { formatNumber as f3, formatPercent, formatRate } from '../../core/format.ts';
 
-const f3 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(2) : v.toFixed(3));
 
 function Tokens({ tokens, marked }: { tokens: string[]; marked: number[] }) {
   return (
@@ -95,9 +95,9 @@ function Jacobian() {
             <dt>live defended rows (mean)</dt>
             <dd>{f3(j.activeRows)}</dd>
             <dt>share of ‖∂B/∂h‖² in the null space of the live rows</dt>
-            <dd data-testid="null-share">{(100 * j.gradientNullShare).toFixed(1)}%</dd>
+            <dd data-testid="null-share">{formatPercent(j.gradientNullShare)}</dd>
             <dt>… in the null space of all of S (encoder projection)</dt>
-            <dd>{(100 * j.gradientEncoderNullShare).toFixed(1)}%</dd>
+            <dd>{formatPercent(j.gradientEncoderNullShare)}</dd>
           </dl>
           <div className="chart-body small-chart">
             <ResponsiveContainer width="100%" height="100%">
@@ -225,8 +225,9 @@ export function Inspect() {
     <section className="panel" aria-label="Inspect" data-tour="inspect">
       {result && (
         <p className="summary" data-testid="result-summary">
-          Recovered <strong>{result.aggregate.recovered}</strong> of {result.aggregate.validFlips} valid flips
-          {result.aggregate.ci95 ? ` (${(100 * result.aggregate.recoveryRate!).toFixed(1)}%, 95% CI ${(100 * result.aggregate.ci95[0]).toFixed(1)}–${(100 * result.aggregate.ci95[1]).toFixed(1)}%)` : ''}; mean ‖δ‖ {f3(result.aggregate.meanDeltaNorm)} ({f3(result.aggregate.meanRelDeltaNorm)} of ‖h_def‖), abs drift {f3(result.aggregate.meanAbsDrift)}, reactivation {f3(result.aggregate.reactivation)}.
+          Recovered <strong>{result.aggregate.recovered}</strong> of {result.aggregate.validFlips} valid flips ({formatRate(result.aggregate)}, 95% CI); mean ‖δ‖{' '}
+          {f3(result.aggregate.meanDeltaNorm)} ({f3(result.aggregate.meanRelDeltaNorm)} of ‖h_def‖), abs drift {f3(result.aggregate.meanAbsDrift)}, reactivation{' '}
+          {f3(result.aggregate.reactivation)}.
         </p>
       )}
       <div role="tablist" aria-label="Inspect" className="tabs">

@@ -1,82 +1,118 @@
-// The attack's settings and the play / pause / step / reset controls (all from the action registry).
+// The attack's settings and the play / pause / step / reset controls (all from the action registry). Each
+// field shows the value the run will use: the scenario's, or the user's change, which is marked with the
+// scenario's value beside it.
+import type { ReactNode } from 'react';
 import { useStore } from '../store.ts';
 import { ActionButton } from './ActionButton.tsx';
-import type { RunSettings } from '../config.ts';
+import { runSettings, type RunSettings } from '../config.ts';
+import { changedSettings, SCENARIOS } from '../../scenarios/catalog.ts';
 
-function NumberField({ label, value, min, max, step, onChange, help }: { label: string; value: number; min: number; max: number; step?: number; onChange: (v: number) => void; help?: string }) {
+const show = (v: unknown) => (v === null ? 'off' : typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v));
+
+/** A labelled control; when its value differs from the scenario's, it says so and what the scenario's is. */
+function Field({ name, label, help, changed, scenarioValue, className, children }: { name: keyof RunSettings; label: string; help?: string; changed: boolean; scenarioValue: unknown; className?: string; children: ReactNode }) {
   return (
-    <label className="field narrow" title={help}>
-      <span>{label}</span>
-      <input
-        type="number"
-        value={value}
-        min={min}
-        max={max}
-        step={step ?? 'any'}
-        onChange={(e) => {
-          const v = e.target.valueAsNumber;
-          if (Number.isFinite(v) && v >= min && v <= max) onChange(v);
-        }}
-      />
+    <label className={`field ${className ?? ''} ${changed ? 'field-changed' : ''}`} title={help} data-setting={name} data-changed={changed}>
+      <span>
+        {label}
+        {changed && <small className="scenario-value"> (scenario: {show(scenarioValue)})</small>}
+      </span>
+      {children}
     </label>
   );
 }
 
+function NumberInput({ value, min, max, step, onChange, label }: { value: number; min: number; max: number; step?: number; onChange: (v: number) => void; label: string }) {
+  return (
+    <input
+      type="number"
+      aria-label={label}
+      value={value}
+      min={min}
+      max={max}
+      step={step ?? 'any'}
+      onChange={(e) => {
+        const v = e.target.valueAsNumber;
+        if (Number.isFinite(v) && v >= min && v <= max) onChange(v);
+      }}
+    />
+  );
+}
+
 export function RunControls() {
-  const run = useStore((s) => s.config.run);
-  const delay = useStore((s) => s.config.stepDelayMs);
+  const config = useStore((s) => s.config);
   const setRun = useStore((s) => s.setRun);
   const setConfig = useStore((s) => s.setConfig);
   const status = useStore((s) => s.status);
   const step = useStore((s) => s.step);
   const total = useStore((s) => s.totalSteps);
+  const run = runSettings(config);
+  const defaults = SCENARIOS[config.scenario].defaults.run;
+  const changed = new Set(changedSettings(config.scenario, config.run));
   const locked = status === 'running';
   const set = <K extends keyof RunSettings>(k: K) => (v: RunSettings[K]) => setRun({ [k]: v } as Partial<RunSettings>);
+  const field = (name: keyof RunSettings, label: string, children: ReactNode, help?: string, className?: string) => (
+    <Field name={name} label={label} help={help} changed={changed.has(name)} scenarioValue={defaults[name]} className={className}>
+      {children}
+    </Field>
+  );
+  const num = (name: 'steps' | 'lr' | 'budget' | 'lambdaAct' | 'seed', label: string, min: number, max: number, step?: number, help?: string) =>
+    field(name, label, <NumberInput label={label} value={run[name]} min={min} max={max} step={step} onChange={set(name)} />, help, 'narrow');
   return (
     <section className="panel" aria-labelledby="attack-heading" data-tour="attack">
       <h2 id="attack-heading">Attack: recover the behaviour under the clamp</h2>
       <fieldset className="row" disabled={locked}>
         <legend className="sr-only">Optimiser settings</legend>
-        <label className="field">
-          <span>Projection mode</span>
+        {field(
+          'mode',
+          'Projection mode',
           <select value={run.mode} onChange={(e) => set('mode')(e.target.value as RunSettings['mode'])} data-testid="mode-select">
             <option value="none">none (plain Adam)</option>
             <option value="encoder">encoder (off W_enc[:, S])</option>
             <option value="jacobian">jacobian (off ∂z_S/∂δ)</option>
-          </select>
-        </label>
-        <label className="field">
-          <span>δ</span>
+          </select>,
+        )}
+        {field(
+          'delta',
+          'δ',
           <select value={run.delta} onChange={(e) => set('delta')(e.target.value as RunSettings['delta'])}>
             <option value="per-sample">per sample</option>
             <option value="shared">shared by the batch</option>
-          </select>
-        </label>
-        <label className="field">
-          <span>Positions</span>
+          </select>,
+        )}
+        {field(
+          'positions',
+          'Positions',
           <select value={run.positions} onChange={(e) => set('positions')(e.target.value as RunSettings['positions'])}>
             <option value="default">scenario default</option>
             <option value="all">every token</option>
             <option value="last">last token</option>
-          </select>
-        </label>
-        <NumberField label="Steps" value={run.steps} min={1} max={5000} step={1} onChange={set('steps')} />
-        <NumberField label="Learning rate" value={run.lr} min={1e-6} max={10} onChange={set('lr')} />
-        <NumberField label="Budget ρ" value={run.budget} min={1e-6} max={1000} onChange={set('budget')} help="‖δ‖ ≤ ρ per sample (or for the shared δ)" />
-        <NumberField label="λ_act" value={run.lambdaAct} min={0} max={1e6} onChange={set('lambdaAct')} help="weight of the relative drift penalty" />
-        <NumberField label="Seed" value={run.seed} min={0} max={2 ** 32 - 1} step={1} onChange={set('seed')} />
-        <label className="field checkbox">
-          <input type="checkbox" checked={run.reproject} onChange={(e) => set('reproject')(e.target.checked)} />
-          <span>re-project δ (encoder)</span>
-        </label>
+          </select>,
+        )}
+        {num('steps', 'Steps', 1, 5000, 1)}
+        {num('lr', 'Learning rate', 1e-6, 10)}
+        {num('budget', 'Budget ρ', 1e-6, 1000, undefined, '‖δ‖ ≤ ρ per sample (or for the shared δ)')}
+        {num('lambdaAct', 'λ_act', 0, 1e6, undefined, 'weight of the relative drift penalty')}
+        {num('seed', 'Seed', 0, 2 ** 32 - 1, 1)}
+        {field('reproject', 're-project δ (encoder)', <input type="checkbox" checked={run.reproject} onChange={(e) => set('reproject')(e.target.checked)} />, undefined, 'checkbox')}
       </fieldset>
+      <p className="muted small" data-testid="settings-source">
+        {changed.size === 0 ? (
+          <>
+            Every setting is the {SCENARIOS[config.scenario].title} scenario's own (what <code>unclamp run</code> uses).
+          </>
+        ) : (
+          `${changed.size} setting${changed.size > 1 ? 's' : ''} changed from the scenario's.`
+        )}{' '}
+        {changed.size > 0 && <ActionButton id="scenario-settings" label="Use the scenario's settings" small />}
+      </p>
       <div className="row controls">
         <ActionButton id="toggle-play" label={status === 'running' ? 'Pause' : status === 'paused' ? 'Resume' : 'Run'} primary />
         <ActionButton id="step" label="Step" />
         <ActionButton id="reset" label="Reset" />
         <label className="field narrow">
           <span>Speed</span>
-          <select value={delay} onChange={(e) => setConfig({ stepDelayMs: Number(e.target.value) })} aria-label="Speed">
+          <select value={config.stepDelayMs} onChange={(e) => setConfig({ stepDelayMs: Number(e.target.value) })} aria-label="Speed">
             <option value={0}>fastest</option>
             <option value={20}>fast</option>
             <option value={100}>slow</option>

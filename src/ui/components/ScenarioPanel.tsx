@@ -1,22 +1,20 @@
 // Choose the scenario, the SAE, your own files, a label file, or a preset.
 import { useState } from 'react';
 import { useStore } from '../store.ts';
-import { SCENARIO_CATALOG } from '../../scenarios/builtin/catalog.ts';
-import type { ScenarioChoice } from '../config.ts';
+import { SCENARIO_IDS, SCENARIOS, type ScenarioId } from '../../scenarios/catalog.ts';
 import { loadScenario, setUploadedProbe, report } from '../engine.ts';
-import { PRESETS } from '../presets.ts';
+import { PRESETS, type Preset } from '../presets.ts';
 import { parseFeatureLabels } from '../../io/labels.ts';
 
-/** The scenario menu, declared once: built-in experiments first, then bring-your-own. */
-export const SCENARIO_MENU: { id: ScenarioChoice; title: string; blurb: string }[] = [
-  ...(['ioi', 'refusal', 'tpp', 'unlearning'] as const).map((id) => ({ id, ...SCENARIO_CATALOG[id] })),
-  { id: 'probe-example', title: 'Probe example (synthetic)', blurb: 'A small seeded world: an SAE, activations and a linear probe that reads a few “concept” features.' },
-  { id: 'probe-upload', title: 'Your own probe', blurb: 'Your SAELens SAE, activations (h, optional mask) and a linear probe, from your notebook.' },
-];
+/** A new scenario starts from its own table: the defence and run settings chosen for the last one are dropped. */
+async function choose(scenario: ScenarioId, sae?: string) {
+  useStore.getState().setConfig({ scenario, sae, features: null, clamp: null, run: {} });
+  await loadScenario();
+}
 
-async function choose(scenario: ScenarioChoice, sae?: string) {
+async function applyPreset(p: Preset) {
   const st = useStore.getState();
-  st.setConfig({ scenario, sae, features: null, clamp: null });
+  st.setConfig({ ...p.config, sae: p.config.scenario && p.config.scenario !== st.config.scenario ? undefined : st.config.sae });
   await loadScenario();
 }
 
@@ -64,7 +62,7 @@ export function ScenarioPanel() {
   const scenario = useStore((s) => s.scenario);
   const index = useStore((s) => s.modelIndex);
   const labels = useStore((s) => s.labels);
-  const builtin = !config.scenario.startsWith('probe');
+  const builtin = SCENARIOS[config.scenario].kind === 'builtin';
   const saes = index?.[0]?.saes ?? [];
   const [openPreset, setOpenPreset] = useState<string | null>(null);
 
@@ -84,15 +82,17 @@ export function ScenarioPanel() {
       <h2 id="scenario-heading">Scenario</h2>
       <label className="field">
         <span>Experiment</span>
-        <select value={config.scenario} onChange={(e) => void choose(e.target.value as ScenarioChoice)} data-testid="scenario-select">
-          {SCENARIO_MENU.map((m) => (
-            <option key={m.id} value={m.id}>
-              {m.title}
+        <select value={config.scenario} onChange={(e) => void choose(e.target.value as ScenarioId)} data-testid="scenario-select">
+          {SCENARIO_IDS.map((id) => (
+            <option key={id} value={id}>
+              {SCENARIOS[id].title}
             </option>
           ))}
         </select>
       </label>
-      <p className="muted">{SCENARIO_MENU.find((m) => m.id === config.scenario)?.blurb}</p>
+      <p className="muted" data-testid="scenario-blurb">
+        {SCENARIOS[config.scenario].blurb}
+      </p>
       {builtin && saes.length > 0 && (
         <label className="field">
           <span>SAE (layer, architecture, width, explained variance)</span>
@@ -105,7 +105,7 @@ export function ScenarioPanel() {
           </select>
         </label>
       )}
-      {config.scenario === 'probe-upload' && <UploadForm />}
+      {config.scenario === 'probe' && <UploadForm />}
       {scenario && (
         <div className="scenario-facts" data-testid="scenario-info">
           <p>{scenario.behaviour}</p>
@@ -134,9 +134,7 @@ export function ScenarioPanel() {
               aria-expanded={openPreset === p.id}
               onClick={() => {
                 setOpenPreset(p.id);
-                const st = useStore.getState();
-                st.setConfig({ ...p.config, run: { ...st.config.run, ...p.config.run } });
-                void loadScenario();
+                void applyPreset(p);
               }}
             >
               {p.title}

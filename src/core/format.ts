@@ -1,0 +1,21 @@
+// How numbers are written, everywhere: the CLI tables, docs/results.md and the page. One home, so a figure
+// reads the same in a terminal, a report and a tooltip. No TensorFlow.js (the page imports it).
+
+/** 3 decimals; exponent form for very large or very small magnitudes; '—' when missing or not finite. */
+export function formatNumber(v: number | null | undefined, digits = 3): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  const a = Math.abs(v);
+  return a >= 1e4 || (a !== 0 && a < 10 ** -digits) ? v.toExponential(2) : v.toFixed(digits);
+}
+
+/** A share as a percentage, e.g. 0.8333 → "83.3%". */
+export function formatPercent(v: number | null | undefined, digits = 1): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? '—' : `${(100 * v).toFixed(digits)}%`;
+}
+
+/** A recovery rate with its 95% interval: "83.3% [64.1, 93.3]", or why there is none. */
+export function formatRate(a: { recoveryRate: number | null; ci95: [number, number] | null }): string {
+  if (a.recoveryRate === null || a.ci95 === null) return '— (no valid flips)';
+  const [lo, hi] = a.ci95;
+  return `${formatPercent(a.recoveryRate)} [${(100 * lo).toFixed(1)}, ${(100 * hi).toFixed(1)}]`;
+}
