@@ -42,7 +42,12 @@ export default defineConfig({
     },
     {
       name: 'phone',
-      use: { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, launchOptions: { executablePath: chromium, args: baseArgs } },
+      use: {
+        viewport: { width: 390, height: 844 },
+        isMobile: true,
+        hasTouch: true,
+        launchOptions: { executablePath: chromium, args: baseArgs },
+      },
     },
   ],
 });

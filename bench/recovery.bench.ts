@@ -30,7 +30,10 @@ const { values } = parseArgs({
     'no-torch': { type: 'boolean', default: false },
   },
 });
-const N = Number(values.n), D = Number(values.d), M = Number(values.m), S = Number(values.s);
+const N = Number(values.n),
+  D = Number(values.d),
+  M = Number(values.m),
+  S = Number(values.s);
 const STEPS = Number(values.steps);
 const modes = values.modes!.split(',') as ProjectionMode[];
 
@@ -50,7 +53,14 @@ function mb(bytes: number): string {
 
 async function makeCase() {
   const rand = mulberry32(1234);
-  const cfg: SaeConfig = { architecture: 'standard', dIn: D, dSae: M, applyBDecToInput: true, normalizeActivations: 'none', centerInput: false };
+  const cfg: SaeConfig = {
+    architecture: 'standard',
+    dIn: D,
+    dSae: M,
+    applyBDecToInput: true,
+    normalizeActivations: 'none',
+    centerInput: false,
+  };
   const W_dec = normals(rand, M * D).map((v) => v / Math.sqrt(D));
   const W_enc = new Float32Array(D * M);
   for (let f = 0; f < M; f++) for (let j = 0; j < D; j++) W_enc[j * M + f] = W_dec[f * D + j];
@@ -62,9 +72,23 @@ async function makeCase() {
   const acts = { n: N, t: 1, mask: new Float32Array(N).fill(1) };
   const pb = probeBehaviour({ d: D, classes: 1, w, b: new Float32Array([0]) }, 0, acts);
   const hT = tf.tensor3d(h, [N, 1, D]);
-  const site = await RecoverySite.create({ sae, features, clamp: parseClampRule('zero'), h: hT, positions: Array.from({ length: N }, () => [0]), behaviour: pb.behaviour });
+  const site = await RecoverySite.create({
+    sae,
+    features,
+    clamp: parseClampRule('zero'),
+    h: hT,
+    positions: Array.from({ length: N }, () => [0]),
+    behaviour: pb.behaviour,
+  });
   hT.dispose();
-  return { site, dispose: () => (site.dispose(), pb.dispose(), sae.dispose()) };
+  return {
+    site,
+    dispose: () => {
+      site.dispose();
+      pb.dispose();
+      sae.dispose();
+    },
+  };
 }
 
 interface Row {
@@ -88,7 +112,13 @@ async function benchBackend(backend: NodeBackend): Promise<Row[]> {
   const { site, dispose } = await makeCase();
   const rows: Row[] = [];
   for (const mode of modes) {
-    const run = await RecoveryRun.create(site, { mode, steps: STEPS + 2, lr: 0.1, budget: 20, jacobian: { exactMaxRows: 256, probes: 8, correctionSteps: 0, correctionLr: 0 } });
+    const run = await RecoveryRun.create(site, {
+      mode,
+      steps: STEPS + 2,
+      lr: 0.1,
+      budget: 20,
+      jacobian: { exactMaxRows: 256, probes: 8, correctionSteps: 0, correctionLr: 0 },
+    });
     run.stepOnce(); // warm-up: kernels compiled, buffers allocated
     await run.deltaValues();
     const t0 = performance.now();
@@ -119,7 +149,11 @@ async function benchBackend(backend: NodeBackend): Promise<Row[]> {
 function torchReference(): Row[] {
   const script = path.join(import.meta.dirname, 'reference/recovery_ref.py');
   if (values['no-torch'] || !existsSync('/usr/bin/python3')) return [];
-  const r = spawnSync('/usr/bin/python3', [script, '--n', String(N), '--d', String(D), '--m', String(M), '--s', String(S), '--steps', String(STEPS), '--modes', modes.join(',')], { encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(
+    '/usr/bin/python3',
+    [script, '--n', String(N), '--d', String(D), '--m', String(M), '--s', String(S), '--steps', String(STEPS), '--modes', modes.join(',')],
+    { encoding: 'utf8', timeout: 600_000 },
+  );
   if (r.status !== 0) {
     console.error(`PyTorch reference not run: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
     return [];
@@ -136,9 +170,22 @@ console.log(`\nrecovery loop, N=${N} d=${D} d_sae=${M} |S|=${S}, ${STEPS} timed 
 const header = ['backend', 'mode', 'ms/step', 'steps/s', 'GFLOP/step', 'GFLOP/s', 'vs torch', 'metrics read-out ms', 'TF.js MB', 'RSS MB'];
 const table = rows.map((r) => {
   const t = ref.find((x) => x.mode === r.mode);
-  return [r.backend, r.mode, r.msPerStep.toFixed(2), r.stepsPerSec.toFixed(1), r.gflopPerStep.toFixed(4), r.gflopsAchieved.toFixed(2), t && r.backend !== 'torch' ? `${(r.msPerStep / t.msPerStep).toFixed(2)}×` : '—', r.msMetrics.toFixed(0), String(r.peakTfMB || '—'), String(r.rssMB)];
+  return [
+    r.backend,
+    r.mode,
+    r.msPerStep.toFixed(2),
+    r.stepsPerSec.toFixed(1),
+    r.gflopPerStep.toFixed(4),
+    r.gflopsAchieved.toFixed(2),
+    t && r.backend !== 'torch' ? `${(r.msPerStep / t.msPerStep).toFixed(2)}×` : '—',
+    r.msMetrics.toFixed(0),
+    String(r.peakTfMB || '—'),
+    String(r.rssMB),
+  ];
 });
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
 console.log(header.map((h, i) => h.padEnd(widths[i])).join('  '));
 for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
-console.log(`\nmetrics read-out ≈ ${(metricsFlops / 1e9).toFixed(2)} GFLOP (full encode + decode of N·P rows for ‖e(h_rec)‖); "vs torch" = ms/step ÷ PyTorch's ms/step (same loop, CPU, ${'torch.get_num_threads()'} threads).`);
+console.log(
+  `\nmetrics read-out ≈ ${(metricsFlops / 1e9).toFixed(2)} GFLOP (full encode + decode of N·P rows for ‖e(h_rec)‖); "vs torch" = ms/step ÷ PyTorch's ms/step (same loop, CPU, ${'torch.get_num_threads()'} threads).`,
+);

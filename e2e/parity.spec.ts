@@ -15,7 +15,16 @@ test("IOI with the scenario's defaults: the playground and `unclamp run --scenar
   test.setTimeout(600_000);
   const short = info.project.name === 'webgpu';
   const dir = mkdtempSync(path.join(tmpdir(), 'unclamp-parity-'));
-  const args = ['bin/unclamp.js', 'run', '--scenario', 'ioi', '--quiet', '--json', path.join(dir, 'node.json'), ...(short ? ['--steps', '12'] : [])];
+  const args = [
+    'bin/unclamp.js',
+    'run',
+    '--scenario',
+    'ioi',
+    '--quiet',
+    '--json',
+    path.join(dir, 'node.json'),
+    ...(short ? ['--steps', '12'] : []),
+  ];
   const cli = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 300_000 });
   expect(cli.stderr).toBe('');
   expect(cli.status).toBe(0);

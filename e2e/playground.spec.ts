@@ -6,9 +6,13 @@ import AxeBuilder from '@axe-core/playwright';
 import { openPlayground, points, screenshot } from './helpers.ts';
 
 test.describe('run controls and live charts (WebGPU)', () => {
-  test.beforeEach(({ browserName }, info) => test.skip(browserName !== 'chromium' || info.project.name !== 'webgpu', 'WebGPU project only'));
+  test.beforeEach(({ browserName }, info) =>
+    test.skip(browserName !== 'chromium' || info.project.name !== 'webgpu', 'WebGPU project only'),
+  );
 
-  test('choose features, run, watch the charts grow; pause, step and reset behave; the main thread stays responsive', async ({ page }, info) => {
+  test('choose features, run, watch the charts grow; pause, step and reset behave; the main thread stays responsive', async ({
+    page,
+  }, info) => {
     await openPlayground(page, '#s=probe-example&n=40&lr=0.05&b=2&delay=100');
     await expect(page.getByTestId('backend-name')).toHaveText('webgpu');
     // Choose features: top-3 by attribution, apply.
@@ -24,7 +28,9 @@ test.describe('run controls and live charts (WebGPU)', () => {
     // Long tasks on the main thread while the run goes (PerformanceObserver 'longtask').
     await page.evaluate(() => {
       (window as unknown as { __long: number[] }).__long = [];
-      new PerformanceObserver((list) => list.getEntries().forEach((e) => (window as unknown as { __long: number[] }).__long.push(e.duration))).observe({ type: 'longtask', buffered: false });
+      new PerformanceObserver((list) =>
+        list.getEntries().forEach((e) => (window as unknown as { __long: number[] }).__long.push(e.duration)),
+      ).observe({ type: 'longtask', buffered: false });
     });
     await page.keyboard.press('Space');
     await expect(page.getByTestId('run-status')).toContainText('running');
@@ -57,7 +63,9 @@ test.describe('run controls and live charts (WebGPU)', () => {
     await page.goto('/?simulateDeviceLossAt=12#s=probe-example&n=30&lr=0.05&b=2&delay=20');
     await expect(page.getByTestId('defence')).toContainText(/flips/, { timeout: 90_000 });
     await page.locator('[data-action="toggle-play"]').click();
-    await expect(page.getByRole('status').filter({ hasText: /device was lost at step \d+; continuing on webgl from step 10/ })).toBeVisible({ timeout: 60_000 });
+    await expect(page.getByRole('status').filter({ hasText: /device was lost at step \d+; continuing on webgl from step 10/ })).toBeVisible(
+      { timeout: 60_000 },
+    );
     await expect(page.getByTestId('backend-name')).toHaveText('webgl', { timeout: 60_000 });
     await expect(page.getByTestId('result-summary')).toContainText(/Recovered \d+ of \d+/, { timeout: 120_000 });
     await screenshot(page, 'device-lost', info.project.name);
@@ -65,7 +73,9 @@ test.describe('run controls and live charts (WebGPU)', () => {
 });
 
 test.describe('fallback backend', () => {
-  test.beforeEach(({ browserName }, info) => test.skip(browserName !== 'chromium' || info.project.name !== 'fallback', 'fallback project only'));
+  test.beforeEach(({ browserName }, info) =>
+    test.skip(browserName !== 'chromium' || info.project.name !== 'fallback', 'fallback project only'),
+  );
 
   test('falls back, says why, and still completes the run', async ({ page }, info) => {
     await openPlayground(page, '#s=probe-example&n=25&lr=0.05&b=2');

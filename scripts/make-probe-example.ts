@@ -16,8 +16,14 @@ mkdirSync(path.join(out, 'sae'), { recursive: true });
 writeFileSync(path.join(out, 'sae', 'cfg.json'), sae.cfgJson);
 writeFileSync(path.join(out, 'sae', 'sae_weights.safetensors'), sae.weights);
 const { n, t, d } = world.acts;
-writeFileSync(path.join(out, 'activations.safetensors'), writeSafetensors({ h: { shape: [n, t, d], data: world.acts.h }, mask: { shape: [n, t], data: world.acts.mask } }));
-writeFileSync(path.join(out, 'probe.safetensors'), writeSafetensors({ w: { shape: [d], data: world.probe.w }, b: { shape: [], data: world.probe.b } }));
+writeFileSync(
+  path.join(out, 'activations.safetensors'),
+  writeSafetensors({ h: { shape: [n, t, d], data: world.acts.h }, mask: { shape: [n, t], data: world.acts.mask } }),
+);
+writeFileSync(
+  path.join(out, 'probe.safetensors'),
+  writeSafetensors({ w: { shape: [d], data: world.probe.w }, b: { shape: [], data: world.probe.b } }),
+);
 writeFileSync(
   path.join(out, 'README.md'),
   `# Probe example (synthetic)\n\nA seeded synthetic world (scripts/make-probe-example.ts): an SAE with ${world.config.dSae} features on d = ${d},\n` +

@@ -39,17 +39,36 @@ const { values: a } = parseArgs({
 });
 const seed = Number(a.seed);
 const out = a.out!;
-const opts: LmTrainOptions = { steps: Number(a.steps), batch: Number(a.batch), lr: Number(a.lr), warmup: Number(a.warmup), answerWeight: 4, clip: 1, weightDecay: 0.01 };
-const log = (s: string) => process.stderr.write(s + '\n');
+const opts: LmTrainOptions = {
+  steps: Number(a.steps),
+  batch: Number(a.batch),
+  lr: Number(a.lr),
+  warmup: Number(a.warmup),
+  answerWeight: 4,
+  clip: 1,
+  weightDecay: 0.01,
+};
+const log = (s: string) => process.stderr.write(`${s}\n`);
 
 await initNodeBackend(a.backend as 'wasm' | 'cpu');
 const vocab = worldVocabulary();
 const tok = new WordTokenizer({ type: 'word', vocab, unk: SPECIAL.unk, pad: SPECIAL.pad, bos: SPECIAL.bos });
-const config = { nLayer: Number(a.layers), nHead: Number(a.heads), dModel: Number(a['d-model']), nCtx: Number(a.ctx), vocabSize: vocab.length, lnEps: 1e-5 };
+const config = {
+  nLayer: Number(a.layers),
+  nHead: Number(a.heads),
+  dModel: Number(a['d-model']),
+  nCtx: Number(a.ctx),
+  vocabSize: vocab.length,
+  lnEps: 1e-5,
+};
 const ckptDir = path.join(out, 'checkpoint');
 mkdirSync(out, { recursive: true });
 
-interface Curve { step: number; loss: number; accuracy?: Partial<Record<Family, number>> }
+interface Curve {
+  step: number;
+  loss: number;
+  accuracy?: Partial<Record<Family, number>>;
+}
 let curve: Curve[] = [];
 let startStep = 0;
 /** Seconds spent before a --resume, so training.json reports the whole run. */
@@ -59,13 +78,19 @@ let adam = new AdamState(model.parameters() as Variable[]);
 /** Earlier training phases of the model this run starts from (--init). */
 let phases: unknown[] = [];
 if (a.init) {
-  const from = loadGpt2(readFileSync(path.join(a.init, 'config.json'), 'utf8'), readFileSync(path.join(a.init, 'model.safetensors')), a.init).model;
+  const from = loadGpt2(
+    readFileSync(path.join(a.init, 'config.json'), 'utf8'),
+    readFileSync(path.join(a.init, 'model.safetensors')),
+    a.init,
+  ).model;
   model.dispose();
   adam.dispose();
   model = trainableGpt2(config, seed, from.weights);
   adam = new AdamState(model.parameters() as Variable[]);
   const prev = JSON.parse(readFileSync(path.join(a.init, 'training.json'), 'utf8'));
-  phases = prev.phases ?? [{ seed: prev.seed, options: prev.options, seconds: prev.seconds, heldOutAccuracy: prev.heldOutAccuracy, curve: prev.curve }];
+  phases = prev.phases ?? [
+    { seed: prev.seed, options: prev.options, seconds: prev.seconds, heldOutAccuracy: prev.heldOutAccuracy, curve: prev.curve },
+  ];
   log(`starting from ${a.init} (${phases.length} earlier phase${phases.length > 1 ? 's' : ''})`);
 }
 
@@ -101,7 +126,10 @@ async function checkpoint(step: number): Promise<void> {
     moments[`v.${i}`] = { shape: adam.params[i].shape, data: (await adam.v[i].data()) as Float32Array };
   }
   writeFileSync(path.join(ckptDir, 'adam.safetensors'), writeSafetensors(moments));
-  writeFileSync(path.join(ckptDir, 'meta.json'), JSON.stringify({ step, curve, seed, config, opts, seconds: priorSeconds + Math.round((Date.now() - started) / 1000) }, null, 1));
+  writeFileSync(
+    path.join(ckptDir, 'meta.json'),
+    JSON.stringify({ step, curve, seed, config, opts, seconds: priorSeconds + Math.round((Date.now() - started) / 1000) }, null, 1),
+  );
 }
 
 const started = Date.now();
@@ -118,22 +146,50 @@ for (let step = startStep; step < opts.steps; step++) {
     if (done % Number(a['eval-every']) === 0 || done === opts.steps) entry.accuracy = await accuracyByFamily(model, tok, evalSets);
     curve.push(entry);
     const rate = (done - startStep) / ((Date.now() - started) / 1000);
-    log(`step ${done}/${opts.steps}  loss ${mean.toFixed(4)}  ${rate.toFixed(2)} steps/s${entry.accuracy ? '  held-out ' + JSON.stringify(Object.fromEntries(Object.entries(entry.accuracy).map(([k, v]) => [k, +v!.toFixed(3)]))) : ''}`);
+    log(`step ${done}/${opts.steps}  loss ${mean.toFixed(4)}  ${rate.toFixed(2)} steps/s${heldOut(entry.accuracy)}`);
   }
   if (done % Number(a['checkpoint-every']) === 0 && done < opts.steps) await checkpoint(done);
 }
 
-const final = await accuracyByFamily(model, tok, Object.fromEntries(FAMILIES.map((f) => [f, heldOutSet(f, 500, seed + 1)])) as Record<Family, Example[]>);
+const final = await accuracyByFamily(
+  model,
+  tok,
+  Object.fromEntries(FAMILIES.map((f) => [f, heldOutSet(f, 500, seed + 1)])) as Record<Family, Example[]>,
+);
 writeFileSync(path.join(out, 'model.safetensors'), await gpt2ToSafetensors(model));
 writeFileSync(path.join(out, 'config.json'), gpt2ConfigJson(config, { tokenizer: 'word (tokenizer.json)', unclamp_seed: seed }));
-writeFileSync(path.join(out, 'tokenizer.json'), JSON.stringify(tok.toJSON()) + '\n');
-const phase = { seed, options: opts, init: a.init ?? null, seconds: priorSeconds + Math.round((Date.now() - started) / 1000), heldOutAccuracy: final, curve };
+writeFileSync(path.join(out, 'tokenizer.json'), `${JSON.stringify(tok.toJSON())}\n`);
+const phase = {
+  seed,
+  options: opts,
+  init: a.init ?? null,
+  seconds: priorSeconds + Math.round((Date.now() - started) / 1000),
+  heldOutAccuracy: final,
+  curve,
+};
 const allPhases = [...phases, phase];
 writeFileSync(
   path.join(out, 'training.json'),
-  JSON.stringify({ seed, config, options: opts, seconds: allPhases.reduce((t: number, p) => t + (p as { seconds: number }).seconds, 0), heldOutAccuracy: final, curve, phases: allPhases }, null, 1) + '\n',
+  `${JSON.stringify(
+    {
+      seed,
+      config,
+      options: opts,
+      seconds: allPhases.reduce((t: number, p) => t + (p as { seconds: number }).seconds, 0),
+      heldOutAccuracy: final,
+      curve,
+      phases: allPhases,
+    },
+    null,
+    1,
+  )}\n`,
 );
 // The final checkpoint stays (ignored by git) so a later phase can --resume it.
 await checkpoint(opts.steps);
 log(`held-out accuracy (500 per family): ${JSON.stringify(final)}`);
 
+/** "  held-out {…}" with accuracies to 3 decimals, or nothing when this step was not evaluated. */
+function heldOut(accuracy: Record<string, number | undefined> | undefined): string {
+  if (!accuracy) return '';
+  return `  held-out ${JSON.stringify(Object.fromEntries(Object.entries(accuracy).map(([k, v]) => [k, +v!.toFixed(3)])))}`;
+}

@@ -30,7 +30,7 @@ const { values: a } = parseArgs({
     backend: { type: 'string', default: 'wasm' },
   },
 });
-const log = (s: string) => process.stderr.write(s + '\n');
+const log = (s: string) => process.stderr.write(`${s}\n`);
 const seed = Number(a.seed);
 await initNodeBackend(a.backend as 'wasm' | 'cpu');
 const dir = a.model!;
@@ -53,7 +53,10 @@ function activations(m: GPT2, hook: string, examples: Example[]): Float32Array {
   }
   const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
   let o = 0;
-  for (const r of rows) (out.set(r, o), (o += r.length));
+  for (const r of rows) {
+    out.set(r, o);
+    o += r.length;
+  }
   return out;
 }
 
@@ -126,11 +129,30 @@ const plan: Spec[] = [
   // With a 252-word vocabulary, 256 TopK-1 features nearly memorise the token embeddings (explained variance
   // 0.83 at k = 1), so the lowest rung narrows the dictionary instead. Width 128 elsewhere: at 256, TopK-4 and
   // JumpReLU left 11-18% of features dead on held-out text (features of single rare words); at 128, 2-3%.
-  { name: 'ladder-low', hook: MAIN, options: { architecture: 'topk', width: 256 }, targetEv: 0.75, capacities: [[16, 1], [32, 1], [64, 1], [128, 1], [256, 1]], role: 'quality ladder (explained variance ≈ 0.75)' },
+  {
+    name: 'ladder-low',
+    hook: MAIN,
+    options: { architecture: 'topk', width: 256 },
+    targetEv: 0.75,
+    capacities: [
+      [16, 1],
+      [32, 1],
+      [64, 1],
+      [128, 1],
+      [256, 1],
+    ],
+    role: 'quality ladder (explained variance ≈ 0.75)',
+  },
   { name: 'ladder-mid', hook: MAIN, options: { architecture: 'topk', width: 128 }, targetEv: 0.9, role: 'quality ladder (≈ 0.90)' },
   { name: 'ladder-high', hook: MAIN, options: { architecture: 'topk', width: 512 }, targetEv: 0.98, role: 'quality ladder (≈ 0.98)' },
   { name: 'relu', hook: MAIN, options: { architecture: 'standard', width: 128 }, targetL0: 10, role: 'standard ReLU + L1' },
-  { name: 'jumprelu', hook: MAIN, options: { architecture: 'jumprelu', width: 128, jumpInit: 0.05, bandwidth: 0.05 }, targetL0: 10, role: 'JumpReLU' },
+  {
+    name: 'jumprelu',
+    hook: MAIN,
+    options: { architecture: 'jumprelu', width: 128, jumpInit: 0.05, bandwidth: 0.05 },
+    targetL0: 10,
+    role: 'JumpReLU',
+  },
   { name: 'other-layer', hook: OTHER, options: { architecture: 'topk', width: 128 }, targetEv: 0.9, role: 'another layer (TopK)' },
 ];
 
@@ -140,7 +162,9 @@ const base = { steps: Number(a.steps), batch: 256, lr: 2e-3, seed };
 const cache = new Map<string, Data>();
 /** Probe-run explained variance by hook|width|k, shared by the ladder rungs. */
 const probeEv = new Map<string, number>();
-const results: Record<string, unknown>[] = existsSync(path.join(dir, 'saes.json')) ? JSON.parse(readFileSync(path.join(dir, 'saes.json'), 'utf8')) : [];
+const results: Record<string, unknown>[] = existsSync(path.join(dir, 'saes.json'))
+  ? JSON.parse(readFileSync(path.join(dir, 'saes.json'), 'utf8'))
+  : [];
 const started = Date.now();
 for (const spec of plan) {
   if (a.only && spec.name !== a.only) continue;
@@ -185,7 +209,9 @@ for (const spec of plan) {
       run?.trainer.dispose();
       options = { ...options, sparsity: lambda };
       run = await train(data, options);
-      log(`  ${spec.hook} ${spec.options.architecture}: λ=${lambda} → L0 ${run.quality.meanL0.toFixed(1)}, EV ${run.quality.explainedVariance.toFixed(3)}`);
+      log(
+        `  ${spec.hook} ${spec.options.architecture}: λ=${lambda} → L0 ${run.quality.meanL0.toFixed(1)}, EV ${run.quality.explainedVariance.toFixed(3)}`,
+      );
       if (run.quality.meanL0 <= spec.targetL0) break;
     }
   }
@@ -197,22 +223,45 @@ for (const spec of plan) {
   // Named by what it is: layer and hook, architecture, width, (k,) mean L0 and explained variance.
   const folder = `${layer}-${config.architecture}-w${config.dSae}${config.k ? `-k${config.k}` : ''}-L0_${quality.meanL0.toFixed(1)}-ev${ev.toFixed(2)}`;
   const files = writeSaeLensFolder(config, arrays, quality.logDensity, {
-    unclamp: { role: spec.role, explained_variance: ev, mean_l0: quality.meanL0, dead_share: quality.deadShare, train_seed: seed, train_steps: options.steps, ...(options.sparsity !== undefined ? { sparsity_coefficient: options.sparsity } : {}) },
+    unclamp: {
+      role: spec.role,
+      explained_variance: ev,
+      mean_l0: quality.meanL0,
+      dead_share: quality.deadShare,
+      train_seed: seed,
+      train_steps: options.steps,
+      ...(options.sparsity !== undefined ? { sparsity_coefficient: options.sparsity } : {}),
+    },
   });
   const out = path.join(dir, 'saes', folder);
   mkdirSync(out, { recursive: true });
   writeFileSync(path.join(out, 'cfg.json'), files.cfgJson);
   writeFileSync(path.join(out, 'sae_weights.safetensors'), files.weights);
   writeFileSync(path.join(out, 'sparsity.safetensors'), files.sparsity!);
-  const entry = { id: spec.name, name: folder, path: `saes/${folder}`, hook: spec.hook, architecture: config.architecture, width: config.dSae, k: config.k ?? null, explainedVariance: +ev.toFixed(4), meanL0: +quality.meanL0.toFixed(2), deadShare: +quality.deadShare.toFixed(4), sparsity: options.sparsity ?? null, role: spec.role, seconds: Math.round((Date.now() - t0) / 1000) };
+  const entry = {
+    id: spec.name,
+    name: folder,
+    path: `saes/${folder}`,
+    hook: spec.hook,
+    architecture: config.architecture,
+    width: config.dSae,
+    k: config.k ?? null,
+    explainedVariance: +ev.toFixed(4),
+    meanL0: +quality.meanL0.toFixed(2),
+    deadShare: +quality.deadShare.toFixed(4),
+    sparsity: options.sparsity ?? null,
+    role: spec.role,
+    seconds: Math.round((Date.now() - t0) / 1000),
+  };
   const i = results.findIndex((r) => r.id === spec.name);
   if (i >= 0) results[i] = entry;
   else results.push(entry);
   log(`${folder}: EV ${ev.toFixed(3)}, L0 ${quality.meanL0.toFixed(1)}, dead ${(100 * quality.deadShare).toFixed(1)}%`);
 }
-writeFileSync(path.join(dir, 'saes.json'), JSON.stringify(results, null, 1) + '\n');
+writeFileSync(path.join(dir, 'saes.json'), `${JSON.stringify(results, null, 1)}\n`);
 const seconds = Math.round((Date.now() - started) / 1000);
-if (!a.only) writeFileSync(path.join(dir, 'sae-training.json'), JSON.stringify({ seconds, tokens: Number(a.tokens), ...base }, null, 1) + '\n');
+if (!a.only)
+  writeFileSync(path.join(dir, 'sae-training.json'), `${JSON.stringify({ seconds, tokens: Number(a.tokens), ...base }, null, 1)}\n`);
 log(`SAEs trained in ${seconds} s`);
 for (const d of cache.values()) tf.dispose([d.train, d.evalRows]);
 model.dispose();

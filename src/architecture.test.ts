@@ -67,7 +67,9 @@ const under = (dir: string) => (f: string) => f.startsWith(path.join(src, dir) +
 describe('import boundaries', () => {
   it('parses every source file and resolves every relative import to one', () => {
     expect(graph.size).toBeGreaterThan(50);
-    const missing = [...graph].flatMap(([f, deps]) => deps.filter((d) => path.isAbsolute(d) && !graph.has(d) && !/\.(css|json|wasm)$/.test(d)).map((d) => `${rel([f])} → ${rel([d])}`));
+    const missing = [...graph].flatMap(([f, deps]) =>
+      deps.filter((d) => path.isAbsolute(d) && !graph.has(d) && !/\.(css|json|wasm)$/.test(d)).map((d) => `${rel([f])} → ${rel([d])}`),
+    );
     expect(missing).toEqual([]);
   });
 

@@ -38,7 +38,9 @@ export function lmLoss(model: GPT2, tok: WordTokenizer, examples: Example[], ans
   const T = ids[0].length - 1;
   const inputs = ids.map((r) => r.slice(0, T));
   const targets = ids.map((r) => r.slice(1));
-  const weights = examples.map((e, b) => Array.from({ length: T }, (_, t) => (t + 1 < lengths[b] ? (t + 1 >= e.promptLength ? answerWeight : 1) : 0)));
+  const weights = examples.map((e, b) =>
+    Array.from({ length: T }, (_, t) => (t + 1 < lengths[b] ? (t + 1 >= e.promptLength ? answerWeight : 1) : 0)),
+  );
   const logits = model.forward(inputs, { embedding: 'onehot' }) as Tensor3D;
   const logp = tf.logSoftmax(logits, -1);
   const onehot = tf.oneHot(tf.tensor2d(targets, undefined, 'int32'), model.config.vocabSize).toFloat();
@@ -92,11 +94,22 @@ export function learningRate(step: number, o: Pick<LmTrainOptions, 'steps' | 'lr
 }
 
 /** One training step on a batch; returns the loss and the gradient norm. */
-export function trainStep(model: GPT2, adam: AdamState, tok: WordTokenizer, batch: Example[], o: LmTrainOptions): { loss: number; gradNorm: number } {
+export function trainStep(
+  model: GPT2,
+  adam: AdamState,
+  tok: WordTokenizer,
+  batch: Example[],
+  o: LmTrainOptions,
+): { loss: number; gradNorm: number } {
   const params = adam.params;
   const { value, grads } = tf.variableGrads(() => lmLoss(model, tok, batch, o.answerWeight), params);
   const loss = value.dataSync()[0];
-  const gradNorm = adam.apply(params.map((p) => grads[p.name]), learningRate(adam.step, o), o.clip, o.weightDecay);
+  const gradNorm = adam.apply(
+    params.map((p) => grads[p.name]),
+    learningRate(adam.step, o),
+    o.clip,
+    o.weightDecay,
+  );
   tf.dispose([value, ...Object.values(grads)]);
   return { loss, gradNorm };
 }

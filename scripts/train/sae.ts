@@ -87,7 +87,12 @@ export class SaeTrainer {
   private readonly rand: () => number;
   private fired: Tensor1D;
 
-  constructor(readonly d: number, readonly o: SaeTrainOptions, readonly scale: number, bDecInit: Float32Array) {
+  constructor(
+    readonly d: number,
+    readonly o: SaeTrainOptions,
+    readonly scale: number,
+    bDecInit: Float32Array,
+  ) {
     this.rand = mulberry32(o.seed);
     const m = o.width;
     const dec = normals(this.rand, m * d);
@@ -152,7 +157,10 @@ export class SaeTrainer {
     const vars = Object.values(this.p) as Variable[];
     const { value, grads } = tf.variableGrads(() => this.loss(x), vars);
     if (oldFired !== this.fired) oldFired.dispose();
-    const lr = this.o.lr * Math.min(1, this.t / 100) * (this.t > 0.8 * this.o.steps ? Math.max(0.05, (this.o.steps - this.t) / (0.2 * this.o.steps)) : 1);
+    const lr =
+      this.o.lr *
+      Math.min(1, this.t / 100) *
+      (this.t > 0.8 * this.o.steps ? Math.max(0.05, (this.o.steps - this.t) / (0.2 * this.o.steps)) : 1);
     tf.tidy(() => {
       for (const [name, p] of Object.entries(this.p) as [string, Variable][]) {
         const g = grads[p.name];

@@ -32,7 +32,8 @@ export function readText(file: string, what: string): string {
 /** An SAELens SAE folder: cfg.json + sae_weights.safetensors (+ sparsity.safetensors). */
 export function readSaeDir(dir: string): SaeFolderFiles {
   if (!existsSync(dir)) throw new InputError(`SAE directory ${dir} does not exist`);
-  if (!statSync(dir).isDirectory()) throw new InputError(`--sae expects a directory (cfg.json + sae_weights.safetensors), got the file ${dir}`);
+  if (!statSync(dir).isDirectory())
+    throw new InputError(`--sae expects a directory (cfg.json + sae_weights.safetensors), got the file ${dir}`);
   const sparsity = path.join(dir, 'sparsity.safetensors');
   return {
     cfgJson: readText(path.join(dir, 'cfg.json'), 'SAE config'),

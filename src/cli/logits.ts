@@ -14,7 +14,11 @@ import { oneOf } from './parse.ts';
 export function readModelDir(dir: string) {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`model directory ${dir} does not exist`);
   const tokenizerPath = path.join(dir, 'tokenizer.json');
-  const { model, raw } = loadGpt2(readText(path.join(dir, 'config.json'), 'model config'), readBytes(path.join(dir, 'model.safetensors'), 'model weights'), dir);
+  const { model, raw } = loadGpt2(
+    readText(path.join(dir, 'config.json'), 'model config'),
+    readBytes(path.join(dir, 'model.safetensors'), 'model weights'),
+    dir,
+  );
   try {
     const tokenizer = loadTokenizer(existsSync(tokenizerPath) ? readText(tokenizerPath, 'tokenizer') : undefined, raw);
     return { model, tokenizer, raw };
@@ -42,11 +46,12 @@ export function register(program: Command): void {
           if (unknown.length) throw new InputError(`words not in the model's vocabulary: ${unknown.slice(0, 8).join(', ')}`);
         }
         const ids = tokenizer.encode(flags.prompt);
-        if (ids.length > model.config.nCtx) throw new InputError(`the prompt is ${ids.length} tokens; the model's context is ${model.config.nCtx}`);
+        if (ids.length > model.config.nCtx)
+          throw new InputError(`the prompt is ${ids.length} tokens; the model's context is ${model.config.nCtx}`);
         const logits = tf.tidy(() => tf.squeeze(model.forward([ids]), [0]));
         const rows = (await logits.array()) as number[][];
         logits.dispose();
-        writeOutput(flags.json, JSON.stringify({ tokens: tokenizer.tokenStrings(ids), ids, logits: rows }) + '\n');
+        writeOutput(flags.json, `${JSON.stringify({ tokens: tokenizer.tokenStrings(ids), ids, logits: rows })}\n`);
         process.stderr.write(`${ids.length} tokens × ${model.config.vocabSize} logits → ${flags.json}\n`);
       } finally {
         model.dispose();

@@ -28,7 +28,10 @@ export function oneOf<T extends string>(name: string, values: readonly T[]): (v:
 export function indexList(name: string): (v: string) => number[] {
   return (v) => {
     const out: number[] = [];
-    for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const part of v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const range = /^(\d+)-(\d+)$/.exec(part);
       if (range) {
         const [a, b] = [Number(range[1]), Number(range[2])];

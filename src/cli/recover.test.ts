@@ -16,7 +16,15 @@ function unclamp(args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const base = ['recover', '--sae', path.join(example, 'sae'), '--activations', path.join(example, 'activations.safetensors'), '--probe', path.join(example, 'probe.safetensors')];
+const base = [
+  'recover',
+  '--sae',
+  path.join(example, 'sae'),
+  '--activations',
+  path.join(example, 'activations.safetensors'),
+  '--probe',
+  path.join(example, 'probe.safetensors'),
+];
 
 describe('unclamp recover', () => {
   let dir: string;
@@ -35,7 +43,27 @@ describe('unclamp recover', () => {
   it('runs a recovery and writes JSON that follows the schema, and CSV', () => {
     const json = path.join(dir, 'out.json');
     const csv = path.join(dir, 'out.csv');
-    const r = unclamp([...base, '--top-k', '4', '--mode', 'encoder', '--steps', '30', '--lr', '0.05', '--budget', '2', '--seed', '1', '--json', json, '--csv', csv, '--metrics-every', '10']);
+    const r = unclamp([
+      ...base,
+      '--top-k',
+      '4',
+      '--mode',
+      'encoder',
+      '--steps',
+      '30',
+      '--lr',
+      '0.05',
+      '--budget',
+      '2',
+      '--seed',
+      '1',
+      '--json',
+      json,
+      '--csv',
+      csv,
+      '--metrics-every',
+      '10',
+    ]);
     expect(r.stderr).not.toMatch(/internal error/);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/valid flips/);
@@ -68,13 +96,25 @@ describe('unclamp recover', () => {
 
   describe('bad input: exit 2 with one line saying what is wrong', () => {
     const cases: [string, () => string[], RegExp][] = [
-      ['missing SAE dir', () => ['recover', '--sae', '/nope', '--activations', 'x', '--probe', 'y', '--top-k', '2'], /activations file x does not exist|SAE directory \/nope does not exist/],
-      ['features out of range', () => [...base, '--features', '1,999'], /feature index 999 is out of range: this SAE has features 0\.\.127/],
+      [
+        'missing SAE dir',
+        () => ['recover', '--sae', '/nope', '--activations', 'x', '--probe', 'y', '--top-k', '2'],
+        /activations file x does not exist|SAE directory \/nope does not exist/,
+      ],
+      [
+        'features out of range',
+        () => [...base, '--features', '1,999'],
+        /feature index 999 is out of range: this SAE has features 0\.\.127/,
+      ],
       ['negative steps', () => [...base, '--top-k', '2', '--steps', '-5'], /steps must be a positive number/],
       ['zero lr', () => [...base, '--top-k', '2', '--lr', '0'], /lr must be a positive number/],
       ['zero budget', () => [...base, '--top-k', '2', '--budget', '0'], /budget must be a positive number/],
       ['non-numeric lr', () => [...base, '--top-k', '2', '--lr', 'fast'], /--lr must be a number/],
-      ['both feature options', () => [...base, '--top-k', '2', '--features', '1'], /choose the defended features with --features or --top-k, not both/],
+      [
+        'both feature options',
+        () => [...base, '--top-k', '2', '--features', '1'],
+        /choose the defended features with --features or --top-k, not both/,
+      ],
       ['bad clamp', () => [...base, '--top-k', '2', '--clamp', 'set:x'], /clamp "set:x"/],
       ['unknown mode', () => [...base, '--top-k', '2', '--mode', 'magic'], /--mode must be one of none, encoder, jacobian/],
       ['absurd steps', () => [...base, '--top-k', '2', '--steps', '1000000000'], /above the limit/],
@@ -101,7 +141,10 @@ describe('unclamp recover', () => {
       // Wrong width.
       writeFileSync(path.join(bad, 'wide.safetensors'), writeSafetensors({ h: { shape: [4, 31], data: new Float32Array(4 * 31) } }));
       // Probe with the wrong bias shape.
-      writeFileSync(path.join(bad, 'probe.safetensors'), writeSafetensors({ w: { shape: [32], data: new Float32Array(32) }, b: { shape: [2], data: new Float32Array(2) } }));
+      writeFileSync(
+        path.join(bad, 'probe.safetensors'),
+        writeSafetensors({ w: { shape: [32], data: new Float32Array(32) }, b: { shape: [2], data: new Float32Array(2) } }),
+      );
       // cfg.json that is not JSON.
       mkdirSync(path.join(bad, 'sae-broken'), { recursive: true });
       cpSync(path.join(example, 'sae/sae_weights.safetensors'), path.join(bad, 'sae-broken/sae_weights.safetensors'));
@@ -113,7 +156,10 @@ describe('unclamp recover', () => {
         [run(path.join(bad, 'sae'), path.join(bad, 'trunc.safetensors'), probe), /larger than the file|truncated/],
         [run(path.join(bad, 'sae'), path.join(bad, 'nan.safetensors'), probe), /non-finite value \(NaN\) at sample 1/],
         [run(path.join(bad, 'sae'), path.join(bad, 'wide.safetensors'), probe), /probe has d=32 but activations have d=31/],
-        [run(path.join(bad, 'sae'), path.join(example, 'activations.safetensors'), path.join(bad, 'probe.safetensors')), /binary probe \(w \[d\]\) needs b of shape \[\] or \[1\]/],
+        [
+          run(path.join(bad, 'sae'), path.join(example, 'activations.safetensors'), path.join(bad, 'probe.safetensors')),
+          /binary probe \(w \[d\]\) needs b of shape \[\] or \[1\]/,
+        ],
         [run(path.join(bad, 'sae-broken'), path.join(example, 'activations.safetensors'), probe), /cfg\.json: not valid JSON/],
       ];
       for (const [r, message] of cases) {

@@ -61,18 +61,29 @@ export function register(program: Command): void {
 }
 
 async function recover(flags: RecoverFlags): Promise<void> {
-  if (flags.features !== undefined && flags.topK !== undefined) throw new InputError('choose the defended features with --features or --top-k, not both');
+  if (flags.features !== undefined && flags.topK !== undefined)
+    throw new InputError('choose the defended features with --features or --top-k, not both');
   if (flags.metricsEvery < 1) throw new InputError(`--metrics-every must be ≥ 1, got ${flags.metricsEvery}`);
   // Validate the cheap things before touching files or the backend.
   const settings = settingsFromFlags(flags);
-  const advanced = { ...(flags.lambdaDec !== undefined && { lambdaDec: flags.lambdaDec }), ...(flags.ridge !== undefined && { ridge: flags.ridge }) };
+  const advanced = {
+    ...(flags.lambdaDec !== undefined && { lambdaDec: flags.lambdaDec }),
+    ...(flags.ridge !== undefined && { ridge: flags.ridge }),
+  };
   const options = runOptions('probe', settings, advanced);
   const clamp = flags.clamp ? parseClampRule(flags.clamp, Boolean(flags.positiveOnly)) : undefined;
   const files = readProbeFiles(flags.sae, flags.activations, flags.probe);
 
   const { backend, reason } = await initNodeBackend(flags.backend);
   if (reason && !flags.quiet) process.stderr.write(`unclamp: using the ${backend} backend (${reason})\n`);
-  const spec = { kind: 'probe', files, target: flags.target, centerInput: flags.center, normScalingFactor: flags.normScalingFactor, names: { sae: flags.sae, activations: flags.activations, probe: flags.probe } } as const;
+  const spec = {
+    kind: 'probe',
+    files,
+    target: flags.target,
+    centerInput: flags.center,
+    normScalingFactor: flags.normScalingFactor,
+    names: { sae: flags.sae, activations: flags.activations, probe: flags.probe },
+  } as const;
   const sc = await loadScenario(spec, readPublic);
   try {
     const features = flags.features ?? (flags.topK !== undefined ? topFeatures(sc, flags.topK) : undefined);
@@ -81,13 +92,19 @@ async function recover(flags: RecoverFlags): Promise<void> {
     const out = await runScenario(
       sc,
       { features, clamp, settings, advanced },
-      { metricsEvery: flags.metricsEvery, onMetrics: (e) => bar?.update(e.step, e.recoveryRate === null ? '' : `rate ${(100 * e.recoveryRate).toFixed(1)}%`) },
+      {
+        metricsEvery: flags.metricsEvery,
+        onMetrics: (e) => bar?.update(e.step, e.recoveryRate === null ? '' : `rate ${(100 * e.recoveryRate).toFixed(1)}%`),
+      },
     );
     bar?.done();
     const seconds = (performance.now() - started) / 1000;
     process.stdout.write(`${settingsLine('probe', settings)}\n`);
     process.stdout.write(paperTable([{ label: options.mode, agg: out.result.aggregate }]));
-    if (!flags.quiet) process.stderr.write(`${options.steps} steps in ${seconds.toFixed(2)} s (${(options.steps / seconds).toFixed(1)} steps/s) on ${backend}\n`);
+    if (!flags.quiet)
+      process.stderr.write(
+        `${options.steps} steps in ${seconds.toFixed(2)} s (${(options.steps / seconds).toFixed(1)} steps/s) on ${backend}\n`,
+      );
     if (flags.json) writeOutput(flags.json, resultToJson(out.result));
     if (flags.csv) writeOutput(flags.csv, samplesToCsv(out.result.samples));
   } finally {

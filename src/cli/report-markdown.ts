@@ -31,13 +31,34 @@ export function mdTable(head: string[], rows: string[][]): string {
 }
 
 function modesTable(r: ScenarioReport): string {
-  const head = ['mode', 'valid flips', 'recovered', 'rate [95% CI]', 'rel drift', 'abs drift', 'decode drift', 'reactivation', '‖δ‖', '‖δ‖/‖h_def‖', '‖e‖ def → rec'];
+  const head = [
+    'mode',
+    'valid flips',
+    'recovered',
+    'rate [95% CI]',
+    'rel drift',
+    'abs drift',
+    'decode drift',
+    'reactivation',
+    '‖δ‖',
+    '‖δ‖/‖h_def‖',
+    '‖e‖ def → rec',
+  ];
   return mdTable(
     head,
     MODES.map((m) => {
       const a = r.modes[m];
-      const drift = [a.meanRelDrift, a.meanAbsDrift, a.meanDecodeDrift, a.reactivation, a.meanDeltaNorm, a.meanRelDeltaNorm].map((v) => f3(v));
-      return [m, `${a.validFlips} / ${a.samples}`, String(a.recovered), formatRate(a), ...drift, `${f3(a.residualNorm.defended)} → ${f3(a.residualNorm.recovered)}`];
+      const drift = [a.meanRelDrift, a.meanAbsDrift, a.meanDecodeDrift, a.reactivation, a.meanDeltaNorm, a.meanRelDeltaNorm].map((v) =>
+        f3(v),
+      );
+      return [
+        m,
+        `${a.validFlips} / ${a.samples}`,
+        String(a.recovered),
+        formatRate(a),
+        ...drift,
+        `${f3(a.residualNorm.defended)} → ${f3(a.residualNorm.recovered)}`,
+      ];
     }),
   );
 }
@@ -56,7 +77,14 @@ function sweepTable(label: string, rows: { key: number; agg: Aggregate }[]): str
   const head = [label, 'valid flips', 'recovered', 'rate [95% CI]', 'abs drift', '‖δ‖/‖h_def‖'];
   return mdTable(
     head,
-    rows.map(({ key, agg: a }) => [String(key), String(a.validFlips), String(a.recovered), formatRate(a), f3(a.meanAbsDrift), f3(a.meanRelDeltaNorm)]),
+    rows.map(({ key, agg: a }) => [
+      String(key),
+      String(a.validFlips),
+      String(a.recovered),
+      formatRate(a),
+      f3(a.meanAbsDrift),
+      f3(a.meanRelDeltaNorm),
+    ]),
   );
 }
 
@@ -71,7 +99,10 @@ export interface PaperNumbers {
 
 export function readPaperNumbers(): PaperNumbers {
   const json = (f: string) => JSON.parse(readFileSync(path.join(REFERENCE, f), 'utf8'));
-  const csv = readFileSync(path.join(REFERENCE, 'neurips_main_table.csv'), 'utf8').trim().split('\n').map((l) => l.split(','));
+  const csv = readFileSync(path.join(REFERENCE, 'neurips_main_table.csv'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(','));
   return { ioi: json('ioi_aggregate.json'), tpp: csv, unlearning: json('unlearning_posthoc_aggregate.json') };
 }
 
@@ -88,7 +119,8 @@ const frac = (x: ReplayReport) => `${x.recovered}/${x.validFlips}`;
 function pathReading(rungs: Rung[]): string {
   const withFlips = rungs.filter((x) => x.residual.validFlips > 0);
   if (withFlips.length === 0) return '';
-  const carrier = (x: Rung) => (x.residual.recovered >= x.nonClamped.recovered ? 'the residual (error-term) part' : 'the non-clamped features');
+  const carrier = (x: Rung) =>
+    x.residual.recovered >= x.nonClamped.recovered ? 'the residual (error-term) part' : 'the non-clamped features';
   const path = rungs.map((x) => `EV ${x.ev.toFixed(2)}: ${x.residual.validFlips === 0 ? 'no valid flips' : carrier(x)}`);
   const viaResidual = withFlips.filter((x) => x.residual.recovered >= x.nonClamped.recovered).length;
   const verdict =
@@ -107,8 +139,18 @@ function commonParagraph(r: ScenarioReport): string {
   const none = r.modes.none;
   const lower = (none.meanAbsDrift ?? 0) > (enc.meanAbsDrift ?? 0);
   const part = (x: ReplayReport[], name: ReplayReport['part']) => x.find((y) => y.part === name)!;
-  const rungs = r.replay.map((x) => ({ ev: x.ev, residual: part(x.rows, 'residual'), clamped: part(x.rows, 'clamped features'), nonClamped: part(x.rows, 'non-clamped features') }));
-  const flows = rungs.map((x) => `EV ${x.ev.toFixed(2)}: residual-only ${frac(x.residual)}, non-clamped-only ${frac(x.nonClamped)}, clamped-only ${frac(x.clamped)}`).join('; ');
+  const rungs = r.replay.map((x) => ({
+    ev: x.ev,
+    residual: part(x.rows, 'residual'),
+    clamped: part(x.rows, 'clamped features'),
+    nonClamped: part(x.rows, 'non-clamped features'),
+  }));
+  const flows = rungs
+    .map(
+      (x) =>
+        `EV ${x.ev.toFixed(2)}: residual-only ${frac(x.residual)}, non-clamped-only ${frac(x.nonClamped)}, clamped-only ${frac(x.clamped)}`,
+    )
+    .join('; ');
   return (
     `Here the clamp flips ${enc.validFlips} of ${enc.samples} held-out samples; recovery is ${formatRate(none)} with no projection and ${formatRate(enc)} ` +
     `with the encoder projection, whose absolute defended-feature drift is ${f3(enc.meanAbsDrift)} against ${f3(none.meanAbsDrift)} without it ` +
@@ -131,7 +173,17 @@ function paperSection(r: ScenarioReport, p: PaperNumbers): { table: string; para
         f3(m[k].mean_reactivated_positive_fraction_within_eligible_valid),
       ]);
       return {
-        table: mdTable(['paper (GPT-2 small, layer 4, 64 prompts)', 'valid flips', 'recovered', 'act drift (valid)', 'decode drift (valid)', 'reactivated (valid)'], rows),
+        table: mdTable(
+          [
+            'paper (GPT-2 small, layer 4, 64 prompts)',
+            'valid flips',
+            'recovered',
+            'act drift (valid)',
+            'decode drift (valid)',
+            'reactivated (valid)',
+          ],
+          rows,
+        ),
         paragraph:
           'The paper recovers all 37 of its 37 valid flips in both modes, with the encoder projection cutting activation drift from 2.47 to 0.78 ' +
           `(Cui et al. 2026, IOI aggregate). ${common} The built-in model is far smaller (d_model ${r.dModel}) and its residual norms differ from ` +
@@ -140,7 +192,15 @@ function paperSection(r: ScenarioReport, p: PaperNumbers): { table: string; para
     }
     case 'tpp': {
       const all = p.tpp.find((row) => row[0].startsWith('All'))!;
-      const head = ['paper (SAEBench TPP, layer 5)', 'recovery none', 'recovery encoder', 'reactivation none', 'reactivation encoder', 'act drift none', 'act drift encoder'];
+      const head = [
+        'paper (SAEBench TPP, layer 5)',
+        'recovery none',
+        'recovery encoder',
+        'reactivation none',
+        'reactivation encoder',
+        'act drift none',
+        'act drift encoder',
+      ];
       return {
         table: mdTable(head, [['all targets', ...all.slice(1, 7).map((v) => f3(+v))]]),
         paragraph:
@@ -149,7 +209,11 @@ function paperSection(r: ScenarioReport, p: PaperNumbers): { table: string; para
       };
     }
     case 'unlearning': {
-      const rows = Object.entries(p.unlearning.methods).map(([k, v]) => [k, `${v.n_recovered}/${v.n_valid_flips}`, f3(v.mean_defended_feature_drift_abs_l2)]);
+      const rows = Object.entries(p.unlearning.methods).map(([k, v]) => [
+        k,
+        `${v.n_recovered}/${v.n_valid_flips}`,
+        f3(v.mean_defended_feature_drift_abs_l2),
+      ]);
       const e = r.extras as Record<string, number>;
       return {
         table: mdTable(['paper (gemma-2-2b-it, WMDP-Bio, 91 valid flips)', 'recovered', 'clamp-feature drift (abs L2)'], rows),
@@ -171,7 +235,10 @@ function paperSection(r: ScenarioReport, p: PaperNumbers): { table: string; para
           `(stage 1 alone: ${s2.nonRefusalStage1}) and exactly the base model's answer for ${s2.baseLike}/${s2.validFlips}.`
         : '';
       return {
-        table: mdTable(['paper (gemma-2-2b-it, AdvBench, 24 strict-valid)', 'non-refusal recovery', 'base-like', 'strict base-like', 'drift'], rows),
+        table: mdTable(
+          ['paper (gemma-2-2b-it, AdvBench, 24 strict-valid)', 'non-refusal recovery', 'base-like', 'strict base-like', 'drift'],
+          rows,
+        ),
         paragraph:
           'The paper restores non-refusal in 23 of 24 strict-valid prompts at relative drift 0.131, and its replay shows the recovery flowing through the ' +
           `SAE error term (residual-only 23/24, clamped features 0/24). ${common}${stage2}`,
@@ -182,8 +249,14 @@ function paperSection(r: ScenarioReport, p: PaperNumbers): { table: string; para
 
 export function scenarioSection(r: ScenarioReport, p: PaperNumbers): string {
   const ps = paperSection(r, p);
-  const budgets = sweepTable('ρ', r.budgets.map((b) => ({ key: b.budget, agg: b.agg })));
-  const ks = sweepTable('K', r.ks.map((b) => ({ key: b.k, agg: b.agg })));
+  const budgets = sweepTable(
+    'ρ',
+    r.budgets.map((b) => ({ key: b.budget, agg: b.agg })),
+  );
+  const ks = sweepTable(
+    'K',
+    r.ks.map((b) => ({ key: b.k, agg: b.agg })),
+  );
   return [
     `## ${r.title}`,
     `${r.behaviour} Defended features: ${r.featureRule}; clamp: ${r.clamp}; optimiser: ${r.settings}.`,

@@ -42,7 +42,15 @@ async function scenarioReport(entry: ModelIndexEntry, id: BuiltinScenarioId, see
     }
     const stage2 =
       id === 'refusal' && encoder!.result.aggregate.validFlips > 0
-        ? await refusalStage2(sc, sc.defaults.features, sc.defaults.clamp, encoder!.result.samples.map((s) => s.valid), encoder!.delta, encoder!.deltaShape, { seed })
+        ? await refusalStage2(
+            sc,
+            sc.defaults.features,
+            sc.defaults.clamp,
+            encoder!.result.samples.map((s) => s.valid),
+            encoder!.delta,
+            encoder!.deltaShape,
+            { seed },
+          )
         : undefined;
     const replay = [];
     for (const rung of entry.saes.filter((s) => s.id.startsWith('ladder-')).sort((a, b) => a.explainedVariance - b.explainedVariance)) {
@@ -56,7 +64,8 @@ async function scenarioReport(entry: ModelIndexEntry, id: BuiltinScenarioId, see
       log(`  ${id} replay on ${rung.name}`);
     }
     const budgets = [];
-    for (const budget of BUDGETS) budgets.push({ budget, agg: (await runScenario(sc, { settings: { mode: 'encoder', seed, budget } })).result.aggregate });
+    for (const budget of BUDGETS)
+      budgets.push({ budget, agg: (await runScenario(sc, { settings: { mode: 'encoder', seed, budget } })).result.aggregate });
     const ks = [];
     for (const k of KS.filter((k) => k <= sc.sae.dSae / 2)) {
       ks.push({ k, agg: (await runScenario(sc, { features: topFeatures(sc, k), settings: { mode: 'encoder', seed } })).result.aggregate });
@@ -92,7 +101,7 @@ export function register(program: Command): void {
     .option('--seed <s>', 'seed', integer('--seed'), 0)
     .option('--backend <name>', 'wasm | cpu', oneOf('--backend', ['wasm', 'cpu'] as const), 'wasm')
     .action(async (flags: { scenario?: BuiltinScenarioId; out: string; seed: number; backend: NodeBackend }) => {
-      const log: Log = (s) => process.stderr.write(s + '\n');
+      const log: Log = (s) => process.stderr.write(`${s}\n`);
       const { backend } = await initNodeBackend(flags.backend);
       const entry = (await readModelIndex(readPublic))[0];
       if (!entry) throw new InputError('no built-in model in public/models/index.json');

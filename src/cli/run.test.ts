@@ -25,10 +25,18 @@ describe('unclamp run', () => {
     const r = unclamp(['run', '--scenario', 'ioi', '--steps', '3', '--quiet', '--json', json]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^ioi: mode encoder, δ shared at default positions, 3 steps, lr 0.1, ρ 20.*changed from the scenario's: steps 3 \(scenario: 100\)$/m);
+    expect(r.stdout).toMatch(
+      /^ioi: mode encoder, δ shared at default positions, 3 steps, lr 0.1, ρ 20.*changed from the scenario's: steps 3 \(scenario: 100\)$/m,
+    );
     const out = JSON.parse(readFileSync(json, 'utf8'));
     const { positions: _p, steps: _s, ...table } = SCENARIOS.ioi.defaults.run;
-    expect(out.config).toMatchObject({ ...table, steps: 3, scenario: 'ioi', positions: 'default', clamp: { kind: 'set', value: -5, onlyActive: true, description: 'set to -5 where active' } });
+    expect(out.config).toMatchObject({
+      ...table,
+      steps: 3,
+      scenario: 'ioi',
+      positions: 'default',
+      clamp: { kind: 'set', value: -5, onlyActive: true, description: 'set to -5 where active' },
+    });
     expect(out.config.features).toHaveLength(SCENARIOS.ioi.defaults.k(128));
   });
 
@@ -36,7 +44,9 @@ describe('unclamp run', () => {
     for (const id of ['nope', 'probe']) {
       const r = unclamp(['run', '--scenario', id]);
       expect(r.code).toBe(2);
-      expect(r.stderr.trim()).toBe(`unclamp: --scenario must be one of ioi, refusal, tpp, unlearning, probe-example (got "${id}"); your own probe files go to \`unclamp recover\``);
+      expect(r.stderr.trim()).toBe(
+        `unclamp: --scenario must be one of ioi, refusal, tpp, unlearning, probe-example (got "${id}"); your own probe files go to \`unclamp recover\``,
+      );
     }
   });
 

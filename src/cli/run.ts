@@ -39,7 +39,9 @@ const RUNNABLE = SCENARIO_IDS.filter((id) => id !== 'probe');
 export function register(program: Command): void {
   const cmd = program
     .command('run')
-    .description("Run one of the paper's experiments (ioi, refusal, tpp, unlearning) on the built-in model, or the probe example, with the scenario's defaults.")
+    .description(
+      "Run one of the paper's experiments (ioi, refusal, tpp, unlearning) on the built-in model, or the probe example, with the scenario's defaults.",
+    )
     .requiredOption('--scenario <id>', RUNNABLE.join(' | '))
     .option('--model <name>', 'built-in model (public/models/index.json)')
     .option('--sae <id>', "SAE id from the model's list (default: the model's default SAE)")
@@ -62,12 +64,22 @@ export function register(program: Command): void {
 function specFor(id: ScenarioId, flags: RunFlags): ScenarioSpec {
   if (id === 'probe-example') return { kind: 'probe-example' };
   if (id === 'probe') throw new InputError('--scenario probe needs your files: use `unclamp recover`');
-  return { kind: 'builtin', scenario: id, model: flags.model, sae: flags.sae, seed: flags.seed ?? 0, n: flags.n, targetClass: flags.target };
+  return {
+    kind: 'builtin',
+    scenario: id,
+    model: flags.model,
+    sae: flags.sae,
+    seed: flags.seed ?? 0,
+    n: flags.n,
+    targetClass: flags.target,
+  };
 }
 
 async function runCommand(flags: RunFlags): Promise<void> {
   if (!isScenarioId(flags.scenario) || flags.scenario === 'probe') {
-    throw new InputError(`--scenario must be one of ${RUNNABLE.join(', ')} (got "${flags.scenario}"); your own probe files go to \`unclamp recover\``);
+    throw new InputError(
+      `--scenario must be one of ${RUNNABLE.join(', ')} (got "${flags.scenario}"); your own probe files go to \`unclamp recover\``,
+    );
   }
   const id = flags.scenario;
   if (flags.features && flags.k !== undefined) throw new InputError('give --features or --k, not both');
@@ -80,19 +92,33 @@ async function runCommand(flags: RunFlags): Promise<void> {
   try {
     const features = flags.features ?? (flags.k !== undefined ? topFeatures(sc, flags.k) : undefined);
     const bar = flags.quiet ? null : progressBar(100, `${id} (${backend})`);
-    const out = await runScenario(sc, { features, clamp, settings, replayTopK: flags.replay }, { onMetrics: (e) => bar?.update(Math.round((100 * e.step) / runOptions(id, settings).steps)) });
+    const out = await runScenario(
+      sc,
+      { features, clamp, settings, replayTopK: flags.replay },
+      { onMetrics: (e) => bar?.update(Math.round((100 * e.step) / runOptions(id, settings).steps)) },
+    );
     bar?.done();
     const result = { ...out.result, extras: out.extras, replay: out.replay } as typeof out.result & Record<string, unknown>;
     if (id === 'refusal' && flags.stage2 && out.result.aggregate.validFlips > 0) {
-      const s2 = await refusalStage2(sc, features ?? sc.defaults.features, clamp ?? sc.defaults.clamp, out.result.samples.map((s) => s.valid), out.delta, out.deltaShape, { seed: flags.seed ?? 0 });
+      const s2 = await refusalStage2(
+        sc,
+        features ?? sc.defaults.features,
+        clamp ?? sc.defaults.clamp,
+        out.result.samples.map((s) => s.valid),
+        out.delta,
+        out.deltaShape,
+        { seed: flags.seed ?? 0 },
+      );
       result.stage2 = s2;
-      process.stdout.write(`refusal stage 2: non-refusal ${s2.nonRefusal}/${s2.validFlips} (stage 1 alone ${s2.nonRefusalStage1}), base-like ${s2.baseLike}/${s2.validFlips}\n`);
+      process.stdout.write(
+        `refusal stage 2: non-refusal ${s2.nonRefusal}/${s2.validFlips} (stage 1 alone ${s2.nonRefusalStage1}), base-like ${s2.baseLike}/${s2.validFlips}\n`,
+      );
     }
     process.stdout.write(`${settingsLine(id, settings)}\n`);
     process.stdout.write(paperTable([{ label: `${id} ${out.result.config.mode}`, agg: out.result.aggregate }]));
     const extras = Object.entries(out.extras).map(([k, v]) => `${k} ${typeof v === 'number' ? formatNumber(v) : v}`);
     if (extras.length) process.stdout.write(`${extras.join('  ')}\n`);
-    if (out.replay) process.stdout.write(out.replay.map((r) => `replay ${r.part}: ${r.recovered}/${r.validFlips}`).join('\n') + '\n');
+    if (out.replay) process.stdout.write(`${out.replay.map((r) => `replay ${r.part}: ${r.recovered}/${r.validFlips}`).join('\n')}\n`);
     if (flags.json) writeOutput(flags.json, resultToJson(result));
     if (flags.csv) writeOutput(flags.csv, samplesToCsv(out.result.samples));
   } finally {

@@ -14,22 +14,50 @@ async function site(seed: number) {
   const sae = Sae.create(world.config, world.arrays);
   const probe = probeBehaviour(world.probe, 0, world.acts);
   const h = activationsTensor(world.acts);
-  const s = await RecoverySite.create({ sae, features: world.conceptFeatures, clamp: parseClampRule('zero'), h, positions: allTokenPositions(world.acts), behaviour: probe.behaviour });
+  const s = await RecoverySite.create({
+    sae,
+    features: world.conceptFeatures,
+    clamp: parseClampRule('zero'),
+    h,
+    positions: allTokenPositions(world.acts),
+    behaviour: probe.behaviour,
+  });
   h.dispose();
-  return { site: s, dispose: () => (s.dispose(), sae.dispose(), probe.dispose()) };
+  return {
+    site: s,
+    dispose: () => {
+      s.dispose();
+      sae.dispose();
+      probe.dispose();
+    },
+  };
 }
 
 describe('null-space share', () => {
   it('is exact on a hand-made case', () => {
     // span{e1, e2} in R^4; g = e1 + e3 has half its squared norm outside the span.
-    const A = new Matrix([[1, 0], [0, 1], [0, 0], [0, 0]]);
+    const A = new Matrix([
+      [1, 0],
+      [0, 1],
+      [0, 0],
+      [0, 0],
+    ]);
     const g = new Matrix([[1], [0], [1], [0]]);
     const r = nullSpaceShare(A, g);
     expect(r.share).toBeCloseTo(0.5, 8);
     expect(r.rank).toBe(2);
     expect(r.singular).toEqual([1, 1]);
     // Dependent columns do not add rank.
-    expect(nullSpaceShare(new Matrix([[1, 2], [0, 0], [0, 0]]), new Matrix([[0], [1], [0]])).rank).toBe(1);
+    expect(
+      nullSpaceShare(
+        new Matrix([
+          [1, 2],
+          [0, 0],
+          [0, 0],
+        ]),
+        new Matrix([[0], [1], [0]]),
+      ).rank,
+    ).toBe(1);
   });
 });
 
@@ -64,7 +92,8 @@ describe('recovery-path replay', () => {
     expect(by.full.normShare).toBeCloseTo(1, 5);
     expect(rows.every((r) => r.validFlips === agg.validFlips)).toBe(true);
     // B is linear in h for a probe, so the parts' effects add up to the full δ's effect.
-    const effect = (x: tf.Tensor) => tf.tidy(() => Array.from(tf.sub(s.behaviourAt(x as Tensor3D), s.behaviourAt(tf.zerosLike(x) as Tensor3D)).dataSync()));
+    const effect = (x: tf.Tensor) =>
+      tf.tidy(() => Array.from(tf.sub(s.behaviourAt(x as Tensor3D), s.behaviourAt(tf.zerosLike(x) as Tensor3D)).dataSync()));
     const sae = s.sae;
     const parts = tf.tidy(() => {
       const full = tf.mul(delta, s.slotMask);

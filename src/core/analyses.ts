@@ -67,10 +67,13 @@ export async function jacobianAnalysis(site: RecoverySite, maxSlots = 256): Prom
     for (let k = 0; k < p; k++) if (slotMask[i * p + k]) slots.push([i, k]);
   }
   // Evenly spaced subsample when there are many slots (e.g. δ at every token).
-  const picked = slots.length <= maxSlots ? slots : Array.from({ length: maxSlots }, (_, j) => slots[Math.floor((j * slots.length) / maxSlots)]);
+  const picked =
+    slots.length <= maxSlots ? slots : Array.from({ length: maxSlots }, (_, j) => slots[Math.floor((j * slots.length) / maxSlots)]);
   const spectrum = new Array(s).fill(0);
   const ranks: number[] = [];
-  let share = 0, encShare = 0, rows = 0;
+  let share = 0,
+    encShare = 0,
+    rows = 0;
   for (const [i, k] of picked) {
     const off = (i * p + k) * d;
     const g = new Matrix(d, 1);
@@ -102,7 +105,13 @@ export async function jacobianAnalysis(site: RecoverySite, maxSlots = 256): Prom
   };
 }
 
-export type ReplayPart = 'full' | 'residual' | 'non-clamped features' | 'clamped features' | 'top-k non-clamped' | 'knock out top-k non-clamped';
+export type ReplayPart =
+  | 'full'
+  | 'residual'
+  | 'non-clamped features'
+  | 'clamped features'
+  | 'top-k non-clamped'
+  | 'knock out top-k non-clamped';
 
 export interface ReplayReport {
   part: ReplayPart;
@@ -122,7 +131,14 @@ export interface ReplayReport {
 export async function recoveryPathReplay(site: RecoverySite, delta: Tensor3D, topK = 8): Promise<ReplayReport[]> {
   const { n, p } = site;
   const sae = site.sae;
-  const parts: ReplayPart[] = ['full', 'residual', 'non-clamped features', 'clamped features', 'top-k non-clamped', 'knock out top-k non-clamped'];
+  const parts: ReplayPart[] = [
+    'full',
+    'residual',
+    'non-clamped features',
+    'clamped features',
+    'top-k non-clamped',
+    'knock out top-k non-clamped',
+  ];
   const packed = tf.tidy(() => {
     const full = tf.mul(delta, site.slotMask) as Tensor3D;
     const hRec = tf.add(site.hDefAtSlots, full);
@@ -140,7 +156,9 @@ export async function recoveryPathReplay(site: RecoverySite, delta: Tensor3D, to
     const kth = tf.slice(tf.topk(score, k).values, [0, 0, k - 1], [n, p, 1]);
     const keep = tf.mul(tf.sub(1, tf.step(tf.sub(kth, score))), tf.step(score)); // score ≥ kth and > 0
     const topPart = sae.decodeDelta(tf.mul(dz, keep), sae.W_dec, hRec);
-    const replays = [full, tf.sub(full, featPart), nonClamped, clamped, topPart, tf.sub(full, topPart)].map((x) => tf.mul(x, site.slotMask) as Tensor3D);
+    const replays = [full, tf.sub(full, featPart), nonClamped, clamped, topPart, tf.sub(full, topPart)].map(
+      (x) => tf.mul(x, site.slotMask) as Tensor3D,
+    );
     const rowNorm = (x: Tensor) => tf.sqrt(tf.sum(tf.square(tf.reshape(x, [n, -1])), 1));
     const dn = rowNorm(full);
     return tf.stack(replays.flatMap((x) => [site.behaviourAt(x), tf.div(rowNorm(x), tf.add(dn, 1e-12))]));
@@ -150,7 +168,8 @@ export async function recoveryPathReplay(site: RecoverySite, delta: Tensor3D, to
   const valid = site.baseline.valid;
   const nValid = valid.filter(Boolean).length;
   return parts.map((part, j) => {
-    let recovered = 0, share = 0;
+    let recovered = 0,
+      share = 0;
     for (let i = 0; i < n; i++) {
       if (!valid[i]) continue;
       if (data[2 * j * n + i] > 0) recovered++;

@@ -34,7 +34,11 @@ export async function featureStatistics(sae: Sae, h: Tensor3D, mask: Float32Arra
     const next = tf.tidy(() => {
       const z = tf.reshape(sae.encode(tf.slice(h, [start, 0, 0], [size, t, d])), [size * t, m]);
       const rows = (w: tf.Tensor) => tf.slice(w, [start * t, 0], [size * t, 1]);
-      const add = tf.stack([tf.sum(tf.mul(z, rows(real)), 0), tf.sum(tf.mul(z, rows(weights)), 0), tf.sum(tf.mul(tf.step(z), rows(real)), 0)]);
+      const add = tf.stack([
+        tf.sum(tf.mul(z, rows(real)), 0),
+        tf.sum(tf.mul(z, rows(weights)), 0),
+        tf.sum(tf.mul(tf.step(z), rows(real)), 0),
+      ]);
       return tf.add(sums, add);
     });
     sums.dispose();

@@ -2,7 +2,7 @@
 //   h_def = D(clamp_S(E(h))) + e(h) = h + [D(z') − D(z)]
 // Only the S columns of the SAE are touched, so a clamp on a 24k-feature SAE costs |S| columns.
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from './tf.ts';
-import { Sae, SaeError, affine, matmulLast } from './sae.ts';
+import { type Sae, SaeError, affine, matmulLast } from './sae.ts';
 import type { ClampRule } from './clamp.ts';
 
 /** z'_S from z_S under a clamp rule. */
@@ -26,7 +26,10 @@ export class DefendedSet {
   readonly thresholdS?: Tensor1D;
   private readonly idx: Tensor1D;
 
-  constructor(readonly sae: Sae, indices: readonly number[]) {
+  constructor(
+    readonly sae: Sae,
+    indices: readonly number[],
+  ) {
     if (indices.length === 0) throw new SaeError('the defended set is empty: choose at least one feature');
     const seen = new Set<number>();
     for (const i of indices) {

@@ -89,8 +89,13 @@ export interface RecoveryResult {
 }
 
 function pooled(samples: SampleMetrics[], keep: (s: SampleMetrics) => boolean): number | null {
-  let num = 0, den = 0;
-  for (const s of samples) if (keep(s)) (num += s.reactivated), (den += s.eligible);
+  let num = 0,
+    den = 0;
+  for (const s of samples) {
+    if (!keep(s)) continue;
+    num += s.reactivated;
+    den += s.eligible;
+  }
   return den ? num / den : null;
 }
 
@@ -119,9 +124,18 @@ export function summarise(samples: SampleMetrics[]): Aggregate {
     meanRecoveredFraction: meanOf(fractions),
     zeroReactivationRate: V.length ? V.filter((s) => s.success && s.reactivated === 0).length / V.length : null,
     residualNorm: {
-      base: meanOf(pick((s) => s.residualNormBase), residualKeep),
-      defended: meanOf(pick((s) => s.residualNormDefended), residualKeep),
-      recovered: meanOf(pick((s) => s.residualNormRecovered), residualKeep),
+      base: meanOf(
+        pick((s) => s.residualNormBase),
+        residualKeep,
+      ),
+      defended: meanOf(
+        pick((s) => s.residualNormDefended),
+        residualKeep,
+      ),
+      recovered: meanOf(
+        pick((s) => s.residualNormRecovered),
+        residualKeep,
+      ),
     },
     all: {
       positiveRecovered: samples.filter((s) => s.recovered > 0).length,

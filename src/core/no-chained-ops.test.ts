@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DIRS = ['core', 'model', 'scenarios', 'engine', 'world', 'io'];
-const CHAINED = /\)\s*\.(reshape|squeeze|expandDims|matMul|transpose|mul|sub|div|sum|mean|neg|exp|sqrt|square|relu|softmax|gather|cast|tile|clipByValue|norm|argMax|logSoftmax)\(/;
+const CHAINED =
+  /\)\s*\.(reshape|squeeze|expandDims|matMul|transpose|mul|sub|div|sum|mean|neg|exp|sqrt|square|relu|softmax|gather|cast|tile|clipByValue|norm|argMax|logSoftmax)\(/;
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
@@ -25,7 +26,8 @@ describe('engine code', () => {
       readFileSync(f, 'utf8')
         .split('\n')
         .forEach((line, i) => {
-          if (!line.trim().startsWith('//') && !line.includes('not a tensor') && CHAINED.test(line)) hits.push(`${path.relative(ROOT, f)}:${i + 1}: ${line.trim()}`);
+          if (!line.trim().startsWith('//') && !line.includes('not a tensor') && CHAINED.test(line))
+            hits.push(`${path.relative(ROOT, f)}:${i + 1}: ${line.trim()}`);
         });
     }
     expect(hits).toEqual([]);

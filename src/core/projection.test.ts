@@ -5,10 +5,19 @@ import { EncoderProjector, batchedSolveSpd, orthonormalRows, projectOffMaskedCol
 const maxAbs = (x: tf.Tensor) => tf.max(tf.abs(x)).dataSync()[0];
 
 describe('projections', () => {
-  const d = 12, s = 5, B = 6;
+  const d = 12,
+    s = 5,
+    B = 6;
   const A = tf.randomNormal([d, s], 0, 1, 'float32', 7) as Tensor2D;
   const g = tf.randomNormal([B, d], 0, 1, 'float32', 8) as Tensor2D;
-  const mask = tf.tensor2d([[1, 1, 1, 1, 1], [1, 0, 1, 0, 1], [0, 0, 0, 0, 0], [0, 1, 0, 0, 0], [1, 1, 0, 1, 1], [0, 0, 1, 1, 0]]);
+  const mask = tf.tensor2d([
+    [1, 1, 1, 1, 1],
+    [1, 0, 1, 0, 1],
+    [0, 0, 0, 0, 0],
+    [0, 1, 0, 0, 0],
+    [1, 1, 0, 1, 1],
+    [0, 0, 1, 1, 0],
+  ]);
 
   it('solves batches of SPD systems', () => {
     tf.tidy(() => {
@@ -37,7 +46,13 @@ describe('projections', () => {
 
   it('orthonormalises rows and drops dependent ones', () => {
     tf.tidy(() => {
-      const v = tf.tensor3d([[[1, 0, 0], [2, 0, 0], [1, 1, 0]]]);
+      const v = tf.tensor3d([
+        [
+          [1, 0, 0],
+          [2, 0, 0],
+          [1, 1, 0],
+        ],
+      ]);
       const q = orthonormalRows(v).arraySync()[0];
       expect(q[0]).toEqual([1, 0, 0]);
       expect(q[1].every((x) => Math.abs(x) < 1e-6)).toBe(true);

@@ -125,7 +125,10 @@ export function projectOffMaskedColumns(g: Tensor2D, A: Tensor2D, G: Tensor2D, m
     const s = mask.shape[1];
     const m3 = tf.expandDims(mask, 2); // [B, s, 1]
     const eye = tf.reshape(tf.eye(s), [1, s, s]);
-    const K = tf.add(tf.mul(tf.mul(m3, tf.transpose(m3, [0, 2, 1])), tf.expandDims(G, 0)), tf.add(tf.mul(eye, ridge), tf.mul(eye, tf.sub(1, m3)))) as Tensor3D;
+    const K = tf.add(
+      tf.mul(tf.mul(m3, tf.transpose(m3, [0, 2, 1])), tf.expandDims(G, 0)),
+      tf.add(tf.mul(eye, ridge), tf.mul(eye, tf.sub(1, m3))),
+    ) as Tensor3D;
     const rhs = tf.mul(mask, tf.matMul(g, A)) as Tensor2D; // D Aᵀ g, [B, s]
     const x = batchedSolveSpd(K, rhs);
     return tf.sub(g, tf.matMul(x, A, false, true)) as Tensor2D;

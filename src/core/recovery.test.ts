@@ -12,9 +12,24 @@ async function buildSite(world: SyntheticProbeWorld, features = world.conceptFea
   const sae = Sae.create(world.config, world.arrays);
   const probe = probeBehaviour(world.probe, 0, world.acts);
   const h = activationsTensor(world.acts);
-  const site = await RecoverySite.create({ sae, features, clamp: parseClampRule(clamp), h, positions: allTokenPositions(world.acts), behaviour: probe.behaviour });
+  const site = await RecoverySite.create({
+    sae,
+    features,
+    clamp: parseClampRule(clamp),
+    h,
+    positions: allTokenPositions(world.acts),
+    behaviour: probe.behaviour,
+  });
   h.dispose();
-  return { site, sae, dispose: () => (site.dispose(), sae.dispose(), probe.dispose()) };
+  return {
+    site,
+    sae,
+    dispose: () => {
+      site.dispose();
+      sae.dispose();
+      probe.dispose();
+    },
+  };
 }
 
 /** Read W_enc[:, S]ᵀ δ and the defended pre-activations before/after for a finished run. */
@@ -105,12 +120,14 @@ function reference(world: SyntheticProbeWorld, features: number[], o: RecoveryOp
   const s = features.length;
   const A = (j: number, k: number) => W_enc[j * m + features[k]];
   const project = (g: number[]) => {
-    const M = Array.from({ length: s }, (_, a) => Array.from({ length: s + 1 }, (_, c) => {
-      if (c === s) return g.reduce((acc, gj, j) => acc + A(j, a) * gj, 0);
-      let v = 0;
-      for (let j = 0; j < d; j++) v += A(j, a) * A(j, c);
-      return v + (a === c ? o.ridge : 0);
-    }));
+    const M = Array.from({ length: s }, (_, a) =>
+      Array.from({ length: s + 1 }, (_, c) => {
+        if (c === s) return g.reduce((acc, gj, j) => acc + A(j, a) * gj, 0);
+        let v = 0;
+        for (let j = 0; j < d; j++) v += A(j, a) * A(j, c);
+        return v + (a === c ? o.ridge : 0);
+      }),
+    );
     for (let col = 0; col < s; col++) {
       for (let r = col + 1; r < s; r++) {
         const f = M[r][col] / M[col][col];
@@ -138,7 +155,10 @@ function reference(world: SyntheticProbeWorld, features: number[], o: RecoveryOp
       for (let j = 0; j < d; j++) g[j] -= w[j] / n; // ∂(−mean B)/∂δ_i
       if (o.lambdaAct > 0) {
         const x = hDef[i].map((v, j) => v + di[j]);
-        const den = Math.max(zDef[i].reduce((a, v) => a + v * v, 0), 1);
+        const den = Math.max(
+          zDef[i].reduce((a, v) => a + v * v, 0),
+          1,
+        );
         features.forEach((f, k) => {
           const p = pre(x, f);
           if (p <= 0) return;
@@ -201,7 +221,13 @@ describe('run control', () => {
   afterAll(() => ctx.dispose());
 
   it('pause and resume give the same result as one uninterrupted run', async () => {
-    const opts = { mode: 'jacobian' as const, steps: 12, lr: 0.05, budget: 2, jacobian: { exactMaxRows: 0, probes: 3, correctionSteps: 2, correctionLr: 0.05 } };
+    const opts = {
+      mode: 'jacobian' as const,
+      steps: 12,
+      lr: 0.05,
+      budget: 2,
+      jacobian: { exactMaxRows: 0, probes: 3, correctionSteps: 2, correctionLr: 0.05 },
+    };
     const a = await RecoveryRun.create(ctx.site, opts);
     await a.run();
     const b = await RecoveryRun.create(ctx.site, opts);
@@ -223,7 +249,13 @@ describe('run control', () => {
   });
 
   it('is deterministic given the seed, and the sketch depends on it', async () => {
-    const opts = { mode: 'jacobian' as const, steps: 6, lr: 0.05, budget: 2, jacobian: { exactMaxRows: 0, probes: 2, correctionSteps: 0, correctionLr: 0 } };
+    const opts = {
+      mode: 'jacobian' as const,
+      steps: 6,
+      lr: 0.05,
+      budget: 2,
+      jacobian: { exactMaxRows: 0, probes: 2, correctionSteps: 0, correctionLr: 0 },
+    };
     const values = async (seed: number) => {
       const r = await RecoveryRun.create(ctx.site, { ...opts, seed });
       await r.run();
@@ -240,7 +272,12 @@ describe('run control', () => {
       { mode: 'none', lambdaAct: 1, lambdaDec: 1 },
       { mode: 'encoder', reproject: true },
       { mode: 'jacobian' },
-      { mode: 'jacobian', delta: 'shared', jacobian: { exactMaxRows: 0, probes: 2, correctionSteps: 1, correctionLr: 0.05 }, checkpointMaxRelDrift: 0.5 },
+      {
+        mode: 'jacobian',
+        delta: 'shared',
+        jacobian: { exactMaxRows: 0, probes: 2, correctionSteps: 1, correctionLr: 0.05 },
+        checkpointMaxRelDrift: 0.5,
+      },
     ];
     for (const m of modes) {
       const run = await RecoveryRun.create(ctx.site, { ...m, steps: 2000, lr: 0.01, budget: 1 });
@@ -281,7 +318,7 @@ describe('option validation', () => {
 });
 
 describe('Wilson interval', () => {
-  it('matches the paper\'s 23/24 interval [79.8, 99.3] and known values', () => {
+  it("matches the paper's 23/24 interval [79.8, 99.3] and known values", () => {
     const [lo, hi] = wilson(23, 24)!;
     expect(lo).toBeCloseTo(0.798, 3);
     expect(hi).toBeCloseTo(0.993, 3);

@@ -93,13 +93,19 @@ export function resolveOptions(partial: Partial<RecoveryOptions> = {}): Recovery
   positive('budget', o.budget, LIMITS.budget);
   positive('ridge', o.ridge, 1e6);
   if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 2 ** 32 - 1) bad(`seed must be an integer in [0, 2^32), got ${o.seed}`);
-  for (const [name, v] of [['lambda-act', o.lambdaAct], ['lambda-dec', o.lambdaDec]] as const) {
+  for (const [name, v] of [
+    ['lambda-act', o.lambdaAct],
+    ['lambda-dec', o.lambdaDec],
+  ] as const) {
     if (!Number.isFinite(v) || v < 0 || v > LIMITS.lambda) bad(`${name} must be a number in [0, ${LIMITS.lambda}], got ${v}`);
   }
   const j = o.jacobian;
-  if (!Number.isInteger(j.probes) || j.probes < 0 || j.probes > LIMITS.probes) bad(`jacobian probes must be an integer in [0, ${LIMITS.probes}]`);
-  if (!Number.isInteger(j.exactMaxRows) || j.exactMaxRows < 0 || j.exactMaxRows > LIMITS.exactMaxRows) bad(`jacobian exactMaxRows must be an integer in [0, ${LIMITS.exactMaxRows}]`);
-  if (!Number.isInteger(j.correctionSteps) || j.correctionSteps < 0 || j.correctionSteps > LIMITS.correctionSteps) bad(`correction steps must be an integer in [0, ${LIMITS.correctionSteps}]`);
+  if (!Number.isInteger(j.probes) || j.probes < 0 || j.probes > LIMITS.probes)
+    bad(`jacobian probes must be an integer in [0, ${LIMITS.probes}]`);
+  if (!Number.isInteger(j.exactMaxRows) || j.exactMaxRows < 0 || j.exactMaxRows > LIMITS.exactMaxRows)
+    bad(`jacobian exactMaxRows must be an integer in [0, ${LIMITS.exactMaxRows}]`);
+  if (!Number.isInteger(j.correctionSteps) || j.correctionSteps < 0 || j.correctionSteps > LIMITS.correctionSteps)
+    bad(`correction steps must be an integer in [0, ${LIMITS.correctionSteps}]`);
   if (!Number.isFinite(j.correctionLr) || j.correctionLr < 0) bad(`correction lr must be ≥ 0`);
   const a = o.adam;
   if (!(a.beta1 >= 0 && a.beta1 < 1 && a.beta2 >= 0 && a.beta2 < 1 && a.eps > 0)) bad('Adam needs 0 ≤ β < 1 and ε > 0');
@@ -269,7 +275,10 @@ export class RecoveryRun {
     // Per-sample δ keeps samples apart (each row is that sample's); a shared δ sums them.
     const rows = cotangents.map((r) => tf.grad((x: Tensor) => tf.sum(tf.mul(site.defendedActs(this.full(x)), r)))(delta));
     const B = shared ? 1 : n;
-    const V = tf.stack(rows.map((r) => tf.reshape(r, [B, p * d])), 1) as Tensor3D; // [B, k+1, P·d]
+    const V = tf.stack(
+      rows.map((r) => tf.reshape(r, [B, p * d])),
+      1,
+    ) as Tensor3D; // [B, k+1, P·d]
     return tf.reshape(projectOffRows(tf.reshape(grad, [B, p * d]) as Tensor2D, orthonormalRows(V)), grad.shape);
   }
 
@@ -343,7 +352,8 @@ export class RecoveryRun {
       const dz = tf.sub(site.defendedActs(full), site.zDef);
       const zNorm = tf.sqrt(tf.sum(tf.square(site.zDef), [1, 2]));
       const rel = tf.div(tf.sqrt(tf.sum(tf.square(dz), [1, 2])), tf.add(zNorm, 1e-8));
-      let score: Tensor = b, ok: Tensor = tf.lessEqual(rel, tau);
+      let score: Tensor = b,
+        ok: Tensor = tf.lessEqual(rel, tau);
       if (options.delta === 'shared') {
         score = tf.reshape(tf.mean(b), [1]);
         ok = tf.reshape(tf.lessEqual(tf.mean(rel), tau), [1]);
@@ -503,7 +513,13 @@ export class RecoveryRun {
 
   async exportState(): Promise<RecoveryState> {
     const [delta, m, v] = await Promise.all([this.deltaVar.data(), this.m.data(), this.v.data()]);
-    const state: RecoveryState = { step: this.stepCount, delta: delta as Float32Array, m: m as Float32Array, v: v as Float32Array, history: this.history.slice() };
+    const state: RecoveryState = {
+      step: this.stepCount,
+      delta: delta as Float32Array,
+      m: m as Float32Array,
+      v: v as Float32Array,
+      history: this.history.slice(),
+    };
     if (this.bestDelta && this.bestScore) {
       state.best = { delta: (await this.bestDelta.data()) as Float32Array, score: (await this.bestScore.data()) as Float32Array };
     }
@@ -532,7 +548,11 @@ export class RecoveryRun {
 
   dispose(): void {
     if (this.status === 'disposed') return;
-    tf.dispose([this.deltaVar, this.m, this.v, this.lastCos, this.lastLoss, this.bestDelta, this.bestScore, this.A, this.G].filter(Boolean) as Tensor[]);
+    tf.dispose(
+      [this.deltaVar, this.m, this.v, this.lastCos, this.lastLoss, this.bestDelta, this.bestScore, this.A, this.G].filter(
+        Boolean,
+      ) as Tensor[],
+    );
     this.projector?.dispose();
     this.status = 'disposed';
   }

@@ -25,7 +25,8 @@ export function mixSeed(a: number, b: number): number {
 export function normals(rand: () => number, n: number): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {
-    const u = Math.max(rand(), 1e-12), v = rand();
+    const u = Math.max(rand(), 1e-12),
+      v = rand();
     const r = Math.sqrt(-2 * Math.log(u));
     out[i] = r * Math.cos(2 * Math.PI * v);
     if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * v);

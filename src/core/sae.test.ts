@@ -19,7 +19,8 @@ const rules: Record<string, ClampRule> = {
 
 function maxRelErr(a: Tensor, expected: Float32Array): number {
   const got = a.dataSync();
-  let scale = 1e-6, err = 0;
+  let scale = 1e-6,
+    err = 0;
   for (let i = 0; i < expected.length; i++) {
     scale = Math.max(scale, Math.abs(expected[i]));
     err = Math.max(err, Math.abs(got[i] - expected[i]));
@@ -39,20 +40,20 @@ describe.each(manifest.cases as Array<Record<string, unknown>>)('SAE $name again
     k: c.k as number | undefined,
   };
   const sae = Sae.create(cfg, {
-    W_enc: get(p + 'W_enc').data,
-    b_enc: get(p + 'b_enc').data,
-    W_dec: get(p + 'W_dec').data,
-    b_dec: get(p + 'b_dec').data,
-    threshold: get(p + 'threshold').data,
+    W_enc: get(`${p}W_enc`).data,
+    b_enc: get(`${p}b_enc`).data,
+    W_dec: get(`${p}W_dec`).data,
+    b_dec: get(`${p}b_dec`).data,
+    threshold: get(`${p}threshold`).data,
   });
-  const h = tf.tensor3d(get(p + 'h').data, [manifest.n, manifest.t, manifest.d_in]);
+  const h = tf.tensor3d(get(`${p}h`).data, [manifest.n, manifest.t, manifest.d_in]);
 
   it('encodes, decodes and splits off the error term', () => {
     tf.tidy(() => {
-      expect(maxRelErr(sae.preActivations(h), get(p + 'pre').data)).toBeLessThan(1e-5);
-      expect(maxRelErr(sae.encode(h), get(p + 'z').data)).toBeLessThan(1e-5);
-      expect(maxRelErr(sae.reconstruct(h), get(p + 'recon').data)).toBeLessThan(1e-5);
-      expect(maxRelErr(sae.error(h), get(p + 'error').data)).toBeLessThan(1e-5);
+      expect(maxRelErr(sae.preActivations(h), get(`${p}pre`).data)).toBeLessThan(1e-5);
+      expect(maxRelErr(sae.encode(h), get(`${p}z`).data)).toBeLessThan(1e-5);
+      expect(maxRelErr(sae.reconstruct(h), get(`${p}recon`).data)).toBeLessThan(1e-5);
+      expect(maxRelErr(sae.error(h), get(`${p}error`).data)).toBeLessThan(1e-5);
     });
   });
 
@@ -84,7 +85,14 @@ describe('clamp rules', () => {
 });
 
 describe('SAE validation', () => {
-  const base: SaeConfig = { architecture: 'standard', dIn: 2, dSae: 3, applyBDecToInput: true, normalizeActivations: 'none', centerInput: false };
+  const base: SaeConfig = {
+    architecture: 'standard',
+    dIn: 2,
+    dSae: 3,
+    applyBDecToInput: true,
+    normalizeActivations: 'none',
+    centerInput: false,
+  };
   const arrays = { W_enc: new Float32Array(6), b_enc: new Float32Array(3), W_dec: new Float32Array(6), b_dec: new Float32Array(2) };
   it('names the weight with the wrong size', () => {
     expect(() => Sae.create(base, { ...arrays, W_dec: new Float32Array(5) })).toThrow(/W_dec has 5 values, expected \[3, 2\]/);

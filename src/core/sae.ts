@@ -75,7 +75,10 @@ export class Sae {
   readonly b_dec: Tensor1D;
   readonly threshold?: Tensor1D;
 
-  private constructor(readonly cfg: SaeConfig, arrays: SaeArrays) {
+  private constructor(
+    readonly cfg: SaeConfig,
+    arrays: SaeArrays,
+  ) {
     const { dIn, dSae } = cfg;
     this.W_enc = tf.tensor2d(arrays.W_enc, [dIn, dSae]);
     this.b_enc = tf.tensor1d(arrays.b_enc);
@@ -100,7 +103,8 @@ export class Sae {
     for (const [name, size, shape] of want) {
       const a = arrays[name];
       if (!a) throw new SaeError(`SAE weight ${name} is missing (${cfg.architecture} needs it)`);
-      if (a.length !== size) throw new SaeError(`SAE weight ${name} has ${a.length} values, expected ${shape} for d_in=${dIn}, d_sae=${dSae}`);
+      if (a.length !== size)
+        throw new SaeError(`SAE weight ${name} has ${a.length} values, expected ${shape} for d_in=${dIn}, d_sae=${dSae}`);
       checkFinite(name, a);
     }
     if (cfg.architecture === 'topk' && !(Number.isInteger(cfg.k) && cfg.k! >= 1 && cfg.k! <= dSae)) {

@@ -65,7 +65,15 @@ export class RecoverySite {
 
   private constructor(
     readonly spec: SiteSpec,
-    parts: { set: DefendedSet; hDef: Tensor3D; select: Tensor3D; slotMask: Tensor3D; hDefAtSlots: Tensor3D; hBaseAtSlots: Tensor3D; zDef: Tensor3D },
+    parts: {
+      set: DefendedSet;
+      hDef: Tensor3D;
+      select: Tensor3D;
+      slotMask: Tensor3D;
+      hDefAtSlots: Tensor3D;
+      hBaseAtSlots: Tensor3D;
+      zDef: Tensor3D;
+    },
     readonly baseline: Baseline,
     readonly slotsPerSample: number[],
   ) {
@@ -102,7 +110,8 @@ export class RecoverySite {
       const seen = new Set<number>();
       row.forEach((pos, k) => {
         if (pos === -1) return;
-        if (!Number.isInteger(pos) || pos < 0 || pos >= t) throw new SiteInputError(`sample ${i}: δ position ${pos} is outside 0..${t - 1}`);
+        if (!Number.isInteger(pos) || pos < 0 || pos >= t)
+          throw new SiteInputError(`sample ${i}: δ position ${pos} is outside 0..${t - 1}`);
         if (seen.has(pos)) throw new SiteInputError(`sample ${i}: δ position ${pos} is listed twice`);
         seen.add(pos);
         sel[(i * t + pos) * p + k] = 1;
@@ -118,7 +127,9 @@ export class RecoverySite {
     const hData = await h.data();
     for (let i = 0; i < hData.length; i++) {
       if (!Number.isFinite(hData[i])) {
-        throw new SiteInputError(`activations contain a non-finite value (${hData[i]}) at sample ${Math.floor(i / (t * d))}, token ${Math.floor(i / d) % t}`);
+        throw new SiteInputError(
+          `activations contain a non-finite value (${hData[i]}) at sample ${Math.floor(i / (t * d))}, token ${Math.floor(i / d) % t}`,
+        );
       }
     }
 
@@ -137,7 +148,8 @@ export class RecoverySite {
     const readings = tf.tidy(() => {
       const bBase = spec.behaviour(h);
       const bDef = spec.behaviour(parts.hDef);
-      if (bBase.rank !== 1 || bBase.shape[0] !== n) throw new SiteInputError(`behaviour must return [${n}] scores, got [${bBase.shape.join(', ')}]`);
+      if (bBase.rank !== 1 || bBase.shape[0] !== n)
+        throw new SiteInputError(`behaviour must return [${n}] scores, got [${bBase.shape.join(', ')}]`);
       const err = (x: Tensor3D) => rowNorms(tf.mul(sae.error(x), parts.slotMask));
       return tf.stack([
         bBase,

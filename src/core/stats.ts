@@ -13,7 +13,8 @@ export function wilson(k: number, n: number, z = 1.959963984540054): [number, nu
 
 /** Mean of the values selected by `keep` (all when omitted); null for an empty selection. */
 export function meanOf(values: ArrayLike<number>, keep?: ArrayLike<boolean>): number | null {
-  let s = 0, n = 0;
+  let s = 0,
+    n = 0;
   for (let i = 0; i < values.length; i++) {
     if (keep && !keep[i]) continue;
     s += values[i];

@@ -21,13 +21,14 @@ interface GpuLike {
 async function tryWebGpu(): Promise<{ ok: true; adapter: string } | { ok: false; reason: string }> {
   const gpu = (globalThis.navigator as Navigator & { gpu?: GpuLike }).gpu;
   if (!gpu) return { ok: false, reason: 'WebGPU: navigator.gpu is not available in this browser' };
-  let adapter;
+  let adapter: Awaited<ReturnType<GpuLike['requestAdapter']>>;
   try {
     adapter = await gpu.requestAdapter();
   } catch (e) {
     return { ok: false, reason: `WebGPU: requesting an adapter failed (${(e as Error).message})` };
   }
-  if (!adapter) return { ok: false, reason: 'WebGPU: no adapter (navigator.gpu.requestAdapter() returned null: no usable GPU, or WebGPU is disabled)' };
+  if (!adapter)
+    return { ok: false, reason: 'WebGPU: no adapter (navigator.gpu.requestAdapter() returned null: no usable GPU, or WebGPU is disabled)' };
   try {
     if (!(await tf.setBackend('webgpu'))) return { ok: false, reason: 'WebGPU: the TensorFlow.js webgpu backend did not initialise' };
     await tf.ready();
@@ -35,13 +36,21 @@ async function tryWebGpu(): Promise<{ ok: true; adapter: string } | { ok: false;
     return { ok: false, reason: `WebGPU: backend initialisation failed (${(e as Error).message})` };
   }
   const i = adapter.info ?? {};
-  return { ok: true, adapter: [i.architecture, i.vendor && `(${i.vendor})`].filter(Boolean).join(' ') || i.description || 'unknown adapter' };
+  return {
+    ok: true,
+    adapter: [i.architecture, i.vendor && `(${i.vendor})`].filter(Boolean).join(' ') || i.description || 'unknown adapter',
+  };
 }
 
 async function trySimple(name: 'webgl' | 'wasm' | 'cpu'): Promise<string | null> {
   try {
     if (name === 'webgl') tf.env().set('SOFTWARE_WEBGL_ENABLED', true); // headless Chromium renders WebGL in software
-    if (name === 'wasm') setWasmPaths({ 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded });
+    if (name === 'wasm')
+      setWasmPaths({
+        'tfjs-backend-wasm.wasm': wasmPlain,
+        'tfjs-backend-wasm-simd.wasm': wasmSimd,
+        'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
+      });
     if (!(await tf.setBackend(name))) return `${name}: the backend did not initialise`;
     await tf.ready();
     return null;

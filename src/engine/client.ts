@@ -4,7 +4,10 @@ import type { EngineEvent, ErrorCode, ReplyPayload, Request, WorkerMessage } fro
 
 export class EngineError extends Error {
   override name = 'EngineError';
-  constructor(message: string, readonly code: ErrorCode) {
+  constructor(
+    message: string,
+    readonly code: ErrorCode,
+  ) {
     super(message);
   }
 }

@@ -19,7 +19,7 @@ export async function initNodeBackend(preferred: NodeBackend = 'wasm'): Promise<
   if (preferred === 'wasm') {
     if (!wasmPathsSet) {
       const require = createRequire(import.meta.url);
-      setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')) + '/dist/');
+      setWasmPaths(`${path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'))}/dist/`);
       wasmPathsSet = true;
     }
     try {

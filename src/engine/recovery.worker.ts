@@ -4,7 +4,10 @@ import { EngineSession, EngineInputError } from './session.ts';
 import { isInputError } from '../core/errors.ts';
 import type { BackendInfo, ErrorCode, RequestMessage, WorkerMessage } from './protocol.ts';
 
-const scope = self as unknown as { postMessage(m: WorkerMessage): void; addEventListener(t: 'message', l: (e: MessageEvent) => void): void };
+const scope = self as unknown as {
+  postMessage(m: WorkerMessage): void;
+  addEventListener(t: 'message', l: (e: MessageEvent) => void): void;
+};
 const post = (m: WorkerMessage) => scope.postMessage(m);
 
 const session = new EngineSession({

@@ -83,7 +83,12 @@ describe('engine session on the probe example', () => {
     const result = s.done()!;
     expect(result.history.at(-1)!.step).toBe(40);
     expect(result.aggregate.validFlips).toBe(defence.validFlips);
-    expect(result.config).toMatchObject({ scenario: 'probe-example', steps: 40, positions: 'all', lr: SCENARIOS['probe-example'].defaults.run.lr });
+    expect(result.config).toMatchObject({
+      scenario: 'probe-example',
+      steps: 40,
+      positions: 'all',
+      lr: SCENARIOS['probe-example'].defaults.run.lr,
+    });
   });
 
   it('gives the same numbers whether paused on the way or run straight through', async () => {
@@ -98,7 +103,14 @@ describe('engine session on the probe example', () => {
 
   it('replays the recovery path, analyses the Jacobian and sweeps the budget', async () => {
     const replay = await s.session.handle({ type: 'replay' });
-    expect(replay.map((r) => r.part)).toEqual(['full', 'residual', 'non-clamped features', 'clamped features', 'top-k non-clamped', 'knock out top-k non-clamped']);
+    expect(replay.map((r) => r.part)).toEqual([
+      'full',
+      'residual',
+      'non-clamped features',
+      'clamped features',
+      'top-k non-clamped',
+      'knock out top-k non-clamped',
+    ]);
     expect(replay[0].recovered).toBe(s.done()!.aggregate.recovered);
     const jac = await s.session.handle({ type: 'jacobian' });
     expect(jac.d).toBe(info.d);
@@ -143,7 +155,9 @@ describe('engine session: bad requests get input errors that say what is wrong',
 
   it('a run before any defence', async () => {
     await s.session.handle({ type: 'loadScenario', scenario: { kind: 'probe-example' } });
-    await expect(s.session.handle({ type: 'start', config: { settings: {}, metricsEvery: 1, stepDelayMs: 0 } })).rejects.toThrow('choose the defended features first');
+    await expect(s.session.handle({ type: 'start', config: { settings: {}, metricsEvery: 1, stepDelayMs: 0 } })).rejects.toThrow(
+      'choose the defended features first',
+    );
   });
 
   it('a feature index outside the SAE', async () => {
@@ -154,12 +168,18 @@ describe('engine session: bad requests get input errors that say what is wrong',
 
   it('a negative learning rate', async () => {
     await s.session.handle({ type: 'setDefence', features: [1], clamp: ZERO });
-    await expect(s.session.handle({ type: 'start', config: { settings: { lr: -1 }, metricsEvery: 1, stepDelayMs: 0 } })).rejects.toThrow('lr must be a positive number, got -1');
+    await expect(s.session.handle({ type: 'start', config: { settings: { lr: -1 }, metricsEvery: 1, stepDelayMs: 0 } })).rejects.toThrow(
+      'lr must be a positive number, got -1',
+    );
   });
 
   it('an absurd step count and metrics interval', async () => {
-    await expect(s.session.handle({ type: 'start', config: { settings: { steps: 1e9 }, metricsEvery: 1, stepDelayMs: 0 } })).rejects.toThrow('steps = 1000000000 is above the limit 1000000');
-    await expect(s.session.handle({ type: 'start', config: { settings: {}, metricsEvery: 0, stepDelayMs: 0 } })).rejects.toThrow('metrics interval must be a whole number ≥ 1');
+    await expect(
+      s.session.handle({ type: 'start', config: { settings: { steps: 1e9 }, metricsEvery: 1, stepDelayMs: 0 } }),
+    ).rejects.toThrow('steps = 1000000000 is above the limit 1000000');
+    await expect(s.session.handle({ type: 'start', config: { settings: {}, metricsEvery: 0, stepDelayMs: 0 } })).rejects.toThrow(
+      'metrics interval must be a whole number ≥ 1',
+    );
   });
 
   it('uploaded files that are not safetensors', async () => {

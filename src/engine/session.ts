@@ -154,7 +154,8 @@ export class EngineSession {
     const sc = this.requireScenario();
     const { defence } = this.requireDefence();
     const options = runOptions(sc.id, config.settings);
-    if (!Number.isInteger(config.metricsEvery) || config.metricsEvery < 1) throw new EngineInputError('metrics interval must be a whole number ≥ 1');
+    if (!Number.isInteger(config.metricsEvery) || config.metricsEvery < 1)
+      throw new EngineInputError('metrics interval must be a whole number ≥ 1');
     if (!(config.stepDelayMs >= 0 && config.stepDelayMs <= 10_000)) throw new EngineInputError('step delay must be between 0 and 10000 ms');
     await this.resetRun();
     const positions: DeltaPositions = effectiveRun(sc.id, config.settings).positions;
@@ -217,7 +218,8 @@ export class EngineSession {
   }
 
   private async stepBy(count: number, config?: RunConfig): Promise<{ status: 'paused' | 'done'; step: number }> {
-    if (!Number.isInteger(count) || count < 1 || count > 10_000) throw new EngineInputError('step count must be a whole number in 1..10000');
+    if (!Number.isInteger(count) || count < 1 || count > 10_000)
+      throw new EngineInputError('step count must be a whole number in 1..10000');
     if ((!this.run || this.run.finished) && config) {
       await this.start(config);
       await this.stopLoop();
@@ -294,7 +296,14 @@ export class EngineSession {
       try {
         await run.run({ metricsEvery: run.options.steps, sleep: (ms) => this.host.sleep(ms) });
         const a = (await run.result()).aggregate;
-        rows.push({ budget, recoveryRate: a.recoveryRate, recovered: a.recovered, validFlips: a.validFlips, meanRelDrift: a.meanRelDrift, meanAbsDrift: a.meanAbsDrift });
+        rows.push({
+          budget,
+          recoveryRate: a.recoveryRate,
+          recovered: a.recovered,
+          validFlips: a.validFlips,
+          meanRelDrift: a.meanRelDrift,
+          meanAbsDrift: a.meanAbsDrift,
+        });
         this.host.emit({ type: 'notice', message: `budget sweep: ρ = ${budget} done` });
       } finally {
         run.dispose();
@@ -310,4 +319,3 @@ export class EngineSession {
     this.scenario = null;
   }
 }
-

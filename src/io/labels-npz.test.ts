@@ -20,7 +20,13 @@ function npy(shape: number[], data: number[]): Uint8Array {
 
 describe('feature labels', () => {
   it('reads a Neuronpedia export and a plain map', () => {
-    const labels = parseFeatureLabels(JSON.stringify([{ index: '3', description: 'names of people' }, { index: 3, description: 'IO name' }, { index: 7, description: 'refusal' }]));
+    const labels = parseFeatureLabels(
+      JSON.stringify([
+        { index: '3', description: 'names of people' },
+        { index: 3, description: 'IO name' },
+        { index: 7, description: 'refusal' },
+      ]),
+    );
     expect(labels.get(3)).toBe('names of people; IO name');
     expect(labels.get(7)).toBe('refusal');
     expect(parseFeatureLabels('{"12": "Paris"}').get(12)).toBe('Paris');
@@ -34,7 +40,8 @@ describe('feature labels', () => {
 
 describe('Gemma Scope npz', () => {
   it('loads a JumpReLU SAE from params.npz', () => {
-    const d = 2, m = 3;
+    const d = 2,
+      m = 3;
     const zip = zipSync({
       'W_enc.npy': npy([d, m], [1, 0, 1, 0, 1, 1]),
       'W_dec.npy': npy([m, d], [1, 0, 0, 1, 0.5, 0.5]),

@@ -17,8 +17,10 @@ export function parseFeatureLabels(text: string, dSae?: number): Map<number, str
   const out = new Map<number, string>();
   const add = (idx: unknown, label: unknown, where: string) => {
     const i = typeof idx === 'string' && /^\d+$/.test(idx) ? Number(idx) : idx;
-    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0) throw new LabelFileError(`label file: ${where} has no valid feature index (got ${JSON.stringify(idx)})`);
-    if (dSae !== undefined && i >= dSae) throw new LabelFileError(`label file: feature index ${i} is out of range for an SAE with ${dSae} features`);
+    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0)
+      throw new LabelFileError(`label file: ${where} has no valid feature index (got ${JSON.stringify(idx)})`);
+    if (dSae !== undefined && i >= dSae)
+      throw new LabelFileError(`label file: feature index ${i} is out of range for an SAE with ${dSae} features`);
     if (typeof label !== 'string') throw new LabelFileError(`label file: ${where} has no description string`);
     const text = label.trim();
     if (!text) return;

@@ -27,13 +27,18 @@ export function parseNpy(bytes: Uint8Array, name = 'array'): NpyArray {
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || !fortran || shapeText === undefined) throw new NpzError(`${name}: unreadable .npy header`);
   if (fortran === 'True') throw new NpzError(`${name}: Fortran-ordered arrays are not supported`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const count = shape.reduce((a, b) => a * b, 1);
   const dataStart = start + headerLen;
   const sizes: Record<string, number> = { '<f4': 4, '<f2': 2, '<f8': 8 };
   const size = sizes[descr];
   if (!size) throw new NpzError(`${name}: dtype ${descr} is not supported (little-endian float16/32/64 only)`);
-  if (bytes.length - dataStart !== count * size) throw new NpzError(`${name}: ${bytes.length - dataStart} data bytes for shape (${shape.join(', ')}) of ${descr}`);
+  if (bytes.length - dataStart !== count * size)
+    throw new NpzError(`${name}: ${bytes.length - dataStart} data bytes for shape (${shape.join(', ')}) of ${descr}`);
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) {
     const o = dataStart + i * size;
@@ -41,7 +46,6 @@ export function parseNpy(bytes: Uint8Array, name = 'array'): NpyArray {
   }
   return { shape, data: out };
 }
-
 
 export function parseNpz(bytes: Uint8Array, source = 'params.npz'): Map<string, NpyArray> {
   let files: Record<string, Uint8Array>;
@@ -60,7 +64,11 @@ export function parseNpz(bytes: Uint8Array, source = 'params.npz'): Map<string, 
 }
 
 /** A Gemma Scope JumpReLU SAE from params.npz. */
-export function gemmaScopeSae(bytes: Uint8Array, meta: { hookName?: string; modelName?: string } = {}, source = 'params.npz'): { config: SaeConfig; arrays: SaeArrays } {
+export function gemmaScopeSae(
+  bytes: Uint8Array,
+  meta: { hookName?: string; modelName?: string } = {},
+  source = 'params.npz',
+): { config: SaeConfig; arrays: SaeArrays } {
   const arrays = parseNpz(bytes, source);
   const need = (k: string) => {
     const a = arrays.get(k);
@@ -72,6 +80,12 @@ export function gemmaScopeSae(bytes: Uint8Array, meta: { hookName?: string; mode
   const [dIn, dSae] = W_enc.shape;
   return {
     config: { architecture: 'jumprelu', dIn, dSae, applyBDecToInput: false, normalizeActivations: 'none', centerInput: false, ...meta },
-    arrays: { W_enc: W_enc.data, W_dec: need('W_dec').data, b_enc: need('b_enc').data, b_dec: need('b_dec').data, threshold: need('threshold').data },
+    arrays: {
+      W_enc: W_enc.data,
+      W_dec: need('W_dec').data,
+      b_enc: need('b_enc').data,
+      b_dec: need('b_dec').data,
+      threshold: need('threshold').data,
+    },
   };
 }

@@ -8,17 +8,40 @@ export const RESULT_SCHEMA_VERSION = 1;
 
 /** Pretty JSON; non-finite numbers become null (JSON has no NaN). */
 export function resultToJson(result: RecoveryResult): string {
-  return JSON.stringify({ schemaVersion: RESULT_SCHEMA_VERSION, ...result }, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
+  return `${JSON.stringify(
+    { schemaVersion: RESULT_SCHEMA_VERSION, ...result },
+    (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v),
+    2,
+  )}\n`;
 }
 
 export const SAMPLE_COLUMNS: (keyof SampleMetrics)[] = [
-  'index', 'base', 'defended', 'recovered', 'valid', 'success', 'relDrift', 'absDrift', 'decodeDrift', 'floorViolation',
-  'eligible', 'reactivated', 'deltaNorm', 'relDeltaNorm', 'recoveredFraction', 'residualNormBase', 'residualNormDefended', 'residualNormRecovered',
+  'index',
+  'base',
+  'defended',
+  'recovered',
+  'valid',
+  'success',
+  'relDrift',
+  'absDrift',
+  'decodeDrift',
+  'floorViolation',
+  'eligible',
+  'reactivated',
+  'deltaNorm',
+  'relDeltaNorm',
+  'recoveredFraction',
+  'residualNormBase',
+  'residualNormDefended',
+  'residualNormRecovered',
 ];
 
 /** One row per sample, in input order. */
 export function samplesToCsv(samples: SampleMetrics[]): string {
-  return Papa.unparse({ fields: SAMPLE_COLUMNS as string[], data: samples.map((s) => SAMPLE_COLUMNS.map((c) => s[c] ?? '')) }, { newline: '\n' }) + '\n';
+  return `${Papa.unparse(
+    { fields: SAMPLE_COLUMNS as string[], data: samples.map((s) => SAMPLE_COLUMNS.map((c) => s[c] ?? '')) },
+    { newline: '\n' },
+  )}\n`;
 }
 
 export class ResultInputError extends InputError {
@@ -34,7 +57,14 @@ export function parseResultJson(text: string): RecoveryResult {
     throw new ResultInputError(`not a result file: invalid JSON (${(e as Error).message})`);
   }
   const r = raw as Partial<RecoveryResult> & { schemaVersion?: number };
-  if (typeof r !== 'object' || r === null || !Array.isArray(r.samples) || !Array.isArray(r.history) || typeof r.aggregate !== 'object' || typeof r.config !== 'object') {
+  if (
+    typeof r !== 'object' ||
+    r === null ||
+    !Array.isArray(r.samples) ||
+    !Array.isArray(r.history) ||
+    typeof r.aggregate !== 'object' ||
+    typeof r.config !== 'object'
+  ) {
     throw new ResultInputError('not a result file: expected config, samples, aggregate and history');
   }
   if (r.schemaVersion !== undefined && r.schemaVersion > RESULT_SCHEMA_VERSION) {

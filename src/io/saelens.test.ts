@@ -6,22 +6,55 @@ import { writeSafetensors } from './safetensors.ts';
 
 describe('SAELens cfg.json', () => {
   it('reads a v6 cfg', () => {
-    const { config } = parseSaeLensCfg(JSON.stringify({
-      architecture: 'jumprelu', d_in: 2304, d_sae: 16384, apply_b_dec_to_input: false, normalize_activations: 'none',
-      metadata: { model_name: 'gemma-2-2b', hook_name: 'blocks.3.hook_resid_post' },
-    }));
-    expect(config).toMatchObject({ architecture: 'jumprelu', dIn: 2304, dSae: 16384, applyBDecToInput: false, hookName: 'blocks.3.hook_resid_post', modelName: 'gemma-2-2b', centerInput: false });
+    const { config } = parseSaeLensCfg(
+      JSON.stringify({
+        architecture: 'jumprelu',
+        d_in: 2304,
+        d_sae: 16384,
+        apply_b_dec_to_input: false,
+        normalize_activations: 'none',
+        metadata: { model_name: 'gemma-2-2b', hook_name: 'blocks.3.hook_resid_post' },
+      }),
+    );
+    expect(config).toMatchObject({
+      architecture: 'jumprelu',
+      dIn: 2304,
+      dSae: 16384,
+      applyBDecToInput: false,
+      hookName: 'blocks.3.hook_resid_post',
+      modelName: 'gemma-2-2b',
+      centerInput: false,
+    });
   });
 
   it('reads a pre-6.0 cfg (gpt2-small-res-jb style) and its TopK variant', () => {
-    const legacy = { d_in: 768, d_sae: 24576, hook_point: 'blocks.4.hook_resid_pre', model_name: 'gpt2-small', activation_fn_str: 'relu', normalize_activations: false };
-    expect(parseSaeLensCfg(JSON.stringify(legacy)).config).toMatchObject({ architecture: 'standard', applyBDecToInput: true, hookName: 'blocks.4.hook_resid_pre', normalizeActivations: 'none' });
+    const legacy = {
+      d_in: 768,
+      d_sae: 24576,
+      hook_point: 'blocks.4.hook_resid_pre',
+      model_name: 'gpt2-small',
+      activation_fn_str: 'relu',
+      normalize_activations: false,
+    };
+    expect(parseSaeLensCfg(JSON.stringify(legacy)).config).toMatchObject({
+      architecture: 'standard',
+      applyBDecToInput: true,
+      hookName: 'blocks.4.hook_resid_pre',
+      normalizeActivations: 'none',
+    });
     const topk = { ...legacy, activation_fn_str: 'topk', activation_fn_kwargs: { k: 32 } };
     expect(parseSaeLensCfg(JSON.stringify(topk)).config).toMatchObject({ architecture: 'topk', k: 32 });
   });
 
   it('folds expected_average_only_in and centres when the model was centred', () => {
-    const cfg = { architecture: 'standard', d_in: 8, d_sae: 16, normalize_activations: 'expected_average_only_in', norm_scaling_factor: 2.5, metadata: { model_from_pretrained_kwargs: { center_writing_weights: true } } };
+    const cfg = {
+      architecture: 'standard',
+      d_in: 8,
+      d_sae: 16,
+      normalize_activations: 'expected_average_only_in',
+      norm_scaling_factor: 2.5,
+      metadata: { model_from_pretrained_kwargs: { center_writing_weights: true } },
+    };
     const { config, notes } = parseSaeLensCfg(JSON.stringify(cfg));
     expect(config.normalizeActivations).toBe('none');
     expect(config.foldedNormScalingFactor).toBe(2.5);
@@ -58,7 +91,11 @@ describe('SAE folders', () => {
     const world = makeSyntheticProbeWorld({ d: 8, m: 16 });
     const s = 3;
     const files = writeSaeLensFolder({ ...world.config }, world.arrays);
-    const scaledCfg = JSON.stringify({ ...JSON.parse(files.cfgJson), normalize_activations: 'expected_average_only_in', norm_scaling_factor: s });
+    const scaledCfg = JSON.stringify({
+      ...JSON.parse(files.cfgJson),
+      normalize_activations: 'expected_average_only_in',
+      norm_scaling_factor: s,
+    });
     const plain = loadSaeLens(files).sae;
     const folded = loadSaeLens({ ...files, cfgJson: scaledCfg }).sae;
     tf.tidy(() => {
@@ -81,7 +118,9 @@ describe('SAE folders', () => {
       W_dec: { shape: [16, 8], data: new Float32Array(128) },
       b_dec: { shape: [8], data: new Float32Array(8) },
     });
-    expect(() => loadSaeLens({ ...files, weights }, { source: 'my-sae' })).toThrow(/my-sae\/sae_weights\.safetensors: W_enc has shape \[8, 15\], expected \[8, 16\]/);
+    expect(() => loadSaeLens({ ...files, weights }, { source: 'my-sae' })).toThrow(
+      /my-sae\/sae_weights\.safetensors: W_enc has shape \[8, 15\], expected \[8, 16\]/,
+    );
     const noDec = writeSafetensors({ W_enc: { shape: [8, 16], data: new Float32Array(128) } });
     expect(() => loadSaeLens({ ...files, weights: noDec })).toThrow(/missing tensor "b_enc"/);
   });

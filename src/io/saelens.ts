@@ -59,7 +59,10 @@ export interface LoadedSae {
 }
 
 /** Interpret a cfg.json (either SAELens generation) as our SaeConfig, before weights are seen. */
-export function parseSaeLensCfg(json: string, opts: SaeLoadOptions = {}): { config: SaeConfig; normScalingFactor?: number; notes: string[] } {
+export function parseSaeLensCfg(
+  json: string,
+  opts: SaeLoadOptions = {},
+): { config: SaeConfig; normScalingFactor?: number; notes: string[] } {
   const src = opts.source ?? 'cfg.json';
   let raw: unknown;
   try {
@@ -106,7 +109,10 @@ export function parseSaeLensCfg(json: string, opts: SaeLoadOptions = {}): { conf
     }
     normalizeActivations = 'none';
     notes.push(`folded expected_average_only_in scaling factor ${normScalingFactor} into W_enc, W_dec and b_dec`);
-  } else throw new SaeError(`${src}: normalize_activations "${norm}" is not supported (supported: none, constant_norm_rescale, expected_average_only_in)`);
+  } else
+    throw new SaeError(
+      `${src}: normalize_activations "${norm}" is not supported (supported: none, constant_norm_rescale, expected_average_only_in)`,
+    );
 
   const kwargs = c.metadata?.model_from_pretrained_kwargs ?? c.model_from_pretrained_kwargs ?? {};
   const centeredModel = kwargs?.center_writing_weights === true;
@@ -134,7 +140,9 @@ function weightsFromFile(file: SafetensorsFile, config: SaeConfig, src: string):
     const key = file.tensors.has(name) ? name : file.tensors.has(name.replace(/^W_/, 'w_')) ? name.replace(/^W_/, 'w_') : name;
     const t = requireTensor(file, key, src);
     if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
-      throw new SaeError(`${src}: ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}] (d_in=${config.dIn}, d_sae=${config.dSae} from cfg.json)`);
+      throw new SaeError(
+        `${src}: ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}] (d_in=${config.dIn}, d_sae=${config.dSae} from cfg.json)`,
+      );
     }
     return t.data;
   };
@@ -196,11 +204,16 @@ export function saeLensCfgJson(config: SaeConfig, extra: Record<string, unknown>
     },
     ...extra,
   };
-  return JSON.stringify(cfg, null, 2) + '\n';
+  return `${JSON.stringify(cfg, null, 2)}\n`;
 }
 
 /** Serialise an SAE in SAELens' folder layout. */
-export function writeSaeLensFolder(config: SaeConfig, arrays: SaeArrays, logDensity?: Float32Array, extraCfg: Record<string, unknown> = {}): SaeFolderFiles {
+export function writeSaeLensFolder(
+  config: SaeConfig,
+  arrays: SaeArrays,
+  logDensity?: Float32Array,
+  extraCfg: Record<string, unknown> = {},
+): SaeFolderFiles {
   const { dIn, dSae } = config;
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {
     W_enc: { shape: [dIn, dSae], data: arrays.W_enc },

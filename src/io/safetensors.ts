@@ -69,7 +69,10 @@ export function parseSafetensors(input: ArrayBuffer | Uint8Array, source = 'safe
   const headerLen = Number(view.getBigUint64(0, true));
   if (headerLen > MAX_HEADER_BYTES) fail(source, `header length ${headerLen} exceeds the 100 MB limit (not a safetensors file?)`);
   if (headerLen > bytes.byteLength - 8) {
-    fail(source, `header length ${headerLen} is larger than the file (${bytes.byteLength} bytes); the file is truncated or not safetensors`);
+    fail(
+      source,
+      `header length ${headerLen} is larger than the file (${bytes.byteLength} bytes); the file is truncated or not safetensors`,
+    );
   }
   let header: unknown;
   try {
@@ -114,14 +117,18 @@ export function parseSafetensors(input: ArrayBuffer | Uint8Array, source = 'safe
     const dt = dtype as SafetensorsDType;
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
     if (end - begin !== count * DTYPE_BYTES[dt]) {
-      fail(source, `tensor "${name}": ${end - begin} bytes stored but shape [${(shape as number[]).join(', ')}] of ${dt} needs ${count * DTYPE_BYTES[dt]}`);
+      fail(
+        source,
+        `tensor "${name}": ${end - begin} bytes stored but shape [${(shape as number[]).join(', ')}] of ${dt} needs ${count * DTYPE_BYTES[dt]}`,
+      );
     }
     spans.push({ name, begin, end });
     tensors.set(name, { dtype: dt, shape: shape as number[], data: decode(bytes.subarray(dataStart + begin, dataStart + end), dt, count) });
   }
   spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
   for (let i = 1; i < spans.length; i++) {
-    const prev = spans[i - 1], cur = spans[i];
+    const prev = spans[i - 1],
+      cur = spans[i];
     if (cur.begin < prev.end) fail(source, `tensors "${prev.name}" and "${cur.name}" overlap in the data section`);
   }
   return { tensors, metadata };

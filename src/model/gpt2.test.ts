@@ -27,8 +27,12 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
  * Run every sequence of a model folder's ids.json as one right-padded batch and compare each sequence's logits
  * and residual stream with the PyTorch reference. Returns the worst max |Δ| / max |ref| over sequences.
  */
-export function compareWithReference(modelDir: string, refDir = modelDir): { logitsRelErr: number; residRelErr: number; maxRef: number } {
-  const { model } = loadGpt2(readFileSync(path.join(modelDir, 'config.json'), 'utf8'), readFileSync(path.join(modelDir, 'model.safetensors')), modelDir);
+function compareWithReference(modelDir: string, refDir = modelDir): { logitsRelErr: number; residRelErr: number; maxRef: number } {
+  const { model } = loadGpt2(
+    readFileSync(path.join(modelDir, 'config.json'), 'utf8'),
+    readFileSync(path.join(modelDir, 'model.safetensors')),
+    modelDir,
+  );
   const raw = JSON.parse(readFileSync(path.join(refDir, 'ids.json'), 'utf8'));
   const seqs: number[][] = typeof raw[0] === 'number' ? [raw] : raw;
   const ref = parseSafetensors(readFileSync(path.join(refDir, 'reference_logits.safetensors'))).tensors;
@@ -38,7 +42,9 @@ export function compareWithReference(modelDir: string, refDir = modelDir): { log
   const residNames = [...Array.from({ length: L }, (_, i) => `blocks.${i}.hook_resid_pre`), `blocks.${L - 1}.hook_resid_post`];
   const cache = new Map<string, Tensor>(residNames.map((n) => [n, null as unknown as Tensor]));
   const logits = tf.tidy(() => model.forward(ids, { cache }));
-  let logitsRelErr = 0, residRelErr = 0, maxRef = 0;
+  let logitsRelErr = 0,
+    residRelErr = 0,
+    maxRef = 0;
   seqs.forEach((s, b) => {
     const refLogits = (ref.get(`logits.${b}`) ?? ref.get('logits'))!.data;
     const got = tf.tidy(() => tf.slice(logits, [b, 0, 0], [1, s.length, -1]).dataSync());
@@ -46,7 +52,9 @@ export function compareWithReference(modelDir: string, refDir = modelDir): { log
     logitsRelErr = Math.max(logitsRelErr, maxDiff(got, refLogits) / maxAbs(refLogits));
     const refResid = ref.get(`resid.${b}`);
     if (refResid) {
-      const gotResid = tf.tidy(() => tf.stack(residNames.map((n) => tf.slice(cache.get(n)!, [b, 0, 0], [1, s.length, -1]).squeeze([0]))).dataSync());
+      const gotResid = tf.tidy(() =>
+        tf.stack(residNames.map((n) => tf.slice(cache.get(n)!, [b, 0, 0], [1, s.length, -1]).squeeze([0]))).dataSync(),
+      );
       residRelErr = Math.max(residRelErr, maxDiff(gotResid, refResid.data) / maxAbs(refResid.data));
     }
   });
@@ -56,18 +64,24 @@ export function compareWithReference(modelDir: string, refDir = modelDir): { log
 }
 
 describe('GPT-2 forward against the PyTorch reference (bench/reference/gpt2_ref.py)', () => {
-  it.each(MODEL_DIRS.map((d) => [path.basename(d), d]))('%s: logits and residual stream agree to 1e-4 relative (max |Δ| / max |ref|), batched with right padding', (_, dir) => {
-    const { logitsRelErr, residRelErr, maxRef } = compareWithReference(dir);
-    expect(maxRef).toBeGreaterThan(1); // the fixture's logits are not trivially small
-    expect(logitsRelErr).toBeLessThan(1e-4);
-    expect(residRelErr).toBeLessThan(1e-4);
-  });
+  it.each(MODEL_DIRS.map((d) => [path.basename(d), d]))(
+    '%s: logits and residual stream agree to 1e-4 relative (max |Δ| / max |ref|), batched with right padding',
+    (_, dir) => {
+      const { logitsRelErr, residRelErr, maxRef } = compareWithReference(dir);
+      expect(maxRef).toBeGreaterThan(1); // the fixture's logits are not trivially small
+      expect(logitsRelErr).toBeLessThan(1e-4);
+      expect(residRelErr).toBeLessThan(1e-4);
+    },
+  );
 });
 
 describe('hooks and forwardFrom', () => {
   const config = { nLayer: 3, nHead: 2, dModel: 16, nCtx: 12, vocabSize: 30, lnEps: 1e-5 };
   const model = randomGpt2(config, 1, 0.3);
-  const ids = [[1, 5, 7, 9, 2], [3, 3, 8, 1, 0]];
+  const ids = [
+    [1, 5, 7, 9, 2],
+    [3, 3, 8, 1, 0],
+  ];
   const diff = (a: Tensor, b: Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 
   it('caches every hook point with TransformerLens names and shapes', () => {
@@ -99,7 +113,9 @@ describe('hooks and forwardFrom', () => {
     for (const [n, s] of Object.entries(shapes)) expect(cache.get(n)!.shape, n).toEqual(s);
     // resid_post of one block is resid_pre of the next; resid_mid = resid_pre + attn_out.
     expect(diff(cache.get('blocks.0.hook_resid_post')!, cache.get('blocks.1.hook_resid_pre')!)).toBe(0);
-    expect(diff(tf.add(cache.get('blocks.1.hook_resid_pre')!, cache.get('blocks.1.hook_attn_out')!), cache.get('blocks.1.hook_resid_mid')!)).toBeLessThan(1e-6);
+    expect(
+      diff(tf.add(cache.get('blocks.1.hook_resid_pre')!, cache.get('blocks.1.hook_attn_out')!), cache.get('blocks.1.hook_resid_mid')!),
+    ).toBeLessThan(1e-6);
     // Causal: no attention to later positions; scores are seen after masking, as in TransformerLens.
     const pattern = cache.get('blocks.1.attn.hook_pattern')!.arraySync() as number[][][][];
     expect(pattern[0][0][1][3]).toBe(0);
@@ -136,7 +152,8 @@ describe('hooks and forwardFrom', () => {
   it('the gradient w.r.t. a residual perturbation is finite and matches a central finite difference', () => {
     tf.tidy(() => {
       const h = model.runToHook(ids, 'blocks.1.hook_resid_pre');
-      const f = (d: Tensor) => tf.sum(tf.slice(model.forwardFrom('blocks.1.hook_resid_pre', tf.add(h, d) as Tensor3D), [0, 4, 3], [1, 1, 1]));
+      const f = (d: Tensor) =>
+        tf.sum(tf.slice(model.forwardFrom('blocks.1.hook_resid_pre', tf.add(h, d) as Tensor3D), [0, 4, 3], [1, 1, 1]));
       const g = tf.grad(f)(tf.zeros(h.shape)).dataSync();
       expect(g.every(Number.isFinite)).toBe(true);
       // Causality: the logit at position 4 of row 0 depends on nothing in row 1.
@@ -154,8 +171,22 @@ describe('hooks and forwardFrom', () => {
   it('right padding (with or without an attention mask) does not change the real tokens; one-hot embedding equals gather', () => {
     tf.tidy(() => {
       const short = model.forward([[1, 5, 7]]);
-      const padded = model.forward([[1, 5, 7, 0, 0], [4, 4, 4, 4, 4]]);
-      const masked = model.forward([[1, 5, 7, 0, 0], [4, 4, 4, 4, 4]], { attentionMask: tf.tensor2d([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]) });
+      const padded = model.forward([
+        [1, 5, 7, 0, 0],
+        [4, 4, 4, 4, 4],
+      ]);
+      const masked = model.forward(
+        [
+          [1, 5, 7, 0, 0],
+          [4, 4, 4, 4, 4],
+        ],
+        {
+          attentionMask: tf.tensor2d([
+            [1, 1, 1, 0, 0],
+            [1, 1, 1, 1, 1],
+          ]),
+        },
+      );
       expect(diff(short, tf.slice(padded, [0, 0, 0], [1, 3, 30]))).toBeLessThan(1e-5);
       expect(diff(short, tf.slice(masked, [0, 0, 0], [1, 3, 30]))).toBeLessThan(1e-5);
       expect(diff(model.forward([[4, 4, 4, 4, 4]]), tf.slice(masked, [1, 0, 0], [1, 5, 30]))).toBeLessThan(1e-5);
@@ -199,7 +230,12 @@ describe('hooks and forwardFrom', () => {
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) {
       tf.tidy(() => void model.forward(ids));
-      tf.tidy(() => void tf.grad((d: Tensor) => tf.sum(model.forwardFrom('blocks.0.hook_resid_pre', tf.add(model.runToHook(ids, 'blocks.0.hook_resid_pre'), d) as Tensor3D)))(tf.zeros([2, 5, 16])));
+      tf.tidy(
+        () =>
+          void tf.grad((d: Tensor) =>
+            tf.sum(model.forwardFrom('blocks.0.hook_resid_pre', tf.add(model.runToHook(ids, 'blocks.0.hook_resid_pre'), d) as Tensor3D)),
+          )(tf.zeros([2, 5, 16])),
+      );
       tf.tidy(() => void model.runToHook(ids, 'blocks.1.hook_resid_mid'));
       tf.tidy(() => void model.forward(ids, { hooks: { 'blocks.1.attn.hook_pattern': (p) => tf.mul(p, 1) } }));
     }
@@ -211,10 +247,18 @@ describe('hooks and forwardFrom', () => {
     expect(() => model.forward([[1, 2], [3]])).toThrow(/rectangular/);
     expect(() => model.forward([Array(13).fill(1)])).toThrow(/exceeds the context of 12/);
     expect(() => model.forwardFrom('blocks.7.hook_resid_pre', tf.zeros([1, 1, 16]) as Tensor3D)).toThrow(/layers 0\.\.2/);
-    expect(() => tf.tidy(() => model.forwardFrom('blocks.0.hook_resid_pre', tf.zeros([1, 1, 8]) as Tensor3D))).toThrow(/must be \[batch, pos, 16\]/);
-    expect(() => model.forward(ids, { hooks: { 'blocks.1.hook_resid_pr': (x) => x } })).toThrow(/unknown hook point "blocks\.1\.hook_resid_pr"/);
-    expect(() => model.forward(ids, { cache: new Map([['blocks.3.hook_resid_pre', null as unknown as Tensor]]) })).toThrow(/unknown hook point/);
-    expect(() => tf.tidy(() => model.forward(ids, { hooks: { 'blocks.0.hook_resid_mid': () => tf.zeros([2, 5, 8]) } }))).toThrow(/hook blocks\.0\.hook_resid_mid returned shape \[2, 5, 8\], expected \[2, 5, 16\]/);
+    expect(() => tf.tidy(() => model.forwardFrom('blocks.0.hook_resid_pre', tf.zeros([1, 1, 8]) as Tensor3D))).toThrow(
+      /must be \[batch, pos, 16\]/,
+    );
+    expect(() => model.forward(ids, { hooks: { 'blocks.1.hook_resid_pr': (x) => x } })).toThrow(
+      /unknown hook point "blocks\.1\.hook_resid_pr"/,
+    );
+    expect(() => model.forward(ids, { cache: new Map([['blocks.3.hook_resid_pre', null as unknown as Tensor]]) })).toThrow(
+      /unknown hook point/,
+    );
+    expect(() => tf.tidy(() => model.forward(ids, { hooks: { 'blocks.0.hook_resid_mid': () => tf.zeros([2, 5, 8]) } }))).toThrow(
+      /hook blocks\.0\.hook_resid_mid returned shape \[2, 5, 8\], expected \[2, 5, 16\]/,
+    );
   });
 });
 
@@ -241,22 +285,30 @@ describe('config and weight validation', () => {
   });
 
   it('accepts n_ctx for n_positions, gelu_pytorch_tanh, n_inner = null or 4·d', () => {
-    expect(parseGpt2Config('{"n_embd": 8, "n_layer": 1, "n_head": 2, "n_ctx": 4, "vocab_size": 5, "n_inner": null, "activation_function": "gelu_pytorch_tanh"}').config.nCtx).toBe(4);
+    expect(
+      parseGpt2Config(
+        '{"n_embd": 8, "n_layer": 1, "n_head": 2, "n_ctx": 4, "vocab_size": 5, "n_inner": null, "activation_function": "gelu_pytorch_tanh"}',
+      ).config.nCtx,
+    ).toBe(4);
     expect(parseGpt2Config(cfg({ n_inner: 32 })).config.dModel).toBe(8);
   });
 
   it('names the tensor whose shape disagrees with config.json', () => {
-    expect(() => loadGpt2(configText.replace('"n_embd": 32', '"n_embd": 16'), weights, 'tiny')).toThrow(/tiny\/model\.safetensors: wte\.weight has shape \[20, 32\], config\.json implies \[20, 16\]/);
+    expect(() => loadGpt2(configText.replace('"n_embd": 32', '"n_embd": 16'), weights, 'tiny')).toThrow(
+      /tiny\/model\.safetensors: wte\.weight has shape \[20, 32\], config\.json implies \[20, 16\]/,
+    );
   });
 
   it('refuses weights with more layers than config.json (instead of running a truncated model)', () => {
-    expect(() => loadGpt2(configText.replace('"n_layer": 2', '"n_layer": 1'), weights, 'tiny')).toThrow(/unexpected tensor h\.1\.ln_1\.weight.* n_layer=1/);
+    expect(() => loadGpt2(configText.replace('"n_layer": 2', '"n_layer": 1'), weights, 'tiny')).toThrow(
+      /unexpected tensor h\.1\.ln_1\.weight.* n_layer=1/,
+    );
   });
 
   it('reads the "transformer." prefix, drops attn.bias buffers and a tied lm_head copy, rejects non-finite weights', () => {
     const file = parseSafetensors(weights);
     const renamed: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const [n, t] of file.tensors) renamed['transformer.' + n] = { shape: t.shape, data: t.data };
+    for (const [n, t] of file.tensors) renamed[`transformer.${n}`] = { shape: t.shape, data: t.data };
     renamed['transformer.h.0.attn.bias'] = { shape: [1, 1, 16, 16], data: new Float32Array(256) };
     renamed['lm_head.weight'] = renamed['transformer.wte.weight'];
     const { model } = loadGpt2(configText, writeSafetensors(renamed), 'prefixed');

@@ -44,7 +44,7 @@ export interface GPT2Weights {
 }
 
 /** A hook returns the replacement activation, or nothing to leave it unchanged. */
-export type HookFn = (act: Tensor, name: string) => Tensor | void;
+export type HookFn = (act: Tensor, name: string) => Tensor | undefined;
 
 export interface RunOptions {
   /** Hooks by exact name. */
@@ -91,7 +91,23 @@ function layerNorm(x: Tensor, w: Tensor1D, b: Tensor1D, eps: number): Tensor {
 
 /** Every hook point of an n-layer model, in the order the forward pass reaches them. */
 export function hookNames(nLayer: number): string[] {
-  const block = ['hook_resid_pre', 'ln1.hook_normalized', 'attn.hook_q', 'attn.hook_k', 'attn.hook_v', 'attn.hook_attn_scores', 'attn.hook_pattern', 'attn.hook_z', 'hook_attn_out', 'hook_resid_mid', 'ln2.hook_normalized', 'mlp.hook_pre', 'mlp.hook_post', 'hook_mlp_out', 'hook_resid_post'];
+  const block = [
+    'hook_resid_pre',
+    'ln1.hook_normalized',
+    'attn.hook_q',
+    'attn.hook_k',
+    'attn.hook_v',
+    'attn.hook_attn_scores',
+    'attn.hook_pattern',
+    'attn.hook_z',
+    'hook_attn_out',
+    'hook_resid_mid',
+    'ln2.hook_normalized',
+    'mlp.hook_pre',
+    'mlp.hook_post',
+    'hook_mlp_out',
+    'hook_resid_post',
+  ];
   const names = ['hook_embed', 'hook_pos_embed'];
   for (let i = 0; i < nLayer; i++) names.push(...block.map((h) => `blocks.${i}.${h}`));
   names.push('ln_final.hook_normalized');
@@ -101,7 +117,10 @@ export function hookNames(nLayer: number): string[] {
 export class GPT2 {
   private validHooks?: Set<string>;
 
-  constructor(readonly config: GPT2Config, readonly weights: GPT2Weights) {}
+  constructor(
+    readonly config: GPT2Config,
+    readonly weights: GPT2Weights,
+  ) {}
 
   /** All hook point names, in forward order. */
   hookNames(): string[] {
@@ -114,7 +133,10 @@ export class GPT2 {
     if (!names.length) return;
     this.validHooks ??= new Set(this.hookNames());
     for (const n of names) {
-      if (!this.validHooks.has(n)) throw new ModelInputError(`unknown hook point "${n}" (e.g. blocks.0.hook_resid_pre, blocks.0.attn.hook_pattern; the model has layers 0..${this.config.nLayer - 1})`);
+      if (!this.validHooks.has(n))
+        throw new ModelInputError(
+          `unknown hook point "${n}" (e.g. blocks.0.hook_resid_pre, blocks.0.attn.hook_pattern; the model has layers 0..${this.config.nLayer - 1})`,
+        );
     }
   }
 
@@ -123,7 +145,8 @@ export class GPT2 {
     if (fn) {
       const out = fn(x, name);
       if (out) {
-        if (!tf.util.arraysEqual(out.shape, x.shape)) throw new ModelInputError(`hook ${name} returned shape [${out.shape.join(', ')}], expected [${x.shape.join(', ')}]`);
+        if (!tf.util.arraysEqual(out.shape, x.shape))
+          throw new ModelInputError(`hook ${name} returned shape [${out.shape.join(', ')}], expected [${x.shape.join(', ')}]`);
         x = out;
       }
     }
@@ -140,15 +163,19 @@ export class GPT2 {
     if (T > nCtx) throw new ModelInputError(`sequence of ${T} tokens exceeds the context of ${nCtx}`);
     for (const row of ids) {
       if (row.length !== T) throw new ModelInputError('token batches must be rectangular (pad them)');
-      for (const id of row) if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new ModelInputError(`token id ${id} is outside the vocabulary 0..${vocabSize - 1}`);
+      for (const id of row)
+        if (!Number.isInteger(id) || id < 0 || id >= vocabSize)
+          throw new ModelInputError(`token id ${id} is outside the vocabulary 0..${vocabSize - 1}`);
     }
     const flat = tf.tensor1d(ids.flat(), 'int32');
     const tok =
-      opts.embedding === 'onehot'
-        ? tf.matMul(tf.oneHot(flat, vocabSize).toFloat(), this.weights.W_E)
-        : tf.gather(this.weights.W_E, flat);
+      opts.embedding === 'onehot' ? tf.matMul(tf.oneHot(flat, vocabSize).toFloat(), this.weights.W_E) : tf.gather(this.weights.W_E, flat);
     const embed = this.hook('hook_embed', tf.reshape(tok, [B, T, -1]), opts);
-    const pos = this.hook('hook_pos_embed', tf.broadcastTo(tf.slice(this.weights.W_pos, [0, 0], [T, -1]), [B, T, this.config.dModel]), opts);
+    const pos = this.hook(
+      'hook_pos_embed',
+      tf.broadcastTo(tf.slice(this.weights.W_pos, [0, 0], [T, -1]), [B, T, this.config.dModel]),
+      opts,
+    );
     return tf.add(embed, pos) as Tensor3D;
   }
 
@@ -160,9 +187,9 @@ export class GPT2 {
     const dh = dModel / nHead;
     const qkv = tf.add(tf.matMul(tf.reshape(x, [B * T, dModel]), w.W_attn), w.b_attn);
     const heads = (k: number) => tf.reshape(tf.slice(qkv, [0, k * dModel], [B * T, dModel]), [B, T, nHead, dh]);
-    const q = this.hook(p + 'hook_q', heads(0), opts);
-    const k = this.hook(p + 'hook_k', heads(1), opts);
-    const v = this.hook(p + 'hook_v', heads(2), opts);
+    const q = this.hook(`${p}hook_q`, heads(0), opts);
+    const k = this.hook(`${p}hook_k`, heads(1), opts);
+    const v = this.hook(`${p}hook_v`, heads(2), opts);
     const qh = tf.transpose(q, [0, 2, 1, 3]); // [B, H, T, dh]
     const kh = tf.transpose(k, [0, 2, 1, 3]);
     const vh = tf.transpose(v, [0, 2, 1, 3]);
@@ -172,9 +199,9 @@ export class GPT2 {
     let allowed = tf.reshape(tf.linalg.bandPart(tf.ones([T, T]), -1, 0), [1, 1, T, T]);
     if (opts.attentionMask) allowed = tf.mul(allowed, tf.reshape(opts.attentionMask, [B, 1, 1, T]));
     const masked = tf.add(tf.div(tf.matMul(qh, kh, false, true), Math.sqrt(dh)), tf.mul(tf.sub(1, allowed), -1e9)); // [B, H, Tq, Tk]
-    const scores = this.hook(p + 'hook_attn_scores', masked, opts);
-    const pattern = this.hook(p + 'hook_pattern', tf.softmax(scores, -1), opts);
-    const z = this.hook(p + 'hook_z', tf.transpose(tf.matMul(pattern, vh), [0, 2, 1, 3]), opts); // [B, T, H, dh]
+    const scores = this.hook(`${p}hook_attn_scores`, masked, opts);
+    const pattern = this.hook(`${p}hook_pattern`, tf.softmax(scores, -1), opts);
+    const z = this.hook(`${p}hook_z`, tf.transpose(tf.matMul(pattern, vh), [0, 2, 1, 3]), opts); // [B, T, H, dh]
     const out = tf.add(tf.matMul(tf.reshape(z, [B * T, dModel]), w.W_O), w.b_O);
     return tf.reshape(out, [B, T, dModel]) as Tensor3D;
   }
@@ -184,7 +211,11 @@ export class GPT2 {
     const w = this.weights.blocks[i];
     const [B, T] = x.shape;
     const dMlp = w.W_in.shape[1];
-    const pre = this.hook(`blocks.${i}.mlp.hook_pre`, tf.reshape(tf.add(tf.matMul(tf.reshape(x, [B * T, dModel]), w.W_in), w.b_in), [B, T, dMlp]), opts);
+    const pre = this.hook(
+      `blocks.${i}.mlp.hook_pre`,
+      tf.reshape(tf.add(tf.matMul(tf.reshape(x, [B * T, dModel]), w.W_in), w.b_in), [B, T, dMlp]),
+      opts,
+    );
     const post = this.hook(`blocks.${i}.mlp.hook_post`, gelu(pre), opts);
     return tf.reshape(tf.add(tf.matMul(tf.reshape(post, [B * T, dMlp]) as Tensor2D, w.W_out), w.b_out), [B, T, dModel]) as Tensor3D;
   }
@@ -195,21 +226,21 @@ export class GPT2 {
     const w = this.weights.blocks[i];
     const p = `blocks.${i}.`;
     if (from === 'hook_resid_pre') {
-      x = this.hook(p + 'hook_resid_pre', x, opts) as Tensor3D;
+      x = this.hook(`${p}hook_resid_pre`, x, opts) as Tensor3D;
       if (to === 'hook_resid_pre') return x;
-      const normed = this.hook(p + 'ln1.hook_normalized', layerNorm(x, w.ln1_w, w.ln1_b, lnEps), opts) as Tensor3D;
-      const attnOut = this.hook(p + 'hook_attn_out', this.attention(i, normed, opts), opts);
+      const normed = this.hook(`${p}ln1.hook_normalized`, layerNorm(x, w.ln1_w, w.ln1_b, lnEps), opts) as Tensor3D;
+      const attnOut = this.hook(`${p}hook_attn_out`, this.attention(i, normed, opts), opts);
       x = tf.add(x, attnOut) as Tensor3D;
       from = 'hook_resid_mid';
     }
     if (from === 'hook_resid_mid') {
-      x = this.hook(p + 'hook_resid_mid', x, opts) as Tensor3D;
+      x = this.hook(`${p}hook_resid_mid`, x, opts) as Tensor3D;
       if (to === 'hook_resid_mid') return x;
-      const normed = this.hook(p + 'ln2.hook_normalized', layerNorm(x, w.ln2_w, w.ln2_b, lnEps), opts) as Tensor3D;
-      const mlpOut = this.hook(p + 'hook_mlp_out', this.mlp(i, normed, opts), opts);
+      const normed = this.hook(`${p}ln2.hook_normalized`, layerNorm(x, w.ln2_w, w.ln2_b, lnEps), opts) as Tensor3D;
+      const mlpOut = this.hook(`${p}hook_mlp_out`, this.mlp(i, normed, opts), opts);
       x = tf.add(x, mlpOut) as Tensor3D;
     }
-    return this.hook(p + 'hook_resid_post', x, opts) as Tensor3D;
+    return this.hook(`${p}hook_resid_post`, x, opts) as Tensor3D;
   }
 
   /** ln_final and the tied unembedding: [B, T, V] (or [B, 1, V] with opts.logitsAt). */
@@ -225,7 +256,10 @@ export class GPT2 {
       x = tf.matMul(tf.reshape(tf.oneHot(tf.tensor1d([...at], 'int32'), T), [B, 1, T]), x) as Tensor3D;
     }
     const rows = x.shape[1];
-    const normed = tf.reshape(this.hook('ln_final.hook_normalized', layerNorm(x, this.weights.lnf_w, this.weights.lnf_b, lnEps), opts), [B * rows, dModel]) as Tensor2D;
+    const normed = tf.reshape(this.hook('ln_final.hook_normalized', layerNorm(x, this.weights.lnf_w, this.weights.lnf_b, lnEps), opts), [
+      B * rows,
+      dModel,
+    ]) as Tensor2D;
     return tf.reshape(this.unembedMatmul(normed), [B, rows, vocabSize]) as Tensor3D;
   }
 
@@ -259,8 +293,10 @@ export class GPT2 {
   forwardFrom(hookName: string, resid: Tensor3D, opts: RunOptions = {}): Tensor3D {
     const { layer, point } = parseResidHook(hookName, this.config.nLayer);
     this.checkHooks(opts);
-    if (resid.rank !== 3 || resid.shape[2] !== this.config.dModel) throw new ModelInputError(`residual for ${hookName} must be [batch, pos, ${this.config.dModel}], got [${resid.shape.join(', ')}]`);
-    if (resid.shape[1] > this.config.nCtx) throw new ModelInputError(`sequence of ${resid.shape[1]} tokens exceeds the context of ${this.config.nCtx}`);
+    if (resid.rank !== 3 || resid.shape[2] !== this.config.dModel)
+      throw new ModelInputError(`residual for ${hookName} must be [batch, pos, ${this.config.dModel}], got [${resid.shape.join(', ')}]`);
+    if (resid.shape[1] > this.config.nCtx)
+      throw new ModelInputError(`sequence of ${resid.shape[1]} tokens exceeds the context of ${this.config.nCtx}`);
     let x = resid;
     if (point === 'hook_resid_post') {
       x = this.hook(hookName, x, opts) as Tensor3D;

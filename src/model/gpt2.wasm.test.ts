@@ -16,7 +16,10 @@ describe('GPT-2 on the wasm backend', () => {
 
   it('gradients w.r.t. all weights (one-hot embedding) and w.r.t. a residual, matching the cpu backend', async () => {
     const config = { nLayer: 2, nHead: 2, dModel: 8, nCtx: 8, vocabSize: 11, lnEps: 1e-5 };
-    const ids = [[1, 2, 3, 4], [5, 6, 0, 0]];
+    const ids = [
+      [1, 2, 3, 4],
+      [5, 6, 0, 0],
+    ];
     const run = () => {
       const model = withTrainableWeights(randomGpt2(config, 2, 0.3));
       const vars = model.parameters() as tf.Variable[];
@@ -24,7 +27,10 @@ describe('GPT-2 on the wasm backend', () => {
       const gW = grads[vars[0].name].dataSync().slice();
       const gResid = tf.tidy(() => {
         const h = model.runToHook(ids, 'blocks.1.hook_resid_pre');
-        return tf.grad((d: Tensor) => tf.sum(model.forwardFrom('blocks.1.hook_resid_pre', tf.add(h, d) as Tensor3D)))(tf.zerosLike(h)).dataSync().slice();
+        return tf
+          .grad((d: Tensor) => tf.sum(model.forwardFrom('blocks.1.hook_resid_pre', tf.add(h, d) as Tensor3D)))(tf.zerosLike(h))
+          .dataSync()
+          .slice();
       });
       tf.dispose([value, ...Object.values(grads), ...vars]);
       return { gW, gResid };
@@ -43,7 +49,10 @@ describe('GPT-2 on the wasm backend', () => {
   it('frozen weights: the cached W_Eᵀ gives the cpu logits, is made once, and goes with dispose', async () => {
     const config = { nLayer: 1, nHead: 2, dModel: 8, nCtx: 8, vocabSize: 11, lnEps: 1e-5 };
     const model = randomGpt2(config, 3, 0.3);
-    const ids = [[1, 2, 3], [4, 5, 6]];
+    const ids = [
+      [1, 2, 3],
+      [4, 5, 6],
+    ];
     const wasm = tf.tidy(() => model.forward(ids).dataSync().slice());
     const after1 = tf.memory().numTensors;
     tf.tidy(() => void model.forward(ids));

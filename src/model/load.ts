@@ -26,19 +26,27 @@ export function parseGpt2Config(json: string, source = 'config.json'): { config:
     throw new ModelInputError(`${source}: not valid JSON (${(e as Error).message})`);
   }
   const int = (k: keyof HfGpt2Config, v: unknown) => {
-    if (!Number.isInteger(v) || (v as number) <= 0) throw new ModelInputError(`${source}: ${String(k)} must be a positive integer, got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(v) || (v as number) <= 0)
+      throw new ModelInputError(`${source}: ${String(k)} must be a positive integer, got ${JSON.stringify(v)}`);
     return v as number;
   };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ModelInputError(`${source}: must be a JSON object`);
-  if (raw.model_type !== undefined && raw.model_type !== 'gpt2') throw new ModelInputError(`${source}: model_type "${raw.model_type}" is not supported (gpt2 only)`);
+  if (raw.model_type !== undefined && raw.model_type !== 'gpt2')
+    throw new ModelInputError(`${source}: model_type "${raw.model_type}" is not supported (gpt2 only)`);
   const act = raw.activation_function ?? 'gelu_new';
-  if (!['gelu_new', 'gelu_pytorch_tanh'].includes(act)) throw new ModelInputError(`${source}: activation_function "${act}" is not supported (GPT-2's tanh GELU: gelu_new or gelu_pytorch_tanh)`);
+  if (!['gelu_new', 'gelu_pytorch_tanh'].includes(act))
+    throw new ModelInputError(
+      `${source}: activation_function "${act}" is not supported (GPT-2's tanh GELU: gelu_new or gelu_pytorch_tanh)`,
+    );
   // Options that change the arithmetic; GPT-2 checkpoints leave them at these defaults.
   if (raw.scale_attn_weights === false) throw new ModelInputError(`${source}: scale_attn_weights=false is not supported`);
-  if (raw.scale_attn_by_inverse_layer_idx === true) throw new ModelInputError(`${source}: scale_attn_by_inverse_layer_idx=true is not supported`);
-  if (raw.tie_word_embeddings === false) throw new ModelInputError(`${source}: tie_word_embeddings=false is not supported (GPT-2 unembeds with wte)`);
+  if (raw.scale_attn_by_inverse_layer_idx === true)
+    throw new ModelInputError(`${source}: scale_attn_by_inverse_layer_idx=true is not supported`);
+  if (raw.tie_word_embeddings === false)
+    throw new ModelInputError(`${source}: tie_word_embeddings=false is not supported (GPT-2 unembeds with wte)`);
   const lnEps = raw.layer_norm_epsilon ?? 1e-5;
-  if (typeof lnEps !== 'number' || !(lnEps > 0) || !Number.isFinite(lnEps)) throw new ModelInputError(`${source}: layer_norm_epsilon must be a positive number, got ${JSON.stringify(lnEps)}`);
+  if (typeof lnEps !== 'number' || !(lnEps > 0) || !Number.isFinite(lnEps))
+    throw new ModelInputError(`${source}: layer_norm_epsilon must be a positive number, got ${JSON.stringify(lnEps)}`);
   const config: GPT2Config = {
     dModel: int('n_embd', raw.n_embd),
     nLayer: int('n_layer', raw.n_layer),
@@ -47,9 +55,12 @@ export function parseGpt2Config(json: string, source = 'config.json'): { config:
     vocabSize: int('vocab_size', raw.vocab_size),
     lnEps,
   };
-  if (config.dModel % config.nHead) throw new ModelInputError(`${source}: n_embd ${config.dModel} is not divisible by n_head ${config.nHead}`);
+  if (config.dModel % config.nHead)
+    throw new ModelInputError(`${source}: n_embd ${config.dModel} is not divisible by n_head ${config.nHead}`);
   if (raw.n_inner !== undefined && raw.n_inner !== null && raw.n_inner !== 4 * config.dModel) {
-    throw new ModelInputError(`${source}: n_inner ${JSON.stringify(raw.n_inner)} is not supported (the MLP width must be 4·n_embd = ${4 * config.dModel})`);
+    throw new ModelInputError(
+      `${source}: n_inner ${JSON.stringify(raw.n_inner)} is not supported (the MLP width must be 4·n_embd = ${4 * config.dModel})`,
+    );
   }
   return { config, raw };
 }
@@ -63,20 +74,24 @@ function weightsFrom(file: SafetensorsFile, c: GPT2Config, source: string): GPT2
     if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
       throw new ModelInputError(`${source}: ${prefix + name} has shape [${t.shape.join(', ')}], config.json implies [${shape.join(', ')}]`);
     }
-    for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i])) throw new ModelInputError(`${source}: ${prefix + name} has a non-finite value at ${i}`);
+    for (let i = 0; i < t.data.length; i++)
+      if (!Number.isFinite(t.data[i])) throw new ModelInputError(`${source}: ${prefix + name} has a non-finite value at ${i}`);
     return shape.length === 1 ? tf.tensor1d(t.data) : tf.tensor2d(t.data, shape as [number, number]);
   };
   // Tensors the config does not account for mean the two disagree (e.g. n_layer too small): refuse rather than
   // silently run a truncated model. Causal-mask buffers and a tied lm_head copy are not parameters.
   const known = new Set(['wte.weight', 'wpe.weight', 'ln_f.weight', 'ln_f.bias']);
   for (let i = 0; i < c.nLayer; i++) {
-    for (const n of ['ln_1', 'ln_2', 'attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj']) known.add(`h.${i}.${n}.weight`).add(`h.${i}.${n}.bias`);
+    for (const n of ['ln_1', 'ln_2', 'attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'])
+      known.add(`h.${i}.${n}.weight`).add(`h.${i}.${n}.bias`);
   }
   const unexpected = [...file.tensors.keys()]
     .map((n) => (n.startsWith(prefix) ? n.slice(prefix.length) : n))
     .filter((n) => !known.has(n) && !/^h\.\d+\.attn\.(bias|masked_bias)$|^lm_head\.weight$/.test(n));
   if (unexpected.length) {
-    throw new ModelInputError(`${source}: unexpected tensor ${unexpected.slice(0, 4).join(', ')} for n_layer=${c.nLayer} (does config.json match these weights?)`);
+    throw new ModelInputError(
+      `${source}: unexpected tensor ${unexpected.slice(0, 4).join(', ')} for n_layer=${c.nLayer} (does config.json match these weights?)`,
+    );
   }
   const d = c.dModel;
   const v1 = (n: string) => get(n, [d]) as Tensor1D;
@@ -86,18 +101,18 @@ function weightsFrom(file: SafetensorsFile, c: GPT2Config, source: string): GPT2
   for (let i = 0; i < c.nLayer; i++) {
     const p = `h.${i}.`;
     blocks.push({
-      ln1_w: v1(p + 'ln_1.weight'),
-      ln1_b: v1(p + 'ln_1.bias'),
-      W_attn: get(p + 'attn.c_attn.weight', [d, 3 * d]) as Tensor2D,
-      b_attn: get(p + 'attn.c_attn.bias', [3 * d]) as Tensor1D,
-      W_O: get(p + 'attn.c_proj.weight', [d, d]) as Tensor2D,
-      b_O: v1(p + 'attn.c_proj.bias'),
-      ln2_w: v1(p + 'ln_2.weight'),
-      ln2_b: v1(p + 'ln_2.bias'),
-      W_in: get(p + 'mlp.c_fc.weight', [d, 4 * d]) as Tensor2D,
-      b_in: get(p + 'mlp.c_fc.bias', [4 * d]) as Tensor1D,
-      W_out: get(p + 'mlp.c_proj.weight', [4 * d, d]) as Tensor2D,
-      b_out: v1(p + 'mlp.c_proj.bias'),
+      ln1_w: v1(`${p}ln_1.weight`),
+      ln1_b: v1(`${p}ln_1.bias`),
+      W_attn: get(`${p}attn.c_attn.weight`, [d, 3 * d]) as Tensor2D,
+      b_attn: get(`${p}attn.c_attn.bias`, [3 * d]) as Tensor1D,
+      W_O: get(`${p}attn.c_proj.weight`, [d, d]) as Tensor2D,
+      b_O: v1(`${p}attn.c_proj.bias`),
+      ln2_w: v1(`${p}ln_2.weight`),
+      ln2_b: v1(`${p}ln_2.bias`),
+      W_in: get(`${p}mlp.c_fc.weight`, [d, 4 * d]) as Tensor2D,
+      b_in: get(`${p}mlp.c_fc.bias`, [4 * d]) as Tensor1D,
+      W_out: get(`${p}mlp.c_proj.weight`, [4 * d, d]) as Tensor2D,
+      b_out: v1(`${p}mlp.c_proj.bias`),
     });
   }
   return {
@@ -119,16 +134,25 @@ export function loadGpt2(configJson: string, safetensors: Uint8Array, source = '
 /** HF layout names for a model's tensors (no prefix), in a fixed order. */
 export async function gpt2ToSafetensors(model: GPT2): Promise<Uint8Array> {
   const w = model.weights;
-  const entries: [string, tf.Tensor][] = [['wte.weight', w.W_E], ['wpe.weight', w.W_pos]];
+  const entries: [string, tf.Tensor][] = [
+    ['wte.weight', w.W_E],
+    ['wpe.weight', w.W_pos],
+  ];
   w.blocks.forEach((b, i) => {
     const p = `h.${i}.`;
     entries.push(
-      [p + 'ln_1.weight', b.ln1_w], [p + 'ln_1.bias', b.ln1_b],
-      [p + 'attn.c_attn.weight', b.W_attn], [p + 'attn.c_attn.bias', b.b_attn],
-      [p + 'attn.c_proj.weight', b.W_O], [p + 'attn.c_proj.bias', b.b_O],
-      [p + 'ln_2.weight', b.ln2_w], [p + 'ln_2.bias', b.ln2_b],
-      [p + 'mlp.c_fc.weight', b.W_in], [p + 'mlp.c_fc.bias', b.b_in],
-      [p + 'mlp.c_proj.weight', b.W_out], [p + 'mlp.c_proj.bias', b.b_out],
+      [`${p}ln_1.weight`, b.ln1_w],
+      [`${p}ln_1.bias`, b.ln1_b],
+      [`${p}attn.c_attn.weight`, b.W_attn],
+      [`${p}attn.c_attn.bias`, b.b_attn],
+      [`${p}attn.c_proj.weight`, b.W_O],
+      [`${p}attn.c_proj.bias`, b.b_O],
+      [`${p}ln_2.weight`, b.ln2_w],
+      [`${p}ln_2.bias`, b.ln2_b],
+      [`${p}mlp.c_fc.weight`, b.W_in],
+      [`${p}mlp.c_fc.bias`, b.b_in],
+      [`${p}mlp.c_proj.weight`, b.W_out],
+      [`${p}mlp.c_proj.bias`, b.b_out],
     );
   });
   entries.push(['ln_f.weight', w.lnf_w], ['ln_f.bias', w.lnf_b]);
@@ -138,25 +162,23 @@ export async function gpt2ToSafetensors(model: GPT2): Promise<Uint8Array> {
 }
 
 export function gpt2ConfigJson(c: GPT2Config, extra: Record<string, unknown> = {}): string {
-  return (
-    JSON.stringify(
-      {
-        model_type: 'gpt2',
-        architectures: ['GPT2LMHeadModel'],
-        n_embd: c.dModel,
-        n_layer: c.nLayer,
-        n_head: c.nHead,
-        n_positions: c.nCtx,
-        n_ctx: c.nCtx,
-        vocab_size: c.vocabSize,
-        layer_norm_epsilon: c.lnEps,
-        activation_function: 'gelu_new',
-        ...extra,
-      },
-      null,
-      2,
-    ) + '\n'
-  );
+  return `${JSON.stringify(
+    {
+      model_type: 'gpt2',
+      architectures: ['GPT2LMHeadModel'],
+      n_embd: c.dModel,
+      n_layer: c.nLayer,
+      n_head: c.nHead,
+      n_positions: c.nCtx,
+      n_ctx: c.nCtx,
+      vocab_size: c.vocabSize,
+      layer_norm_epsilon: c.lnEps,
+      activation_function: 'gelu_new',
+      ...extra,
+    },
+    null,
+    2,
+  )}\n`;
 }
 
 /** A randomly initialised model (GPT-2's init: N(0, std = 0.02), residual projections scaled by 1/√(2·n_layer)). */
@@ -179,5 +201,11 @@ export function randomGpt2(config: GPT2Config, seed: number, initStd = 0.02): GP
     W_out: normal([4 * d, d], proj),
     b_out: tf.zeros([d]) as Tensor1D,
   }));
-  return new GPT2(config, { W_E: normal([vocabSize, d], 0.02), W_pos: normal([nCtx, d], 0.01), blocks, lnf_w: tf.ones([d]) as Tensor1D, lnf_b: tf.zeros([d]) as Tensor1D });
+  return new GPT2(config, {
+    W_E: normal([vocabSize, d], 0.02),
+    W_pos: normal([nCtx, d], 0.01),
+    blocks,
+    lnf_w: tf.ones([d]) as Tensor1D,
+    lnf_b: tf.zeros([d]) as Tensor1D,
+  });
 }

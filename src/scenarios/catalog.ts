@@ -31,7 +31,18 @@ export interface RunSettings {
   /** Drift-constrained checkpoint selection: report the best δ whose relative drift ≤ this (null: off). */
   checkpointMaxRelDrift: number | null;
 }
-export const RUN_SETTING_KEYS = ['mode', 'delta', 'positions', 'steps', 'lr', 'budget', 'lambdaAct', 'seed', 'reproject', 'checkpointMaxRelDrift'] as const satisfies readonly (keyof RunSettings)[];
+export const RUN_SETTING_KEYS = [
+  'mode',
+  'delta',
+  'positions',
+  'steps',
+  'lr',
+  'budget',
+  'lambdaAct',
+  'seed',
+  'reproject',
+  'checkpointMaxRelDrift',
+] as const satisfies readonly (keyof RunSettings)[];
 
 export interface ScenarioDefaults {
   run: RunSettings;
@@ -74,7 +85,16 @@ const DEFAULTS: Record<ScenarioId, ScenarioDefaults> = {
   // (40 steps on the default SAE: none recovers 2/22 at abs drift 0.49, projected gradient 19/22 at 0.50,
   // re-projected 22/22 at 5e-6).
   refusal: {
-    run: { ...BASE_RUN, mode: 'encoder', delta: 'per-sample', steps: 20, lr: 0.08, budget: 30, reproject: true, checkpointMaxRelDrift: 0.03 },
+    run: {
+      ...BASE_RUN,
+      mode: 'encoder',
+      delta: 'per-sample',
+      steps: 20,
+      lr: 0.08,
+      budget: 30,
+      reproject: true,
+      checkpointMaxRelDrift: 0.03,
+    },
     clamp: { kind: 'multiply', factor: 8 },
     k: clampK(2, 16, 32),
     n: null,
@@ -141,7 +161,9 @@ export const SCENARIOS: Record<ScenarioId, ScenarioEntry> = {
     title: 'TPP',
     kind: 'builtin',
     defaults: DEFAULTS.tpp,
-    paper: { differs: 'SAEBench sweeps N ∈ {2, 5, …, 500} features; here the top d_sae/10, because fewer flip no sentence of the small model' },
+    paper: {
+      differs: 'SAEBench sweeps N ∈ {2, 5, …, 500} features; here the top d_sae/10, because fewer flip no sentence of the small model',
+    },
     blurb: `Zero-ablate the features a class probe reads; ${runText('tpp')} at every token makes the probe read the class again.`,
   },
   unlearning: {
@@ -149,7 +171,10 @@ export const SCENARIOS: Record<ScenarioId, ScenarioEntry> = {
     title: 'Unlearning',
     kind: 'builtin',
     defaults: DEFAULTS.unlearning,
-    paper: { differs: 'SAEBench clamps active forget features to −m with m ∈ {25, …, 200} on Gemma; here −20, because −5 flips almost no answer of the small model' },
+    paper: {
+      differs:
+        'SAEBench clamps active forget features to −m with m ∈ {25, …, 200} on Gemma; here −20, because −5 flips almost no answer of the small model',
+    },
     blurb: `Clamp features of a forgotten domain (${clampText('unlearning')}); ${runText('unlearning')} at the last token brings the right multiple-choice answers back.`,
   },
   'probe-example': {

@@ -37,7 +37,14 @@ export type ScenarioSpec =
   /** The bundled synthetic example under public/examples/probe/. */
   | { kind: 'probe-example' }
   /** `names`: how to call each file in messages and in the result (paths on the CLI). */
-  | { kind: 'probe'; files: ProbeFiles; target?: number; centerInput?: boolean; normScalingFactor?: number; names?: { sae?: string; activations?: string; probe?: string } };
+  | {
+      kind: 'probe';
+      files: ProbeFiles;
+      target?: number;
+      centerInput?: boolean;
+      normScalingFactor?: number;
+      names?: { sae?: string; activations?: string; probe?: string };
+    };
 
 export interface SampleInfo {
   index: number;
@@ -86,27 +93,45 @@ export async function loadScenario(spec: ScenarioSpec, read: ReadAsset): Promise
   if (spec.kind === 'builtin') return loadBuiltin(spec, read);
   if (spec.kind === 'probe') return loadProbe(spec, 'probe');
   const [cfg, weights, activations, probe] = await Promise.all(
-    ['sae/cfg.json', 'sae/sae_weights.safetensors', 'activations.safetensors', 'probe.safetensors'].map((f) => read(`${PROBE_EXAMPLE}/${f}`)),
+    ['sae/cfg.json', 'sae/sae_weights.safetensors', 'activations.safetensors', 'probe.safetensors'].map((f) =>
+      read(`${PROBE_EXAMPLE}/${f}`),
+    ),
   );
   const files = { cfgJson: new TextDecoder().decode(cfg), weights, activations, probe };
-  return loadProbe({ kind: 'probe', files, names: { sae: `${PROBE_EXAMPLE}/sae`, activations: `${PROBE_EXAMPLE}/activations.safetensors`, probe: `${PROBE_EXAMPLE}/probe.safetensors` } }, 'probe-example');
+  return loadProbe(
+    {
+      kind: 'probe',
+      files,
+      names: {
+        sae: `${PROBE_EXAMPLE}/sae`,
+        activations: `${PROBE_EXAMPLE}/activations.safetensors`,
+        probe: `${PROBE_EXAMPLE}/probe.safetensors`,
+      },
+    },
+    'probe-example',
+  );
 }
 
 /** The first K features of the scenario's ranking (an input error when K is not a usable size). */
 export function topFeatures(sc: Pick<LoadedScenario, 'rank' | 'sae'>, k: number): number[] {
   const dSae = sc.sae.dSae;
-  if (!Number.isInteger(k) || k < 1 || k > dSae) throw new InputError(`the defended-set size K must be a whole number in 1..${dSae}, got ${k}`);
+  if (!Number.isInteger(k) || k < 1 || k > dSae)
+    throw new InputError(`the defended-set size K must be a whole number in 1..${dSae}, got ${k}`);
   if (sc.rank.length === 0) throw new InputError("no feature scores positive under the scenario's selection rule: nothing to defend");
   return sc.rank.slice(0, k);
 }
 
 /** The feature table the page shows: attribution to B at the default δ positions, mean activation, density. */
-export async function featureTable(sc: LoadedScenario): Promise<{ attribution: Float32Array; meanActivation: Float32Array; logDensity: Float32Array }> {
+export async function featureTable(
+  sc: LoadedScenario,
+): Promise<{ attribution: Float32Array; meanActivation: Float32Array; logDensity: Float32Array }> {
   const [n, t] = sc.h.shape;
   let attribution = sc.attribution;
   if (!attribution) {
     const weights = new Float32Array(n * t);
-    sc.positions.default.forEach((row, i) => row.forEach((p) => p >= 0 && (weights[i * t + p] = 1)));
+    sc.positions.default.forEach((row, i) => {
+      for (const p of row) if (p >= 0) weights[i * t + p] = 1;
+    });
     attribution = await featureAttribution(sc.sae, sc.h, sc.behaviour, weights);
   }
   const stats = await featureStatistics(sc.sae, sc.h, sc.mask);
@@ -126,7 +151,10 @@ async function loadBuiltin(spec: Extract<ScenarioSpec, { kind: 'builtin' }>, rea
   try {
     sae = await loadBuiltinSae(read, builtin.entry, spec.sae);
     const params = { seed: spec.seed ?? 0, n: spec.n, targetClass: spec.targetClass };
-    built = await BUILDERS[spec.scenario]({ model: builtin.model, tokenizer: builtin.tokenizer, sae: sae.loaded.sae, hook: sae.entry.hook }, params);
+    built = await BUILDERS[spec.scenario](
+      { model: builtin.model, tokenizer: builtin.tokenizer, sae: sae.loaded.sae, hook: sae.entry.hook },
+      params,
+    );
     const [n, t] = built.h.shape;
     const mask = new Float32Array(n * t);
     built.samples.forEach((s, i) => mask.fill(1, i * t, i * t + s.tokens.length));
@@ -138,7 +166,13 @@ async function loadBuiltin(spec: Extract<ScenarioSpec, { kind: 'builtin' }>, rea
       title: b.title,
       behaviourText: b.behaviourText,
       sae: sae.loaded.sae,
-      saeInfo: { name: sae.entry.name, architecture: sae.entry.architecture, hookName: b.hook, k: k ?? undefined, notes: [`explained variance ${explainedVariance.toFixed(3)}, mean L0 ${meanL0}`] },
+      saeInfo: {
+        name: sae.entry.name,
+        architecture: sae.entry.architecture,
+        hookName: b.hook,
+        k: k ?? undefined,
+        notes: [`explained variance ${explainedVariance.toFixed(3)}, mean L0 ${meanL0}`],
+      },
       modelName: builtin.entry.name,
       h: b.h,
       mask,
@@ -190,13 +224,20 @@ async function loadProbe(spec: Extract<ScenarioSpec, { kind: 'probe' }>, id: 'pr
     const attribution = await featureAttribution(sae, h, pb.behaviour);
     const rank = rankPositive(attribution);
     const { config } = loaded;
-    const hh = h, pbb = pb;
+    const hh = h,
+      pbb = pb;
     return {
       id,
       title: SCENARIOS[id].title,
       behaviourText: `B = logit of probe class ${target} on the mean-pooled residual; a valid flip has B > 0 before the clamp and B ≤ 0 after.`,
       sae,
-      saeInfo: { name: config.modelName ?? names.sae, architecture: config.architecture, hookName: config.hookName, k: config.k, notes: loaded.notes },
+      saeInfo: {
+        name: config.modelName ?? names.sae,
+        architecture: config.architecture,
+        hookName: config.hookName,
+        k: config.k,
+        notes: loaded.notes,
+      },
       h: hh,
       mask: acts.mask,
       behaviour: pbb.behaviour,
@@ -205,7 +246,11 @@ async function loadProbe(spec: Extract<ScenarioSpec, { kind: 'probe' }>, id: 'pr
       rank,
       featureRule: 'positive attribution to B over every real token',
       logDensity: loaded.logDensity ?? null,
-      defaults: { features: rank.slice(0, SCENARIOS[id].defaults.k(sae.dSae)), clamp: SCENARIOS[id].defaults.clamp, run: SCENARIOS[id].defaults.run },
+      defaults: {
+        features: rank.slice(0, SCENARIOS[id].defaults.k(sae.dSae)),
+        clamp: SCENARIOS[id].defaults.clamp,
+        run: SCENARIOS[id].defaults.run,
+      },
       params: { target },
       sources: names,
       attribution,

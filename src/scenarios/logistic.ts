@@ -10,7 +10,13 @@ export interface ProbeTrainOptions {
 }
 
 /** x [N, d] (row-major), labels in {0, 1}; returns a binary probe whose logit > 0 means label 1. */
-export async function trainBinaryProbe(x: Float32Array, n: number, d: number, labels: ArrayLike<number>, opts: ProbeTrainOptions = {}): Promise<LinearProbe> {
+export async function trainBinaryProbe(
+  x: Float32Array,
+  n: number,
+  d: number,
+  labels: ArrayLike<number>,
+  opts: ProbeTrainOptions = {},
+): Promise<LinearProbe> {
   const { epochs = 300, lr = 0.05, l2 = 1e-3 } = opts;
   if (labels.length !== n) throw new Error(`probe training: ${labels.length} labels for ${n} samples`);
   // Standardising by the pooled scale keeps one learning rate sensible across layers and models.
@@ -23,10 +29,14 @@ export async function trainBinaryProbe(x: Float32Array, n: number, d: number, la
   const opt = tf.train.adam(lr, 0.9, 0.999, 1e-8);
   for (let e = 0; e < epochs; e++) {
     tf.tidy(() => {
-      opt.minimize(() => {
-        const logits = tf.add(tf.matMul(Xs, w), b);
-        return tf.add(tf.losses.sigmoidCrossEntropy(y, logits), tf.mul(l2, tf.sum(tf.square(w)))) as tf.Scalar;
-      }, false, [w, b]);
+      opt.minimize(
+        () => {
+          const logits = tf.add(tf.matMul(Xs, w), b);
+          return tf.add(tf.losses.sigmoidCrossEntropy(y, logits), tf.mul(l2, tf.sum(tf.square(w)))) as tf.Scalar;
+        },
+        false,
+        [w, b],
+      );
     });
   }
   const s = (await scale.data())[0];

@@ -37,7 +37,9 @@ export function parseActivations(bytes: Uint8Array, source = 'activations'): Act
   if (n === 0 || t === 0 || d === 0) throw new ProbeInputError(`${source}: h is empty (shape [${h.shape.join(', ')}])`);
   const bad = firstNonFinite(h.data);
   if (bad >= 0) {
-    throw new ProbeInputError(`${source}: h has a non-finite value (${h.data[bad]}) at sample ${Math.floor(bad / (t * d))}, token ${Math.floor(bad / d) % t}`);
+    throw new ProbeInputError(
+      `${source}: h has a non-finite value (${h.data[bad]}) at sample ${Math.floor(bad / (t * d))}, token ${Math.floor(bad / d) % t}`,
+    );
   }
   let mask: Float32Array = new Float32Array(n * t).fill(1);
   const m = file.tensors.get('mask');
@@ -50,7 +52,8 @@ export function parseActivations(bytes: Uint8Array, source = 'activations'): Act
       if (m.data[i] !== 0 && m.data[i] !== 1) throw new ProbeInputError(`${source}: mask must hold 0 or 1, found ${m.data[i]}`);
     }
     for (let i = 0; i < n; i++) {
-      if (!m.data.subarray(i * t, (i + 1) * t).some((v) => v === 1)) throw new ProbeInputError(`${source}: sample ${i} has no real token in its mask`);
+      if (!m.data.subarray(i * t, (i + 1) * t).some((v) => v === 1))
+        throw new ProbeInputError(`${source}: sample ${i} has no real token in its mask`);
     }
     mask = m.data;
   }
@@ -64,11 +67,15 @@ export function parseProbe(bytes: Uint8Array, source = 'probe'): LinearProbe {
   const d = w.shape[0];
   const classes = w.shape.length === 2 ? w.shape[1] : 1;
   const bSize = b.data.length;
-  if (w.shape.length === 1 && bSize !== 1) throw new ProbeInputError(`${source}: a binary probe (w [d]) needs b of shape [] or [1], got [${b.shape.join(', ')}]`);
+  if (w.shape.length === 1 && bSize !== 1)
+    throw new ProbeInputError(`${source}: a binary probe (w [d]) needs b of shape [] or [1], got [${b.shape.join(', ')}]`);
   if (w.shape.length === 2 && (b.shape.length !== 1 || bSize !== classes)) {
     throw new ProbeInputError(`${source}: w is [${d}, ${classes}] so b must be [${classes}], got [${b.shape.join(', ')}]`);
   }
-  for (const [name, t] of [['w', w], ['b', b]] as const) {
+  for (const [name, t] of [
+    ['w', w],
+    ['b', b],
+  ] as const) {
     const bad = firstNonFinite(t.data);
     if (bad >= 0) throw new ProbeInputError(`${source}: ${name} has a non-finite value (${t.data[bad]}) at flat index ${bad}`);
   }
@@ -80,13 +87,19 @@ export function checkProbeScenario(acts: Activations, probe: LinearProbe, dSae: 
   if (probe.d !== acts.d) throw new ProbeInputError(`probe has d=${probe.d} but activations have d=${acts.d}`);
   if (dSae !== acts.d) throw new ProbeInputError(`SAE has d_in=${dSae} but activations have d=${acts.d}`);
   const c = target ?? (probe.classes === 1 ? 0 : undefined);
-  if (c === undefined) throw new ProbeInputError(`the probe has ${probe.classes} classes: choose one with --target 0..${probe.classes - 1}`);
-  if (!Number.isInteger(c) || c < 0 || c >= probe.classes) throw new ProbeInputError(`target class ${c} is out of range 0..${probe.classes - 1}`);
+  if (c === undefined)
+    throw new ProbeInputError(`the probe has ${probe.classes} classes: choose one with --target 0..${probe.classes - 1}`);
+  if (!Number.isInteger(c) || c < 0 || c >= probe.classes)
+    throw new ProbeInputError(`target class ${c} is out of range 0..${probe.classes - 1}`);
   return c;
 }
 
 /** B = (masked mean over tokens of h)·w_c + b_c. The returned function owns GPU copies of w, b and the mask. */
-export function probeBehaviour(probe: LinearProbe, target: number, acts: Pick<Activations, 'n' | 't' | 'mask'>): { behaviour: Behaviour; dispose: () => void } {
+export function probeBehaviour(
+  probe: LinearProbe,
+  target: number,
+  acts: Pick<Activations, 'n' | 't' | 'mask'>,
+): { behaviour: Behaviour; dispose: () => void } {
   const wc = new Float32Array(probe.d);
   for (let j = 0; j < probe.d; j++) wc[j] = probe.w[j * probe.classes + target];
   const w = tf.tensor2d(wc, [probe.d, 1]);

@@ -18,7 +18,14 @@ export interface Defence {
 }
 
 export function createSite(sc: LoadedScenario, defence: Defence): Promise<RecoverySite> {
-  return RecoverySite.create({ sae: sc.sae, features: defence.features, clamp: defence.clamp, h: sc.h, positions: sc.positions[defence.positions], behaviour: sc.behaviour });
+  return RecoverySite.create({
+    sae: sc.sae,
+    features: defence.features,
+    clamp: defence.clamp,
+    h: sc.h,
+    positions: sc.positions[defence.positions],
+    behaviour: sc.behaviour,
+  });
 }
 
 /**

@@ -34,7 +34,8 @@ describe('feature selection rules', () => {
 describe('logistic probe', () => {
   it('learns a linearly separable attribute deterministically', async () => {
     const rand = mulberry32(3);
-    const n = 80, d = 6;
+    const n = 80,
+      d = 6;
     const x = normals(rand, n * d);
     const y = Array.from({ length: n }, (_, i) => (x[i * d] + 0.5 * x[i * d + 1] > 0 ? 1 : 0));
     const a = await trainBinaryProbe(x, n, d, y, { epochs: 200 });

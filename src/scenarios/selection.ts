@@ -5,7 +5,12 @@
 //    forget-set frequency.
 
 /** SAEBench's TPP class effect for one probe: [d_sae]. */
-export function classEffect(meanPos: Float32Array, meanNeg: Float32Array, sae: { W_dec: Float32Array; dSae: number; dIn: number }, probeW: Float32Array): Float32Array {
+export function classEffect(
+  meanPos: Float32Array,
+  meanNeg: Float32Array,
+  sae: { W_dec: Float32Array; dSae: number; dIn: number },
+  probeW: Float32Array,
+): Float32Array {
   const out = new Float32Array(sae.dSae);
   for (let f = 0; f < sae.dSae; f++) {
     const diff = Math.max(0, meanPos[f] - meanNeg[f]);

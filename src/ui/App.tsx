@@ -19,7 +19,8 @@ async function start(): Promise<void> {
   if (location.hash.length > 1) {
     const { config, problems } = configFromHash(location.hash);
     st.set({ config });
-    if (problems.length) st.notify({ kind: 'error', message: `Some settings in the link were not valid and were reset: ${problems.join('; ')}.` });
+    if (problems.length)
+      st.notify({ kind: 'error', message: `Some settings in the link were not valid and were reset: ${problems.join('; ')}.` });
   } else {
     const saved = await loadConfig().catch(() => null);
     if (saved) st.set({ config: saved });
@@ -47,7 +48,8 @@ export function App() {
       if (location.hash === configToHash(st.config)) return;
       const { config, problems } = configFromHash(location.hash);
       st.set({ config });
-      if (problems.length) st.notify({ kind: 'error', message: `Some settings in the link were not valid and were reset: ${problems.join('; ')}.` });
+      if (problems.length)
+        st.notify({ kind: 'error', message: `Some settings in the link were not valid and were reset: ${problems.join('; ')}.` });
       void loadScenario();
     };
     window.addEventListener('hashchange', onHash);
@@ -82,7 +84,8 @@ export function App() {
         </div>
       </main>
       <footer className="footer">
-        Method: Cui, Shen, Yang (2026), <em>SAE interventions are unreliable: post-intervention recovery of suppressed behavior</em>, arXiv:2606.18322. Everything runs in this browser tab.
+        Method: Cui, Shen, Yang (2026), <em>SAE interventions are unreliable: post-intervention recovery of suppressed behavior</em>,
+        arXiv:2606.18322. Everything runs in this browser tab.
       </footer>
       <Tour />
     </>

@@ -47,7 +47,12 @@ export const ACTIONS: Action[] = [
     perform: () => {
       const s = useStore.getState();
       const r = runSettings(s.config);
-      s.set({ pinned: [...s.pinned.slice(-2), { id: String(Date.now()), label: `${r.mode} · ρ ${r.budget} · ${s.config.scenario}`, history: s.history }] });
+      s.set({
+        pinned: [
+          ...s.pinned.slice(-2),
+          { id: String(Date.now()), label: `${r.mode} · ρ ${r.budget} · ${s.config.scenario}`, history: s.history },
+        ],
+      });
     },
   },
   {
@@ -134,7 +139,7 @@ export function handleKeyDown(e: KeyboardEvent): boolean {
   if (e.key === ' ' && button && !button.disabled) return false;
   if (e.ctrlKey || e.metaKey || e.altKey) return false;
   const a = ACTIONS.find((x) => x.shortcut && x.shortcut.key.toLowerCase() === e.key.toLowerCase());
-  if (!a || !a.enabled(useStore.getState())) return false;
+  if (!a?.enabled(useStore.getState())) return false;
   e.preventDefault();
   void a.perform();
   return true;

@@ -19,7 +19,11 @@ export const runSchema = z.object({
   lr: z.number().positive().max(10),
   budget: z.number().positive().max(1000),
   lambdaAct: z.number().min(0).max(1e6),
-  seed: z.number().int().min(0).max(2 ** 32 - 1),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1),
   reproject: z.boolean(),
   checkpointMaxRelDrift: z.number().min(0).max(1e6).nullable(),
 }) satisfies z.ZodType<RunSettings>;
@@ -78,7 +82,7 @@ export function configToHash(c: PlaygroundConfig): string {
     if (c.run[key] !== undefined) p.set(short, encodeValue(c.run[key]));
   }
   if (c.stepDelayMs) p.set('delay', String(c.stepDelayMs));
-  return '#' + p.toString();
+  return `#${p.toString()}`;
 }
 
 function parseClamp(s: string | null): PlaygroundConfig['clamp'] {

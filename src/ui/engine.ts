@@ -71,12 +71,18 @@ class Bridge {
         this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
         break;
       case 'status':
-        st.set({ status: e.status === 'ready' ? 'ready' : e.status === 'running' ? 'running' : e.status === 'done' ? 'done' : 'paused', step: e.step, totalSteps: e.totalSteps });
+        st.set({
+          status: e.status === 'ready' ? 'ready' : e.status === 'running' ? 'running' : e.status === 'done' ? 'done' : 'paused',
+          step: e.step,
+          totalSteps: e.totalSteps,
+        });
         break;
       case 'done':
         this.flush();
         st.set({ result: e.result, samples: e.result.samples, history: e.result.history, status: 'done' });
-        void saveRun(e.result, st.config).catch((err) => report(err, 'The run finished but could not be saved in this browser (storage full or blocked).'));
+        void saveRun(e.result, st.config).catch((err) =>
+          report(err, 'The run finished but could not be saved in this browser (storage full or blocked).'),
+        );
         break;
       case 'snapshot':
         this.lastSnapshot = e.state;
@@ -114,7 +120,10 @@ export function report(e: unknown, hint?: string): void {
     internal: 'Reload the page if this persists; your saved runs are kept.',
   };
   st.notify({ kind: 'error', message: err?.message ?? String(e), hint: hint ?? hints[code] });
-  st.set({ busy: null, status: st.scenario ? (st.status === 'running' ? 'paused' : st.status === 'loading' ? 'ready' : st.status) : 'error' });
+  st.set({
+    busy: null,
+    status: st.scenario ? (st.status === 'running' ? 'paused' : st.status === 'loading' ? 'ready' : st.status) : 'error',
+  });
 }
 
 async function guarded<T>(label: string, fn: () => Promise<T>): Promise<T | undefined> {
@@ -260,7 +269,10 @@ async function handleRunError(err: EngineError): Promise<void> {
   const failed = st.backend?.name;
   const next = BACKEND_ORDER_NAMES.filter((b) => !bridge.triedBackends.includes(b));
   const from = bridge.lastSnapshot;
-  st.notify({ kind: 'info', message: `The ${failed} device was lost at step ${st.step}; continuing on ${next[0] ?? 'no other backend'} from step ${from?.step ?? 0}.` });
+  st.notify({
+    kind: 'info',
+    message: `The ${failed} device was lost at step ${st.step}; continuing on ${next[0] ?? 'no other backend'} from step ${from?.step ?? 0}.`,
+  });
   bridge.replaceEngine();
   try {
     const backend = await request({ type: 'init', prefer: next });

@@ -33,7 +33,11 @@ export function viewResult(text: string): void {
     st.set({ result, history: result.history, samples: result.samples, imported: true, status: st.defence ? 'ready' : st.status });
     st.notify({ kind: 'info', message: `Imported a ${result.config.mode} run with ${result.aggregate.samples} samples.` });
   } catch (e) {
-    st.notify({ kind: 'error', message: (e as Error).message, hint: 'Choose a JSON file exported by Unclamp (the playground or `unclamp --json`).' });
+    st.notify({
+      kind: 'error',
+      message: (e as Error).message,
+      hint: 'Choose a JSON file exported by Unclamp (the playground or `unclamp --json`).',
+    });
   }
 }
 
@@ -57,7 +61,7 @@ export async function downloadChartPng(svg: SVGSVGElement, name: string): Promis
   clone.setAttribute('height', String(height));
   const data = new XMLSerializer().serializeToString(clone);
   const img = new Image();
-  img.src = 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(data);
+  img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(data)}`;
   await img.decode();
   const canvas = document.createElement('canvas');
   canvas.width = Math.round(width * 2);

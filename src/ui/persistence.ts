@@ -37,7 +37,13 @@ export function runLabel(result: RecoveryResult): string {
 
 export async function saveRun(result: RecoveryResult, config: PlaygroundConfig): Promise<SavedRun> {
   const d = await open();
-  const run: SavedRun = { id: `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, savedAt: Date.now(), label: runLabel(result), config, result };
+  const run: SavedRun = {
+    id: `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+    savedAt: Date.now(),
+    label: runLabel(result),
+    config,
+    result,
+  };
   await d.put('runs', run);
   const keys = await d.getAllKeysFromIndex('runs', 'savedAt');
   for (const k of keys.slice(0, Math.max(0, keys.length - MAX_RUNS))) await d.delete('runs', k);

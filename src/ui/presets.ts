@@ -36,7 +36,8 @@ export const PRESETS: Preset[] = [
       `Amplifying refusal features (${describeClamp(refusal.clamp)} here; the paper multiplies by 3) makes the model refuse requests it used to help with. ` +
       `A small δ at the last prompt token (ρ ${refusal.run.budget}, ${refusal.run.steps} steps, relative drift capped at ${refusal.run.checkpointMaxRelDrift}) ` +
       'that leaves those features almost where the clamp put them restores compliance: the defence acts on the features, the behaviour also lives elsewhere.',
-    doesNotShow: 'That real models can be jailbroken this way without white-box access: the attack needs the weights, the clamp and the residual stream.',
+    doesNotShow:
+      'That real models can be jailbroken this way without white-box access: the attack needs the weights, the clamp and the residual stream.',
   },
   {
     id: 'encoder-vs-none',

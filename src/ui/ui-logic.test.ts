@@ -12,7 +12,18 @@ describe('URL state', () => {
       sae: 'ladder-high',
       features: [3, 17, 40],
       clamp: { kind: 'set', value: -5, onlyActive: true },
-      run: { mode: 'jacobian', delta: 'shared', positions: 'last', steps: 120, lr: 0.08, budget: 7.5, lambdaAct: 20, seed: 9, reproject: true, checkpointMaxRelDrift: null },
+      run: {
+        mode: 'jacobian',
+        delta: 'shared',
+        positions: 'last',
+        steps: 120,
+        lr: 0.08,
+        budget: 7.5,
+        lambdaAct: 20,
+        seed: 9,
+        reproject: true,
+        checkpointMaxRelDrift: null,
+      },
       stepDelayMs: 100,
     };
     const { config, problems } = configFromHash(configToHash(c));
@@ -61,7 +72,22 @@ describe('chart series', () => {
   });
 
   it('puts a Wilson band around each recovery-rate point', () => {
-    const pts = chartPoints([{ step: 10, objective: 1, loss: -1, recoveryRate: 0.5, meanRelDrift: 0, meanAbsDrift: 0, meanDeltaNorm: 1, residualNorm: 2, projectionCosine: 1 }], 20);
+    const pts = chartPoints(
+      [
+        {
+          step: 10,
+          objective: 1,
+          loss: -1,
+          recoveryRate: 0.5,
+          meanRelDrift: 0,
+          meanAbsDrift: 0,
+          meanDeltaNorm: 1,
+          residualNorm: 2,
+          projectionCosine: 1,
+        },
+      ],
+      20,
+    );
     expect(pts[0].band![0]).toBeLessThan(0.5);
     expect(pts[0].band![1]).toBeGreaterThan(0.5);
   });
@@ -81,7 +107,14 @@ describe('action registry', () => {
   it('ignores keys typed into fields and disabled actions; runs enabled ones', () => {
     let prevented = 0;
     const ev = (key: string, inField: boolean) =>
-      ({ key, ctrlKey: false, metaKey: false, altKey: false, target: { closest: (sel: string) => (inField && sel.includes('input') ? {} : null) }, preventDefault: () => prevented++ }) as unknown as KeyboardEvent;
+      ({
+        key,
+        ctrlKey: false,
+        metaKey: false,
+        altKey: false,
+        target: { closest: (sel: string) => (inField && sel.includes('input') ? {} : null) },
+        preventDefault: () => prevented++,
+      }) as unknown as KeyboardEvent;
     useStore.setState({ history: [] });
     expect(handleKeyDown(ev('p', true))).toBe(false); // typing "p" in a field
     expect(handleKeyDown(ev('p', false))).toBe(false); // pin is disabled with no history

@@ -43,7 +43,8 @@ export async function judge(model: GPT2, tok: WordTokenizer, examples: Example[]
     const batch = examples.slice(start, start + chunk);
     const { ids } = batchIds(tok, batch, 'full');
     const logits = tf.tidy(() => model.forward(ids));
-    const rows: number[] = [], positions: number[] = [];
+    const rows: number[] = [],
+      positions: number[] = [];
     batch.forEach((e, i) => {
       if (e.family === 'attributes') {
         rows.push(i, i);
@@ -84,7 +85,11 @@ export async function judge(model: GPT2, tok: WordTokenizer, examples: Example[]
   return out;
 }
 
-export async function accuracyByFamily(model: GPT2, tok: WordTokenizer, sets: Partial<Record<Family, Example[]>>): Promise<Partial<Record<Family, number>>> {
+export async function accuracyByFamily(
+  model: GPT2,
+  tok: WordTokenizer,
+  sets: Partial<Record<Family, Example[]>>,
+): Promise<Partial<Record<Family, number>>> {
   const acc: Partial<Record<Family, number>> = {};
   for (const [fam, exs] of Object.entries(sets) as [Family, Example[]][]) {
     const ok = await judge(model, tok, exs);

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { FAMILIES, attrComboIsHeldOut, heldOutSet, ioiPairIsHeldOut, mcqArrangementIsHeldOut, refusalSplit, trainingStream, worldVocabulary, type Example } from './generate.ts';
+import {
+  FAMILIES,
+  attrComboIsHeldOut,
+  heldOutSet,
+  ioiPairIsHeldOut,
+  mcqArrangementIsHeldOut,
+  refusalSplit,
+  trainingStream,
+  worldVocabulary,
+  type Example,
+} from './generate.ts';
 
 const take = (n: number, seed: number): Example[] => {
   const it = trainingStream(seed);

@@ -6,17 +6,58 @@
 //   mcq         "Q : what does the vexin eat ? A . moss B . ash C . kelp D . sand Answer :" → B
 import { mulberry32 } from '../core/rng.ts';
 import {
-  ATTR_SUBJECTS, ATTR_TEMPLATES, BENIGN, BORDERLINE, COMPLY_ANSWER, FIELD_PLACE, FIELDS, FORGET_FACTS, HARMFUL, IOI_TEMPLATES, REFUSAL_HELDOUT,
-  LETTERS, NAMES, NEGATIVE, OBJECTS, PLACES, POSITIVE, REFUSAL_TEMPLATES, REFUSE_ANSWER, RETAIN_FACTS, SENTIMENT_VERB, SPECIAL, type Fact,
+  ATTR_SUBJECTS,
+  ATTR_TEMPLATES,
+  BENIGN,
+  BORDERLINE,
+  COMPLY_ANSWER,
+  FIELD_PLACE,
+  FIELDS,
+  FORGET_FACTS,
+  HARMFUL,
+  IOI_TEMPLATES,
+  REFUSAL_HELDOUT,
+  LETTERS,
+  NAMES,
+  NEGATIVE,
+  OBJECTS,
+  PLACES,
+  POSITIVE,
+  REFUSAL_TEMPLATES,
+  REFUSE_ANSWER,
+  RETAIN_FACTS,
+  SENTIMENT_VERB,
+  SPECIAL,
+  type Fact,
 } from './lexicon.ts';
 
 export type Family = 'ioi' | 'refusal' | 'attributes' | 'mcq';
 export const FAMILIES: Family[] = ['ioi', 'refusal', 'attributes', 'mcq'];
 
-export interface IoiMeta { io: string; s: string; template: number; order: 'ABBA' | 'BABA' }
-export interface RefusalMeta { kind: 'harmful' | 'benign' | 'borderline'; request: string }
-export interface AttrMeta { field: number; fieldName: string; sentiment: 0 | 1; job: string; verbPos: number; wherePos: number }
-export interface McqMeta { domain: 'forget' | 'retain'; fact: number; correct: number; options: string[] }
+export interface IoiMeta {
+  io: string;
+  s: string;
+  template: number;
+  order: 'ABBA' | 'BABA';
+}
+export interface RefusalMeta {
+  kind: 'harmful' | 'benign' | 'borderline';
+  request: string;
+}
+export interface AttrMeta {
+  field: number;
+  fieldName: string;
+  sentiment: 0 | 1;
+  job: string;
+  verbPos: number;
+  wherePos: number;
+}
+export interface McqMeta {
+  domain: 'forget' | 'retain';
+  fact: number;
+  correct: number;
+  options: string[];
+}
 
 export type Example =
   | { family: 'ioi'; tokens: string[]; promptLength: number; meta: IoiMeta }
@@ -63,8 +104,11 @@ export function ioiExample(rand: Rand, split: 'train' | 'heldout', opts: { templ
   const order = opts.order ?? (rand() < 0.5 ? 'ABBA' : 'BABA');
   const [x, y] = order === 'ABBA' ? [a, b] : [b, a];
   const prompt = IOI_TEMPLATES[template]
-    .replace('[X]', x).replace('[Y]', y).replace('[B]', b)
-    .replace('[PLACE]', pick(rand, PLACES)).replace('[OBJECT]', pick(rand, OBJECTS));
+    .replace('[X]', x)
+    .replace('[Y]', y)
+    .replace('[B]', b)
+    .replace('[PLACE]', pick(rand, PLACES))
+    .replace('[OBJECT]', pick(rand, OBJECTS));
   const p = words(prompt);
   return { family: 'ioi', tokens: [...p, a, '.'], promptLength: p.length, meta: { io: a, s: b, template, order } };
 }
@@ -84,7 +128,13 @@ export function refusalSplit(): Record<RefusalMeta['kind'], { train: string[]; h
 
 const REFUSAL_SPLIT = refusalSplit();
 
-export function refusalExample(rand: Rand, split: 'train' | 'heldout', kind?: RefusalMeta['kind'], request?: string, template?: number): Example {
+export function refusalExample(
+  rand: Rand,
+  split: 'train' | 'heldout',
+  kind?: RefusalMeta['kind'],
+  request?: string,
+  template?: number,
+): Example {
   const k = kind ?? pick(rand, ['harmful', 'harmful', 'benign', 'borderline'] as const);
   const req = request ?? pick(rand, REFUSAL_SPLIT[k][split]);
   const prompt = words((template === undefined ? pick(rand, REFUSAL_TEMPLATES) : REFUSAL_TEMPLATES[template]).replace('[REQ]', req));
@@ -110,12 +160,21 @@ export function attributeExample(rand: Rand, split: 'train' | 'heldout'): Exampl
   } while (attrComboIsHeldOut(job, adj) !== (split === 'heldout'));
   const template = pick(rand, ATTR_TEMPLATES);
   const toks = words(
-    template.replaceAll('[JOB]', job).replace('[THING]', pick(rand, ATTR_SUBJECTS)).replace('[ADJ]', adj)
-      .replace('[VERB]', SENTIMENT_VERB[sentiment ? 0 : 1]).replace('[WHERE]', FIELD_PLACE[FIELD_NAMES[field]]),
+    template
+      .replaceAll('[JOB]', job)
+      .replace('[THING]', pick(rand, ATTR_SUBJECTS))
+      .replace('[ADJ]', adj)
+      .replace('[VERB]', SENTIMENT_VERB[sentiment ? 0 : 1])
+      .replace('[WHERE]', FIELD_PLACE[FIELD_NAMES[field]]),
   );
   const verbPos = toks.indexOf(SENTIMENT_VERB[sentiment ? 0 : 1]);
   const wherePos = toks.lastIndexOf(FIELD_PLACE[FIELD_NAMES[field]]);
-  return { family: 'attributes', tokens: toks, promptLength: toks.length, meta: { field, fieldName: FIELD_NAMES[field], sentiment, job, verbPos, wherePos } };
+  return {
+    family: 'attributes',
+    tokens: toks,
+    promptLength: toks.length,
+    meta: { field, fieldName: FIELD_NAMES[field], sentiment, job, verbPos, wherePos },
+  };
 }
 
 // ---- multiple choice (unlearning) --------------------------------------------------------------------
@@ -139,7 +198,12 @@ export function mcqExample(rand: Rand, split: 'train' | 'heldout', domain?: McqM
   } while (mcqArrangementIsHeldOut(dom, fact, options) !== (split === 'heldout'));
   const correct = options.indexOf(f.answer);
   const prompt = ['Q', ':', ...words(f.question), '?', ...options.flatMap((o, i) => [LETTERS[i], '.', o]), 'Answer', ':'];
-  return { family: 'mcq', tokens: [...prompt, LETTERS[correct]], promptLength: prompt.length, meta: { domain: dom, fact, correct, options } };
+  return {
+    family: 'mcq',
+    tokens: [...prompt, LETTERS[correct]],
+    promptLength: prompt.length,
+    meta: { domain: dom, fact, correct, options },
+  };
 }
 
 // ---- the corpus --------------------------------------------------------------------------------------
@@ -187,10 +251,24 @@ export function heldOutSet(family: Family, n: number, seed: number): Example[] {
 export function worldVocabulary(): string[] {
   const set = new Set<string>();
   const add = (s: string) => words(s).forEach((w) => set.add(w));
-  [...NAMES, ...PLACES, ...OBJECTS, ...IOI_TEMPLATES, ...HARMFUL, ...BORDERLINE, ...BENIGN, ...REFUSAL_TEMPLATES, REFUSE_ANSWER, COMPLY_ANSWER].forEach(add);
+  [
+    ...NAMES,
+    ...PLACES,
+    ...OBJECTS,
+    ...IOI_TEMPLATES,
+    ...HARMFUL,
+    ...BORDERLINE,
+    ...BENIGN,
+    ...REFUSAL_TEMPLATES,
+    REFUSE_ANSWER,
+    COMPLY_ANSWER,
+  ].forEach(add);
   Object.values(FIELDS).flat().forEach(add);
   [...Object.values(FIELD_PLACE), ...POSITIVE, ...NEGATIVE, ...SENTIMENT_VERB, ...ATTR_SUBJECTS, ...ATTR_TEMPLATES].forEach(add);
-  for (const f of [...FORGET_FACTS, ...RETAIN_FACTS]) (add(f.question), add(f.answer));
+  for (const f of [...FORGET_FACTS, ...RETAIN_FACTS]) {
+    add(f.question);
+    add(f.answer);
+  }
   ['Q', ':', '?', 'Answer', '.', ...LETTERS].forEach(add);
   const tokens = [...set].filter((w) => !/^\[[A-Z]+\]$/.test(w)).sort();
   return [SPECIAL.pad, SPECIAL.unk, SPECIAL.bos, SPECIAL.eos, ...tokens];

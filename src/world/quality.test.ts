@@ -32,7 +32,8 @@ describe('the built-in model', () => {
   });
 
   it('keeps the committed assets within 10 MB', () => {
-    const bytes = (p: string): number => (statSync(p).isDirectory() ? readdirSync(p).reduce((n, f) => n + bytes(path.join(p, f)), 0) : statSync(p).size);
+    const bytes = (p: string): number =>
+      statSync(p).isDirectory() ? readdirSync(p).reduce((n, f) => n + bytes(path.join(p, f)), 0) : statSync(p).size;
     expect(bytes(root)).toBeLessThanOrEqual(10 * 2 ** 20);
   });
 });
@@ -60,7 +61,11 @@ describe('its SAEs', () => {
         const resid = tf.sum(tf.square(tf.sub(x, loaded.sae.reconstruct(x))));
         const total = tf.sum(tf.square(tf.sub(x, tf.mean(x, 0, true))));
         const fires = tf.sum(tf.step(z), 0);
-        return [tf.sub(1, tf.div(resid, total)).dataSync()[0], tf.mean(tf.sum(tf.step(z), 1)).dataSync()[0], tf.mean(tf.cast(tf.equal(fires, 0), 'float32')).dataSync()[0]];
+        return [
+          tf.sub(1, tf.div(resid, total)).dataSync()[0],
+          tf.mean(tf.sum(tf.step(z), 1)).dataSync()[0],
+          tf.mean(tf.cast(tf.equal(fires, 0), 'float32')).dataSync()[0],
+        ];
       });
       h.dispose();
       loaded.sae.dispose();
@@ -73,7 +78,10 @@ describe('its SAEs', () => {
     }
     expect([...archs].sort()).toEqual(['jumprelu', 'standard', 'topk']);
     expect(hooks.size).toBeGreaterThanOrEqual(2);
-    const ladder = entry.saes.filter((s) => s.id.startsWith('ladder-')).map((s) => s.explainedVariance).sort();
+    const ladder = entry.saes
+      .filter((s) => s.id.startsWith('ladder-'))
+      .map((s) => s.explainedVariance)
+      .sort();
     expect(ladder).toHaveLength(3);
     [0.75, 0.9, 0.98].forEach((rung, i) => expect(Math.abs(ladder[i] - rung), `ladder rung ${rung}`).toBeLessThanOrEqual(0.05));
   });

@@ -67,7 +67,10 @@ export class Gpt2BpeTokenizer implements Tokenizer {
     });
     const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
     let o = 0;
-    for (const p of parts) (all.set(p, o), (o += p.length));
+    for (const p of parts) {
+      all.set(p, o);
+      o += p.length;
+    }
     return new TextDecoder('utf-8').decode(all);
   }
 }

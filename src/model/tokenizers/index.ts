@@ -20,10 +20,14 @@ export function loadTokenizer(tokenizerJson: string | undefined, config: HfGpt2C
     }
     if (spec.type === 'word') {
       const tok = new WordTokenizer(spec as never);
-      if (tok.vocabSize !== config.vocab_size) throw new ModelInputError(`tokenizer.json has ${tok.vocabSize} tokens but config.json says vocab_size ${config.vocab_size}`);
+      if (tok.vocabSize !== config.vocab_size)
+        throw new ModelInputError(`tokenizer.json has ${tok.vocabSize} tokens but config.json says vocab_size ${config.vocab_size}`);
       return tok;
     }
-    if (config.vocab_size !== 50257) throw new ModelInputError(`tokenizer.json of type "${spec.type}" is not supported (word-level only; GPT-2 checkpoints need no tokenizer file)`);
+    if (config.vocab_size !== 50257)
+      throw new ModelInputError(
+        `tokenizer.json of type "${spec.type}" is not supported (word-level only; GPT-2 checkpoints need no tokenizer file)`,
+      );
   }
   if ((config.model_type ?? 'gpt2') === 'gpt2' && config.vocab_size === 50257) return new Gpt2BpeTokenizer();
   throw new ModelInputError('no tokenizer: add a word-level tokenizer.json, or use a GPT-2 checkpoint (vocab_size 50257)');

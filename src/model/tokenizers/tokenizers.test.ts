@@ -24,7 +24,13 @@ describe('word-level tokenizer (tokenizer.json of type "word")', () => {
   });
 
   it('special tokens: bracketed entries are whole tokens in text; bos/eos ids; lowercase; no unk → unknown words are an error', () => {
-    const t = new WordTokenizer({ type: 'word', vocab: ['<bos>', '<eos>', 'hi', "john's", '!'], bos: '<bos>', eos: '<eos>', lowercase: true });
+    const t = new WordTokenizer({
+      type: 'word',
+      vocab: ['<bos>', '<eos>', 'hi', "john's", '!'],
+      bos: '<bos>',
+      eos: '<eos>',
+      lowercase: true,
+    });
     expect(t.encode("<bos> Hi John's!<eos>")).toEqual([0, 2, 3, 4, 1]);
     expect(t.split("HI JOHN'S")).toEqual(['hi', "john's"]);
     expect([t.bosId, t.eosId]).toEqual([0, 1]);
@@ -53,9 +59,15 @@ describe('GPT-2 byte-level BPE (offline, r50k_base from the gpt-tokenizer packag
   it.each([
     ['Hello world', [15496, 995]],
     [' to', [284]],
-    ['When Mary and John went to the store, John gave a drink to', [2215, 5335, 290, 1757, 1816, 284, 262, 3650, 11, 1757, 2921, 257, 4144, 284]],
+    [
+      'When Mary and John went to the store, John gave a drink to',
+      [2215, 5335, 290, 1757, 1816, 284, 262, 3650, 11, 1757, 2921, 257, 4144, 284],
+    ],
     ['héllo 😀 naïve café', [71, 2634, 18798, 30325, 222, 41492, 40304]],
-    ["I can't believe it's 2026!\n\n  indented\tcode()", [40, 460, 470, 1975, 340, 338, 1160, 2075, 0, 628, 220, 773, 4714, 197, 8189, 3419]],
+    [
+      "I can't believe it's 2026!\n\n  indented\tcode()",
+      [40, 460, 470, 1975, 340, 338, 1160, 2075, 0, 628, 220, 773, 4714, 197, 8189, 3419],
+    ],
     ['<|endoftext|>When', [50256, 2215]],
   ])('encodes %j', (text, ids) => {
     expect(tok.encode(text)).toEqual(ids);

@@ -41,7 +41,8 @@ export class WordTokenizer implements Tokenizer {
     if (typeof spec !== 'object' || spec === null || spec.type !== 'word') bad('expected {"type": "word", "vocab": [...]}');
     if (!Array.isArray(spec.vocab) || !spec.vocab.length) bad('"vocab" must be a non-empty array of strings');
     spec.vocab.forEach((t, i) => {
-      if (typeof t !== 'string' || !t || /\s/.test(t)) bad(`vocab[${i}] must be a non-empty string without whitespace, got ${JSON.stringify(t)}`);
+      if (typeof t !== 'string' || !t || /\s/.test(t))
+        bad(`vocab[${i}] must be a non-empty string without whitespace, got ${JSON.stringify(t)}`);
     });
     this.index = new Map(spec.vocab.map((t, i) => [t, i]));
     if (this.index.size !== spec.vocab.length) {

@@ -51,15 +51,27 @@ export async function loadBuiltinModel(read: ReadAsset, name?: string): Promise<
   const entry = name ? index.find((m) => m.name === name) : index[0];
   if (!entry) throw new InputError(`no built-in model named "${name}" (have: ${index.map((m) => m.name).join(', ')})`);
   const dir = `${MODELS}/${entry.path}`;
-  const [cfg, weights, tok] = await Promise.all([read(`${dir}/config.json`), read(`${dir}/model.safetensors`), read(`${dir}/tokenizer.json`)]);
+  const [cfg, weights, tok] = await Promise.all([
+    read(`${dir}/config.json`),
+    read(`${dir}/model.safetensors`),
+    read(`${dir}/tokenizer.json`),
+  ]);
   const { model } = loadGpt2(text(cfg), weights, entry.name);
   return { entry, model, tokenizer: WordTokenizer.fromJSON(text(tok)) };
 }
 
-export async function loadBuiltinSae(read: ReadAsset, m: ModelIndexEntry, saeId?: string): Promise<{ entry: SaeIndexEntry; loaded: LoadedSae }> {
+export async function loadBuiltinSae(
+  read: ReadAsset,
+  m: ModelIndexEntry,
+  saeId?: string,
+): Promise<{ entry: SaeIndexEntry; loaded: LoadedSae }> {
   const entry = m.saes.find((s) => s.id === (saeId ?? m.defaultSae) || s.name === saeId);
   if (!entry) throw new InputError(`model ${m.name} has no SAE "${saeId}" (have: ${m.saes.map((s) => s.id).join(', ')})`);
   const base = `${MODELS}/${m.path}/${entry.path}`;
-  const [cfg, weights, sparsity] = await Promise.all([read(`${base}/cfg.json`), read(`${base}/sae_weights.safetensors`), read(`${base}/sparsity.safetensors`)]);
+  const [cfg, weights, sparsity] = await Promise.all([
+    read(`${base}/cfg.json`),
+    read(`${base}/sae_weights.safetensors`),
+    read(`${base}/sparsity.safetensors`),
+  ]);
   return { entry, loaded: loadSaeLens({ cfgJson: text(cfg), weights, sparsity }, { source: entry.name }) };
 }

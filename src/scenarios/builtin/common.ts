@@ -21,7 +21,10 @@ export function paddedIds(tok: WordTokenizer, seqs: string[][]): { ids: number[]
 /** Logits [N, V] at one position per row (positions given per row), without gather (differentiable everywhere). */
 export function logitsAtRows(logits: Tensor3D, positions: number[]): Tensor2D {
   const [N, T] = logits.shape;
-  const sel = tf.tensor3d(positions.flatMap((p) => Array.from({ length: T }, (_, t) => (t === p ? 1 : 0))), [N, 1, T]);
+  const sel = tf.tensor3d(
+    positions.flatMap((p) => Array.from({ length: T }, (_, t) => (t === p ? 1 : 0))),
+    [N, 1, T],
+  );
   return tf.reshape(tf.matMul(sel, logits), [N, -1]) as Tensor2D;
 }
 

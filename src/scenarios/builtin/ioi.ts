@@ -20,7 +20,16 @@ export async function buildIoi(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
   const T = ids[0].length;
   const V = model.config.vocabSize;
   const h = residualAt(model, ids, hook);
-  const contrastW = tf.tensor2d(examples.map((e) => (e.family === 'ioi' ? oneHotRow(V, [[tok.id(e.meta.io), 1], [tok.id(e.meta.s), -1]]) : [])));
+  const contrastW = tf.tensor2d(
+    examples.map((e) =>
+      e.family === 'ioi'
+        ? oneHotRow(V, [
+            [tok.id(e.meta.io), 1],
+            [tok.id(e.meta.s), -1],
+          ])
+        : [],
+    ),
+  );
   const last = Array(n).fill(T - 1);
   const behaviour = (hRec: Tensor3D): Tensor1D => {
     const logits = logitsAtRows(model.forwardFrom(hook, hRec), last) as Tensor2D;
@@ -33,7 +42,12 @@ export async function buildIoi(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
     title: 'Indirect object identification',
     behaviourText: 'B = logit[IO] − logit[S] at the answer position; a valid flip has B > 0 before the clamp and B ≤ 0 after.',
     hook,
-    samples: examples.map((e, i) => ({ index: i, tokens: e.tokens.slice(0, e.promptLength), label: e.family === 'ioi' ? `IO ${e.meta.io}, S ${e.meta.s}` : '', deltaPositions: [T - 1] })),
+    samples: examples.map((e, i) => ({
+      index: i,
+      tokens: e.tokens.slice(0, e.promptLength),
+      label: e.family === 'ioi' ? `IO ${e.meta.io}, S ${e.meta.s}` : '',
+      deltaPositions: [T - 1],
+    })),
     h,
     behaviour,
     positions: last.map((t) => [t]),

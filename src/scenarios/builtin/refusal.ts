@@ -45,11 +45,21 @@ export async function buildRefusal(ctx: ScenarioContext, p: ScenarioParams = {})
   const { ids, lengths } = paddedIds(tok, examples.map(prompt));
   const h = residualAt(model, ids, hook);
   const last = lengths.map((l) => l - 1);
-  const w = tf.tensor2d(examples.map(() => oneHotRow(V, [[tok.id(COMPLY), 1], [tok.id(REFUSE), -1]])));
+  const w = tf.tensor2d(
+    examples.map(() =>
+      oneHotRow(V, [
+        [tok.id(COMPLY), 1],
+        [tok.id(REFUSE), -1],
+      ]),
+    ),
+  );
   const behaviour = (hRec: Tensor3D): Tensor1D => tf.sum(tf.mul(logitsAtRows(model.forwardFrom(hook, hRec), last), w), 1) as Tensor1D;
 
   // Refusal features: positive attribution to the refuse-minus-comply margin on harmful requests.
-  const harmful = examples.map((e, i) => [e, i] as const).filter(([e]) => e.family === 'refusal' && e.meta.kind === 'harmful').map(([, i]) => i);
+  const harmful = examples
+    .map((e, i) => [e, i] as const)
+    .filter(([e]) => e.family === 'refusal' && e.meta.kind === 'harmful')
+    .map(([, i]) => i);
   const T = ids[0].length;
   const weights = new Float32Array(examples.length * T);
   for (const i of harmful) weights.fill(1, i * T, i * T + lengths[i]);
@@ -57,9 +67,15 @@ export async function buildRefusal(ctx: ScenarioContext, p: ScenarioParams = {})
   const rank = rankPositive(await featureAttribution(sae, h, refuseMargin, weights));
   return {
     title: 'Refusal steering',
-    behaviourText: 'B = logit["Sure"] − logit["I"] on the first answer token; the clamp amplifies refusal features, and a valid flip is a request the base model helps with that the defended model refuses.',
+    behaviourText:
+      'B = logit["Sure"] − logit["I"] on the first answer token; the clamp amplifies refusal features, and a valid flip is a request the base model helps with that the defended model refuses.',
     hook,
-    samples: examples.map((e, i) => ({ index: i, tokens: prompt(e), label: e.family === 'refusal' ? `${e.meta.kind}: ${e.meta.request}` : '', deltaPositions: [last[i]] })),
+    samples: examples.map((e, i) => ({
+      index: i,
+      tokens: prompt(e),
+      label: e.family === 'refusal' ? `${e.meta.kind}: ${e.meta.request}` : '',
+      deltaPositions: [last[i]],
+    })),
     h,
     behaviour,
     positions: last.map((t) => [t]),
@@ -105,7 +121,13 @@ export async function generateUnderDefence(
         return tf.add(clamped, extra);
       };
       const logits = model.forward(ids, { hooks: { [hook]: hookFn } });
-      return tf.argMax(logitsAtRows(logits as Tensor3D, batch.map((s) => s.length - 1)) as Tensor2D, 1);
+      return tf.argMax(
+        logitsAtRows(
+          logits as Tensor3D,
+          batch.map((s) => s.length - 1),
+        ) as Tensor2D,
+        1,
+      );
     });
     const chosen = await next.data();
     next.dispose();
@@ -151,7 +173,8 @@ export async function refusalStage2(
   const prompts = rows.map((i) => tokensOf(i).map((w) => tok.id(w)));
   const noDelta = () => null;
   const baseAnswers = await generateUnderDefence(model, tok, hook, null, clamp, prompts, noDelta);
-  const s1 = (row: number) => stage1Delta.subarray((stage1Shape[0] === 1 ? 0 : rows[row]) * d, (stage1Shape[0] === 1 ? 1 : rows[row] + 1) * d);
+  const s1 = (row: number) =>
+    stage1Delta.subarray((stage1Shape[0] === 1 ? 0 : rows[row]) * d, (stage1Shape[0] === 1 ? 1 : rows[row] + 1) * d);
   const set = new DefendedSet(sae, features);
   try {
     const stage1At = (row: number, t: number) => (t === prompts[row].length - 1 ? s1(row) : null);
@@ -169,7 +192,12 @@ export async function refusalStage2(
     const L = Math.max(...baseAnswers.map((a) => a.length));
     const positions = rows.map((_, r) => Array.from({ length: L }, (_, j) => (j < baseAnswers[r].length - 1 ? prompts[r].length + j : -1)));
     const targetW = new Float32Array(rows.length * T * V);
-    rows.forEach((_, r) => baseAnswers[r].forEach((w, j) => (targetW[(r * T + prompts[r].length - 1 + j) * V + tok.id(w)] = 1 / baseAnswers[r].length)));
+    rows.forEach((_, r) => {
+      const answer = baseAnswers[r];
+      answer.forEach((w, j) => {
+        targetW[(r * T + prompts[r].length - 1 + j) * V + tok.id(w)] = 1 / answer.length;
+      });
+    });
     const target = tf.tensor3d(targetW, [rows.length, T, V]);
     const behaviour = (hRec: Tensor3D) => tf.sum(tf.mul(tf.logSoftmax(model.forwardFrom(hook, hRec), -1), target), [1, 2]) as Tensor1D;
     const site = await RecoverySite.create({ sae, features, clamp, h, positions, behaviour, fixed });

@@ -33,7 +33,10 @@ interface Pooled {
 }
 
 async function pooledResiduals(ctx: ScenarioContext, exs: Example[]): Promise<Pooled> {
-  const { ids, lengths } = paddedIds(ctx.tokenizer, exs.map((e) => e.tokens));
+  const { ids, lengths } = paddedIds(
+    ctx.tokenizer,
+    exs.map((e) => e.tokens),
+  );
   const h = residualAt(ctx.model, ids, ctx.hook);
   const [n, t, d] = h.shape;
   const mask = new Float32Array(n * t);
@@ -50,7 +53,8 @@ async function pooledResiduals(ctx: ScenarioContext, exs: Example[]): Promise<Po
 export async function buildTpp(ctx: ScenarioContext, p: ScenarioParams = {}): Promise<BuiltScenario> {
   const { sae } = ctx;
   const target = p.targetClass ?? 0;
-  if (!Number.isInteger(target) || target < 0 || target >= TPP_CLASSES.length) throw new InputError(`TPP target class must be 0..${TPP_CLASSES.length - 1}, got ${target}`);
+  if (!Number.isInteger(target) || target < 0 || target >= TPP_CLASSES.length)
+    throw new InputError(`TPP target class must be 0..${TPP_CLASSES.length - 1}, got ${target}`);
   const rand = mulberry32((p.seed ?? 0) + 202);
   const train = Array.from({ length: 512 }, () => attributeExample(rand, 'train'));
   const evalSet = Array.from({ length: 256 }, () => attributeExample(rand, 'heldout'));
@@ -59,7 +63,16 @@ export async function buildTpp(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
   const ev = await pooledResiduals(ctx, evalSet);
   const d = sae.dIn;
   const probes: LinearProbe[] = [];
-  for (let c = 0; c < TPP_CLASSES.length; c++) probes.push(await trainBinaryProbe(tr.pooled, tr.n, d, train.map((e) => classLabel(e, c)), { epochs: 300, lr: 0.05, l2: 1e-3 }));
+  for (let c = 0; c < TPP_CLASSES.length; c++)
+    probes.push(
+      await trainBinaryProbe(
+        tr.pooled,
+        tr.n,
+        d,
+        train.map((e) => classLabel(e, c)),
+        { epochs: 300, lr: 0.05, l2: 1e-3 },
+      ),
+    );
 
   // Samples: held-out sentences of the target class (the probe should say yes).
   const n = p.n ?? SCENARIOS.tpp.defaults.n!;
@@ -74,7 +87,10 @@ export async function buildTpp(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
 
   // SAEBench class effect on the evaluation sentences: mean over each input's tokens, then over inputs.
   const evMask = (c: number, pos: boolean) => {
-    const idx = evalSet.map((e, i) => [e, i] as const).filter(([e]) => Boolean(classLabel(e, c)) === pos).map(([, i]) => i);
+    const idx = evalSet
+      .map((e, i) => [e, i] as const)
+      .filter(([e]) => Boolean(classLabel(e, c)) === pos)
+      .map(([, i]) => i);
     return idx;
   };
   const meansFor = async (rows: number[]) => {
@@ -86,7 +102,12 @@ export async function buildTpp(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
     return out.meanPerInput;
   };
   const W_dec = (await sae.W_dec.data()) as Float32Array;
-  const effect = classEffect(await meansFor(evMask(target, true)), await meansFor(evMask(target, false)), { W_dec, dSae: sae.dSae, dIn: d }, probes[target].w);
+  const effect = classEffect(
+    await meansFor(evMask(target, true)),
+    await meansFor(evMask(target, false)),
+    { W_dec, dSae: sae.dSae, dIn: d },
+    probes[target].w,
+  );
   const rank = rankPositive(effect);
 
   const evalLabels = TPP_CLASSES.map((_, c) => evalSet.map((e) => classLabel(e, c)));
@@ -107,7 +128,12 @@ export async function buildTpp(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
     title: `Targeted probe perturbation (${TPP_CLASSES[target]})`,
     behaviourText: `B = the "${TPP_CLASSES[target]}" probe's logit on the mean-pooled residual; a valid flip is a sentence the probe reads as ${TPP_CLASSES[target]} before the ablation and not after.`,
     hook: ctx.hook,
-    samples: samples.map((e, i) => ({ index: i, tokens: e.tokens, label: e.family === 'attributes' ? `${e.meta.fieldName}, ${e.meta.sentiment ? 'positive' : 'negative'}` : '', deltaPositions: positions[i].filter((x) => x >= 0) })),
+    samples: samples.map((e, i) => ({
+      index: i,
+      tokens: e.tokens,
+      label: e.family === 'attributes' ? `${e.meta.fieldName}, ${e.meta.sentiment ? 'positive' : 'negative'}` : '',
+      deltaPositions: positions[i].filter((x) => x >= 0),
+    })),
     h: sp.h,
     behaviour: pb.behaviour,
     positions,

@@ -18,7 +18,10 @@ import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts'
 function marginWeights(tok: ScenarioContext['tokenizer'], V: number, examples: Example[]): number[][] {
   return examples.map((e) => {
     if (e.family !== 'mcq') return [];
-    return oneHotRow(V, LETTERS.map((c, j) => [tok.id(c), j === e.meta.correct ? 1 : -1 / 3]));
+    return oneHotRow(
+      V,
+      LETTERS.map((c, j) => [tok.id(c), j === e.meta.correct ? 1 : -1 / 3]),
+    );
   });
 }
 
@@ -38,7 +41,8 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
   const rLast = r.lengths.map((l) => l - 1);
   const wForget = tf.tensor2d(marginWeights(tok, V, forget));
   const wRetain = tf.tensor2d(marginWeights(tok, V, retain));
-  const margin = (hRec: Tensor3D, last: number[], w: Tensor2D) => tf.sum(tf.mul(logitsAtRows(model.forwardFrom(hook, hRec), last), w), 1) as Tensor1D;
+  const margin = (hRec: Tensor3D, last: number[], w: Tensor2D) =>
+    tf.sum(tf.mul(logitsAtRows(model.forwardFrom(hook, hRec), last), w), 1) as Tensor1D;
   const behaviour = (hRec: Tensor3D) => margin(hRec, fLast, wForget);
 
   // Feature frequencies on training-distribution prompts of each domain (not the evaluation ones).
@@ -67,9 +71,15 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
   };
   return {
     title: 'Unlearning a fictional domain',
-    behaviourText: 'B = logit[correct letter] − mean(logits of the other letters) on forget-domain questions; a valid flip is answered correctly before the clamp and not after.',
+    behaviourText:
+      'B = logit[correct letter] − mean(logits of the other letters) on forget-domain questions; a valid flip is answered correctly before the clamp and not after.',
     hook,
-    samples: forget.map((e, i) => ({ index: i, tokens: prompt(e), label: e.family === 'mcq' ? `answer ${LETTERS[e.meta.correct]}` : '', deltaPositions: [fLast[i]] })),
+    samples: forget.map((e, i) => ({
+      index: i,
+      tokens: prompt(e),
+      label: e.family === 'mcq' ? `answer ${LETTERS[e.meta.correct]}` : '',
+      deltaPositions: [fLast[i]],
+    })),
     h,
     behaviour,
     positions: fLast.map((t) => [t]),
@@ -85,7 +95,10 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
         if (delta) {
           // The recovery's mean δ, added at each retain prompt's last token.
           const meanDelta = tf.tidy(() => tf.reshape(tf.mean(tf.reshape(delta, [-1, delta.shape[2]]), 0), [1, 1, -1]));
-          const sel = tf.tensor3d(rLast.flatMap((t) => Array.from({ length: hRetain.shape[1] }, (_, j) => (j === t ? 1 : 0))), [rLast.length, hRetain.shape[1], 1]);
+          const sel = tf.tensor3d(
+            rLast.flatMap((t) => Array.from({ length: hRetain.shape[1] }, (_, j) => (j === t ? 1 : 0))),
+            [rLast.length, hRetain.shape[1], 1],
+          );
           withRecovery = await accuracy(tf.tidy(() => margin(tf.add(clamped, tf.mul(sel, meanDelta)) as Tensor3D, rLast, wRetain)));
           tf.dispose([meanDelta, sel]);
         }

@@ -12,12 +12,21 @@ const PAGE = 60;
 function ClampControls({ clamp, onChange }: { clamp: ClampRule; onChange: (c: ClampRule) => void }) {
   const kind = clamp.kind === 'multiply' ? 'multiply' : clamp.onlyActive ? 'set-active' : clamp.value === 0 ? 'zero' : 'set';
   const value = clamp.kind === 'multiply' ? clamp.factor : clamp.value;
-  const make = (k: string, v: number): ClampRule => (k === 'multiply' ? { kind: 'multiply', factor: v } : k === 'zero' ? { kind: 'set', value: 0, onlyActive: false } : { kind: 'set', value: v, onlyActive: k === 'set-active' });
+  const make = (k: string, v: number): ClampRule =>
+    k === 'multiply'
+      ? { kind: 'multiply', factor: v }
+      : k === 'zero'
+        ? { kind: 'set', value: 0, onlyActive: false }
+        : { kind: 'set', value: v, onlyActive: k === 'set-active' };
   return (
     <div className="row">
       <label className="field">
         <span>Clamp rule</span>
-        <select value={kind} onChange={(e) => onChange(make(e.target.value, e.target.value === 'multiply' ? 3 : e.target.value === 'zero' ? 0 : -5))} data-testid="clamp-rule">
+        <select
+          value={kind}
+          onChange={(e) => onChange(make(e.target.value, e.target.value === 'multiply' ? 3 : e.target.value === 'zero' ? 0 : -5))}
+          data-testid="clamp-rule"
+        >
           <option value="zero">zero-ablate</option>
           <option value="set">set to c</option>
           <option value="set-active">set to c where active</option>
@@ -27,7 +36,12 @@ function ClampControls({ clamp, onChange }: { clamp: ClampRule; onChange: (c: Cl
       {kind !== 'zero' && (
         <label className="field narrow">
           <span>{kind === 'multiply' ? 'α' : 'c'}</span>
-          <input type="number" step="any" value={value} onChange={(e) => Number.isFinite(e.target.valueAsNumber) && onChange(make(kind, e.target.valueAsNumber))} />
+          <input
+            type="number"
+            step="any"
+            value={value}
+            onChange={(e) => Number.isFinite(e.target.valueAsNumber) && onChange(make(kind, e.target.valueAsNumber))}
+          />
         </label>
       )}
     </div>
@@ -72,7 +86,10 @@ export function DefencePanel() {
   }, [scenario, labels, query, sort]);
 
   if (!scenario) return null;
-  const dirty = !defence || defence.features.join() !== [...selected].sort((a, b) => a - b).join() || JSON.stringify(defence.clamp) !== JSON.stringify(clamp);
+  const dirty =
+    !defence ||
+    defence.features.join() !== [...selected].sort((a, b) => a - b).join() ||
+    JSON.stringify(defence.clamp) !== JSON.stringify(clamp);
   const apply = async () => {
     useStore.getState().setConfig({ features: [...selected].sort((a, b) => a - b), clamp });
     await applyDefence();
@@ -94,18 +111,31 @@ export function DefencePanel() {
       <div className="row">
         <label className="field narrow">
           <span>K</span>
-          <input type="number" min={1} max={scenario.dSae} value={topK} onChange={(e) => setTopK(Math.max(1, Math.min(scenario.dSae, e.target.valueAsNumber || 1)))} />
+          <input
+            type="number"
+            min={1}
+            max={scenario.dSae}
+            value={topK}
+            onChange={(e) => setTopK(Math.max(1, Math.min(scenario.dSae, e.target.valueAsNumber || 1)))}
+          />
         </label>
         <button type="button" className="btn" onClick={pickTopK}>
           Select top-K by attribution
         </button>
-        <button type="button" className="btn btn-primary" disabled={!dirty || selected.size === 0 || Boolean(busy) || running} onClick={() => void apply()} data-testid="apply-defence">
+        <button
+          type="button"
+          className="btn btn-primary"
+          disabled={!dirty || selected.size === 0 || Boolean(busy) || running}
+          onClick={() => void apply()}
+          data-testid="apply-defence"
+        >
           Apply clamp ({selected.size})
         </button>
       </div>
       {defence && (
         <p className="clamp-effect" data-testid="defence">
-          The clamp alone flips <strong>{defence.validFlips}</strong> of {defence.valid.length} samples (valid flips): mean B {fmt(mean(defence.base))} → {fmt(mean(defence.defended))}; SAE error norm ‖e‖ {fmt(mean(defence.residualBase))} →{' '}
+          The clamp alone flips <strong>{defence.validFlips}</strong> of {defence.valid.length} samples (valid flips): mean B{' '}
+          {fmt(mean(defence.base))} → {fmt(mean(defence.defended))}; SAE error norm ‖e‖ {fmt(mean(defence.residualBase))} →{' '}
           {fmt(mean(defence.residualDefended))}.
         </p>
       )}
@@ -113,7 +143,7 @@ export function DefencePanel() {
         <span>Search features (index or label)</span>
         <input type="search" value={query} onChange={(e) => setQuery(e.target.value)} placeholder="e.g. 42 or name" />
       </label>
-      <div className="table-wrap" tabIndex={0} role="region" aria-label="SAE features">
+      <section className="table-wrap" tabIndex={0} aria-label="SAE features">
         <table className="features" data-testid="feature-table">
           <caption className="sr-only">SAE features: check to defend</caption>
           <thead>
@@ -153,7 +183,7 @@ export function DefencePanel() {
             ))}
           </tbody>
         </table>
-      </div>
+      </section>
       {rows.length > shown && (
         <button type="button" className="btn btn-link" onClick={() => setShown((s) => s + PAGE)}>
           Show more ({rows.length - shown} left)

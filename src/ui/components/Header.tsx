@@ -3,7 +3,12 @@ import { ActionButton } from './ActionButton.tsx';
 
 export function BackendBadge() {
   const backend = useStore((s) => s.backend);
-  if (!backend) return <span className="badge" data-testid="backend-badge">starting…</span>;
+  if (!backend)
+    return (
+      <span className="badge" data-testid="backend-badge">
+        starting…
+      </span>
+    );
   const ok = backend.name === 'webgpu';
   return (
     <span className={`badge ${ok ? 'badge-ok' : 'badge-warn'}`} data-testid="backend-badge" title={backend.reasons.join('\n') || undefined}>

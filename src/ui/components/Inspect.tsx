@@ -9,11 +9,11 @@ import { deleteRun, listRuns, type SavedRun } from '../persistence.ts';
 import { downloadChartPng } from '../exports.ts';
 import { formatNumber as f3, formatPercent, formatRate } from '../../core/format.ts';
 
-
 function Tokens({ tokens, marked }: { tokens: string[]; marked: number[] }) {
   return (
     <span className="tokens">
       {tokens.map((t, i) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: a prompt's tokens never reorder; the same word can repeat
         <span key={i} className={marked.includes(i) ? 'tok tok-delta' : 'tok'} title={marked.includes(i) ? 'δ is added here' : undefined}>
           {t}
         </span>
@@ -29,7 +29,16 @@ function Samples() {
   const [onlyValid, setOnlyValid] = useState(false);
   const rows = samples.length
     ? samples
-    : (defence?.valid.map((v, i) => ({ index: i, base: defence.base[i], defended: defence.defended[i], recovered: NaN, valid: v, success: false, relDrift: NaN, absDrift: NaN })) ?? []);
+    : (defence?.valid.map((v, i) => ({
+        index: i,
+        base: defence.base[i],
+        defended: defence.defended[i],
+        recovered: NaN,
+        valid: v,
+        success: false,
+        relDrift: NaN,
+        absDrift: NaN,
+      })) ?? []);
   const shown = rows.filter((r) => !onlyValid || r.valid).slice(0, 200);
   return (
     <div>
@@ -37,7 +46,7 @@ function Samples() {
         <input type="checkbox" checked={onlyValid} onChange={(e) => setOnlyValid(e.target.checked)} />
         <span>valid flips only</span>
       </label>
-      <div className="table-wrap tall" tabIndex={0} role="region" aria-label="Per-sample scores">
+      <section className="table-wrap tall" tabIndex={0} aria-label="Per-sample scores">
         <table className="samples" data-testid="samples-table">
           <caption className="sr-only">Per-sample scores</caption>
           <thead>
@@ -58,7 +67,13 @@ function Samples() {
               return (
                 <tr key={r.index}>
                   <td>{r.index}</td>
-                  <td>{info?.tokens ? <Tokens tokens={info.tokens} marked={info.deltaPositions} /> : <span className="muted">{info?.label || `activation row ${r.index}`}</span>}</td>
+                  <td>
+                    {info?.tokens ? (
+                      <Tokens tokens={info.tokens} marked={info.deltaPositions} />
+                    ) : (
+                      <span className="muted">{info?.label || `activation row ${r.index}`}</span>
+                    )}
+                  </td>
                   <td>{f3(r.base)}</td>
                   <td>{f3(r.defended)}</td>
                   <td>{f3(r.recovered)}</td>
@@ -70,7 +85,7 @@ function Samples() {
             })}
           </tbody>
         </table>
-      </div>
+      </section>
     </div>
   );
 }
@@ -80,7 +95,8 @@ function Jacobian() {
   return (
     <div data-testid="jacobian-panel">
       <p className="muted">
-        J_S = diag(active)·W_enc[:, S]ᵀ at the δ positions: the directions the clamped features can see. Everything in its null space is invisible to them — and the behaviour gradient mostly lives there.
+        J_S = diag(active)·W_enc[:, S]ᵀ at the δ positions: the directions the clamped features can see. Everything in its null space is
+        invisible to them — and the behaviour gradient mostly lives there.
       </p>
       <ActionButton id="analyse-jacobian" label="Analyse" />
       {j && (
@@ -103,7 +119,11 @@ function Jacobian() {
             <ResponsiveContainer width="100%" height="100%">
               <BarChart data={j.singularValues.map((v, i) => ({ i: i + 1, v }))}>
                 <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
-                <XAxis dataKey="i" tick={{ fontSize: 11 }} label={{ value: 'singular value #', fontSize: 11, position: 'insideBottom', offset: -2 }} />
+                <XAxis
+                  dataKey="i"
+                  tick={{ fontSize: 11 }}
+                  label={{ value: 'singular value #', fontSize: 11, position: 'insideBottom', offset: -2 }}
+                />
                 <YAxis tick={{ fontSize: 11 }} width={40} />
                 <Tooltip isAnimationActive={false} />
                 <Bar dataKey="v" name="σ" fill="#1f5fbf" isAnimationActive={false} />
@@ -122,13 +142,18 @@ function Replay() {
   return (
     <div data-testid="replay-panel">
       <p className="muted">
-        δ split into the part that moves SAE features, D(E(h_rec)) − D(E(h_def)) (clamped / non-clamped / top-8 non-clamped), and the residual part the SAE does not see; each part replayed alone under the clamp.
+        δ split into the part that moves SAE features, D(E(h_rec)) − D(E(h_def)) (clamped / non-clamped / top-8 non-clamped), and the
+        residual part the SAE does not see; each part replayed alone under the clamp.
       </p>
       <ActionButton id="analyse-replay" label="Replay the finished run" />
       {replay && (
         <div className="chart-body small-chart" ref={ref}>
           <ResponsiveContainer width="100%" height="100%">
-            <BarChart data={replay.map((r) => ({ part: r.part, rate: r.rate ?? 0, share: r.normShare ?? 0 }))} layout="vertical" margin={{ left: 150 }}>
+            <BarChart
+              data={replay.map((r) => ({ part: r.part, rate: r.rate ?? 0, share: r.normShare ?? 0 }))}
+              layout="vertical"
+              margin={{ left: 150 }}
+            >
               <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
               <XAxis type="number" domain={[0, 1]} tick={{ fontSize: 11 }} />
               <YAxis type="category" dataKey="part" tick={{ fontSize: 11 }} width={150} />
@@ -141,7 +166,11 @@ function Replay() {
         </div>
       )}
       {replay && (
-        <button type="button" className="btn btn-small" onClick={() => ref.current?.querySelector('svg') && void downloadChartPng(ref.current.querySelector('svg')!, 'unclamp-replay')}>
+        <button
+          type="button"
+          className="btn btn-small"
+          onClick={() => ref.current?.querySelector('svg') && void downloadChartPng(ref.current.querySelector('svg')!, 'unclamp-replay')}
+        >
           PNG
         </button>
       )}
@@ -178,10 +207,15 @@ function Sweep() {
 function Saved() {
   const result = useStore((s) => s.result);
   const [runs, setRuns] = useState<SavedRun[]>([]);
+  // A finished run (a new result) is saved by the bridge: list again then.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: result is the trigger, not an input
   useEffect(() => {
-    listRuns().then(setRuns).catch(() => setRuns([]));
+    listRuns()
+      .then(setRuns)
+      .catch(() => setRuns([]));
   }, [result]);
-  const view = (r: SavedRun) => useStore.getState().set({ result: r.result, history: r.result.history, samples: r.result.samples, imported: true });
+  const view = (r: SavedRun) =>
+    useStore.getState().set({ result: r.result, history: r.result.history, samples: r.result.samples, imported: true });
   return (
     <div data-testid="saved-runs">
       <div className="row">
@@ -198,7 +232,12 @@ function Saved() {
               <button type="button" className="btn btn-link" onClick={() => view(r)}>
                 {new Date(r.savedAt).toLocaleString()} — {r.label}
               </button>
-              <button type="button" className="btn btn-small" aria-label={`Delete saved run ${r.label}`} onClick={() => deleteRun(r.id).then(() => setRuns((x) => x.filter((y) => y.id !== r.id)))}>
+              <button
+                type="button"
+                className="btn btn-small"
+                aria-label={`Delete saved run ${r.label}`}
+                onClick={() => deleteRun(r.id).then(() => setRuns((x) => x.filter((y) => y.id !== r.id)))}
+              >
                 delete
               </button>
             </li>
@@ -225,14 +264,23 @@ export function Inspect() {
     <section className="panel" aria-label="Inspect" data-tour="inspect">
       {result && (
         <p className="summary" data-testid="result-summary">
-          Recovered <strong>{result.aggregate.recovered}</strong> of {result.aggregate.validFlips} valid flips ({formatRate(result.aggregate)}, 95% CI); mean ‖δ‖{' '}
-          {f3(result.aggregate.meanDeltaNorm)} ({f3(result.aggregate.meanRelDeltaNorm)} of ‖h_def‖), abs drift {f3(result.aggregate.meanAbsDrift)}, reactivation{' '}
-          {f3(result.aggregate.reactivation)}.
+          Recovered <strong>{result.aggregate.recovered}</strong> of {result.aggregate.validFlips} valid flips (
+          {formatRate(result.aggregate)}, 95% CI); mean ‖δ‖ {f3(result.aggregate.meanDeltaNorm)} ({f3(result.aggregate.meanRelDeltaNorm)} of
+          ‖h_def‖), abs drift {f3(result.aggregate.meanAbsDrift)}, reactivation {f3(result.aggregate.reactivation)}.
         </p>
       )}
       <div role="tablist" aria-label="Inspect" className="tabs">
         {TABS.map((t) => (
-          <button key={t.id} type="button" role="tab" id={`tab-${t.id}`} aria-selected={tab === t.id} aria-controls={`tabpanel-${t.id}`} className={tab === t.id ? 'tab tab-active' : 'tab'} onClick={() => setTab(t.id)}>
+          <button
+            key={t.id}
+            type="button"
+            role="tab"
+            id={`tab-${t.id}`}
+            aria-selected={tab === t.id}
+            aria-controls={`tabpanel-${t.id}`}
+            className={tab === t.id ? 'tab tab-active' : 'tab'}
+            onClick={() => setTab(t.id)}
+          >
             {t.label}
           </button>
         ))}

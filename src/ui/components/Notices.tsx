@@ -6,7 +6,11 @@ export function Notices() {
   const busy = useStore((s) => s.busy);
   return (
     <div className="notices" aria-live="polite">
-      {busy && <div className="notice notice-info" data-testid="busy">{busy}…</div>}
+      {busy && (
+        <div className="notice notice-info" data-testid="busy">
+          {busy}…
+        </div>
+      )}
       {notices.map((n) => (
         <div key={n.id} className={`notice notice-${n.kind}`} role={n.kind === 'error' ? 'alert' : 'status'}>
           <span>

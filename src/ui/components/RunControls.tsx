@@ -10,8 +10,25 @@ import { changedSettings, SCENARIOS } from '../../scenarios/catalog.ts';
 const show = (v: unknown) => (v === null ? 'off' : typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v));
 
 /** A labelled control; when its value differs from the scenario's, it says so and what the scenario's is. */
-function Field({ name, label, help, changed, scenarioValue, className, children }: { name: keyof RunSettings; label: string; help?: string; changed: boolean; scenarioValue: unknown; className?: string; children: ReactNode }) {
+function Field({
+  name,
+  label,
+  help,
+  changed,
+  scenarioValue,
+  className,
+  children,
+}: {
+  name: keyof RunSettings;
+  label: string;
+  help?: string;
+  changed: boolean;
+  scenarioValue: unknown;
+  className?: string;
+  children: ReactNode;
+}) {
   return (
+    // biome-ignore lint/a11y/noLabelWithoutControl: the control is passed in as children
     <label className={`field ${className ?? ''} ${changed ? 'field-changed' : ''}`} title={help} data-setting={name} data-changed={changed}>
       <span>
         {label}
@@ -22,7 +39,21 @@ function Field({ name, label, help, changed, scenarioValue, className, children 
   );
 }
 
-function NumberInput({ value, min, max, step, onChange, label }: { value: number; min: number; max: number; step?: number; onChange: (v: number) => void; label: string }) {
+function NumberInput({
+  value,
+  min,
+  max,
+  step,
+  onChange,
+  label,
+}: {
+  value: number;
+  min: number;
+  max: number;
+  step?: number;
+  onChange: (v: number) => void;
+  label: string;
+}) {
   return (
     <input
       type="number"
@@ -50,14 +81,30 @@ export function RunControls() {
   const defaults = SCENARIOS[config.scenario].defaults.run;
   const changed = new Set(changedSettings(config.scenario, config.run));
   const locked = status === 'running';
-  const set = <K extends keyof RunSettings>(k: K) => (v: RunSettings[K]) => setRun({ [k]: v } as Partial<RunSettings>);
+  const set =
+    <K extends keyof RunSettings>(k: K) =>
+    (v: RunSettings[K]) =>
+      setRun({ [k]: v } as Partial<RunSettings>);
   const field = (name: keyof RunSettings, label: string, children: ReactNode, help?: string, className?: string) => (
     <Field name={name} label={label} help={help} changed={changed.has(name)} scenarioValue={defaults[name]} className={className}>
       {children}
     </Field>
   );
-  const num = (name: 'steps' | 'lr' | 'budget' | 'lambdaAct' | 'seed', label: string, min: number, max: number, step?: number, help?: string) =>
-    field(name, label, <NumberInput label={label} value={run[name]} min={min} max={max} step={step} onChange={set(name)} />, help, 'narrow');
+  const num = (
+    name: 'steps' | 'lr' | 'budget' | 'lambdaAct' | 'seed',
+    label: string,
+    min: number,
+    max: number,
+    step?: number,
+    help?: string,
+  ) =>
+    field(
+      name,
+      label,
+      <NumberInput label={label} value={run[name]} min={min} max={max} step={step} onChange={set(name)} />,
+      help,
+      'narrow',
+    );
   return (
     <section className="panel" aria-labelledby="attack-heading" data-tour="attack">
       <h2 id="attack-heading">Attack: recover the behaviour under the clamp</h2>
@@ -94,7 +141,13 @@ export function RunControls() {
         {num('budget', 'Budget ρ', 1e-6, 1000, undefined, '‖δ‖ ≤ ρ per sample (or for the shared δ)')}
         {num('lambdaAct', 'λ_act', 0, 1e6, undefined, 'weight of the relative drift penalty')}
         {num('seed', 'Seed', 0, 2 ** 32 - 1, 1)}
-        {field('reproject', 're-project δ (encoder)', <input type="checkbox" checked={run.reproject} onChange={(e) => set('reproject')(e.target.checked)} />, undefined, 'checkbox')}
+        {field(
+          'reproject',
+          're-project δ (encoder)',
+          <input type="checkbox" checked={run.reproject} onChange={(e) => set('reproject')(e.target.checked)} />,
+          undefined,
+          'checkbox',
+        )}
       </fieldset>
       <p className="muted small" data-testid="settings-source">
         {changed.size === 0 ? (

@@ -96,7 +96,11 @@ export function ScenarioPanel() {
       {builtin && saes.length > 0 && (
         <label className="field">
           <span>SAE (layer, architecture, width, explained variance)</span>
-          <select value={config.sae ?? index![0].defaultSae} onChange={(e) => void choose(config.scenario, e.target.value)} data-testid="sae-select">
+          <select
+            value={config.sae ?? index![0].defaultSae}
+            onChange={(e) => void choose(config.scenario, e.target.value)}
+            data-testid="sae-select"
+          >
             {saes.map((s) => (
               <option key={s.id} value={s.id}>
                 {s.name} — L0 {s.meanL0}
