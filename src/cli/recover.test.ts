@@ -68,7 +68,10 @@ describe('unclamp recover', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/valid flips/);
     expect(r.stdout).toMatch(/rate \[95% CI\]/);
-    expect(r.stdout).toMatch(/^probe: mode encoder, .*; changed from the scenario's: steps 30 \(scenario: 100\), seed 1 \(scenario: 0\)$/m);
+    // --budget 2 is an absolute budget: the relative one (κ) is off, and the line says so.
+    expect(r.stdout).toMatch(
+      /^probe: mode encoder, adam, .*ρ 2\.000, .*; changed from the scenario's: steps 30 \(scenario: 100\), budgetRel null \(scenario: 0\.3\), seed 1 \(scenario: 0\)$/m,
+    );
     const result = JSON.parse(readFileSync(json, 'utf8'));
     const ajv = new Ajv2020({ allErrors: true });
     const valid = ajv.validate(schema, result);
@@ -82,7 +85,7 @@ describe('unclamp recover', () => {
     expect(result.history.map((h: { step: number }) => h.step)).toEqual([0, 10, 20, 30]);
     const lines = readFileSync(csv, 'utf8').trim().split('\n');
     expect(lines).toHaveLength(49);
-    expect(lines[0]).toMatch(/^index,base,defended,recovered,valid,success,relDrift/);
+    expect(lines[0]).toMatch(/^index,base,defended,recovered,valid,success,defendedNorm,relDrift/);
   });
 
   it('gives identical JSON for the same seed', () => {

@@ -99,7 +99,7 @@ async function recover(flags: RecoverFlags): Promise<void> {
     );
     bar?.done();
     const seconds = (performance.now() - started) / 1000;
-    process.stdout.write(`${settingsLine('probe', settings)}\n`);
+    process.stdout.write(`${settingsLine('probe', settings, out.result.config.budget as number)}\n`);
     process.stdout.write(paperTable([{ label: options.mode, agg: out.result.aggregate }]));
     if (!flags.quiet)
       process.stderr.write(

@@ -1,283 +1,447 @@
-// docs/results.md from the report's runs: one section per scenario with our tables, the paper's reported
-// numbers and a paragraph on where they agree. Rendering only; the runs are in report.ts.
+// docs/results.md from the report's per-seed runs (report-runs.ts): pooled figures with 95% intervals from a
+// bootstrap that resamples seeds (and samples within a seed only when each sample has its own δ), the paper's
+// reported numbers in the same tables, and what differs from the paper and why. Rendering only.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Aggregate } from '../core/metrics.ts';
-import type { ReplayReport } from '../core/analyses.ts';
-import { formatNumber as f3, formatRate } from '../core/format.ts';
-import type { BuiltinScenarioId } from '../scenarios/catalog.ts';
-import type { Stage2Result } from '../scenarios/builtin/refusal.ts';
-
-export const MODES = ['none', 'encoder', 'jacobian'] as const;
-
-export interface ScenarioReport {
-  id: BuiltinScenarioId;
-  title: string;
-  behaviour: string;
-  featureRule: string;
-  clamp: string;
-  settings: string;
-  modes: Record<(typeof MODES)[number], Aggregate>;
-  extras: Record<string, number | string | null>;
-  replay: { sae: string; ev: number; rows: ReplayReport[] }[];
-  budgets: { budget: number; agg: Aggregate }[];
-  ks: { k: number; agg: Aggregate }[];
-  stage2?: Stage2Result;
-  dModel: number;
-}
+import { clusteredBootstrap, meanOf } from '../core/stats.ts';
+import { formatNumber as f3 } from '../core/format.ts';
+import { SCENARIOS } from '../scenarios/catalog.ts';
+import { KAPPAS, MODES, type ScenarioData, type SeedRun } from './report-runs.ts';
 
 export function mdTable(head: string[], rows: string[][]): string {
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
-function modesTable(r: ScenarioReport): string {
-  const head = [
-    'mode',
-    'valid flips',
-    'recovered',
-    'rate [95% CI]',
-    'rel drift',
-    'abs drift',
-    'decode drift',
-    'reactivation',
-    '‖δ‖',
-    '‖δ‖/‖h_def‖',
-    '‖e‖ def → rec',
-  ];
-  return mdTable(
-    head,
-    MODES.map((m) => {
-      const a = r.modes[m];
-      const drift = [a.meanRelDrift, a.meanAbsDrift, a.meanDecodeDrift, a.reactivation, a.meanDeltaNorm, a.meanRelDeltaNorm].map((v) =>
-        f3(v),
-      );
-      return [
-        m,
-        `${a.validFlips} / ${a.samples}`,
-        String(a.recovered),
-        formatRate(a),
-        ...drift,
-        `${f3(a.residualNorm.defended)} → ${f3(a.residualNorm.recovered)}`,
-      ];
-    }),
-  );
+// ---- pooled figures over seeds ------------------------------------------------------------------------
+
+/** One valid flip of one seed, with what the tables read. */
+interface Flip {
+  success: boolean;
+  absDrift: number;
+  relDrift: number | null;
+  eligible: number;
+  reactivated: number;
+  zeroReactivation: boolean;
+  relDeltaNorm: number;
+  feasible: boolean | null;
 }
 
-function replayTable(r: ScenarioReport): string {
-  const parts = r.replay[0]?.rows.map((x) => x.part) ?? [];
-  const rows = r.replay.map((x) => [
-    `\`${x.sae}\` (${x.ev.toFixed(2)})`,
-    ...x.rows.map((y) => `${y.recovered}/${y.validFlips}`),
-    f3(x.rows.find((y) => y.part === 'residual')?.normShare),
-  ]);
-  return mdTable(['SAE (explained variance)', ...parts, '‖δ_res‖/‖δ‖'], rows);
+function flips(run: SeedRun): Flip[] {
+  const out: Flip[] = [];
+  run.valid.forEach((v, i) => {
+    if (!v) return;
+    out.push({
+      success: run.success[i],
+      absDrift: run.absDrift[i],
+      relDrift: run.relDrift[i],
+      eligible: run.eligible[i],
+      reactivated: run.reactivated[i],
+      zeroReactivation: run.success[i] && run.activeRecovered[i] === 0,
+      relDeltaNorm: run.relDeltaNorm[i],
+      feasible: run.feasible ? run.feasible[i] : null,
+    });
+  });
+  return out;
 }
 
-function sweepTable(label: string, rows: { key: number; agg: Aggregate }[]): string {
-  const head = [label, 'valid flips', 'recovered', 'rate [95% CI]', 'abs drift', '‖δ‖/‖h_def‖'];
-  return mdTable(
-    head,
-    rows.map(({ key, agg: a }) => [
-      String(key),
-      String(a.validFlips),
-      String(a.recovered),
-      formatRate(a),
-      f3(a.meanAbsDrift),
-      f3(a.meanRelDeltaNorm),
-    ]),
-  );
+type Stat = (seeds: Flip[][]) => number | null;
+const share =
+  (f: (x: Flip) => boolean): Stat =>
+  (seeds) => {
+    const all = seeds.flat();
+    return all.length ? all.filter(f).length / all.length : null;
+  };
+const mean =
+  (f: (x: Flip) => number | null): Stat =>
+  (seeds) =>
+    meanOf(
+      seeds
+        .flat()
+        .map(f)
+        .filter((v): v is number => v !== null),
+    );
+const pooledReactivation: Stat = (seeds) => {
+  const all = seeds.flat();
+  const e = all.reduce((a, x) => a + x.eligible, 0);
+  return e ? all.reduce((a, x) => a + x.reactivated, 0) / e : null;
+};
+const perPromptReactivation = mean((x) => (x.eligible > 0 ? x.reactivated / x.eligible : null));
+
+interface Figure {
+  value: number | null;
+  ci: [number, number] | null;
 }
+
+export interface Pooled {
+  seeds: number;
+  valid: number;
+  recovered: number;
+  rate: Figure;
+  absDrift: Figure;
+  relDrift: { value: number | null; included: number; excluded: number };
+  reactivation: number | null;
+  reactivationPerPrompt: number | null;
+  zeroReactivation: Figure;
+  relDeltaNorm: number | null;
+  rho: number | null;
+  feasible: number | null;
+}
+
+export function pool(runs: SeedRun[], shared: boolean): Pooled {
+  const seeds = runs.map(flips);
+  const all = seeds.flat();
+  const figure = (stat: Stat, salt: number): Figure => ({
+    value: stat(seeds),
+    ci: clusteredBootstrap(seeds, stat, { resampleWithin: !shared, rngSeed: salt }),
+  });
+  const rel = all.map((x) => x.relDrift).filter((v): v is number => v !== null);
+  return {
+    seeds: runs.length,
+    valid: all.length,
+    recovered: all.filter((x) => x.success).length,
+    rate: figure(
+      share((x) => x.success),
+      1,
+    ),
+    absDrift: figure(
+      mean((x) => x.absDrift),
+      2,
+    ),
+    relDrift: { value: meanOf(rel), included: rel.length, excluded: all.length - rel.length },
+    reactivation: pooledReactivation(seeds),
+    reactivationPerPrompt: perPromptReactivation(seeds),
+    zeroReactivation: figure(
+      share((x) => x.zeroReactivation),
+      3,
+    ),
+    relDeltaNorm: mean((x) => x.relDeltaNorm)(seeds),
+    rho: meanOf(runs.map((r) => r.rho)),
+    feasible: runs.every((r) => r.feasible) && runs.length ? all.filter((x) => x.feasible).length : null,
+  };
+}
+
+const ci = (f: Figure, fmt: (v: number | null) => string) =>
+  f.value === null ? '—' : f.ci ? `${fmt(f.value)} [${fmt(f.ci[0])}, ${fmt(f.ci[1])}]` : fmt(f.value);
+const pct = (v: number | null) => (v === null ? '—' : (100 * v).toFixed(1));
+const rateText = (p: Pooled) => (p.valid ? `${ci(p.rate, pct)}%` : '— (no valid flips)');
+const relText = (r: Pooled['relDrift']) =>
+  r.included === 0
+    ? r.excluded
+      ? `n/a (0 of ${r.excluded})`
+      : '—'
+    : r.excluded
+      ? `${f3(r.value)} (${r.included} of ${r.included + r.excluded})`
+      : f3(r.value);
+
+// ---- the paper's numbers --------------------------------------------------------------------------------
 
 const REFERENCE = path.resolve(import.meta.dirname, '../scenarios/reference');
 
-/** The paper's released aggregates (src/scenarios/reference/). */
-export interface PaperNumbers {
-  ioi: { aggregate_by_mode: Record<string, Record<string, number>> };
-  tpp: string[][];
-  unlearning: { methods: Record<string, { n_recovered: number; n_valid_flips: number; mean_defended_feature_drift_abs_l2: number }> };
+interface PaperRow {
+  label: string;
+  valid: string;
+  recovered: string;
+  rate: string;
+  absDrift: string;
+  relDrift: string;
+  reactivation: string;
+  zeroReactivation: string;
 }
 
-export function readPaperNumbers(): PaperNumbers {
+/** The paper's released aggregates for a scenario, as rows of the modes table. */
+function paperRows(id: ScenarioData['id']): PaperRow[] {
   const json = (f: string) => JSON.parse(readFileSync(path.join(REFERENCE, f), 'utf8'));
-  const csv = readFileSync(path.join(REFERENCE, 'neurips_main_table.csv'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => l.split(','));
-  return { ioi: json('ioi_aggregate.json'), tpp: csv, unlearning: json('unlearning_posthoc_aggregate.json') };
-}
-
-interface Rung {
-  ev: number;
-  residual: ReplayReport;
-  clamped: ReplayReport;
-  nonClamped: ReplayReport;
-}
-
-const frac = (x: ReplayReport) => `${x.recovered}/${x.validFlips}`;
-
-/** Which part of δ carries the recovery on each rung of the ladder, against the paper's error-term finding. */
-function pathReading(rungs: Rung[]): string {
-  const withFlips = rungs.filter((x) => x.residual.validFlips > 0);
-  if (withFlips.length === 0) return '';
-  const carrier = (x: Rung) =>
-    x.residual.recovered >= x.nonClamped.recovered ? 'the residual (error-term) part' : 'the non-clamped features';
-  const path = rungs.map((x) => `EV ${x.ev.toFixed(2)}: ${x.residual.validFlips === 0 ? 'no valid flips' : carrier(x)}`);
-  const viaResidual = withFlips.filter((x) => x.residual.recovered >= x.nonClamped.recovered).length;
-  const verdict =
-    viaResidual === withFlips.length
-      ? 'On every rung this agrees with the paper, where recovery flows through the error term.'
-      : viaResidual === 0
-        ? "On no rung does it flow through the error term as in the paper: with this model's small error terms the non-clamped features carry it, as the independent tiny-IOI run found for a near-perfect SAE."
-        : "The paper's finding (through the error term) holds on some rungs only: where the SAE explains more, the non-clamped features take over, as the independent tiny-IOI run found for a near-perfect SAE.";
-  const little = withFlips.every((x) => x.clamped.recovered <= 0.25 * x.clamped.validFlips);
-  const clampedOnly = `${little ? 'On every rung the clamped features alone recover little' : 'The clamped features alone recover'} (${withFlips.map((x) => frac(x.clamped)).join(', ')}; the paper: 0/24 for refusal).`;
-  return ` So the recovery flows mostly through ${path.join('; ')}. ${verdict} ${clampedOnly}`;
-}
-
-function commonParagraph(r: ScenarioReport): string {
-  const enc = r.modes.encoder;
-  const none = r.modes.none;
-  const lower = (none.meanAbsDrift ?? 0) > (enc.meanAbsDrift ?? 0);
-  const part = (x: ReplayReport[], name: ReplayReport['part']) => x.find((y) => y.part === name)!;
-  const rungs = r.replay.map((x) => ({
-    ev: x.ev,
-    residual: part(x.rows, 'residual'),
-    clamped: part(x.rows, 'clamped features'),
-    nonClamped: part(x.rows, 'non-clamped features'),
-  }));
-  const flows = rungs
-    .map(
-      (x) =>
-        `EV ${x.ev.toFixed(2)}: residual-only ${frac(x.residual)}, non-clamped-only ${frac(x.nonClamped)}, clamped-only ${frac(x.clamped)}`,
-    )
-    .join('; ');
-  return (
-    `Here the clamp flips ${enc.validFlips} of ${enc.samples} held-out samples; recovery is ${formatRate(none)} with no projection and ${formatRate(enc)} ` +
-    `with the encoder projection, whose absolute defended-feature drift is ${f3(enc.meanAbsDrift)} against ${f3(none.meanAbsDrift)} without it ` +
-    `(${lower ? 'lower, as in the paper' : 'not lower, unlike the paper'}). Recovery-path replay across the quality ladder: ${flows}.${pathReading(rungs)}`
-  );
-}
-
-/** The paper's numbers for a scenario, as a small markdown table, and a paragraph comparing ours. */
-function paperSection(r: ScenarioReport, p: PaperNumbers): { table: string; paragraph: string } {
-  const common = commonParagraph(r);
-  switch (r.id) {
+  const none: PaperRow = {
+    label: '',
+    valid: '—',
+    recovered: '—',
+    rate: '—',
+    absDrift: '—',
+    relDrift: '—',
+    reactivation: '—',
+    zeroReactivation: '—',
+  };
+  switch (id) {
     case 'ioi': {
-      const m = p.ioi.aggregate_by_mode;
-      const rows = ['none', 'encoder'].map((k) => [
-        k,
-        String(m[k].n_valid_flips),
-        String(m[k].n_recovered_success),
-        f3(m[k].mean_final_act_drift_l2_valid),
-        f3(m[k].mean_final_decode_drift_l2_valid),
-        f3(m[k].mean_reactivated_positive_fraction_within_eligible_valid),
-      ]);
-      return {
-        table: mdTable(
-          [
-            'paper (GPT-2 small, layer 4, 64 prompts)',
-            'valid flips',
-            'recovered',
-            'act drift (valid)',
-            'decode drift (valid)',
-            'reactivated (valid)',
-          ],
-          rows,
-        ),
-        paragraph:
-          'The paper recovers all 37 of its 37 valid flips in both modes, with the encoder projection cutting activation drift from 2.47 to 0.78 ' +
-          `(Cui et al. 2026, IOI aggregate). ${common} The built-in model is far smaller (d_model ${r.dModel}) and its residual norms differ from ` +
-          "GPT-2's, so ρ = 20 is a much larger relative budget here: read the ‖δ‖/‖h_def‖ column and the budget sweep before comparing rates.",
-      };
+      const m = json('ioi_aggregate.json').aggregate_by_mode as Record<string, Record<string, number>>;
+      return ['none', 'encoder'].map((k) => ({
+        ...none,
+        label: `paper: ${k}`,
+        valid: String(m[k].n_valid_flips),
+        recovered: String(m[k].n_recovered_success),
+        rate: `${pct(m[k].recovery_rate_over_valid)}%`,
+        absDrift: f3(m[k].mean_final_act_drift_l2_valid),
+        reactivation: `per prompt ${f3(m[k].mean_reactivated_positive_fraction_within_eligible_valid)}`,
+      }));
     }
     case 'tpp': {
-      const all = p.tpp.find((row) => row[0].startsWith('All'))!;
-      const head = [
-        'paper (SAEBench TPP, layer 5)',
-        'recovery none',
-        'recovery encoder',
-        'reactivation none',
-        'reactivation encoder',
-        'act drift none',
-        'act drift encoder',
-      ];
-      return {
-        table: mdTable(head, [['all targets', ...all.slice(1, 7).map((v) => f3(+v))]]),
-        paragraph:
-          'The paper recovers 0.819 of valid flips without projection and 0.749 with the encoder projection, which also lowers reactivation ' +
-          `(0.013 → 0.002) and drift (0.094 → 0.039). ${common} TPP score of the default ablation here: ${f3(r.extras.tppScore as number)}.`,
-      };
+      const csv = readFileSync(path.join(REFERENCE, 'neurips_main_table.csv'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(','));
+      const head = csv[0];
+      const all = csv.find((r) => r[0].startsWith('All'))!;
+      const get = (k: string) => Number(all[head.indexOf(k)]);
+      return (['none', 'encoder'] as const).map((k) => ({
+        ...none,
+        label: `paper: ${k}`,
+        rate: `${pct(get(`recovery_${k}`))}%`,
+        absDrift: `${f3(get(`act_${k}`))} (relative)`,
+        reactivation: f3(get(`react_${k}`)),
+        zeroReactivation: `${pct(get(`zero_${k}`))}%`,
+      }));
     }
     case 'unlearning': {
-      const rows = Object.entries(p.unlearning.methods).map(([k, v]) => [
-        k,
-        `${v.n_recovered}/${v.n_valid_flips}`,
-        f3(v.mean_defended_feature_drift_abs_l2),
-      ]);
-      const e = r.extras as Record<string, number>;
-      return {
-        table: mdTable(['paper (gemma-2-2b-it, WMDP-Bio, 91 valid flips)', 'recovered', 'clamp-feature drift (abs L2)'], rows),
-        paragraph:
-          'The paper recovers 90/91 (encoder) and 91/91 (none) valid flips, with zero drift under the encoder projection because the clamped features ' +
-          `re-encode to 0. ${common} Retain-set accuracy: ${f3(e.retainAccuracyBase)} before, ${f3(e.retainAccuracyClamped)} under the clamp, ` +
-          `${f3(e.retainAccuracyRecovered)} with the recovery's mean δ.`,
-      };
+      const m = json('unlearning_posthoc_aggregate.json').methods as Record<string, Record<string, number>>;
+      return [
+        ['None', 'none'],
+        ['Encoder', 'encoder'],
+        ['OABD', 'OABD soft suffix'],
+      ].map(([k, label]) => ({
+        ...none,
+        label: `paper: ${label}`,
+        valid: String(m[k].n_valid_flips),
+        recovered: String(m[k].n_recovered),
+        rate: `${pct(m[k].recovery_rate)}%`,
+        absDrift: f3(m[k].mean_defended_feature_drift_abs_l2),
+        relDrift: `n/a (0 of ${m[k].n_near_zero_defended_norm === m[k].n_valid_flips ? m[k].n_valid_flips : '—'})`,
+      }));
     }
-    case 'refusal': {
-      const s2 = r.stage2;
-      const rows = [
-        ['clamp-aware attack', '23/24 (95.8%, CI [79.8, 99.3])', '15/24', '12/24', '0.131'],
-        ['residual-only replay', '23/24', '', '', ''],
-        ['clamped-features-only replay', '0/24', '', '', ''],
+    case 'refusal':
+      return [
+        { ...none, label: 'paper: jacobian (λ_act 200)', valid: '24', recovered: '23', rate: '95.8 [79.8, 99.3]%', relDrift: '0.131' },
+        { ...none, label: 'paper: unconstrained', valid: '24', recovered: '21', rate: `${pct(21 / 24)}%`, relDrift: '0.161' },
       ];
-      const stage2 = s2
-        ? ` After stage 2 (answer positions), greedy generation under the clamp gives a non-refusal answer for ${s2.nonRefusal}/${s2.validFlips} valid flips ` +
-          `(stage 1 alone: ${s2.nonRefusalStage1}) and exactly the base model's answer for ${s2.baseLike}/${s2.validFlips}.`
-        : '';
-      return {
-        table: mdTable(
-          ['paper (gemma-2-2b-it, AdvBench, 24 strict-valid)', 'non-refusal recovery', 'base-like', 'strict base-like', 'drift'],
-          rows,
-        ),
-        paragraph:
-          'The paper restores non-refusal in 23 of 24 strict-valid prompts at relative drift 0.131, and its replay shows the recovery flowing through the ' +
-          `SAE error term (residual-only 23/24, clamped features 0/24). ${common}${stage2}`,
-      };
-    }
   }
 }
 
-export function scenarioSection(r: ScenarioReport, p: PaperNumbers): string {
-  const ps = paperSection(r, p);
-  const budgets = sweepTable(
-    'ρ',
-    r.budgets.map((b) => ({ key: b.budget, agg: b.agg })),
-  );
-  const ks = sweepTable(
-    'K',
-    r.ks.map((b) => ({ key: b.k, agg: b.agg })),
-  );
+// ---- tables ---------------------------------------------------------------------------------------------
+
+const MODE_HEAD = [
+  'run',
+  'valid flips (Σ seeds)',
+  'recovered',
+  'rate [95% CI]',
+  'abs drift [95% CI]',
+  'rel drift (defined on)',
+  'reactivation pooled / per prompt',
+  'zero-reactivation recovery',
+  '‖δ‖/‖h_def‖',
+  'ρ',
+];
+
+function modeRow(label: string, p: Pooled): string[] {
+  const feasible = p.feasible === null ? '' : ` (feasible ${p.feasible})`;
   return [
-    `## ${r.title}`,
-    `${r.behaviour} Defended features: ${r.featureRule}; clamp: ${r.clamp}; optimiser: ${r.settings}.`,
-    `### Modes\n\n${modesTable(r)}`,
-    `### Recovery-path replay across the SAE quality ladder (encoder mode)\n\n${replayTable(r)}`,
-    `### Budget sweep (encoder)\n\n${budgets}`,
-    `### Defended-set size (encoder)\n\n${ks}`,
-    `### The paper (reported)\n\n${ps.table}`,
-    `### Where we agree and where we do not\n\n${ps.paragraph}\n`,
-  ].join('\n\n');
+    label,
+    String(p.valid),
+    `${p.recovered}${feasible}`,
+    rateText(p),
+    ci(p.absDrift, f3),
+    relText(p.relDrift),
+    `${f3(p.reactivation)} / ${f3(p.reactivationPerPrompt)}`,
+    p.valid ? `${ci(p.zeroReactivation, pct)}%` : '—',
+    f3(p.relDeltaNorm),
+    f3(p.rho),
+  ];
 }
 
-export function reportDocument(sections: string[], meta: { seed: number; backend: string; model: string; sae: string }): string {
+function modesTable(d: ScenarioData): string {
+  const rows = MODES.map((m) => modeRow(m, pool(d.runs[m], d.shared)));
+  rows.push(modeRow(`control: ${d.k} random features (encoder)`, pool(d.runs.control, d.shared)));
+  for (const p of paperRows(d.id))
+    rows.push([p.label, p.valid, p.recovered, p.rate, p.absDrift, p.relDrift, p.reactivation, p.zeroReactivation, '—', '—']);
+  return mdTable(MODE_HEAD, rows);
+}
+
+function sweepTable(d: ScenarioData): string {
+  const head = [
+    'κ',
+    'ρ (mean)',
+    'Adam: rate [95% CI]',
+    'PGD: rate [95% CI]',
+    ...(d.linear ? ['feasible / valid'] : []),
+    'Adam abs drift',
+    'PGD abs drift',
+  ];
+  const rows = KAPPAS.map((k) => {
+    const adam = pool(d.runs[`kappa:${k}:adam`], d.shared);
+    const pgd = pool(d.runs[`kappa:${k}:pgd`], d.shared);
+    const feasible = d.linear ? [`${adam.feasible ?? '—'} / ${adam.valid}`] : [];
+    return [String(k), f3(adam.rho), rateText(adam), rateText(pgd), ...feasible, f3(adam.absDrift.value), f3(pgd.absDrift.value)];
+  });
+  return mdTable(head, rows);
+}
+
+function topkTable(d: ScenarioData): string {
+  return mdTable(
+    MODE_HEAD,
+    (['none', 'encoder'] as const).map((m) => modeRow(`TopK (${'ladder-mid'}): ${m}`, pool(d.runs[`topk:${m}`], d.shared))),
+  );
+}
+
+/** The ladder on a common valid-flip set: samples every rung's clamp flips, pooled over seeds. */
+function ladderTable(d: ScenarioData): { table: string; reading: string } {
+  const parts = d.ladder.seeds[0]?.rungs[0]?.parts.map((p) => p.part) ?? [];
+  const common = d.ladder.seeds.map((s) => s.rungs[0].valid.map((_, i) => s.rungs.every((r) => r.valid[i])));
+  const nCommon = common.reduce((a, c) => a + c.filter(Boolean).length, 0);
+  const ks = [...new Set(d.ladder.seeds.map((s) => s.k))].join(', ');
+  const counts = d.ladder.rungs.map((_, r) => {
+    const valid = d.ladder.seeds.reduce((a, s) => a + s.rungs[r].valid.filter(Boolean).length, 0);
+    const byPart = parts.map((_, j) =>
+      d.ladder.seeds.reduce((a, s, si) => a + s.rungs[r].parts[j].positive.filter((v, i) => v && common[si][i]).length, 0),
+    );
+    return { valid, byPart };
+  });
+  const rows = d.ladder.rungs.map((rung, r) => [
+    `\`${rung.sae}\` (EV ${rung.ev.toFixed(2)})`,
+    ks,
+    String(counts[r].valid),
+    ...(nCommon ? counts[r].byPart.map((c) => `${c}/${nCommon}`) : parts.map(() => '—')),
+  ]);
+  const table = mdTable(['SAE', 'K', 'valid flips on the rung (Σ seeds)', ...parts], rows);
+  const idx = (p: string) => parts.indexOf(p as never);
+  const reading = nCommon
+    ? d.ladder.rungs
+        .map((rung, r) => {
+          const res = counts[r].byPart[idx('residual')];
+          const non = counts[r].byPart[idx('non-clamped features')];
+          return `EV ${rung.ev.toFixed(2)}: ${res >= non ? 'the residual (error-term) part' : 'the non-clamped features'} (${res} against ${non})`;
+        })
+        .join('; ')
+    : '';
+  const none = counts.map((c, r) => (c.valid === 0 ? d.ladder.rungs[r].sae : null)).filter(Boolean);
+  const text =
+    `Common valid-flip set: ${nCommon} (sample, seed) pairs that every rung's clamp flips, with the same K on every rung.` +
+    (none.length ? ` The clamp flips nothing on ${none.join(', ')}: that rung has no recovery to read.` : '') +
+    (reading
+      ? ` On that set the recovery is carried mostly by ${reading}.`
+      : ' No sample is a valid flip on every rung, so there is nothing to compare.');
+  return { table, reading: text };
+}
+
+function paperReplayNote(d: ScenarioData): string {
+  if (d.id === 'refusal') {
+    return (
+      "The paper's replay is for refusal only: its stage-2, multi-layer δ on gemma-2-2b-it, judged on generated text — full 23/24, residual only " +
+      '23/24, non-clamped features 2/24, top-k non-clamped 1/24, clamped features 0/24, knock out top-k 21/24. Ours replays the single-layer ' +
+      'stage-1 δ and judges B at the first answer token.'
+    );
+  }
+  return 'The paper reports no replay for this setting (its replay figures are for refusal).';
+}
+
+function extrasText(d: ScenarioData): string {
+  const avg = (k: string) => meanOf(d.extras.map((e) => e[k]).filter((v): v is number => typeof v === 'number'));
+  if (d.id === 'tpp') return `TPP score of the default ablation (mean over seeds): ${f3(avg('tppScore'))}.`;
+  if (d.id === 'unlearning') {
+    return `Retain-set accuracy (mean over seeds): ${f3(avg('retainAccuracyBase'))} before, ${f3(avg('retainAccuracyClamped'))} under the clamp, ${f3(avg('retainAccuracyRecovered'))} with the recovery's mean δ.`;
+  }
+  if (d.id === 'refusal' && d.stage2.length) {
+    const sum = (k: 'nonRefusal' | 'nonRefusalStage1' | 'baseLike' | 'validFlips') => d.stage2.reduce((a, s) => a + s[k], 0);
+    return `After stage 2 (δ at the answer positions, κ ${SCENARIOS.refusal.defaults.stage2!.budgetRel}), greedy generation under the clamp gives a non-refusal answer for ${sum('nonRefusal')} of ${sum('validFlips')} valid flips over the seeds (stage 1 alone: ${sum('nonRefusalStage1')}) and exactly the base model's answer for ${sum('baseLike')}.`;
+  }
+  return '';
+}
+
+function settingsText(d: ScenarioData): string {
+  const r = d.settings;
+  const parts = [
+    `mode ${r.mode}`,
+    r.optimizer,
+    `δ ${r.delta}`,
+    `${r.steps} steps`,
+    `lr ${r.lr}`,
+    r.budgetRel !== null ? `κ ${r.budgetRel}` : `ρ ${r.budget}`,
+  ];
+  if (r.lambdaAct) parts.push(`λ_act ${r.lambdaAct}`);
+  if (r.reproject) parts.push('δ re-projected');
+  if (r.checkpointMaxRelDrift !== null) parts.push(`drift cap ${r.checkpointMaxRelDrift} (else best B − 80·drift, every 10 steps)`);
+  return parts.join(', ');
+}
+
+function reading(d: ScenarioData): string {
+  const none = pool(d.runs.none, d.shared);
+  const enc = pool(d.runs.encoder, d.shared);
+  const control = pool(d.runs.control, d.shared);
+  const lower = (none.absDrift.value ?? 0) > (enc.absDrift.value ?? 0);
+  return (
+    `Over ${d.seeds.length} seeds the clamp flips ${enc.valid} samples (${(enc.valid / d.seeds.length).toFixed(1)} per seed). Recovery is ${rateText(none)} with no ` +
+    `projection and ${rateText(enc)} with the encoder projection, whose absolute defended-feature drift is ${f3(enc.absDrift.value)} against ` +
+    `${f3(none.absDrift.value)} without it (${lower ? 'lower, as in the paper' : 'not lower, unlike the paper'}). Clamping ${d.k} random features ` +
+    `instead flips ${control.valid} samples${control.valid ? `, of which ${rateText(control)} are recovered` : ''}: ` +
+    `${control.valid < enc.valid / 4 ? 'the defence is specific to the chosen features' : 'random features flip about as many: the defence is not specific to its features here'}.`
+  );
+}
+
+export function scenarioSection(d: ScenarioData): string {
+  const entry = SCENARIOS[d.id];
+  const ladder = ladderTable(d);
+  const differs = entry.paper ? entry.paper.differs.map((x) => `- ${x}`).join('\n') : '';
+  const sections = [
+    `## ${d.title}`,
+    `${d.behaviour} Defended features: ${d.featureRule} of \`${d.sae.name}\` (${d.sae.architecture}); clamp: ${d.clamp}; optimiser: ${settingsText(d)}. ` +
+      (SCENARIOS[d.id].fixedData
+        ? 'One seed: the held-out set does not depend on the seed and the attack from δ = 0 is deterministic, so more seeds would repeat this run; the intervals are over prompts.'
+        : `Seeds ${d.seeds.join(', ')} (each draws the held-out data and the optimiser's randomness).`),
+    entry.paper ? `**The paper's setting:** ${entry.paper.setting}.\n\n**Differs from the paper because:**\n\n${differs}` : '',
+    `### Modes, and a control defence\n\n${modesTable(d)}`,
+    reading(d),
+    `### Budget sweep (encoder), Adam against L2 projected gradient\n\n${sweepTable(d)}` +
+      (d.linear
+        ? '\n\nB is linear in δ here, so the best δ has a closed form: "feasible" counts the valid flips some δ within the budget (orthogonal to the defended encoder directions) recovers; the gap to it is the optimiser\'s, not the method\'s.'
+        : ''),
+    d.sae.architecture !== 'topk'
+      ? `### Extension: the same attack on the TopK SAE (not in the paper)\n\n${topkTable(d)}\n\nOn a TopK SAE an encoder-orthogonal δ leaves the defended pre-activations fixed but can still change which features make the top k, so the encoder projection's guarantee (no drift) does not hold there.`
+      : '',
+    `### Recovery-path replay across the TopK quality ladder (encoder mode)\n\n${ladder.table}\n\n${ladder.reading} ${paperReplayNote(d)}`,
+    extrasText(d),
+  ];
+  return `${sections.filter(Boolean).join('\n\n')}\n`;
+}
+
+export function summaryTable(all: ScenarioData[]): string {
+  const rows = all.map((d) => {
+    const enc = pool(d.runs.encoder, d.shared);
+    const none = pool(d.runs.none, d.shared);
+    const control = pool(d.runs.control, d.shared);
+    return [
+      d.title,
+      `\`${d.sae.id}\` (${d.sae.architecture})`,
+      (enc.valid / d.seeds.length).toFixed(1),
+      rateText(none),
+      rateText(enc),
+      `${ci(enc.absDrift, f3)} / ${ci(none.absDrift, f3)}`,
+      `${control.valid} flips`,
+    ];
+  });
+  return mdTable(
+    [
+      'scenario',
+      'SAE',
+      'valid flips per seed',
+      'recovery, none',
+      'recovery, encoder',
+      'abs drift encoder / none',
+      'control (random features)',
+    ],
+    rows,
+  );
+}
+
+export function reportDocument(all: ScenarioData[], meta: { seeds: number[]; backend: string; model: string; seconds: number }): string {
   return [
     '# Results on the built-in model',
-    `Generated by \`npx unclamp report --all\` (seed ${meta.seed}, ${meta.backend} backend, model \`${meta.model}\`, default SAE \`${meta.sae}\`). ` +
-      'Regenerating it reproduces these figures. Paper numbers: Cui, Shen, Yang, *SAE interventions are unreliable: post-intervention recovery of ' +
-      'suppressed behavior*, arXiv:2606.18322 (2026), from its released sanitized results (`src/scenarios/reference/`).',
-    'All rates are over valid flips (base shows the behaviour, the defended model does not), with Wilson 95% intervals. Drift is measured on the ' +
-      'defended features at the δ positions, re-encoded. The replay columns are recovered/valid when each part of δ is added alone under the clamp. ' +
-      'Every metric is defined in [method.md](method.md) §4.',
-    sections.join('\n'),
+    `Generated by \`npx unclamp report --all\` (${meta.seeds.length} seeds: ${meta.seeds.join(', ')}; ${meta.backend} backend; model \`${meta.model}\`; ` +
+      `${Math.round(meta.seconds / 60)} min on 2 cores). Every figure is pooled over the seeds; per-seed and per-sample figures are in ` +
+      '[results.json](results.json). Regenerating reproduces them. Paper numbers: Cui, Shen, Yang, *SAE interventions are unreliable: ' +
+      'post-intervention recovery of suppressed behavior*, arXiv:2606.18322 (2026), from its released sanitized results (`src/scenarios/reference/`).',
+    'How to read: rates are over valid flips (the base model shows the behaviour, the defended one does not), pooled over seeds. The 95% ' +
+      'intervals are percentile bootstraps (2,000 draws) that resample seeds, and samples within a seed only where each sample has its own δ — ' +
+      'where the samples share one δ (IOI) they are one cluster. Drift is measured on the defended features at the δ positions, re-encoded. ' +
+      'Relative drift is defined only where ‖z_S(h_def)‖ > 1e-3 and says on how many valid flips. Budgets are relative: ρ = κ · median ‖h_def‖ at ' +
+      'the δ positions · √P. Every metric is defined in [method.md](method.md) §4.',
+    `## Summary (encoder and none modes on each scenario's SAE)\n\n${summaryTable(all)}`,
+    all.map(scenarioSection).join('\n'),
   ].join('\n\n');
 }

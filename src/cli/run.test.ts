@@ -25,18 +25,21 @@ describe('unclamp run', () => {
     const r = unclamp(['run', '--scenario', 'ioi', '--steps', '3', '--quiet', '--json', json]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(
-      /^ioi: mode encoder, δ shared at default positions, 3 steps, lr 0.1, ρ 20.*changed from the scenario's: steps 3 \(scenario: 100\)$/m,
-    );
     const out = JSON.parse(readFileSync(json, 'utf8'));
-    const { positions: _p, steps: _s, ...table } = SCENARIOS.ioi.defaults.run;
+    // The budget is relative (κ 0.3): the line and the JSON give the absolute ρ it meant.
+    const rho = out.config.budget.toFixed(3).replace('.', '\\.');
+    const line = `^ioi: mode encoder, adam, δ shared at default positions, 3 steps, lr 0\\.1, ρ ${rho} \\(κ 0\\.3\\).*changed from the scenario's: steps 3 \\(scenario: 100\\)$`;
+    expect(r.stdout).toMatch(new RegExp(line, 'm'));
+    const { positions: _p, steps: _s, budget: _b, ...table } = SCENARIOS.ioi.defaults.run;
     expect(out.config).toMatchObject({
       ...table,
       steps: 3,
       scenario: 'ioi',
       positions: 'default',
-      clamp: { kind: 'set', value: -5, onlyActive: true, description: 'set to -5 where active' },
+      sae: 'L1-resid_post-standard-w128-L0_5.2-ev0.84',
     });
+    expect(out.config.clamp).toEqual({ kind: 'set', value: -5, onlyActive: true, description: 'set to -5 where active' });
+    expect(out.config.budget).toBeGreaterThan(1);
     expect(out.config.features).toHaveLength(SCENARIOS.ioi.defaults.k(128));
   });
 

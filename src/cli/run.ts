@@ -44,7 +44,7 @@ export function register(program: Command): void {
     )
     .requiredOption('--scenario <id>', RUNNABLE.join(' | '))
     .option('--model <name>', 'built-in model (public/models/index.json)')
-    .option('--sae <id>', "SAE id from the model's list (default: the model's default SAE)")
+    .option('--sae <id>', "SAE id from the model's list (default: the scenario's SAE)")
     .option('--features <list>', "defended features instead of the scenario's selection", indexList('--features'))
     .option('--k <k>', "size of the scenario's default defended set (its top K)", integer('--k'))
     .option('--clamp <rule>', "zero | set:C | multiply:A (default: the scenario's)")
@@ -114,7 +114,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
         `refusal stage 2: non-refusal ${s2.nonRefusal}/${s2.validFlips} (stage 1 alone ${s2.nonRefusalStage1}), base-like ${s2.baseLike}/${s2.validFlips}\n`,
       );
     }
-    process.stdout.write(`${settingsLine(id, settings)}\n`);
+    process.stdout.write(`${settingsLine(id, settings, out.result.config.budget as number)}\n`);
     process.stdout.write(paperTable([{ label: `${id} ${out.result.config.mode}`, agg: out.result.aggregate }]));
     const extras = Object.entries(out.extras).map(([k, v]) => `${k} ${typeof v === 'number' ? formatNumber(v) : v}`);
     if (extras.length) process.stdout.write(`${extras.join('  ')}\n`);

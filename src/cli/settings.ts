@@ -10,14 +10,17 @@ import {
   type ScenarioId,
 } from '../scenarios/catalog.ts';
 import { integer, number, oneOf } from './parse.ts';
+import { formatNumber } from '../core/format.ts';
 
 export interface SettingFlags {
   mode?: RunSettings['mode'];
+  optimizer?: RunSettings['optimizer'];
   delta?: RunSettings['delta'];
   positions?: RunSettings['positions'];
   steps?: number;
   lr?: number;
   budget?: number;
+  budgetRel?: number;
   lambdaAct?: number;
   seed?: number;
   reproject?: boolean;
@@ -28,6 +31,11 @@ export function addSettingOptions(cmd: Command): Command {
   return cmd
     .option('--mode <mode>', 'projection mode: none | encoder | jacobian', oneOf('--mode', ['none', 'encoder', 'jacobian'] as const))
     .option(
+      '--optimizer <name>',
+      "adam (the paper's) | pgd (L2 projected gradient, normalised steps)",
+      oneOf('--optimizer', ['adam', 'pgd'] as const),
+    )
+    .option(
       '--delta <kind>',
       'per-sample | shared (per-sample: each ‖δ_i‖ ≤ ρ; shared: one δ, ‖δ‖ ≤ ρ)',
       oneOf('--delta', ['per-sample', 'shared'] as const),
@@ -37,14 +45,19 @@ export function addSettingOptions(cmd: Command): Command {
       "δ at the scenario's positions, every real token, or the last one: default | all | last",
       oneOf('--positions', DELTA_POSITIONS),
     )
-    .option('--steps <n>', 'Adam steps', integer('--steps'))
-    .option('--lr <x>', 'Adam learning rate', number('--lr'))
-    .option('--budget <r>', 'budget ρ', number('--budget'))
+    .option('--steps <n>', 'optimiser steps', integer('--steps'))
+    .option('--lr <x>', "Adam's learning rate; for pgd, the first step's length as a fraction of ρ", number('--lr'))
+    .option('--budget-rel <k>', 'budget κ: ρ = κ · median ‖h_def‖ at the δ positions · √P (the default, κ = 0.3)', number('--budget-rel'))
+    .option('--budget <r>', 'absolute budget ρ instead (‖δ‖ ≤ ρ per sample, or for the shared δ)', number('--budget'))
     .option('--lambda-act <x>', 'weight of the relative drift penalty', number('--lambda-act'))
     .option('--seed <s>', 'seed (data and optimiser)', integer('--seed'))
     .option('--reproject', 'encoder mode: also project δ itself after each step (exact encoder orthogonality)')
     .option('--no-reproject', "encoder mode: project the gradient only (the paper's variant)")
-    .option('--checkpoint-drift <x>', 'report, per sample, the best δ whose relative drift is ≤ x', number('--checkpoint-drift'));
+    .option(
+      '--checkpoint-drift <x>',
+      'report per sample the best δ (checked every 10 steps) whose relative drift is ≤ x, else the best B − 80·drift',
+      number('--checkpoint-drift'),
+    );
 }
 
 /** The settings the user gave on the command line (and only those). */
@@ -55,12 +68,16 @@ export function settingsFromFlags(flags: SettingFlags): Partial<RunSettings> {
   return out as Partial<RunSettings>;
 }
 
-/** One line for stderr: the settings a run uses, and which of them differ from the scenario's. */
-export function settingsLine(id: ScenarioId, changed: Partial<RunSettings>): string {
+/**
+ * One line: the settings a run used (with `rho`, the absolute budget it ended up with), and which of them differ
+ * from the scenario's.
+ */
+export function settingsLine(id: ScenarioId, changed: Partial<RunSettings>, rho: number): string {
   const r = effectiveRun(id, changed);
   const defaults = effectiveRun(id);
   const diff = changedSettings(id, changed).map((k) => `${k} ${String(r[k])} (scenario: ${String(defaults[k])})`);
-  const parts = [`mode ${r.mode}`, `δ ${r.delta} at ${r.positions} positions`, `${r.steps} steps`, `lr ${r.lr}`, `ρ ${r.budget}`];
+  const budget = r.budgetRel !== null ? `ρ ${formatNumber(rho)} (κ ${r.budgetRel})` : `ρ ${formatNumber(rho)}`;
+  const parts = [`mode ${r.mode}`, `${r.optimizer}`, `δ ${r.delta} at ${r.positions} positions`, `${r.steps} steps`, `lr ${r.lr}`, budget];
   parts.push(`λ_act ${r.lambdaAct}`, `seed ${r.seed}`);
   if (r.reproject) parts.push('δ re-projected');
   if (r.checkpointMaxRelDrift !== null) parts.push(`drift cap ${r.checkpointMaxRelDrift}`);

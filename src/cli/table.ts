@@ -1,6 +1,6 @@
 // The paper-style summary table printed after a run.
 import type { Aggregate } from '../core/metrics.ts';
-import { formatNumber as fmt, formatRate } from '../core/format.ts';
+import { formatNumber as fmt, formatRate, formatRatio } from '../core/format.ts';
 
 /** Rows = runs (e.g. modes), columns = the metrics of docs/method.md §4 over valid flips. */
 export function paperTable(rows: { label: string; agg: Aggregate }[]): string {
@@ -23,7 +23,7 @@ export function paperTable(rows: { label: string; agg: Aggregate }[]): string {
     String(a.validFlips),
     String(a.recovered),
     formatRate(a),
-    fmt(a.meanRelDrift),
+    formatRatio(a.relDrift),
     fmt(a.meanAbsDrift),
     fmt(a.meanDecodeDrift),
     fmt(a.reactivation),

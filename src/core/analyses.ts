@@ -3,11 +3,13 @@
 //    dimension d − rank, and how much of the behaviour gradient lies in that null space (why recovery is
 //    possible at all);
 //  - recovery-path attribution: split δ into the part that moves SAE features (clamped / non-clamped /
-//    top-k non-clamped) and the residual part the SAE does not see, and replay each alone under the clamp.
+//    top-k non-clamped) and the residual part the SAE does not see, and replay each alone under the clamp;
+//  - for behaviours linear in δ, the closed-form best δ: how many valid flips any optimiser could recover.
 import { EigenvalueDecomposition, Matrix, solve } from 'ml-matrix';
 import { tf, type Tensor, type Tensor3D } from './tf.ts';
 import type { RecoverySite } from './site.ts';
 import { wilson } from './stats.ts';
+import { EncoderProjector } from './projection.ts';
 
 export interface JacobianReport {
   /** Mean singular-value spectrum over the analysed slots (descending, zero-padded to |S|). */
@@ -121,6 +123,8 @@ export interface ReplayReport {
   ci95: [number, number] | null;
   /** Mean over valid flips of ‖part‖ / ‖δ‖. */
   normShare: number | null;
+  /** Per sample: B > 0 when this part is replayed alone (every sample, valid or not). */
+  positive: boolean[];
 }
 
 /**
@@ -168,6 +172,7 @@ export async function recoveryPathReplay(site: RecoverySite, delta: Tensor3D, to
   const valid = site.baseline.valid;
   const nValid = valid.filter(Boolean).length;
   return parts.map((part, j) => {
+    const positive = Array.from({ length: n }, (_, i) => data[2 * j * n + i] > 0);
     let recovered = 0,
       share = 0;
     for (let i = 0; i < n; i++) {
@@ -182,6 +187,45 @@ export async function recoveryPathReplay(site: RecoverySite, delta: Tensor3D, to
       rate: nValid ? recovered / nValid : null,
       ci95: wilson(recovered, nValid),
       normShare: nValid ? share / nValid : null,
+      positive,
     };
   });
+}
+
+export interface FeasibilityReport {
+  /** Valid flips that some δ within the budget (and, in encoder mode, orthogonal to the defended directions) recovers. */
+  feasible: number;
+  validFlips: number;
+  perSample: boolean[];
+}
+
+/**
+ * For a behaviour that is affine in δ (a linear probe on the residual), the best per-sample δ has a closed
+ * form: B_i(h_def + δ) = B_def,i + w_i·δ with w_i = ∂B_i/∂δ, so the most B can reach under ‖δ_i‖ ≤ ρ is
+ * B_def,i + ρ‖P w_i‖, P = I (mode none) or the encoder projection (mode encoder). A valid flip is recoverable at
+ * all iff that is > 0: the count an optimiser should reach, and the gap it leaves (docs/method.md §5.3).
+ */
+export async function linearFeasibility(
+  site: RecoverySite,
+  mode: 'none' | 'encoder',
+  budget: number,
+  ridge = 1e-4,
+): Promise<FeasibilityReport> {
+  const { n, p, d } = site;
+  const projector = mode === 'encoder' ? await EncoderProjector.create(site.set.encoderDirections(), ridge) : null;
+  try {
+    const reachT = tf.tidy(() => {
+      const zero = tf.zeros([n, p, d]);
+      const w = tf.grad((x: Tensor) => tf.sum(site.behaviourAt(tf.mul(x, site.slotMask) as Tensor3D)))(zero);
+      const pw = projector ? tf.mul(projector.project(w), site.slotMask) : w;
+      return tf.sqrt(tf.sum(tf.square(tf.reshape(pw, [n, -1])), 1));
+    });
+    const reach = await reachT.data();
+    reachT.dispose();
+    const { bDef, valid } = site.baseline;
+    const perSample = Array.from({ length: n }, (_, i) => valid[i] && bDef[i] + budget * reach[i] > 0);
+    return { feasible: perSample.filter(Boolean).length, validFlips: valid.filter(Boolean).length, perSample };
+  } finally {
+    projector?.dispose();
+  }
 }

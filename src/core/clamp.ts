@@ -5,7 +5,7 @@ import { InputError } from './errors.ts';
 export type ClampRule =
   /** z_S := value (value 0 is zero-ablation); with onlyActive, only where z_S > 0 (IOI, unlearning: −m). */
   | { kind: 'set'; value: number; onlyActive: boolean }
-  /** z_S := factor · z_S (refusal steering amplifies by 3). */
+  /** z_S := factor · z_S (refusal steering amplifies; the paper by 3). */
   | { kind: 'multiply'; factor: number };
 
 export class ClampRuleError extends InputError {
@@ -35,4 +35,13 @@ export function describeClamp(rule: ClampRule): string {
   if (rule.kind === 'multiply') return `multiply by ${rule.factor}`;
   const what = rule.value === 0 ? 'zero-ablate' : `set to ${rule.value}`;
   return rule.onlyActive ? `${what} where active` : what;
+}
+
+/**
+ * Which way the clamp pushes the defended features: up (amplify: multiply α ≥ 1, set c > 0) or down (suppress:
+ * zero-ablation, set c ≤ 0, multiply α < 1). A recovery that undoes the clamp moves them the other way, which is
+ * what the floor violation measures.
+ */
+export function clampDirection(rule: ClampRule): 'up' | 'down' {
+  return (rule.kind === 'multiply' ? rule.factor >= 1 : rule.value > 0) ? 'up' : 'down';
 }

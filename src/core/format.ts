@@ -19,3 +19,13 @@ export function formatRate(a: { recoveryRate: number | null; ci95: [number, numb
   const [lo, hi] = a.ci95;
   return `${formatPercent(a.recoveryRate)} [${(100 * lo).toFixed(1)}, ${(100 * hi).toFixed(1)}]`;
 }
+
+/**
+ * A ratio defined only on some samples (relative drift, floor violation): its mean, and how many samples it
+ * covers when some are left out — "0.581", "0.581 (18 of 29)", or "n/a (0 of 29)".
+ */
+export function formatRatio(r: { mean: number | null; included: number; excluded: number }): string {
+  const total = r.included + r.excluded;
+  if (r.included === 0) return total ? `n/a (0 of ${total})` : '—';
+  return r.excluded ? `${formatNumber(r.mean)} (${r.included} of ${total})` : formatNumber(r.mean);
+}

@@ -63,7 +63,7 @@ export class DefendedSet {
       case 'standard':
         return tf.relu(pre);
       case 'jumprelu':
-        return tf.mul(pre, tf.step(tf.sub(pre, this.thresholdS!)));
+        return tf.mul(tf.relu(pre), tf.step(tf.sub(pre, this.thresholdS!)));
       case 'topk':
         return tf.mul(tf.relu(pre), this.topkMembership(h));
     }
@@ -76,7 +76,7 @@ export class DefendedSet {
       case 'standard':
         return tf.step(pre);
       case 'jumprelu':
-        return tf.step(tf.sub(pre, this.thresholdS!));
+        return tf.mul(tf.step(pre), tf.step(tf.sub(pre, this.thresholdS!)));
       case 'topk':
         return tf.mul(tf.step(pre), this.topkMembership(h));
     }

@@ -1,7 +1,23 @@
 // The metrics of docs/method.md §4 and their aggregation. Names are the ones shown in the UI and written in JSON
 // (schemas/recovery-result.schema.json). Everything headline is over the valid flips V; `all` repeats
 // the means over every sample.
-import { meanOf, wilson } from './stats.ts';
+import { meanOf, medianOf, wilson } from './stats.ts';
+
+/**
+ * Relative drift and floor violation divide by ‖z_S(h_def)‖; below this norm the ratio means nothing (a clamp to
+ * zero leaves the defended features at ≈ 0, and 1e-8 in the denominator turns any movement into 1e+8), so such
+ * samples get null and are counted as excluded.
+ */
+export const RATIO_MIN_DEFENDED_NORM = 1e-3;
+
+/** A per-sample ratio summarised over the samples where it is defined. */
+export interface RatioSummary {
+  mean: number | null;
+  median: number | null;
+  /** Samples where the ratio is defined (‖z_S(h_def)‖ > RATIO_MIN_DEFENDED_NORM), and where it is not. */
+  included: number;
+  excluded: number;
+}
 
 export interface SampleMetrics {
   index: number;
@@ -13,16 +29,24 @@ export interface SampleMetrics {
   valid: boolean;
   /** Valid and B > 0 again under the active clamp. */
   success: boolean;
-  /** ‖z_S(h_rec) − z_S(h_def)‖ / (‖z_S(h_def)‖ + 1e-8), over the δ slots, z re-encoded. */
-  relDrift: number;
+  /** ‖z_S(h_def)‖ over the δ slots, z re-encoded: the denominator of the relative metrics. */
+  defendedNorm: number;
+  /** ‖z_S(h_rec) − z_S(h_def)‖ / ‖z_S(h_def)‖ over the δ slots, z re-encoded; null when ‖z_S(h_def)‖ ≤ 1e-3. */
+  relDrift: number | null;
   absDrift: number;
   /** ‖(z_S(h_rec) − z_S(h_def))·W_dec[S]‖. */
   decodeDrift: number;
-  /** ‖[z_S^def − z_S^rec]₊‖ / (‖z_S^def‖ + 1e-8). */
-  floorViolation: number;
+  /**
+   * How far δ moves the defended features against the clamp, relative to ‖z_S(h_def)‖ (null like relDrift):
+   * ‖[z_S^def − z_S^rec]₊‖ for a clamp that pushes features up (multiply α ≥ 1, set c > 0), ‖[z_S^rec − z_S^def]₊‖
+   * for one that pushes them down (zero-ablation, set c ≤ 0, multiply α < 1).
+   */
+  floorViolation: number | null;
   /** Defended (slot, feature) pairs with z ≤ 0 in h_def, and how many of them are > 0 in h_rec. */
   eligible: number;
   reactivated: number;
+  /** Defended (slot, feature) pairs with z > 0 in h_rec (the paper's zero-reactivation test reads it). */
+  activeRecovered: number;
   deltaNorm: number;
   /** ‖δ‖ / ‖h_def‖ over the slots. */
   relDeltaNorm: number;
@@ -41,23 +65,25 @@ export interface Aggregate {
   recovered: number;
   recoveryRate: number | null;
   ci95: [number, number] | null;
-  meanRelDrift: number | null;
+  relDrift: RatioSummary;
   meanAbsDrift: number | null;
   meanDecodeDrift: number | null;
-  meanFloorViolation: number | null;
+  floorViolation: RatioSummary;
   /** Pooled over V: Σ reactivated / Σ eligible. */
   reactivation: number | null;
+  /** The paper's: mean over the valid flips with eligible pairs of reactivated / eligible. */
+  reactivationPerPrompt: number | null;
   meanDeltaNorm: number | null;
   meanRelDeltaNorm: number | null;
   meanRecoveredFraction: number | null;
-  /** Zero-reactivation recovery: recovered valid flips with no eligible defended feature turned on, over V. */
+  /** Zero-reactivation recovery (the paper's): recovered valid flips with no defended feature active in h_rec, over V. */
   zeroReactivationRate: number | null;
   residualNorm: { base: number | null; defended: number | null; recovered: number | null };
   all: {
     /** Samples with B > 0 under clamp + δ, over all samples. */
     positiveRecovered: number;
     meanRecoveredScore: number | null;
-    meanRelDrift: number | null;
+    relDrift: RatioSummary;
     meanAbsDrift: number | null;
     meanDecodeDrift: number | null;
     reactivation: number | null;
@@ -72,6 +98,7 @@ export interface HistoryEntry {
   /** The minimised loss of the last step: −mean B + penalties. */
   loss: number | null;
   recoveryRate: number | null;
+  /** Mean relative drift over the valid flips where it is defined (null when none is). */
   meanRelDrift: number | null;
   meanAbsDrift: number | null;
   meanDeltaNorm: number | null;
@@ -99,6 +126,17 @@ function pooled(samples: SampleMetrics[], keep: (s: SampleMetrics) => boolean): 
   return den ? num / den : null;
 }
 
+/** A ratio over the selected samples where it is defined. */
+export function ratioSummary(values: (number | null)[], keep?: boolean[]): RatioSummary {
+  const chosen = values.filter((_, i) => !keep || keep[i]);
+  const defined = chosen.filter((v): v is number => v !== null && Number.isFinite(v));
+  return { mean: meanOf(defined), median: medianOf(defined), included: defined.length, excluded: chosen.length - defined.length };
+}
+
+function perPrompt(samples: SampleMetrics[]): number | null {
+  return meanOf(samples.filter((s) => s.valid && s.eligible > 0).map((s) => s.reactivated / s.eligible));
+}
+
 export function summarise(samples: SampleMetrics[]): Aggregate {
   const valid = samples.map((s) => s.valid);
   const V = samples.filter((s) => s.valid);
@@ -114,15 +152,22 @@ export function summarise(samples: SampleMetrics[]): Aggregate {
     recovered,
     recoveryRate: V.length ? recovered / V.length : null,
     ci95: wilson(recovered, V.length),
-    meanRelDrift: overV((s) => s.relDrift),
+    relDrift: ratioSummary(
+      samples.map((s) => s.relDrift),
+      valid,
+    ),
     meanAbsDrift: overV((s) => s.absDrift),
     meanDecodeDrift: overV((s) => s.decodeDrift),
-    meanFloorViolation: overV((s) => s.floorViolation),
+    floorViolation: ratioSummary(
+      samples.map((s) => s.floorViolation),
+      valid,
+    ),
     reactivation: pooled(samples, (s) => s.valid),
+    reactivationPerPrompt: perPrompt(samples),
     meanDeltaNorm: overV((s) => s.deltaNorm),
     meanRelDeltaNorm: overV((s) => s.relDeltaNorm),
     meanRecoveredFraction: meanOf(fractions),
-    zeroReactivationRate: V.length ? V.filter((s) => s.success && s.reactivated === 0).length / V.length : null,
+    zeroReactivationRate: V.length ? V.filter((s) => s.success && s.activeRecovered === 0).length / V.length : null,
     residualNorm: {
       base: meanOf(
         pick((s) => s.residualNormBase),
@@ -140,7 +185,7 @@ export function summarise(samples: SampleMetrics[]): Aggregate {
     all: {
       positiveRecovered: samples.filter((s) => s.recovered > 0).length,
       meanRecoveredScore: overAll((s) => s.recovered),
-      meanRelDrift: overAll((s) => s.relDrift),
+      relDrift: ratioSummary(samples.map((s) => s.relDrift)),
       meanAbsDrift: overAll((s) => s.absDrift),
       meanDecodeDrift: overAll((s) => s.decodeDrift),
       reactivation: pooled(samples, () => true),

@@ -1,6 +1,6 @@
 // The recovery attack: find δ with ‖δ‖ ≤ ρ that brings the behaviour back under the active clamp,
 //   h_rec = h_def + δ at the chosen slots, maximise mean B(h_rec),
-// with Adam from δ⁰ = 0 and one of three projection modes (docs/method.md §3):
+// with Adam (or L2 projected gradient) from δ⁰ = 0 and one of three projection modes (docs/method.md §3):
 //   none      plain Adam;
 //   encoder   the gradient projected off the defended encoder directions (ridge projection, factorised
 //             once), optionally δ itself re-projected after each step (exact C1);
@@ -14,23 +14,37 @@ import { tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D, type Tensor
 import { EncoderProjector, cosine, orthonormalRows, projectOffMaskedColumns, projectOffRows } from './projection.ts';
 import { mixSeed, mulberry32, normals } from './rng.ts';
 import type { RecoverySite } from './site.ts';
-import { summarise, type HistoryEntry, type RecoveryResult, type SampleMetrics } from './metrics.ts';
+import { RATIO_MIN_DEFENDED_NORM, summarise, type HistoryEntry, type RecoveryResult, type SampleMetrics } from './metrics.ts';
+import { clampDirection } from './clamp.ts';
+import { medianOf } from './stats.ts';
+
+/** The epsilon in the relative drift penalty's denominator (the paper's). */
+const ACT_LOSS_EPS = 1e-8;
 
 export type ProjectionMode = 'none' | 'encoder' | 'jacobian';
 export type DeltaSharing = 'per-sample' | 'shared';
+/** adam: the paper's optimiser; pgd: L2 projected gradient with normalised steps (docs/method.md §3.4). */
+export type OptimizerKind = 'adam' | 'pgd';
 
 export interface RecoveryOptions {
   mode: ProjectionMode;
+  optimizer: OptimizerKind;
   steps: number;
+  /** Adam's learning rate; for pgd, the first step's length as a fraction of ρ (it decays on a cosine to a tenth). */
   lr: number;
   /** ρ: ‖δ_i‖ ≤ ρ per sample (per-sample δ) or ‖δ‖ ≤ ρ (shared δ), Frobenius over the slots. */
   budget: number;
+  /**
+   * κ: when set, ρ = κ · median ‖h_def‖ over the δ positions · √P (P = δ positions per sample), so a budget
+   * means the same share of the residual on any model; `budget` is then ignored and the run reports the ρ used.
+   */
+  budgetRel: number | null;
   delta: DeltaSharing;
   seed: number;
-  /** encoder mode: also project δ itself after each Adam step, so W_enc[:,S]ᵀδ = 0 holds exactly. */
+  /** encoder mode: also project δ itself after each step, so W_enc[:,S]ᵀδ = 0 holds (up to the ridge). */
   reproject: boolean;
   ridge: number;
-  /** Weight of the relative squared drift of z_S (added unprojected). */
+  /** Weight of the relative squared drift of z_S (added unprojected in jacobian mode; projected with B elsewhere). */
   lambdaAct: number;
   /** Weight of the squared decode drift ‖Δz_S·W_dec[S]‖². */
   lambdaDec: number;
@@ -43,15 +57,23 @@ export interface RecoveryOptions {
     correctionLr: number;
   };
   adam: { beta1: number; beta2: number; eps: number };
-  /** Drift-constrained checkpoint selection: keep, per sample, the δ with the highest B whose relative drift ≤ this. */
+  /**
+   * Drift-constrained checkpoint selection (the paper's refusal rule): every `checkpointEvery` steps and at the
+   * last, keep per sample the δ with the highest B whose relative drift ≤ this; a sample with no such
+   * checkpoint reports the one with the best B − checkpointFallbackWeight · relative drift. δ = 0 is no candidate.
+   */
   checkpointMaxRelDrift: number | null;
+  checkpointEvery: number;
+  checkpointFallbackWeight: number;
 }
 
 export const DEFAULT_RECOVERY_OPTIONS: RecoveryOptions = {
   mode: 'encoder',
+  optimizer: 'adam',
   steps: 100,
   lr: 0.1,
   budget: 20,
+  budgetRel: null,
   delta: 'per-sample',
   seed: 0,
   reproject: false,
@@ -62,6 +84,8 @@ export const DEFAULT_RECOVERY_OPTIONS: RecoveryOptions = {
   // PyTorch's Adam defaults (TF.js' default epsilon differs, so it is always given explicitly).
   adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
   checkpointMaxRelDrift: null,
+  checkpointEvery: 10,
+  checkpointFallbackWeight: 80,
 };
 
 export class RecoveryOptionError extends InputError {
@@ -69,7 +93,16 @@ export class RecoveryOptionError extends InputError {
 }
 
 /** Upper bounds that catch typos (1e9 steps) before they become a hang. */
-export const LIMITS = { steps: 1_000_000, lr: 1e3, budget: 1e6, lambda: 1e9, probes: 512, exactMaxRows: 4096, correctionSteps: 100 };
+export const LIMITS = {
+  steps: 1_000_000,
+  lr: 1e3,
+  budget: 1e6,
+  budgetRel: 100,
+  lambda: 1e9,
+  probes: 512,
+  exactMaxRows: 4096,
+  correctionSteps: 100,
+};
 
 export function resolveOptions(partial: Partial<RecoveryOptions> = {}): RecoveryOptions {
   const o: RecoveryOptions = {
@@ -87,10 +120,12 @@ export function resolveOptions(partial: Partial<RecoveryOptions> = {}): Recovery
   };
   if (!['none', 'encoder', 'jacobian'].includes(o.mode)) bad(`mode must be none, encoder or jacobian, got "${o.mode}"`);
   if (!['per-sample', 'shared'].includes(o.delta)) bad(`delta must be per-sample or shared, got "${o.delta}"`);
+  if (!['adam', 'pgd'].includes(o.optimizer)) bad(`optimizer must be adam or pgd, got "${o.optimizer}"`);
   if (!Number.isInteger(o.steps)) bad(`steps must be a whole number, got ${o.steps}`);
   positive('steps', o.steps, LIMITS.steps);
   positive('lr', o.lr, LIMITS.lr);
   positive('budget', o.budget, LIMITS.budget);
+  if (o.budgetRel !== null) positive('budget-rel', o.budgetRel, LIMITS.budgetRel);
   positive('ridge', o.ridge, 1e6);
   if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 2 ** 32 - 1) bad(`seed must be an integer in [0, 2^32), got ${o.seed}`);
   for (const [name, v] of [
@@ -112,6 +147,11 @@ export function resolveOptions(partial: Partial<RecoveryOptions> = {}): Recovery
   if (o.checkpointMaxRelDrift !== null && !(Number.isFinite(o.checkpointMaxRelDrift) && o.checkpointMaxRelDrift >= 0)) {
     bad(`checkpoint drift threshold must be ≥ 0, got ${o.checkpointMaxRelDrift}`);
   }
+  if (!Number.isInteger(o.checkpointEvery) || o.checkpointEvery < 1)
+    bad(`checkpoint interval must be a whole number ≥ 1, got ${o.checkpointEvery}`);
+  if (!(Number.isFinite(o.checkpointFallbackWeight) && o.checkpointFallbackWeight >= 0)) {
+    bad(`checkpoint fallback weight must be ≥ 0, got ${o.checkpointFallbackWeight}`);
+  }
   return o;
 }
 
@@ -121,7 +161,7 @@ export interface RecoveryState {
   delta: Float32Array;
   m: Float32Array;
   v: Float32Array;
-  best?: { delta: Float32Array; score: Float32Array };
+  best?: { delta: Float32Array; score: Float32Array; fallbackDelta: Float32Array; fallbackScore: Float32Array };
   history: HistoryEntry[];
 }
 
@@ -150,8 +190,8 @@ export class RecoveryRun {
   private deltaVar: Variable;
   private m: Variable;
   private v: Variable;
-  private bestDelta: Variable | null = null;
-  private bestScore: Variable | null = null;
+  /** Checkpoints: the best admissible δ per budget group and the best fallback (B − w·drift); scores −∞ until seen. */
+  private best: { delta: Variable; score: Variable; fallbackDelta: Variable; fallbackScore: Variable } | null = null;
   private lastCos: Scalar | null = null;
   private lastLoss: Scalar | null = null;
   private stepCount = 0;
@@ -176,15 +216,14 @@ export class RecoveryRun {
     this.A = site.affineEncoder ? site.set.encoderDirections() : null;
     this.G = this.A ? tf.tidy(() => tf.matMul(this.A!, this.A!, true, false)) : null;
     if (options.checkpointMaxRelDrift !== null) {
-      this.bestDelta = zeros();
-      // δ = 0 is always admissible (no drift); its score is the defended behaviour.
-      const init = options.delta === 'shared' ? [meanArr(site.baseline.bDef)] : Array.from(site.baseline.bDef);
-      this.bestScore = tf.tidy(() => tf.variable(tf.tensor1d(init), false));
+      const none = () => tf.tidy(() => tf.variable(tf.fill([shape[0]], Number.NEGATIVE_INFINITY), false));
+      this.best = { delta: zeros(), score: none(), fallbackDelta: zeros(), fallbackScore: none() };
     }
   }
 
   static async create(site: RecoverySite, partial: Partial<RecoveryOptions> = {}): Promise<RecoveryRun> {
-    const options = resolveOptions(partial);
+    const resolved = resolveOptions(partial);
+    const options = resolved.budgetRel === null ? resolved : { ...resolved, budget: relativeBudget(site, resolved.budgetRel) };
     const projector = options.mode === 'encoder' ? await EncoderProjector.create(site.set.encoderDirections(), options.ridge) : null;
     return new RecoveryRun(site, options, projector);
   }
@@ -210,13 +249,26 @@ export class RecoveryRun {
     return tf.mul(b, site.slotMask) as Tensor3D;
   }
 
-  /** Per-sample relative squared drift (denominator floored at 1 so a zero defended state cannot explode). */
+  /**
+   * Per-sample relative squared drift Σ(z − z_def)² / (Σ z_def² + ε), the paper's act loss with its ε = 1e-8:
+   * where the clamp leaves z_def ≈ 0 this is huge, as in the paper (use λ_act with clamps that keep features on).
+   */
   private actLoss(full: Tensor3D): Tensor1D {
     const { site } = this;
     const dz = tf.sub(site.defendedActs(full), site.zDef);
     const num = tf.sum(tf.square(dz), [1, 2]);
+    return tf.div(num, tf.add(tf.sum(tf.square(site.zDef), [1, 2]), ACT_LOSS_EPS)) as Tensor1D;
+  }
+
+  /**
+   * What the jacobian mode's correction steps descend: the squared drift relative to max(Σ z_def², 1). Plain
+   * gradient steps of a fixed size on the ε-relative loss would jump far past the ball where z_def ≈ 0.
+   */
+  private correctionLoss(full: Tensor3D): Scalar {
+    const { site } = this;
+    const dz = tf.sub(site.defendedActs(full), site.zDef);
     const den = tf.maximum(tf.sum(tf.square(site.zDef), [1, 2]), 1);
-    return tf.div(num, den) as Tensor1D;
+    return tf.mean(tf.div(tf.sum(tf.square(dz), [1, 2]), den)) as Scalar;
   }
 
   private decLoss(full: Tensor3D): Tensor1D {
@@ -316,15 +368,27 @@ export class RecoveryRun {
         g = this.projector ? this.projector.project(grad) : grad;
         lossValue = value;
       }
-      const m = tf.add(tf.mul(this.m, beta1), tf.mul(g, 1 - beta1));
-      const v = tf.add(tf.mul(this.v, beta2), tf.mul(tf.square(g), 1 - beta2));
-      const mHat = tf.div(m, 1 - beta1 ** t);
-      const vHat = tf.div(v, 1 - beta2 ** t);
-      let next = tf.sub(delta, tf.mul(options.lr, tf.div(mHat, tf.add(tf.sqrt(vHat), eps))));
+      let m: Tensor = this.m;
+      let v: Tensor = this.v;
+      let next: Tensor;
+      if (options.optimizer === 'adam') {
+        m = tf.add(tf.mul(this.m, beta1), tf.mul(g, 1 - beta1));
+        v = tf.add(tf.mul(this.v, beta2), tf.mul(tf.square(g), 1 - beta2));
+        const mHat = tf.div(m, 1 - beta1 ** t);
+        const vHat = tf.div(v, 1 - beta2 ** t);
+        next = tf.sub(delta, tf.mul(options.lr, tf.div(mHat, tf.add(tf.sqrt(vHat), eps))));
+      } else {
+        // L2 projected gradient: a step of length η_t·ρ along −g/‖g‖ per budget group, η_t decaying on a cosine
+        // from lr to lr/10. Unlike Adam's per-coordinate scaling it follows the gradient's direction, which is
+        // what reaches the edge of the ball in the best direction when B is linear in δ.
+        const eta = options.lr * options.budget * (0.1 + 0.45 * (1 + Math.cos((Math.PI * (t - 1)) / options.steps)));
+        const gn = tf.sqrt(tf.sum(tf.square(g), [1, 2], true));
+        next = tf.sub(delta, tf.mul(eta, tf.div(g, tf.add(gn, 1e-12))));
+      }
       if (this.projector && options.reproject) next = this.projector.project(next);
       next = this.clip(this.masked(next));
       if (options.mode === 'jacobian' && options.jacobian.correctionSteps > 0 && options.jacobian.correctionLr > 0) {
-        const driftGrad = tf.grad((x: Tensor) => tf.mean(this.actLoss(this.full(x))));
+        const driftGrad = tf.grad((x: Tensor) => this.correctionLoss(this.full(x)));
         for (let c = 0; c < options.jacobian.correctionSteps; c++) {
           next = this.clip(this.masked(tf.sub(next, tf.mul(options.jacobian.correctionLr, driftGrad(next)))));
         }
@@ -332,44 +396,59 @@ export class RecoveryRun {
       return [next, m, v, cosine(raw, g) as Scalar, lossValue];
     });
     this.deltaVar.assign(newDelta);
-    this.m.assign(newM);
-    this.v.assign(newV);
-    tf.dispose([newDelta, newM, newV]);
+    if (newM !== this.m) this.m.assign(newM);
+    if (newV !== this.v) this.v.assign(newV);
+    tf.dispose([newDelta, newM, newV].filter((x) => x !== this.m && x !== this.v));
     this.lastCos?.dispose();
     this.lastLoss?.dispose();
     this.lastCos = cos;
     this.lastLoss = loss;
     this.stepCount = t;
-    if (this.bestDelta && this.bestScore) this.updateCheckpoint();
+    const { checkpointEvery } = options;
+    if (this.best && (t % checkpointEvery === 0 || this.finished)) this.updateCheckpoint();
   }
 
   private updateCheckpoint(): void {
     const { site, options } = this;
+    const best = this.best!;
     const tau = options.checkpointMaxRelDrift!;
-    const [nextDelta, nextScore] = tf.tidy(() => {
+    const next = tf.tidy(() => {
       const full = this.full(this.deltaVar);
       const b = site.behaviourAt(full);
       const dz = tf.sub(site.defendedActs(full), site.zDef);
       const zNorm = tf.sqrt(tf.sum(tf.square(site.zDef), [1, 2]));
       const rel = tf.div(tf.sqrt(tf.sum(tf.square(dz), [1, 2])), tf.add(zNorm, 1e-8));
-      let score: Tensor = b,
-        ok: Tensor = tf.lessEqual(rel, tau);
-      if (options.delta === 'shared') {
-        score = tf.reshape(tf.mean(b), [1]);
-        ok = tf.reshape(tf.lessEqual(tf.mean(rel), tau), [1]);
-      }
-      const better = tf.logicalAnd(ok, tf.greater(score, this.bestScore!));
-      const sel = tf.reshape(better, [-1, 1, 1]);
-      return [tf.where(tf.broadcastTo(sel, this.deltaVar.shape), this.deltaVar, this.bestDelta!), tf.where(better, score, this.bestScore!)];
+      const shared = options.delta === 'shared';
+      const score: Tensor = shared ? tf.reshape(tf.mean(b), [1]) : b;
+      const drift: Tensor = shared ? tf.reshape(tf.mean(rel), [1]) : rel;
+      const fallback = tf.sub(score, tf.mul(options.checkpointFallbackWeight, drift));
+      const keep = (better: Tensor, cur: Variable) =>
+        tf.where(tf.broadcastTo(tf.reshape(better, [-1, 1, 1]), cur.shape), this.deltaVar, cur);
+      const better = tf.logicalAnd(tf.lessEqual(drift, tau), tf.greater(score, best.score));
+      const betterFallback = tf.greater(fallback, best.fallbackScore);
+      return {
+        delta: keep(better, best.delta),
+        score: tf.where(better, score, best.score),
+        fallbackDelta: keep(betterFallback, best.fallbackDelta),
+        fallbackScore: tf.where(betterFallback, fallback, best.fallbackScore),
+      };
     });
-    this.bestDelta!.assign(nextDelta);
-    this.bestScore!.assign(nextScore);
-    tf.dispose([nextDelta, nextScore]);
+    for (const k of ['delta', 'score', 'fallbackDelta', 'fallbackScore'] as const) best[k].assign(next[k]);
+    tf.dispose(Object.values(next));
   }
 
-  /** The δ the run reports: the current one, or the drift-constrained checkpoint when selection is on. */
-  private reported(): Variable {
-    return this.bestDelta ?? this.deltaVar;
+  /**
+   * The δ the run reports: the current one, or with checkpoint selection, per budget group the best admissible
+   * checkpoint, else the best fallback (before the first checkpoint: the current δ). Caller disposes.
+   */
+  private reported(): Tensor {
+    const best = this.best;
+    if (!best) return this.deltaVar.clone();
+    return tf.tidy(() => {
+      const pick = (has: Tensor, a: Tensor, b: Tensor) => tf.where(tf.broadcastTo(tf.reshape(has, [-1, 1, 1]), a.shape), a, b);
+      const finite = (x: Tensor) => tf.greater(x, Number.NEGATIVE_INFINITY);
+      return pick(finite(best.score), best.delta, pick(finite(best.fallbackScore), best.fallbackDelta, this.deltaVar));
+    });
   }
 
   /** Per-sample metrics at the reported δ, read back in one transfer. */
@@ -384,16 +463,20 @@ export class RecoveryRun {
       const norm = (x: Tensor) => tf.sqrt(tf.sum(tf.square(tf.reshape(x, [n, -1])), 1));
       const slot = site.slotMask;
       const eligible = tf.mul(tf.cast(tf.lessEqual(site.zDef, 0), 'float32'), slot);
-      const reactivated = tf.mul(eligible, tf.cast(tf.greater(zRec, 0), 'float32'));
+      const activeRec = tf.mul(tf.cast(tf.greater(zRec, 0), 'float32'), slot);
+      const count = (x: Tensor) => tf.sum(tf.reshape(x, [n, -1]), 1);
+      // Against the clamp: lowering features it pushed up, raising features it pushed down.
+      const against = clampDirection(site.spec.clamp) === 'up' ? tf.sub(site.zDef, zRec) : dz;
       return tf.stack([
         site.behaviourAt(full),
         norm(dz),
         norm(tf.mul(site.set.decodeDelta(dz, hRecAtSlots), slot)),
-        norm(tf.relu(tf.sub(site.zDef, zRec))),
-        tf.sum(tf.reshape(eligible, [n, -1]), 1),
-        tf.sum(tf.reshape(reactivated, [n, -1]), 1),
+        norm(tf.relu(against)),
+        count(eligible),
+        count(tf.mul(eligible, activeRec)),
         norm(full),
         norm(tf.mul(site.sae.error(hRecAtSlots), slot)),
+        count(activeRec),
       ]);
     });
     const data = await packed.data();
@@ -405,6 +488,7 @@ export class RecoveryRun {
       const bRec = col(0, i);
       const valid = baseline.valid[i];
       const zNorm = baseline.zDefNorm[i];
+      const relative = (v: number) => (zNorm > RATIO_MIN_DEFENDED_NORM ? v / zNorm : null);
       const span = baseline.bBase[i] - baseline.bDef[i];
       out.push({
         index: i,
@@ -413,12 +497,14 @@ export class RecoveryRun {
         recovered: bRec,
         valid,
         success: valid && bRec > 0,
-        relDrift: col(1, i) / (zNorm + 1e-8),
+        defendedNorm: zNorm,
+        relDrift: relative(col(1, i)),
         absDrift: col(1, i),
         decodeDrift: col(2, i),
-        floorViolation: col(3, i) / (zNorm + 1e-8),
+        floorViolation: relative(col(3, i)),
         eligible: col(4, i),
         reactivated: col(5, i),
+        activeRecovered: col(8, i),
         deltaNorm: col(6, i),
         relDeltaNorm: col(6, i) / (baseline.hDefNorm[i] + 1e-8),
         recoveredFraction: span !== 0 ? (bRec - baseline.bDef[i]) / span : null,
@@ -440,7 +526,7 @@ export class RecoveryRun {
       objective: agg.all.meanRecoveredScore,
       loss: loss ? loss[0] : null,
       recoveryRate: agg.recoveryRate,
-      meanRelDrift: agg.meanRelDrift,
+      meanRelDrift: agg.relDrift.mean,
       meanAbsDrift: agg.meanAbsDrift,
       meanDeltaNorm: agg.meanDeltaNorm,
       residualNorm: agg.residualNorm.recovered,
@@ -508,7 +594,12 @@ export class RecoveryRun {
 
   /** The final δ, [N|1, P, d] flattened. */
   async deltaValues(): Promise<Float32Array> {
-    return (await this.reported().data()) as Float32Array;
+    const delta = this.reported();
+    try {
+      return (await delta.data()) as Float32Array;
+    } finally {
+      delta.dispose();
+    }
   }
 
   async exportState(): Promise<RecoveryState> {
@@ -520,8 +611,11 @@ export class RecoveryRun {
       v: v as Float32Array,
       history: this.history.slice(),
     };
-    if (this.bestDelta && this.bestScore) {
-      state.best = { delta: (await this.bestDelta.data()) as Float32Array, score: (await this.bestScore.data()) as Float32Array };
+    if (this.best) {
+      const [delta, score, fallbackDelta, fallbackScore] = (await Promise.all(
+        [this.best.delta, this.best.score, this.best.fallbackDelta, this.best.fallbackScore].map((x) => x.data()),
+      )) as Float32Array[];
+      state.best = { delta, score, fallbackDelta, fallbackScore };
     }
     return state;
   }
@@ -537,9 +631,11 @@ export class RecoveryRun {
       this.deltaVar.assign(tf.tensor(state.delta, shape));
       this.m.assign(tf.tensor(state.m, shape));
       this.v.assign(tf.tensor(state.v, shape));
-      if (state.best && this.bestDelta && this.bestScore) {
-        this.bestDelta.assign(tf.tensor(state.best.delta, shape));
-        this.bestScore.assign(tf.tensor1d(state.best.score));
+      if (state.best && this.best) {
+        this.best.delta.assign(tf.tensor(state.best.delta, shape));
+        this.best.score.assign(tf.tensor1d(state.best.score));
+        this.best.fallbackDelta.assign(tf.tensor(state.best.fallbackDelta, shape));
+        this.best.fallbackScore.assign(tf.tensor1d(state.best.fallbackScore));
       }
     });
     this.stepCount = state.step;
@@ -549,7 +645,7 @@ export class RecoveryRun {
   dispose(): void {
     if (this.status === 'disposed') return;
     tf.dispose(
-      [this.deltaVar, this.m, this.v, this.lastCos, this.lastLoss, this.bestDelta, this.bestScore, this.A, this.G].filter(
+      [this.deltaVar, this.m, this.v, this.lastCos, this.lastLoss, this.A, this.G, ...(this.best ? Object.values(this.best) : [])].filter(
         Boolean,
       ) as Tensor[],
     );
@@ -558,18 +654,25 @@ export class RecoveryRun {
   }
 }
 
-function meanArr(a: Float32Array): number {
-  let s = 0;
-  for (const x of a) s += x;
-  return a.length ? s / a.length : 0;
+/**
+ * ρ = κ · median over the δ positions of ‖h_def‖ · √P, P the median number of δ positions a sample uses (not
+ * the padded slot count: TPP's sentences differ in length) — docs/method.md §3.4.
+ */
+export function relativeBudget(site: RecoverySite, kappa: number): number {
+  const rho = kappa * site.baseline.slotNormMedian * Math.sqrt(medianOf(site.slotsPerSample) ?? site.p);
+  if (!(rho > 0 && Number.isFinite(rho)))
+    throw new RecoveryOptionError(`a relative budget needs a non-zero residual at the δ positions (got ρ = ${rho})`);
+  return rho;
 }
 
 export function optionsForExport(o: RecoveryOptions): Record<string, unknown> {
   return {
     mode: o.mode,
+    optimizer: o.optimizer,
     steps: o.steps,
     lr: o.lr,
     budget: o.budget,
+    budgetRel: o.budgetRel,
     delta: o.delta,
     seed: o.seed,
     reproject: o.reproject,
@@ -579,5 +682,6 @@ export function optionsForExport(o: RecoveryOptions): Record<string, unknown> {
     jacobian: o.jacobian,
     adam: o.adam,
     checkpointMaxRelDrift: o.checkpointMaxRelDrift,
+    ...(o.checkpointMaxRelDrift !== null && { checkpointEvery: o.checkpointEvery, checkpointFallbackWeight: o.checkpointFallbackWeight }),
   };
 }

@@ -1,7 +1,7 @@
 // Sparse autoencoder forward, as SAELens defines it (docs/method.md §1):
 //   x' = norm_in(centre?(h)) − b_dec·[apply_b_dec_to_input]
 //   pre = x'·W_enc + b_enc            (affine in h: why encoder-orthogonal updates are exact)
-//   z   = ReLU(pre) | pre·1[pre > θ] | TopK-then-ReLU
+//   z   = ReLU(pre) | ReLU(pre)·1[pre > θ] | TopK-then-ReLU
 //   ĥ   = norm_out(z·W_dec + b_dec) (+ the per-token mean when the input was centred)
 //   e(h) = h − ĥ
 // Masks use tf.step (whose gradient is registered as zero) rather than comparisons, so every function here
@@ -160,7 +160,8 @@ export class Sae {
       case 'standard':
         return tf.relu(pre);
       case 'jumprelu':
-        return tf.mul(pre, tf.step(tf.sub(pre, this.threshold!)));
+        // SAELens: ReLU(pre)·1[pre > θ]; the ReLU matters where a threshold is negative.
+        return tf.mul(tf.relu(pre), tf.step(tf.sub(pre, this.threshold!)));
       case 'topk':
         return tf.mul(tf.relu(pre), topkMembership(pre, this.cfg.k!));
     }

@@ -3,6 +3,7 @@
 // core: the defended residual is computed once and δ is added to it; the clamp is not re-applied, and
 // features are re-encoded only to measure (and, in jacobian mode, constrain) drift.
 import { InputError } from './errors.ts';
+import { medianOf } from './stats.ts';
 import { tf, type Tensor, type Tensor1D, type Tensor3D } from './tf.ts';
 import type { Sae } from './sae.ts';
 import { DefendedSet, defendedState } from './intervention.ts';
@@ -43,6 +44,8 @@ export interface Baseline {
   zDefNorm: Float32Array;
   /** ‖h_def‖ over each sample's slots (for the relative perturbation). */
   hDefNorm: Float32Array;
+  /** The median of ‖h_def‖ at one δ position, over every used (sample, position): the scale of a relative budget. */
+  slotNormMedian: number;
 }
 
 function rowNorms(x: Tensor): Tensor1D {
@@ -160,6 +163,9 @@ export class RecoverySite {
         rowNorms(tf.mul(parts.hDefAtSlots, parts.slotMask)),
       ]);
     });
+    const slotNormsT = tf.tidy(() => tf.reshape(tf.sqrt(tf.sum(tf.square(parts.hDefAtSlots), 2)), [n * p]));
+    const slotNorms = await slotNormsT.data();
+    slotNormsT.dispose();
     const r = await readings.data();
     readings.dispose();
     const row = (k: number) => Float32Array.from(r.subarray(k * n, (k + 1) * n));
@@ -171,6 +177,7 @@ export class RecoverySite {
       residualDef: row(3),
       zDefNorm: row(4),
       hDefNorm: row(5),
+      slotNormMedian: medianOf(Array.from(slotNorms).filter((_, k) => slot[k] === 1)) ?? 0,
     };
     for (let i = 0; i < n; i++) {
       if (!Number.isFinite(baseline.bBase[i]) || !Number.isFinite(baseline.bDef[i])) {

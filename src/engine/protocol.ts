@@ -52,6 +52,9 @@ export interface DefenceInfo {
   validFlips: number;
   residualBase: Float32Array;
   residualDefended: Float32Array;
+  /** Median ‖h_def‖ at one δ position and δ positions per sample: a relative budget κ means ρ = κ · median · √P. */
+  slotNormMedian: number;
+  slotsPerSample: number;
 }
 
 /** The Jacobian analysis as the engine reports it (slots: how many (sample, position) pairs were analysed). */
@@ -67,7 +70,11 @@ export interface ReplayRow {
 }
 
 export interface BudgetSweepRow {
+  /** κ for a relative sweep, ρ for an absolute one. */
   budget: number;
+  relative: boolean;
+  /** The absolute ρ the run used. */
+  rho: number;
   recoveryRate: number | null;
   recovered: number;
   validFlips: number;
@@ -101,7 +108,8 @@ export type Request =
   | { type: 'result' }
   | { type: 'jacobian' }
   | { type: 'replay'; topK?: number }
-  | { type: 'budgetSweep'; budgets: number[] };
+  /** budgets: κ values when `relative`, else absolute ρ values. */
+  | { type: 'budgetSweep'; budgets: number[]; relative: boolean };
 
 export type ReplyPayload = {
   init: BackendInfo;

@@ -115,9 +115,16 @@ describe('engine session on the probe example', () => {
     const jac = await s.session.handle({ type: 'jacobian' });
     expect(jac.d).toBe(info.d);
     expect(jac.nullSpaceDim).toBe(jac.d - jac.rank);
-    const sweep = await s.session.handle({ type: 'budgetSweep', budgets: [0.1, 4] });
-    expect(sweep.map((r) => r.budget)).toEqual([0.1, 4]);
+    const sweep = await s.session.handle({ type: 'budgetSweep', budgets: [0.1, 4], relative: false });
+    expect(sweep.map((r) => [r.budget, r.rho])).toEqual([
+      [0.1, 0.1],
+      [4, 4],
+    ]);
     expect(sweep[0].recovered).toBeLessThanOrEqual(sweep[1].recovered);
+    // A relative sweep: ρ = κ · median ‖h_def‖ at the δ positions · √P.
+    const rel = await s.session.handle({ type: 'budgetSweep', budgets: [0.05, 0.5], relative: true });
+    expect(rel[1].rho).toBeCloseTo(10 * rel[0].rho, 4);
+    expect(rel[0].rho).toBeCloseTo(0.05 * defence.slotNormMedian * Math.sqrt(defence.slotsPerSample), 4);
   });
 
   it('frees every tensor when disposed', async () => {
@@ -134,11 +141,14 @@ describe('engine session on a built-in scenario', () => {
     const { session, done } = makeSession();
     const info = await session.handle({ type: 'loadScenario', scenario: { kind: 'builtin', scenario: 'ioi' } });
     expect(info.defaults.run).toEqual(SCENARIOS.ioi.defaults.run);
-    await session.handle({ type: 'setDefence', features: info.defaults.features, clamp: info.defaults.clamp });
+    const defence = await session.handle({ type: 'setDefence', features: info.defaults.features, clamp: info.defaults.clamp });
     await session.handle({ type: 'start', config: { settings: { steps: 3 }, metricsEvery: 1, stepDelayMs: 0 } });
     await waitFor(() => done() !== undefined, 60_000);
-    const { steps: _steps, positions: _positions, ...rest } = SCENARIOS.ioi.defaults.run;
+    const { steps: _steps, positions: _positions, budget: _budget, ...rest } = SCENARIOS.ioi.defaults.run;
     expect(done()!.config).toMatchObject({ ...rest, steps: 3, scenario: 'ioi', featureRule: info.featureRule });
+    // The table's budget is relative: the run reports the absolute ρ it used.
+    const d = defence;
+    expect(done()!.config.budget).toBeCloseTo(SCENARIOS.ioi.defaults.run.budgetRel! * d.slotNormMedian * Math.sqrt(d.slotsPerSample), 4);
     await session.dispose();
   });
 });

@@ -70,7 +70,7 @@ export class EngineSession {
       case 'replay':
         return this.replay(req.topK ?? 8);
       case 'budgetSweep':
-        return this.budgetSweep(req.budgets);
+        return this.budgetSweep(req.budgets, req.relative);
     }
   }
 
@@ -130,6 +130,8 @@ export class EngineSession {
       validFlips: b.valid.filter(Boolean).length,
       residualBase: b.residualBase,
       residualDefended: b.residualDef,
+      slotNormMedian: b.slotNormMedian,
+      slotsPerSample: site.p,
     };
   }
 
@@ -285,26 +287,28 @@ export class EngineSession {
     }
   }
 
-  /** Re-run the current configuration at each budget (to completion, no live metrics). */
-  private async budgetSweep(budgets: number[]): Promise<BudgetSweepRow[]> {
+  /** Re-run the current configuration at each budget κ (relative) or ρ (absolute), to completion, no live metrics. */
+  private async budgetSweep(budgets: number[], relative: boolean): Promise<BudgetSweepRow[]> {
     const site = this.requireSite();
     const base = this.run?.options ?? runOptions(this.requireScenario().id, this.runConfig?.settings);
     if (!budgets.length || budgets.length > 20) throw new EngineInputError('give between 1 and 20 budgets');
     const rows: BudgetSweepRow[] = [];
     for (const budget of budgets) {
-      const run = await RecoveryRun.create(site, { ...base, budget });
+      const run = await RecoveryRun.create(site, relative ? { ...base, budgetRel: budget } : { ...base, budget, budgetRel: null });
       try {
         await run.run({ metricsEvery: run.options.steps, sleep: (ms) => this.host.sleep(ms) });
         const a = (await run.result()).aggregate;
         rows.push({
           budget,
+          relative,
+          rho: run.options.budget,
           recoveryRate: a.recoveryRate,
           recovered: a.recovered,
           validFlips: a.validFlips,
-          meanRelDrift: a.meanRelDrift,
+          meanRelDrift: a.relDrift.mean,
           meanAbsDrift: a.meanAbsDrift,
         });
-        this.host.emit({ type: 'notice', message: `budget sweep: ρ = ${budget} done` });
+        this.host.emit({ type: 'notice', message: `budget sweep: ${relative ? 'κ' : 'ρ'} = ${budget} done` });
       } finally {
         run.dispose();
       }

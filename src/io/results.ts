@@ -4,7 +4,7 @@ import { InputError } from '../core/errors.ts';
 import Papa from 'papaparse';
 import type { RecoveryResult, SampleMetrics } from '../core/metrics.ts';
 
-export const RESULT_SCHEMA_VERSION = 1;
+export const RESULT_SCHEMA_VERSION = 2;
 
 /** Pretty JSON; non-finite numbers become null (JSON has no NaN). */
 export function resultToJson(result: RecoveryResult): string {
@@ -22,12 +22,14 @@ export const SAMPLE_COLUMNS: (keyof SampleMetrics)[] = [
   'recovered',
   'valid',
   'success',
+  'defendedNorm',
   'relDrift',
   'absDrift',
   'decodeDrift',
   'floorViolation',
   'eligible',
   'reactivated',
+  'activeRecovered',
   'deltaNorm',
   'relDeltaNorm',
   'recoveredFraction',

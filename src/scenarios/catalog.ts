@@ -3,7 +3,7 @@
 // and its blurbs all read these; nobody restates a number. Data only — no TensorFlow.js — so the page can
 // import it. The paper's own settings sit beside ours where they differ, with the reason (docs/method.md §7).
 import { describeClamp, type ClampRule } from '../core/clamp.ts';
-import type { DeltaSharing, ProjectionMode } from '../core/recovery.ts';
+import type { DeltaSharing, OptimizerKind, ProjectionMode } from '../core/recovery.ts';
 
 export const BUILTIN_SCENARIO_IDS = ['ioi', 'refusal', 'tpp', 'unlearning'] as const;
 export type BuiltinScenarioId = (typeof BUILTIN_SCENARIO_IDS)[number];
@@ -18,11 +18,14 @@ export type DeltaPositions = (typeof DELTA_POSITIONS)[number];
 /** The run settings a user can change; unset ones take the scenario's value. */
 export interface RunSettings {
   mode: ProjectionMode;
+  optimizer: OptimizerKind;
   delta: DeltaSharing;
   positions: DeltaPositions;
   steps: number;
   lr: number;
-  /** ρ: ‖δ‖ ≤ ρ per sample, or for the shared δ. */
+  /** κ: ρ = κ · median ‖h_def‖ at the δ positions · √P; null to use the absolute `budget`. */
+  budgetRel: number | null;
+  /** ρ in the residual's own units (‖δ‖ ≤ ρ per sample, or for the shared δ), used when budgetRel is null. */
   budget: number;
   lambdaAct: number;
   seed: number;
@@ -33,10 +36,12 @@ export interface RunSettings {
 }
 export const RUN_SETTING_KEYS = [
   'mode',
+  'optimizer',
   'delta',
   'positions',
   'steps',
   'lr',
+  'budgetRel',
   'budget',
   'lambdaAct',
   'seed',
@@ -46,13 +51,15 @@ export const RUN_SETTING_KEYS = [
 
 export interface ScenarioDefaults {
   run: RunSettings;
+  /** The built-in SAE (an id of public/models/index.json) unless one is chosen; null for the probe scenarios. */
+  sae: string | null;
   clamp: ClampRule;
   /** Size of the default defended set, from the SAE's width. */
   k: (dSae: number) => number;
   /** Held-out samples (null: every prompt the scenario has). */
   n: number | null;
   /** Refusal: the second stage (δ at the teacher-forced answer positions, stage 1's δ kept fixed). */
-  stage2?: Pick<RunSettings, 'mode' | 'delta' | 'steps' | 'lr' | 'budget' | 'checkpointMaxRelDrift'>;
+  stage2?: Pick<RunSettings, 'mode' | 'delta' | 'steps' | 'lr' | 'budgetRel' | 'lambdaAct' | 'checkpointMaxRelDrift'>;
 }
 
 export interface ScenarioEntry {
@@ -60,8 +67,12 @@ export interface ScenarioEntry {
   title: string;
   kind: 'builtin' | 'probe';
   defaults: ScenarioDefaults;
-  /** The paper's setting, where ours differs, and why. */
-  paper?: { differs: string };
+  /** The paper's setting for this family: its SAE, and every way ours differs, with the reason. */
+  paper?: { setting: string; differs: string[] };
+  /** B is affine in δ (a linear probe on the residual): the best δ has a closed form (a feasible count). */
+  linearReadout?: boolean;
+  /** The held-out samples do not depend on the seed (and the attack from δ = 0 is deterministic): seeds repeat one run. */
+  fixedData?: boolean;
   /** One or two sentences for the scenario menu, written from the defaults. */
   blurb: string;
 }
@@ -69,65 +80,87 @@ export interface ScenarioEntry {
 const clampDown = (m: number): ClampRule => ({ kind: 'set', value: -m, onlyActive: true });
 const ZERO: ClampRule = { kind: 'set', value: 0, onlyActive: false };
 const clampK = (lo: number, hi: number, divisor: number) => (dSae: number) => Math.min(hi, Math.max(lo, Math.round(dSae / divisor)));
-const BASE_RUN = { lambdaAct: 0, seed: 0, positions: 'default', checkpointMaxRelDrift: null } as const;
+/**
+ * Budgets are relative by default: κ = 0.3 of the residual's norm at the δ positions. The paper's ρ = 20 on GPT-2
+ * small's layer-4 residual (non-BOS norms of roughly 50–90) is 0.2–0.4 of it; the same absolute ρ on the small
+ * built-in model (‖h_def‖ ≈ 12 at IOI's answer position) would be 1.6 of it. Each table keeps the paper's absolute
+ * ρ as `budget`, used when a run asks for an absolute budget (`--budget`).
+ */
+const KAPPA = 0.3;
+const BASE_RUN = { optimizer: 'adam', lambdaAct: 0, seed: 0, positions: 'default', checkpointMaxRelDrift: null, budgetRel: KAPPA } as const;
 
+// Defence strength is calibrated to the paper's flip rate where the built-in model allows it, on the SAE type the
+// paper used (ReLU for GPT-2, JumpReLU for Gemma Scope). The flip rates below are valid flips / held-out samples,
+// measured by scripts/calibrate-defences.ts at seed 0.
 const DEFAULTS: Record<ScenarioId, ScenarioDefaults> = {
-  // The paper's IOI script: shared δ at the answer position, 100 Adam steps, lr 0.1, ρ 20, active features → −5.
+  // The paper's IOI script: shared δ at the answer position, 100 Adam steps, lr 0.1, active features → −5, on
+  // GPT-2's ReLU SAE; its clamp flips 37 of 64 prompts (58%). On the built-in ReLU SAE the top 16 flip 52%, the
+  // top 20 61%: K = 20 (≈ d_sae/6.4).
   ioi: {
     run: { ...BASE_RUN, mode: 'encoder', delta: 'shared', steps: 100, lr: 0.1, budget: 20, reproject: false },
+    sae: 'relu',
     clamp: clampDown(5),
-    k: clampK(4, 64, 16),
+    k: clampK(4, 64, 6.4),
     n: 64,
   },
-  // Stage 1 of the paper's refusal attack (δ at the last prompt token, 20 steps, lr 0.08, ρ 30) with its drift
-  // cap 0.03. δ is re-projected after each step: with the gradient projection alone, Adam's per-coordinate
-  // scaling leaks the step back into the defended directions, and under the drift cap both modes end at the cap
-  // (40 steps on the default SAE: none recovers 2/22 at abs drift 0.49, projected gradient 19/22 at 0.50,
-  // re-projected 22/22 at 5e-6).
+  // Stage 1 of the paper's refusal attack (δ at the last prompt token, 20 steps, lr 0.08, ρ 30) with its λ_act = 200
+  // (every refusal run in the paper) and its checkpoint rule (every 10 steps; drift cap 0.03, else the best
+  // B − 80·drift), in its headline mode, jacobian. The SAE is TopK, not the paper's JumpReLU: on the built-in JumpReLU and ReLU SAEs amplifying the
+  // refusal features flips at most 6 and 2 of the 84 prompts at any K ≤ 35 and α ≤ 50 (those features are rarely
+  // active on the borderline requests); on the TopK SAE ×3 flips 12 and ×8 flips 22, so α = 8. In encoder mode δ is
+  // re-projected after each step: on TopK the gradient projection alone leaks back into the defended directions
+  // under Adam (measured with ρ 30 and λ_act 0: projected gradient 19/22 at abs drift 0.50, re-projected 22/22 at 5e-6).
   refusal: {
     run: {
       ...BASE_RUN,
-      mode: 'encoder',
+      mode: 'jacobian',
       delta: 'per-sample',
       steps: 20,
       lr: 0.08,
       budget: 30,
       reproject: true,
+      lambdaAct: 200,
       checkpointMaxRelDrift: 0.03,
     },
+    sae: 'ladder-mid',
     clamp: { kind: 'multiply', factor: 8 },
     k: clampK(2, 16, 32),
     n: null,
-    // The paper's stage 2: 80 steps, lr 0.03, ρ 40, the same drift cap.
-    stage2: { mode: 'encoder', delta: 'per-sample', steps: 80, lr: 0.03, budget: 40, checkpointMaxRelDrift: 0.03 },
+    // The paper's stage 2: 80 steps, lr 0.03, the same λ_act and drift cap, ρ 40 over up to 48 answer positions
+    // against stage 1's 30 on one: κ₂ = κ · (40/30) / √48 ≈ 0.06 keeps that ratio under the √P scaling.
+    stage2: { mode: 'encoder', delta: 'per-sample', steps: 80, lr: 0.03, budgetRel: 0.06, lambdaAct: 200, checkpointMaxRelDrift: 0.03 },
   },
-  // Class information is spread over many features of the built-in SAEs: on the default one (128 wide) ablating
-  // the top 8 flips none of 64 sentences, the top 10 flips 24 and the top 12 flips 60.
+  // SAEBench's TPP ablates the top N ∈ {2, 5, …, 500} features by class effect. On the built-in ReLU SAE class
+  // information is spread over many features: the top 12 flip 8% of the 64 sentences, the top 16 45%, the top 20
+  // 47%; K = 16 (d_sae/8) flips about half, where a recovery rate means something (not all, not none).
   tpp: {
     run: { ...BASE_RUN, mode: 'encoder', delta: 'per-sample', steps: 100, lr: 0.05, budget: 5, reproject: false },
+    sae: 'relu',
     clamp: ZERO,
-    k: clampK(2, 20, 10),
+    k: clampK(2, 20, 8),
     n: 64,
   },
-  // The paper's WMDP run: 150 steps, lr 0.08, ρ 20, δ at the last position. −5 (as for IOI) flips few answers
-  // here: the forget features sit on the creature names and later layers still retrieve the answer through what
-  // is left; −20 flips 35 of 128 held-out questions on the default SAE. δ re-projected as for refusal (40 steps
-  // on the default SAE: projected gradient alone drifts 4.23 against 2.76 with no projection; re-projected 1.38,
-  // the rest being TopK membership changes).
+  // The paper's WMDP run (150 steps, lr 0.08, ρ 20, δ at the last position) on a Gemma Scope JumpReLU SAE, with up
+  // to 50 features and SAEBench's clamp −m, m ∈ {25, 50, 100, 200}; it flips 91 of 144 (63%). On the built-in
+  // JumpReLU SAE the rule selects 22 features (those firing on < 1% of retain tokens); all of them at −25 flip 34
+  // of 128 (27%), the most any m gives here (−10: 16%, −100: 25%).
   unlearning: {
-    run: { ...BASE_RUN, mode: 'encoder', delta: 'per-sample', steps: 150, lr: 0.08, budget: 20, reproject: true },
-    clamp: clampDown(20),
-    k: clampK(4, 50, 8),
+    run: { ...BASE_RUN, mode: 'encoder', delta: 'per-sample', steps: 150, lr: 0.08, budget: 20, reproject: false },
+    sae: 'jumprelu',
+    clamp: clampDown(25),
+    k: (dSae) => Math.min(50, dSae),
     n: 128,
   },
   'probe-example': {
     run: { ...BASE_RUN, mode: 'encoder', delta: 'per-sample', steps: 100, lr: 0.05, budget: 2, reproject: false },
+    sae: null,
     clamp: ZERO,
     k: (dSae) => Math.min(4, dSae),
     n: null,
   },
   probe: {
     run: { ...BASE_RUN, mode: 'encoder', delta: 'per-sample', steps: 100, lr: 0.05, budget: 2, reproject: false },
+    sae: null,
     clamp: ZERO,
     k: (dSae) => Math.min(4, dSae),
     n: null,
@@ -137,7 +170,8 @@ const DEFAULTS: Record<ScenarioId, ScenarioDefaults> = {
 const clampText = (id: ScenarioId) => describeClamp(DEFAULTS[id].clamp);
 const runText = (id: ScenarioId) => {
   const r = DEFAULTS[id].run;
-  return `${r.steps} Adam steps, lr ${r.lr}, ρ ${r.budget}, ${r.delta === 'shared' ? 'one shared δ' : 'δ per sample'}`;
+  const rho = r.budgetRel !== null ? `‖δ‖ ≤ ${r.budgetRel} of the residual's norm` : `ρ ${r.budget}`;
+  return `${r.steps} Adam steps, lr ${r.lr}, ${rho}, ${r.delta === 'shared' ? 'one shared δ' : 'δ per sample'}`;
 };
 
 export const SCENARIOS: Record<ScenarioId, ScenarioEntry> = {
@@ -146,14 +180,33 @@ export const SCENARIOS: Record<ScenarioId, ScenarioEntry> = {
     title: 'IOI',
     kind: 'builtin',
     defaults: DEFAULTS.ioi,
+    paper: {
+      setting:
+        'GPT-2 small, gpt2-small-res-jb ReLU SAE at blocks.4.hook_resid_pre, 64 BABA prompts, top-64 features → −5 where active, ρ 20',
+      differs: [
+        `the model is the built-in 4-layer, d_model-64 one; budgets are relative (κ ${KAPPA}, about the paper's ρ 20 on GPT-2's residual)`,
+        "the defended set is the top 20 of a 128-wide ReLU SAE (16% of it) against the paper's 64 of 24,576 (0.26%): chosen so the clamp flips about as many prompts (61% against 58%)",
+      ],
+    },
     blurb: `Clamp the features that carry the indirect object (${clampText('ioi')}); ${runText('ioi')} at the answer position brings the name back.`,
   },
   refusal: {
     id: 'refusal',
     title: 'Refusal steering',
     kind: 'builtin',
+    fixedData: true,
     defaults: DEFAULTS.refusal,
-    paper: { differs: 'the paper multiplies by 3; on the built-in model ×3 flips 12 of the 24 held-out borderline prompts, ×8 flips 22' },
+    paper: {
+      setting:
+        'gemma-2-2b-it, Gemma Scope JumpReLU SAEs at several layers, refusal features ×3, AdvBench (24 strict-valid), jacobian mode, judged on generated text',
+      differs: [
+        'TopK SAE, not JumpReLU: on the built-in JumpReLU and ReLU SAEs amplifying the refusal features flips at most 6 and 2 of 84 prompts',
+        '×8, not ×3: on the TopK SAE ×3 flips 12 prompts, ×8 flips 22',
+        'one layer: the paper clamps at several layers at once and projects with a cross-layer Jacobian',
+        "B is the first answer token's comply − refuse margin; the paper's verdict is a refusal-phrase judge on 128 generated tokens (stage 2 here checks greedy answers of ≤ 12 words)",
+        'the held-out set is every held-out request with every template (84 prompts), not AdvBench',
+      ],
+    },
     blurb: `Amplify refusal features (${clampText('refusal')}; the paper: ×3) so borderline requests get refused; ${runText('refusal')} at the last prompt token restores compliance under the clamp.`,
   },
   tpp: {
@@ -161,8 +214,13 @@ export const SCENARIOS: Record<ScenarioId, ScenarioEntry> = {
     title: 'TPP',
     kind: 'builtin',
     defaults: DEFAULTS.tpp,
+    linearReadout: true,
     paper: {
-      differs: 'SAEBench sweeps N ∈ {2, 5, …, 500} features; here the top d_sae/10, because fewer flip no sentence of the small model',
+      setting: "SAEBench's layer-5 TPP (Bias in Bios sets 1–3, Amazon Reviews), zero-ablation of the official feature set",
+      differs: [
+        'one synthetic attribute probe per class on the built-in model (logistic regression, 300 epochs, L2 1e-3) instead of the SAEBench data sets and probe training',
+        'the top 16 of 128 features (SAEBench sweeps N ∈ {2, …, 500}): fewer flip almost no sentence here, 16 flip about half',
+      ],
     },
     blurb: `Zero-ablate the features a class probe reads; ${runText('tpp')} at every token makes the probe read the class again.`,
   },
@@ -172,8 +230,12 @@ export const SCENARIOS: Record<ScenarioId, ScenarioEntry> = {
     kind: 'builtin',
     defaults: DEFAULTS.unlearning,
     paper: {
-      differs:
-        'SAEBench clamps active forget features to −m with m ∈ {25, …, 200} on Gemma; here −20, because −5 flips almost no answer of the small model',
+      setting:
+        'gemma-2-2b-it, Gemma Scope JumpReLU SAE at layer 3 (16k), 50 forget features → −m where active, WMDP-Bio questions correct in all 24 answer orders (91 valid flips)',
+      differs: [
+        'multiple-choice questions about a fictional domain, without the 24-permutation filter; no BOS position to zero (SAEBench zeroes the clamp there)',
+        "the rule keeps 22 features of the 128-wide JumpReLU SAE; at −25 (SAEBench's smallest m) they flip 27% of the questions against the paper's 63%, the most any m gives here",
+      ],
     },
     blurb: `Clamp features of a forgotten domain (${clampText('unlearning')}); ${runText('unlearning')} at the last token brings the right multiple-choice answers back.`,
   },
@@ -182,6 +244,7 @@ export const SCENARIOS: Record<ScenarioId, ScenarioEntry> = {
     title: 'Probe example (synthetic)',
     kind: 'probe',
     defaults: DEFAULTS['probe-example'],
+    linearReadout: true,
     blurb: 'A small seeded world: an SAE, activations and a linear probe that reads a few “concept” features.',
   },
   probe: {
@@ -189,6 +252,7 @@ export const SCENARIOS: Record<ScenarioId, ScenarioEntry> = {
     title: 'Your own probe',
     kind: 'probe',
     defaults: DEFAULTS.probe,
+    linearReadout: true,
     blurb: 'Your SAELens SAE, activations (h, optional mask) and a linear probe, from your notebook.',
   },
 };
@@ -205,11 +269,14 @@ export function isBuiltinScenarioId(s: string): s is BuiltinScenarioId {
 export function effectiveRun(id: ScenarioId, overrides: Partial<RunSettings> = {}): RunSettings {
   const out: RunSettings = { ...SCENARIOS[id].defaults.run };
   for (const key of RUN_SETTING_KEYS) if (overrides[key] !== undefined) (out as unknown as Record<string, unknown>)[key] = overrides[key];
+  // An absolute budget given on its own means an absolute run.
+  if (overrides.budget !== undefined && overrides.budgetRel === undefined) out.budgetRel = null;
   return out;
 }
 
 /** The keys whose value differs from the scenario's. */
 export function changedSettings(id: ScenarioId, overrides: Partial<RunSettings>): (keyof RunSettings)[] {
   const d = SCENARIOS[id].defaults.run;
-  return RUN_SETTING_KEYS.filter((k) => overrides[k] !== undefined && overrides[k] !== d[k]);
+  const e = effectiveRun(id, overrides);
+  return RUN_SETTING_KEYS.filter((k) => e[k] !== d[k]);
 }

@@ -149,7 +149,7 @@ async function loadBuiltin(spec: Extract<ScenarioSpec, { kind: 'builtin' }>, rea
   let sae: Awaited<ReturnType<typeof loadBuiltinSae>> | null = null;
   let built: BuiltScenario | null = null;
   try {
-    sae = await loadBuiltinSae(read, builtin.entry, spec.sae);
+    sae = await loadBuiltinSae(read, builtin.entry, spec.sae ?? entry.defaults.sae ?? undefined);
     const params = { seed: spec.seed ?? 0, n: spec.n, targetClass: spec.targetClass };
     built = await BUILDERS[spec.scenario](
       { model: builtin.model, tokenizer: builtin.tokenizer, sae: sae.loaded.sae, hook: sae.entry.hook },

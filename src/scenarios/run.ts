@@ -4,7 +4,7 @@
 import { tf, type Tensor3D } from '../core/tf.ts';
 import { RecoverySite } from '../core/site.ts';
 import { RecoveryRun, resolveOptions, type RecoveryOptions, type RunControl } from '../core/recovery.ts';
-import { recoveryPathReplay, type ReplayReport } from '../core/analyses.ts';
+import { linearFeasibility, recoveryPathReplay, type FeasibilityReport, type ReplayReport } from '../core/analyses.ts';
 import { describeClamp, type ClampRule } from '../core/clamp.ts';
 import type { RecoveryResult } from '../core/metrics.ts';
 import { effectiveRun, type DeltaPositions, type RunSettings, type ScenarioId } from './catalog.ts';
@@ -64,11 +64,14 @@ export interface ScenarioRunRequest {
   advanced?: Partial<RecoveryOptions>;
   /** Also replay the recovery path (top-k for the "top-k non-clamped" part). */
   replayTopK?: number;
+  /** For a scenario whose B is affine in δ: also count the feasible valid flips (modes none / encoder, δ per sample). */
+  feasibility?: boolean;
 }
 
 export interface ScenarioRunOutput {
   result: RecoveryResult;
   replay: ReplayReport[] | null;
+  feasibility: FeasibilityReport | null;
   extras: Record<string, number | string | null>;
   /** The reported δ, [N|1, P, d] flattened, and its shape. */
   delta: Float32Array;
@@ -94,8 +97,12 @@ export async function runScenario(sc: LoadedScenario, req: ScenarioRunRequest = 
       const full = tf.tidy(() => tf.broadcastTo(tf.tensor3d(delta, deltaShape), [site.n, site.p, site.d]) as Tensor3D);
       try {
         const replay = req.replayTopK ? await recoveryPathReplay(site, full, req.replayTopK) : null;
+        const closedForm = req.feasibility && options.delta === 'per-sample' && options.mode !== 'jacobian';
+        const feasibility = closedForm
+          ? await linearFeasibility(site, options.mode as 'none' | 'encoder', run.options.budget, options.ridge)
+          : null;
         const extras = sc.extras ? await sc.extras({ features: defence.features, clamp: defence.clamp, delta: full }) : {};
-        return { result, replay, extras, delta, deltaShape };
+        return { result, replay, feasibility, extras, delta, deltaShape };
       } finally {
         full.dispose();
       }

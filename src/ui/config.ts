@@ -13,10 +13,12 @@ export const clampSchema = z.discriminatedUnion('kind', [
 /** Bounds a link may ask for: a shared URL cannot request 10⁹ steps. */
 export const runSchema = z.object({
   mode: z.enum(['none', 'encoder', 'jacobian']),
+  optimizer: z.enum(['adam', 'pgd']),
   delta: z.enum(['per-sample', 'shared']),
   positions: z.enum(DELTA_POSITIONS),
   steps: z.number().int().min(1).max(5000),
   lr: z.number().positive().max(10),
+  budgetRel: z.number().positive().max(10).nullable(),
   budget: z.number().positive().max(1000),
   lambdaAct: z.number().min(0).max(1e6),
   seed: z
@@ -51,10 +53,12 @@ export function runSettings(c: PlaygroundConfig): RunSettings {
 /** URL keys of the run settings, one per setting (short, stable: links in the wild use them). */
 const RUN_KEYS: Record<keyof RunSettings, string> = {
   mode: 'm',
+  optimizer: 'o',
   delta: 'd',
   positions: 'p',
   steps: 'n',
   lr: 'lr',
+  budgetRel: 'br',
   budget: 'b',
   lambdaAct: 'la',
   seed: 'seed',
@@ -67,7 +71,7 @@ const encodeValue = (v: unknown) => (typeof v === 'boolean' ? (v ? '1' : '0') : 
 function decodeValue(key: keyof RunSettings, raw: string): unknown {
   const kind = runSchema.shape[key];
   if (key === 'reproject') return raw === '1' ? true : raw === '0' ? false : raw;
-  if (key === 'checkpointMaxRelDrift' && raw === 'off') return null;
+  if ((key === 'checkpointMaxRelDrift' || key === 'budgetRel') && raw === 'off') return null;
   return kind instanceof z.ZodEnum ? raw : raw.trim() === '' ? NaN : Number(raw);
 }
 

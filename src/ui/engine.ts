@@ -252,10 +252,11 @@ export async function replayPath(): Promise<void> {
 }
 
 export async function sweepBudget(): Promise<void> {
-  const base = runSettings(useStore.getState().config).budget;
-  // Around the run's own budget, from a twentieth of it to twice it.
-  const budgets = [0.05, 0.1, 0.25, 0.5, 1, 2].map((f) => Number((f * base).toPrecision(3)));
-  const r = await guarded('Sweeping the budget', () => request({ type: 'budgetSweep', budgets }));
+  const run = runSettings(useStore.getState().config);
+  const relative = run.budgetRel !== null;
+  // Relative: κ over the paper's range; absolute: around the run's own ρ, from a twentieth of it to twice it.
+  const budgets = relative ? [0.05, 0.1, 0.2, 0.3, 0.5] : [0.05, 0.1, 0.25, 0.5, 1, 2].map((f) => Number((f * run.budget).toPrecision(3)));
+  const r = await guarded('Sweeping the budget', () => request({ type: 'budgetSweep', budgets, relative }));
   if (r) useStore.getState().set({ sweep: r });
 }
 

@@ -224,7 +224,7 @@ export async function refusalStage2(
       nonRefusal: answersStage2.filter((a) => !refuses(a)).length,
       baseLike: answersStage2.filter((a, r) => a.join(' ') === baseAnswers[r].join(' ')).length,
       validFlips: rows.length,
-      meanRelDrift: result.aggregate.all.meanRelDrift,
+      meanRelDrift: result.aggregate.all.relDrift.mean,
     };
   } finally {
     set.dispose();

@@ -182,14 +182,24 @@ function Sweep() {
   const sweep = useStore((s) => s.sweep);
   return (
     <div data-testid="sweep-panel">
-      <p className="muted">The same run at several budgets ρ: how small can δ be and still bring the behaviour back?</p>
+      <p className="muted">
+        The same run at several budgets — κ, a share of the residual's norm, for a relative budget; ρ for an absolute one: how small can δ
+        be and still bring the behaviour back?
+      </p>
       <ActionButton id="analyse-sweep" label="Run the sweep" />
       {sweep && (
         <div className="chart-body small-chart">
           <ResponsiveContainer width="100%" height="100%">
             <ComposedChart data={sweep.map((r) => ({ budget: r.budget, rate: r.recoveryRate, drift: r.meanAbsDrift }))}>
               <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
-              <XAxis dataKey="budget" scale="log" type="number" domain={['dataMin', 'dataMax']} tick={{ fontSize: 11 }} />
+              <XAxis
+                dataKey="budget"
+                scale="log"
+                type="number"
+                domain={['dataMin', 'dataMax']}
+                tick={{ fontSize: 11 }}
+                label={{ value: sweep[0]?.relative ? 'κ (ρ / residual norm)' : 'ρ', fontSize: 11, position: 'insideBottom', offset: -2 }}
+              />
               <YAxis yAxisId="r" domain={[0, 1]} tick={{ fontSize: 11 }} width={36} />
               <YAxis yAxisId="d" orientation="right" tick={{ fontSize: 11 }} width={44} />
               <Tooltip isAnimationActive={false} />

@@ -6,6 +6,7 @@ import { useStore } from '../store.ts';
 import { ActionButton } from './ActionButton.tsx';
 import { runSettings, type RunSettings } from '../config.ts';
 import { changedSettings, SCENARIOS } from '../../scenarios/catalog.ts';
+import { formatNumber } from '../../core/format.ts';
 
 const show = (v: unknown) => (v === null ? 'off' : typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v));
 
@@ -120,6 +121,18 @@ export function RunControls() {
           </select>,
         )}
         {field(
+          'optimizer',
+          'Optimiser',
+          <select
+            value={run.optimizer}
+            onChange={(e) => set('optimizer')(e.target.value as RunSettings['optimizer'])}
+            data-testid="optimizer-select"
+          >
+            <option value="adam">Adam (the paper's)</option>
+            <option value="pgd">L2 projected gradient</option>
+          </select>,
+        )}
+        {field(
           'delta',
           'δ',
           <select value={run.delta} onChange={(e) => set('delta')(e.target.value as RunSettings['delta'])}>
@@ -138,7 +151,7 @@ export function RunControls() {
         )}
         {num('steps', 'Steps', 1, 5000, 1)}
         {num('lr', 'Learning rate', 1e-6, 10)}
-        {num('budget', 'Budget ρ', 1e-6, 1000, undefined, '‖δ‖ ≤ ρ per sample (or for the shared δ)')}
+        <BudgetField run={run} changed={changed.has('budgetRel') || changed.has('budget')} scenarioRun={defaults} onChange={setRun} />
         {num('lambdaAct', 'λ_act', 0, 1e6, undefined, 'weight of the relative drift penalty')}
         {num('seed', 'Seed', 0, 2 ** 32 - 1, 1)}
         {field(
@@ -178,5 +191,69 @@ export function RunControls() {
         </span>
       </div>
     </section>
+  );
+}
+
+/**
+ * The budget: relative (κ, a share of the residual's norm at the δ positions; the absolute ρ it means is shown
+ * beside it) or absolute (ρ).
+ */
+function BudgetField({
+  run,
+  changed,
+  scenarioRun,
+  onChange,
+}: {
+  run: RunSettings;
+  changed: boolean;
+  scenarioRun: RunSettings;
+  onChange: (patch: Partial<RunSettings>) => void;
+}) {
+  const defence = useStore((s) => s.defence);
+  const relative = run.budgetRel !== null;
+  const rho = relative && defence ? run.budgetRel! * defence.slotNormMedian * Math.sqrt(defence.slotsPerSample) : null;
+  const scenarioText = scenarioRun.budgetRel !== null ? `κ ${scenarioRun.budgetRel}` : `ρ ${scenarioRun.budget}`;
+  return (
+    <div className={`field budget ${changed ? 'field-changed' : ''}`} data-setting="budget" data-changed={changed}>
+      <span>Budget {changed && <small className="scenario-value"> (scenario: {scenarioText})</small>}</span>
+      <div className="row tight">
+        <select
+          aria-label="Budget kind"
+          value={relative ? 'relative' : 'absolute'}
+          onChange={(e) =>
+            onChange(
+              e.target.value === 'relative'
+                ? { budgetRel: scenarioRun.budgetRel ?? 0.3, budget: undefined }
+                : { budgetRel: null, budget: run.budget },
+            )
+          }
+        >
+          <option value="relative">κ (share of ‖h‖)</option>
+          <option value="absolute">ρ (absolute)</option>
+        </select>
+        {relative ? (
+          <NumberInput
+            label="Budget κ"
+            value={run.budgetRel!}
+            min={1e-4}
+            max={10}
+            onChange={(v) => onChange({ budgetRel: v, budget: undefined })}
+          />
+        ) : (
+          <NumberInput
+            label="Budget ρ"
+            value={run.budget}
+            min={1e-6}
+            max={1000}
+            onChange={(v) => onChange({ budget: v, budgetRel: null })}
+          />
+        )}
+      </div>
+      {relative && (
+        <small className="muted" data-testid="budget-rho">
+          ρ = {rho === null ? '…' : formatNumber(rho)}
+        </small>
+      )}
+    </div>
   );
 }

@@ -97,7 +97,7 @@ export function ScenarioPanel() {
         <label className="field">
           <span>SAE (layer, architecture, width, explained variance)</span>
           <select
-            value={config.sae ?? index![0].defaultSae}
+            value={config.sae ?? SCENARIOS[config.scenario].defaults.sae ?? index![0].defaultSae}
             onChange={(e) => void choose(config.scenario, e.target.value)}
             data-testid="sae-select"
           >
