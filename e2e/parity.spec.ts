@@ -42,9 +42,24 @@ test("IOI with the scenario's defaults: the playground and `unclamp run --scenar
   const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('e')]);
   const browser = JSON.parse(readFileSync(await download.path(), 'utf8'));
 
-  for (const key of ['mode', 'delta', 'steps', 'lr', 'budget', 'seed', 'reproject', 'features', 'clamp', 'featureRule']) {
+  for (const key of [
+    'mode',
+    'optimizer',
+    'delta',
+    'steps',
+    'lr',
+    'budgetRel',
+    'seed',
+    'reproject',
+    'features',
+    'clamp',
+    'featureRule',
+    'sae',
+  ]) {
     expect(browser.config[key], key).toEqual(node.config[key]);
   }
+  // The absolute ρ comes from the residual's norms, computed on each backend: equal to float precision.
+  expect(browser.config.budget).toBeCloseTo(node.config.budget, 4);
   expect(browser.aggregate.validFlips).toBe(node.aggregate.validFlips);
   expect(browser.aggregate.recovered).toBe(node.aggregate.recovered);
   expect(browser.aggregate.meanAbsDrift).toBeCloseTo(node.aggregate.meanAbsDrift, 2);

@@ -22,7 +22,7 @@ interface Flip {
   eligible: number;
   reactivated: number;
   zeroReactivation: boolean;
-  relDeltaNorm: number;
+  deltaOverResidual: number;
   feasible: boolean | null;
 }
 
@@ -37,7 +37,7 @@ function flips(run: SeedRun): Flip[] {
       eligible: run.eligible[i],
       reactivated: run.reactivated[i],
       zeroReactivation: run.success[i] && run.activeRecovered[i] === 0,
-      relDeltaNorm: run.relDeltaNorm[i],
+      deltaOverResidual: run.deltaOverResidual[i],
       feasible: run.feasible ? run.feasible[i] : null,
     });
   });
@@ -82,7 +82,7 @@ export interface Pooled {
   reactivation: number | null;
   reactivationPerPrompt: number | null;
   zeroReactivation: Figure;
-  relDeltaNorm: number | null;
+  deltaOverResidual: number | null;
   rho: number | null;
   feasible: number | null;
 }
@@ -114,7 +114,7 @@ export function pool(runs: SeedRun[], shared: boolean): Pooled {
       share((x) => x.zeroReactivation),
       3,
     ),
-    relDeltaNorm: mean((x) => x.relDeltaNorm)(seeds),
+    deltaOverResidual: mean((x) => x.deltaOverResidual)(seeds),
     rho: meanOf(runs.map((r) => r.rho)),
     feasible: runs.every((r) => r.feasible) && runs.length ? all.filter((x) => x.feasible).length : null,
   };
@@ -241,7 +241,7 @@ function modeRow(label: string, p: Pooled): string[] {
     relText(p.relDrift),
     `${f3(p.reactivation)} / ${f3(p.reactivationPerPrompt)}`,
     p.valid ? `${ci(p.zeroReactivation, pct)}%` : '—',
-    f3(p.relDeltaNorm),
+    f3(p.deltaOverResidual),
     f3(p.rho),
   ];
 }

@@ -30,7 +30,7 @@ export interface SeedRun {
   eligible: number[];
   reactivated: number[];
   activeRecovered: number[];
-  relDeltaNorm: number[];
+  deltaOverResidual: number[];
   /** Valid flips some δ within the budget recovers (linear readouts, modes none / encoder). */
   feasible: boolean[] | null;
 }
@@ -78,7 +78,7 @@ function seedRun(seed: number, out: ScenarioRunOutput): SeedRun {
     eligible: col((x) => x.eligible),
     reactivated: col((x) => x.reactivated),
     activeRecovered: col((x) => x.activeRecovered),
-    relDeltaNorm: col((x) => round(x.relDeltaNorm)),
+    deltaOverResidual: col((x) => round(x.deltaOverResidual)),
     feasible: out.feasibility ? out.feasibility.perSample : null,
   };
 }

@@ -48,8 +48,11 @@ export interface SampleMetrics {
   /** Defended (slot, feature) pairs with z > 0 in h_rec (the paper's zero-reactivation test reads it). */
   activeRecovered: number;
   deltaNorm: number;
-  /** ‖δ‖ / ‖h_def‖ over the slots. */
-  relDeltaNorm: number;
+  /**
+   * ‖δ‖ / ‖h_def‖ over the slots: δ's size against the residual it is added to. (Not the paper's "relative Δ
+   * norm", which divides by the defended feature state's norm — hence the different name.)
+   */
+  deltaOverResidual: number;
   /** (B_rec − B_def) / (B_base − B_def); null when the clamp did not move B. */
   recoveredFraction: number | null;
   /** SAE error norms ‖e(·)‖ over the δ slots. */
@@ -74,7 +77,7 @@ export interface Aggregate {
   /** The paper's: mean over the valid flips with eligible pairs of reactivated / eligible. */
   reactivationPerPrompt: number | null;
   meanDeltaNorm: number | null;
-  meanRelDeltaNorm: number | null;
+  meanDeltaOverResidual: number | null;
   meanRecoveredFraction: number | null;
   /** Zero-reactivation recovery (the paper's): recovered valid flips with no defended feature active in h_rec, over V. */
   zeroReactivationRate: number | null;
@@ -165,7 +168,7 @@ export function summarise(samples: SampleMetrics[]): Aggregate {
     reactivation: pooled(samples, (s) => s.valid),
     reactivationPerPrompt: perPrompt(samples),
     meanDeltaNorm: overV((s) => s.deltaNorm),
-    meanRelDeltaNorm: overV((s) => s.relDeltaNorm),
+    meanDeltaOverResidual: overV((s) => s.deltaOverResidual),
     meanRecoveredFraction: meanOf(fractions),
     zeroReactivationRate: V.length ? V.filter((s) => s.success && s.activeRecovered === 0).length / V.length : null,
     residualNorm: {

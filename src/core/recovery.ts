@@ -506,7 +506,7 @@ export class RecoveryRun {
         reactivated: col(5, i),
         activeRecovered: col(8, i),
         deltaNorm: col(6, i),
-        relDeltaNorm: col(6, i) / (baseline.hDefNorm[i] + 1e-8),
+        deltaOverResidual: col(6, i) / (baseline.hDefNorm[i] + 1e-8),
         recoveredFraction: span !== 0 ? (bRec - baseline.bDef[i]) / span : null,
         residualNormBase: baseline.residualBase[i],
         residualNormDefended: baseline.residualDef[i],

@@ -31,7 +31,7 @@ export const SAMPLE_COLUMNS: (keyof SampleMetrics)[] = [
   'reactivated',
   'activeRecovered',
   'deltaNorm',
-  'relDeltaNorm',
+  'deltaOverResidual',
   'recoveredFraction',
   'residualNormBase',
   'residualNormDefended',

@@ -67,6 +67,7 @@ export function DefencePanel() {
     if (defence) {
       setSelected(new Set(defence.features));
       setClamp(defence.clamp);
+      setTopK(defence.features.length);
     }
   }, [defence]);
 

@@ -275,8 +275,9 @@ export function Inspect() {
       {result && (
         <p className="summary" data-testid="result-summary">
           Recovered <strong>{result.aggregate.recovered}</strong> of {result.aggregate.validFlips} valid flips (
-          {formatRate(result.aggregate)}, 95% CI); mean ‖δ‖ {f3(result.aggregate.meanDeltaNorm)} ({f3(result.aggregate.meanRelDeltaNorm)} of
-          ‖h_def‖), abs drift {f3(result.aggregate.meanAbsDrift)}, reactivation {f3(result.aggregate.reactivation)}.
+          {formatRate(result.aggregate)}, 95% CI); mean ‖δ‖ {f3(result.aggregate.meanDeltaNorm)} (
+          {f3(result.aggregate.meanDeltaOverResidual)} of ‖h_def‖), abs drift {f3(result.aggregate.meanAbsDrift)}, reactivation{' '}
+          {f3(result.aggregate.reactivation)}.
         </p>
       )}
       <div role="tablist" aria-label="Inspect" className="tabs">
