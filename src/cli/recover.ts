@@ -9,10 +9,10 @@ import { resultToJson, samplesToCsv } from '../io/results.ts';
 import { loadScenario, topFeatures } from '../scenarios/load.ts';
 import { runOptions, runScenario } from '../scenarios/run.ts';
 import { readPublic, readProbeFiles, writeOutput } from './fs.ts';
-import { indexList, integer, number, oneOf } from './parse.ts';
+import { integer, number, oneOf } from './parse.ts';
 import { progressBar } from './progress.ts';
 import { paperTable } from './table.ts';
-import { addSettingOptions, settingsFromFlags, settingsLine, type SettingFlags } from './settings.ts';
+import { addDefenceOptions, addSettingOptions, settingsFromFlags, settingsLine, type SettingFlags } from './settings.ts';
 
 interface RecoverFlags extends SettingFlags {
   sae: string;
@@ -42,11 +42,8 @@ export function register(program: Command): void {
     .requiredOption('--activations <file>', 'safetensors with h [N, d] or [N, T, d] and optional mask [N, T]')
     .requiredOption('--probe <file>', 'safetensors with w [d] and b [] / [1], or w [d, C] and b [C]')
     .option('--target <c>', 'probe class whose logit is the behaviour (needed for multi-class probes)', integer('--target'))
-    .option('--features <list>', 'defended SAE features, e.g. 3,17,40-43', indexList('--features'))
-    .option('--top-k <k>', 'defend the K features with the largest positive attribution to the behaviour (default 4)', integer('--top-k'))
-    .option('--clamp <rule>', 'zero | set:C | multiply:A (default zero)')
-    .option('--positive-only', 'apply set/zero only where the feature is active (z > 0)');
-  addSettingOptions(cmd)
+    .option('--top-k <k>', 'defend the K features with the largest positive attribution to the behaviour (default 4)', integer('--top-k'));
+  addSettingOptions(addDefenceOptions(cmd, 'zero'))
     .option('--lambda-dec <x>', 'weight of the decode drift penalty', number('--lambda-dec'))
     .option('--ridge <x>', 'ridge of the encoder projection', number('--ridge'))
     .option('--center', 'centre each token (remove its mean over d) before encoding (SAEs trained on centred TransformerLens streams)')

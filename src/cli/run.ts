@@ -11,10 +11,10 @@ import { loadScenario, topFeatures, type ScenarioSpec } from '../scenarios/load.
 import { runOptions, runScenario } from '../scenarios/run.ts';
 import { refusalStage2 } from '../scenarios/builtin/refusal.ts';
 import { readPublic, writeOutput } from './fs.ts';
-import { indexList, integer, oneOf } from './parse.ts';
+import { integer, oneOf } from './parse.ts';
 import { paperTable } from './table.ts';
 import { progressBar } from './progress.ts';
-import { addSettingOptions, settingsFromFlags, settingsLine, type SettingFlags } from './settings.ts';
+import { addDefenceOptions, addSettingOptions, settingsFromFlags, settingsLine, type SettingFlags } from './settings.ts';
 
 interface RunFlags extends SettingFlags {
   scenario: string;
@@ -45,11 +45,8 @@ export function register(program: Command): void {
     .requiredOption('--scenario <id>', RUNNABLE.join(' | '))
     .option('--model <name>', 'built-in model (public/models/index.json)')
     .option('--sae <id>', "SAE id from the model's list (default: the scenario's SAE)")
-    .option('--features <list>', "defended features instead of the scenario's selection", indexList('--features'))
-    .option('--k <k>', "size of the scenario's default defended set (its top K)", integer('--k'))
-    .option('--clamp <rule>', "zero | set:C | multiply:A (default: the scenario's)")
-    .option('--positive-only', 'with --clamp set/zero: only where the feature is active');
-  addSettingOptions(cmd)
+    .option('--k <k>', "size of the scenario's default defended set (its top K)", integer('--k'));
+  addSettingOptions(addDefenceOptions(cmd, "the scenario's"))
     .option('--n <n>', 'number of held-out samples', integer('--n'))
     .option('--target <c>', 'TPP: class whose features are ablated (0..4)', integer('--target'))
     .option('--replay <k>', 'also replay the recovery path (top-k for the non-clamped part)', integer('--replay'))

@@ -9,7 +9,7 @@ import {
   type RunSettings,
   type ScenarioId,
 } from '../scenarios/catalog.ts';
-import { integer, number, oneOf } from './parse.ts';
+import { indexList, integer, number, oneOf } from './parse.ts';
 import { formatNumber } from '../core/format.ts';
 
 export interface SettingFlags {
@@ -58,6 +58,14 @@ export function addSettingOptions(cmd: Command): Command {
       'report per sample the best δ (checked every 10 steps) whose relative drift is ≤ x, else the best B − 80·drift',
       number('--checkpoint-drift'),
     );
+}
+
+/** The defence flags shared by `run` and `recover` (each adds its own top-K flag). */
+export function addDefenceOptions(cmd: Command, defaultClamp: string): Command {
+  return cmd
+    .option('--features <list>', "defended SAE features instead of the scenario's selection, e.g. 3,17,40-43", indexList('--features'))
+    .option('--clamp <rule>', `zero | set:C | multiply:A (default: ${defaultClamp})`)
+    .option('--positive-only', 'with --clamp set/zero: only where the feature is active (z > 0)');
 }
 
 /** The settings the user gave on the command line (and only those). */

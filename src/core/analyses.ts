@@ -107,13 +107,16 @@ export async function jacobianAnalysis(site: RecoverySite, maxSlots = 256): Prom
   };
 }
 
-export type ReplayPart =
-  | 'full'
-  | 'residual'
-  | 'non-clamped features'
-  | 'clamped features'
-  | 'top-k non-clamped'
-  | 'knock out top-k non-clamped';
+/** The parts of δ the replay adds alone under the clamp, in the order reports list them. */
+export const REPLAY_PARTS = [
+  'full',
+  'residual',
+  'non-clamped features',
+  'clamped features',
+  'top-k non-clamped',
+  'knock out top-k non-clamped',
+] as const;
+export type ReplayPart = (typeof REPLAY_PARTS)[number];
 
 export interface ReplayReport {
   part: ReplayPart;
@@ -135,14 +138,7 @@ export interface ReplayReport {
 export async function recoveryPathReplay(site: RecoverySite, delta: Tensor3D, topK = 8): Promise<ReplayReport[]> {
   const { n, p } = site;
   const sae = site.sae;
-  const parts: ReplayPart[] = [
-    'full',
-    'residual',
-    'non-clamped features',
-    'clamped features',
-    'top-k non-clamped',
-    'knock out top-k non-clamped',
-  ];
+  const parts = REPLAY_PARTS;
   const packed = tf.tidy(() => {
     const full = tf.mul(delta, site.slotMask) as Tensor3D;
     const hRec = tf.add(site.hDefAtSlots, full);

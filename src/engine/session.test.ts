@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { tf } from '../core/tf.ts';
 import { InputError } from '../core/errors.ts';
+import { REPLAY_PARTS } from '../core/analyses.ts';
 import { SCENARIOS } from '../scenarios/catalog.ts';
 import { EngineSession } from './session.ts';
 import { initNodeBackend } from './node-backend.ts';
@@ -103,14 +104,7 @@ describe('engine session on the probe example', () => {
 
   it('replays the recovery path, analyses the Jacobian and sweeps the budget', async () => {
     const replay = await s.session.handle({ type: 'replay' });
-    expect(replay.map((r) => r.part)).toEqual([
-      'full',
-      'residual',
-      'non-clamped features',
-      'clamped features',
-      'top-k non-clamped',
-      'knock out top-k non-clamped',
-    ]);
+    expect(replay.map((r) => r.part)).toEqual(REPLAY_PARTS);
     expect(replay[0].recovered).toBe(s.done()!.aggregate.recovered);
     const jac = await s.session.handle({ type: 'jacobian' });
     expect(jac.d).toBe(info.d);
