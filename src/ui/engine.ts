@@ -9,7 +9,7 @@ import type { RecoveryState } from '../core/recovery.ts';
 import type { HistoryEntry, SampleMetrics } from '../core/metrics.ts';
 import { isInputError } from '../core/errors.ts';
 import type { ModelIndexEntry } from '../scenarios/builtin/assets.ts';
-import { NO_RUN, useStore } from './store.ts';
+import { useStore } from './store.ts';
 import { saveRun } from './persistence.ts';
 import { runSettings, type PlaygroundConfig } from './config.ts';
 
@@ -291,4 +291,3 @@ async function handleRunError(err: EngineError): Promise<void> {
   }
 }
 
-export { NO_RUN };
