@@ -36,7 +36,7 @@ function flips(run: SeedRun): Flip[] {
       relDrift: run.relDrift[i],
       eligible: run.eligible[i],
       reactivated: run.reactivated[i],
-      zeroReactivation: run.success[i] && run.activeRecovered[i] === 0,
+      zeroReactivation: run.success[i] && run.reactivated[i] === 0,
       deltaOverResidual: run.deltaOverResidual[i],
       feasible: run.feasible ? run.feasible[i] : null,
     });
@@ -280,43 +280,48 @@ function topkTable(d: ScenarioData): string {
   );
 }
 
-/** The ladder on a common valid-flip set: samples every rung's clamp flips, pooled over seeds. */
+/**
+ * The ladder on a common valid-flip set: the (sample, seed) pairs every rung's clamp flips, pooled over seeds,
+ * with one K on every rung. A rung whose clamp flips nothing is listed but left out of the common set (it has
+ * no recovery to read, and would empty the set).
+ */
 function ladderTable(d: ScenarioData): { table: string; reading: string } {
   const parts = d.ladder.seeds[0]?.rungs[0]?.parts.map((p) => p.part) ?? [];
-  const common = d.ladder.seeds.map((s) => s.rungs[0].valid.map((_, i) => s.rungs.every((r) => r.valid[i])));
-  const nCommon = common.reduce((a, c) => a + c.filter(Boolean).length, 0);
+  const flipsOn = d.ladder.rungs.map((_, r) => d.ladder.seeds.reduce((a, s) => a + s.rungs[r].valid.filter(Boolean).length, 0));
+  const live = d.ladder.rungs.map((_, r) => flipsOn[r] > 0);
+  const common = d.ladder.seeds.map((s) => s.rungs[0].valid.map((_, i) => s.rungs.every((r, k) => !live[k] || r.valid[i])));
+  const nCommon = live.some(Boolean) ? common.reduce((a, c) => a + c.filter(Boolean).length, 0) : 0;
   const ks = [...new Set(d.ladder.seeds.map((s) => s.k))].join(', ');
-  const counts = d.ladder.rungs.map((_, r) => {
-    const valid = d.ladder.seeds.reduce((a, s) => a + s.rungs[r].valid.filter(Boolean).length, 0);
-    const byPart = parts.map((_, j) =>
+  const byPart = d.ladder.rungs.map((_, r) =>
+    parts.map((_, j) =>
       d.ladder.seeds.reduce((a, s, si) => a + s.rungs[r].parts[j].positive.filter((v, i) => v && common[si][i]).length, 0),
-    );
-    return { valid, byPart };
-  });
+    ),
+  );
   const rows = d.ladder.rungs.map((rung, r) => [
     `\`${rung.sae}\` (EV ${rung.ev.toFixed(2)})`,
     ks,
-    String(counts[r].valid),
-    ...(nCommon ? counts[r].byPart.map((c) => `${c}/${nCommon}`) : parts.map(() => '—')),
+    String(flipsOn[r]),
+    ...(live[r] && nCommon ? byPart[r].map((c) => `${c}/${nCommon}`) : parts.map(() => (live[r] ? '—' : 'no valid flips'))),
   ]);
   const table = mdTable(['SAE', 'K', 'valid flips on the rung (Σ seeds)', ...parts], rows);
   const idx = (p: string) => parts.indexOf(p as never);
-  const reading = nCommon
-    ? d.ladder.rungs
-        .map((rung, r) => {
-          const res = counts[r].byPart[idx('residual')];
-          const non = counts[r].byPart[idx('non-clamped features')];
-          return `EV ${rung.ev.toFixed(2)}: ${res >= non ? 'the residual (error-term) part' : 'the non-clamped features'} (${res} against ${non})`;
-        })
-        .join('; ')
-    : '';
-  const none = counts.map((c, r) => (c.valid === 0 ? d.ladder.rungs[r].sae : null)).filter(Boolean);
+  const reading = d.ladder.rungs
+    .map((rung, r) => {
+      if (!live[r] || !nCommon) return null;
+      const res = byPart[r][idx('residual')];
+      const non = byPart[r][idx('non-clamped features')];
+      const by = res > non ? 'the residual (error-term) part' : res < non ? 'the non-clamped features' : 'either part alike';
+      return `EV ${rung.ev.toFixed(2)}: ${by} (residual only ${res}, non-clamped features only ${non})`;
+    })
+    .filter(Boolean)
+    .join('; ');
+  const dead = d.ladder.rungs.filter((_, r) => !live[r]).map((x) => `\`${x.sae}\``);
   const text =
-    `Common valid-flip set: ${nCommon} (sample, seed) pairs that every rung's clamp flips, with the same K on every rung.` +
-    (none.length ? ` The clamp flips nothing on ${none.join(', ')}: that rung has no recovery to read.` : '') +
+    `Common valid-flip set: ${nCommon} (sample, seed) pairs that the clamp flips on every rung${dead.length ? ' that flips any' : ''}, with K = ${ks} on every rung.` +
+    (dead.length ? ` The clamp flips nothing on ${dead.join(', ')}: that rung has no recovery to read.` : '') +
     (reading
       ? ` On that set the recovery is carried mostly by ${reading}.`
-      : ' No sample is a valid flip on every rung, so there is nothing to compare.');
+      : ' No sample is a valid flip on every such rung, so there is nothing to compare.');
   return { table, reading: text };
 }
 

@@ -116,9 +116,7 @@ export async function collectScenario(entry: ModelIndexEntry, id: BuiltinScenari
   const stage2: ScenarioData['stage2'] = [];
   let meta: Omit<ScenarioData, 'runs' | 'ladder' | 'extras' | 'stage2' | 'seeds' | 'settings' | 'linear' | 'id'> | null = null;
 
-  // A scenario whose data does not depend on the seed would repeat one run: one seed, intervals over samples.
-  const runSeeds = table.fixedData ? seeds.slice(0, 1) : seeds;
-  for (const seed of runSeeds) {
+  for (const seed of seeds) {
     const sc = await load(seed);
     try {
       const run = (req: ScenarioRunRequest) => runScenario(sc, { ...req, settings: { seed, ...req.settings }, feasibility: linear });
@@ -187,5 +185,5 @@ export async function collectScenario(entry: ModelIndexEntry, id: BuiltinScenari
     }
     log(`  ${id} seed ${seed}: TopK extension and ladder done`);
   }
-  return { id, ...meta!, settings, linear, seeds: runSeeds, runs, ladder, extras, stage2 };
+  return { id, ...meta!, settings, linear, seeds, runs, ladder, extras, stage2 };
 }

@@ -1,8 +1,9 @@
 // `unclamp report --all`: every scenario on the built-in model over several seeds — modes none / encoder /
 // jacobian and a random-feature control, a budget sweep over κ with Adam and projected gradient, the TopK
 // extension and the recovery-path replay across the quality ladder — written to docs/results.md (pooled, with
-// intervals, beside the paper's numbers) and docs/results.json (per seed, per sample). Scenarios run in
-// parallel child processes (wasm uses one core each). Deterministic: regenerating gives the same figures.
+// intervals, beside the paper's numbers) and docs/results.json (per seed, per sample). Each (scenario, seed)
+// runs in a child process, several at once (wasm uses one core each). Deterministic: regenerating gives the
+// same figures.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import type { Command } from 'commander';
 import { initNodeBackend, type NodeBackend } from '../engine/node-backend.ts';
 import { InputError } from '../core/errors.ts';
 import { readModelIndex } from '../scenarios/builtin/assets.ts';
-import { BUILTIN_SCENARIO_IDS, type BuiltinScenarioId } from '../scenarios/catalog.ts';
+import { BUILTIN_SCENARIO_IDS, SCENARIOS, type BuiltinScenarioId } from '../scenarios/catalog.ts';
 import { readPublic, writeOutput } from './fs.ts';
 import { integer, oneOf } from './parse.ts';
 import { collectScenario, type ScenarioData } from './report-runs.ts';
@@ -21,6 +22,8 @@ interface ReportFlags {
   scenario?: BuiltinScenarioId;
   out: string;
   seeds: number;
+  /** (internal) with dataOut: just this seed. */
+  seed?: number;
   jobs: number;
   render?: boolean;
   dataOut?: string;
@@ -35,39 +38,49 @@ interface ReportData {
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const dataPath = (out: string) => `${out.replace(/\.md$/, '')}.json`;
 
-/** Run one scenario in a child process (its own wasm instance, its own core). */
-function child(id: BuiltinScenarioId, flags: ReportFlags, file: string): Promise<void> {
-  const args = [
-    path.resolve(import.meta.dirname, '../../bin/unclamp.js'),
-    'report',
-    '--scenario',
-    id,
-    '--seeds',
-    String(flags.seeds),
-    '--data-out',
-    file,
-    '--backend',
-    flags.backend,
-  ];
+/** Run one scenario at one seed in a child process (its own wasm instance, its own core). */
+function child(id: BuiltinScenarioId, seed: number, flags: ReportFlags, file: string): Promise<void> {
+  const bin = path.resolve(import.meta.dirname, '../../bin/unclamp.js');
+  const args = [bin, 'report', '--scenario', id, '--seed', String(seed), '--data-out', file, '--backend', flags.backend];
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
     p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`report for ${id} exited with status ${code}`))));
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`report for ${id} seed ${seed} exited with status ${code}`))));
   });
 }
 
-async function runAll(ids: readonly BuiltinScenarioId[], flags: ReportFlags): Promise<ScenarioData[]> {
+/** One scenario's data from its per-seed parts, in seed order. */
+function merge(parts: ScenarioData[]): ScenarioData {
+  const [first, ...rest] = parts;
+  const out: ScenarioData = structuredClone(first);
+  for (const p of rest) {
+    out.seeds.push(...p.seeds);
+    for (const [k, v] of Object.entries(p.runs)) out.runs[k] = [...(out.runs[k] ?? []), ...v];
+    out.ladder.seeds.push(...p.ladder.seeds);
+    out.extras.push(...p.extras);
+    out.stage2.push(...p.stage2);
+  }
+  return out;
+}
+
+/** Minutes one seed of each scenario takes on a 2-core machine: the longest go first, so the last to finish are short. */
+const COST: Record<BuiltinScenarioId, number> = { unlearning: 20, ioi: 11, refusal: 10, tpp: 1 };
+
+async function runAll(ids: readonly BuiltinScenarioId[], seeds: number[], flags: ReportFlags): Promise<ScenarioData[]> {
   const dir = mkdtempSync(path.join(tmpdir(), 'unclamp-report-'));
   try {
-    const queue = [...ids];
+    // A scenario whose data does not depend on the seed would repeat one run: one seed, intervals over samples.
+    const seedsOf = (id: BuiltinScenarioId) => (SCENARIOS[id].fixedData ? seeds.slice(0, 1) : seeds);
+    const units = [...ids].sort((a, b) => COST[b] - COST[a]).flatMap((id) => seedsOf(id).map((seed) => ({ id, seed })));
+    const file = (id: string, seed: number) => path.join(dir, `${id}-${seed}.json`);
     const worker = async () => {
-      for (let id = queue.shift(); id; id = queue.shift()) {
-        log(`${id}…`);
-        await child(id, flags, path.join(dir, `${id}.json`));
+      for (let u = units.shift(); u; u = units.shift()) {
+        log(`${u.id} seed ${u.seed}…`);
+        await child(u.id, u.seed, flags, file(u.id, u.seed));
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, flags.jobs) }, worker));
-    return ids.map((id) => JSON.parse(readFileSync(path.join(dir, `${id}.json`), 'utf8')) as ScenarioData);
+    return ids.map((id) => merge(seedsOf(id).map((seed) => JSON.parse(readFileSync(file(id, seed), 'utf8')) as ScenarioData)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -81,7 +94,8 @@ export function register(program: Command): void {
     .option('--scenario <id>', 'just one scenario', oneOf('--scenario', BUILTIN_SCENARIO_IDS))
     .option('--out <file>', 'markdown output (the per-seed data goes beside it as .json)', 'docs/results.md')
     .option('--seeds <n>', 'seeds 0..n−1 (data and optimiser)', integer('--seeds'), 5)
-    .option('--jobs <n>', 'scenarios run at once, in child processes', integer('--jobs'), 2)
+    .option('--seed <s>', '(internal) with --data-out: just this seed', integer('--seed'))
+    .option('--jobs <n>', '(scenario, seed) runs at once, in child processes', integer('--jobs'), 2)
     .option('--render', 'only re-render the markdown from the existing .json')
     .option('--data-out <file>', '(internal) run one scenario and write its data here')
     .option('--backend <name>', 'wasm | cpu', oneOf('--backend', ['wasm', 'cpu'] as const), 'wasm')
@@ -93,7 +107,8 @@ export function register(program: Command): void {
         await initNodeBackend(flags.backend);
         const entry = (await readModelIndex(readPublic))[0];
         if (!entry) throw new InputError('no built-in model in public/models/index.json');
-        writeOutput(flags.dataOut, JSON.stringify(await collectScenario(entry, flags.scenario, seeds, log)));
+        const data = await collectScenario(entry, flags.scenario, flags.seed !== undefined ? [flags.seed] : seeds, log);
+        writeOutput(flags.dataOut, JSON.stringify(data));
         return;
       }
       const json = dataPath(flags.out);
@@ -103,7 +118,7 @@ export function register(program: Command): void {
       } else {
         const started = Date.now();
         const entry = (await readModelIndex(readPublic))[0];
-        const scenarios = await runAll(flags.scenario ? [flags.scenario] : BUILTIN_SCENARIO_IDS, flags);
+        const scenarios = await runAll(flags.scenario ? [flags.scenario] : BUILTIN_SCENARIO_IDS, seeds, flags);
         data = { meta: { seeds, backend: flags.backend, model: entry.name, seconds: (Date.now() - started) / 1000 }, scenarios };
         writeOutput(json, `${JSON.stringify(data)}\n`);
       }

@@ -45,7 +45,7 @@ export interface SampleMetrics {
   /** Defended (slot, feature) pairs with z ≤ 0 in h_def, and how many of them are > 0 in h_rec. */
   eligible: number;
   reactivated: number;
-  /** Defended (slot, feature) pairs with z > 0 in h_rec (the paper's zero-reactivation test reads it). */
+  /** Defended (slot, feature) pairs with z > 0 in h_rec, eligible or not. */
   activeRecovered: number;
   deltaNorm: number;
   /**
@@ -79,7 +79,10 @@ export interface Aggregate {
   meanDeltaNorm: number | null;
   meanDeltaOverResidual: number | null;
   meanRecoveredFraction: number | null;
-  /** Zero-reactivation recovery (the paper's): recovered valid flips with no defended feature active in h_rec, over V. */
+  /**
+   * Zero-reactivation recovery (the paper's TPP contrast): recovered valid flips where no eligible defended pair (z ≤ 0
+   * in h_def) turned on, over V — a recovery that did not undo the clamp itself.
+   */
   zeroReactivationRate: number | null;
   residualNorm: { base: number | null; defended: number | null; recovered: number | null };
   all: {
@@ -170,7 +173,7 @@ export function summarise(samples: SampleMetrics[]): Aggregate {
     meanDeltaNorm: overV((s) => s.deltaNorm),
     meanDeltaOverResidual: overV((s) => s.deltaOverResidual),
     meanRecoveredFraction: meanOf(fractions),
-    zeroReactivationRate: V.length ? V.filter((s) => s.success && s.activeRecovered === 0).length / V.length : null,
+    zeroReactivationRate: V.length ? V.filter((s) => s.success && s.reactivated === 0).length / V.length : null,
     residualNorm: {
       base: meanOf(
         pick((s) => s.residualNormBase),

@@ -290,4 +290,3 @@ async function handleRunError(err: EngineError): Promise<void> {
     report(e);
   }
 }
-
