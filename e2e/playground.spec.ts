@@ -55,12 +55,10 @@ test.describe('run controls and live charts (WebGPU)', () => {
     // during the run is printed with the results.
     const longTasks = await page.evaluate(() => (window as unknown as { __long: number[] }).__long);
     const longest = Math.max(0, ...longTasks);
-    test
-      .info()
-      .annotations.push({
-        type: 'longest main-thread task during the run',
-        description: `${longest.toFixed(0)} ms (${longTasks.length} tasks over 50 ms)`,
-      });
+    test.info().annotations.push({
+      type: 'longest main-thread task during the run',
+      description: `${longest.toFixed(0)} ms (${longTasks.length} tasks over 50 ms)`,
+    });
     console.log(`longest main-thread task during the run: ${longest.toFixed(0)} ms`);
     // Reset: back to the start.
     await page.keyboard.press('r');

@@ -417,7 +417,7 @@ export function summaryTable(all: ScenarioData[]): string {
       rateText(none),
       rateText(enc),
       `${ci(enc.absDrift, f3)} / ${ci(none.absDrift, f3)}`,
-      `${control.valid} flips`,
+      `${(control.valid / d.seeds.length).toFixed(1)}${control.valid ? `, ${rateText(control)} recovered` : ''}`,
     ];
   });
   return mdTable(
@@ -428,7 +428,7 @@ export function summaryTable(all: ScenarioData[]): string {
       'recovery, none',
       'recovery, encoder',
       'abs drift encoder / none',
-      'control (random features)',
+      'control: valid flips per seed (random features)',
     ],
     rows,
   );

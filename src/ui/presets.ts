@@ -24,9 +24,12 @@ export const PRESETS: Preset[] = [
     config: { scenario: 'ioi', features: null, clamp: null, run: {} },
     shows:
       `The paper's IOI setting on the built-in model, with the settings “unclamp run --scenario ioi” uses: the features that carry the indirect object are ` +
-      `clamped (${describeClamp(ioi.clamp)}), and one shared δ at the answer position (${ioi.run.steps} Adam steps, lr ${ioi.run.lr}, ρ ${ioi.run.budget}), ` +
-      "kept orthogonal to the clamped features' encoder directions, brings the right name back for most prompts.",
-    doesNotShow: `GPT-2 small itself (the built-in model is far smaller, so ρ = ${ioi.run.budget} is a large budget here — watch ‖δ‖/‖h‖), or that the recovered model is otherwise unchanged.`,
+      `clamped (${describeClamp(ioi.clamp)}), and one shared δ at the answer position (${ioi.run.steps} Adam steps, lr ${ioi.run.lr}, ‖δ‖ ≤ ${ioi.run.budgetRel} of the ` +
+      "residual's norm), kept orthogonal to the clamped features' encoder directions, brings the right name back for some prompts.",
+    doesNotShow:
+      `GPT-2 small itself: on the small built-in model one shared δ of the paper's relative size (κ ${ioi.run.budgetRel} of the residual's norm) ` +
+      'brings back a minority of the prompts, where the paper brings back all of them. Raise κ, or run the budget sweep (Inspect), to see how the ' +
+      'rate climbs with the budget.',
   },
   {
     id: 'refusal',
@@ -34,7 +37,7 @@ export const PRESETS: Preset[] = [
     config: { scenario: 'refusal', features: null, clamp: null, run: {} },
     shows:
       `Amplifying refusal features (${describeClamp(refusal.clamp)} here; the paper multiplies by 3) makes the model refuse requests it used to help with. ` +
-      `A small δ at the last prompt token (ρ ${refusal.run.budget}, ${refusal.run.steps} steps, relative drift capped at ${refusal.run.checkpointMaxRelDrift}) ` +
+      `A small δ at the last prompt token (${refusal.run.budgetRel} of the residual's norm, ${refusal.run.steps} steps, relative drift capped at ${refusal.run.checkpointMaxRelDrift}) ` +
       'that leaves those features almost where the clamp put them restores compliance: the defence acts on the features, the behaviour also lives elsewhere.',
     doesNotShow:
       'That real models can be jailbroken this way without white-box access: the attack needs the weights, the clamp and the residual stream.',
@@ -44,10 +47,11 @@ export const PRESETS: Preset[] = [
     title: 'Encoder projection vs none',
     config: { run: { mode: 'none' } },
     shows:
-      'Run once with mode none, pin it (P), switch the mode to encoder and run again: both recover, but the encoder projection keeps the defended ' +
-      "features' drift near zero — recovery does not need to touch the clamped features at all.",
+      'Run once with mode none, pin it (P), switch the mode to encoder and run again: both recover about as often, but the encoder projection ' +
+      "keeps the defended features' drift lower — near zero with “re-project δ” or the projected-gradient optimiser: recovery does not need to " +
+      'touch the clamped features at all.',
     doesNotShow:
-      'That drift is zero for TopK SAEs (other features can push a defended one in or out of the top k), or that the projection is exact without ' +
-      '“re-project δ” (Adam moves δ slightly out of the null space).',
+      'That drift is zero for TopK SAEs (other features can push a defended one in or out of the top k), or that the projection is exact with ' +
+      'Adam alone (its per-coordinate steps leave the null space).',
   },
 ];
