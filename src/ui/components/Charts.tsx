@@ -113,10 +113,11 @@ function useSeries(offset: number): { data: ChartPoint[]; pins: { key: string; l
 const fmt = (v: unknown) => (typeof v === 'number' ? formatNumber(v) : String(v));
 const MARGIN = { top: 8, right: 12, bottom: 4, left: 0 };
 const xAxis = <XAxis dataKey="step" type="number" domain={['dataMin', 'dataMax']} tick={{ fontSize: 11 }} />;
-const pinLines = (pins: { key: string; label: string }[], field: string) =>
+const pinLines = (pins: { key: string; label: string }[], field: string, yAxisId?: string) =>
   pins.map((p, i) => (
     <Line
       key={p.key}
+      {...(yAxisId ? { yAxisId } : {})}
       dataKey={`${p.key}_${field}`}
       name={p.label}
       stroke={PIN_COLORS[i % PIN_COLORS.length]}
@@ -184,19 +185,7 @@ const DriftChart = memo(function DriftChart() {
           connectNulls
         />
         <Line yAxisId="rel" dataKey="relDrift" name="relative" stroke={COLORS[3]} dot={false} isAnimationActive={false} connectNulls />
-        {pins.map((p, i) => (
-          <Line
-            key={p.key}
-            yAxisId="abs"
-            dataKey={`${p.key}_absDrift`}
-            name={`${p.label} (abs)`}
-            stroke={PIN_COLORS[i % PIN_COLORS.length]}
-            strokeDasharray="5 4"
-            dot={false}
-            isAnimationActive={false}
-            connectNulls
-          />
-        ))}
+        {pinLines(pins, 'absDrift', 'abs')}
       </ComposedChart>
     </ChartCard>
   );
