@@ -9,8 +9,21 @@ import type { Sae } from './sae.ts';
 import { DefendedSet, defendedState } from './intervention.ts';
 import type { ClampRule } from './clamp.ts';
 
-/** The behaviour to recover: B per sample [N] from the residual at the hook [N, T, d]. */
-export type Behaviour = (hRec: Tensor3D) => Tensor1D;
+/**
+ * The behaviour to recover: B per sample [N] from the residual at the hook [N, T, d]. A behaviour that runs a
+ * causal model may also offer `onward`: the same B computed only from position `from` on (`from` ≤ deltaFrom,
+ * the first δ position), for inputs equal to hDef before it, with what precedes cached once per site.
+ */
+export type Behaviour = ((hRec: Tensor3D) => Tensor1D) & {
+  onward?: (hDef: Tensor3D, deltaFrom: number) => SuffixBehaviour;
+};
+
+export interface SuffixBehaviour {
+  from: number;
+  /** B from the residual at positions from.. [N, T − from, d]. */
+  behaviour: (suffix: Tensor3D) => Tensor1D;
+  dispose(): void;
+}
 
 export class SiteInputError extends InputError {
   override name = 'SiteInputError';
@@ -30,6 +43,8 @@ export interface SiteSpec {
    * defended residual and kept fixed while this site's δ is optimised.
    */
   fixed?: Tensor3D;
+  /** Use the behaviour's `onward` form when it has one (default); false computes B on the whole residual every step. */
+  hookOnward?: boolean;
 }
 
 /** What the clamp alone does, read back once at creation. */
@@ -65,6 +80,8 @@ export class RecoverySite {
   readonly hBaseAtSlots: Tensor3D; // [N, P, d]
   readonly zDef: Tensor3D; // [N, P, s] re-encoded defended state
   private readonly tensors: Tensor[];
+  /** B from the first position δ (or the readout) can change on: hDef and the slot selection from there. */
+  private readonly onward?: { b: SuffixBehaviour; hDef: Tensor3D; select: Tensor3D };
 
   private constructor(
     readonly spec: SiteSpec,
@@ -79,6 +96,7 @@ export class RecoverySite {
     },
     readonly baseline: Baseline,
     readonly slotsPerSample: number[],
+    deltaFrom: number,
   ) {
     [this.n, this.t, this.d] = spec.h.shape;
     this.p = parts.select.shape[2];
@@ -90,6 +108,16 @@ export class RecoverySite {
     this.hBaseAtSlots = parts.hBaseAtSlots;
     this.zDef = parts.zDef;
     this.tensors = [parts.hDef, parts.select, parts.slotMask, parts.hDefAtSlots, parts.hBaseAtSlots, parts.zDef];
+    const { onward } = spec.behaviour;
+    if (onward && spec.hookOnward !== false) {
+      const b = onward(parts.hDef, deltaFrom);
+      const rest = this.t - b.from;
+      this.onward = {
+        b,
+        hDef: tf.slice(parts.hDef, [0, b.from, 0], [this.n, rest, this.d]),
+        select: tf.slice(parts.select, [0, b.from, 0], [this.n, rest, this.p]),
+      };
+    }
   }
 
   get sae(): Sae {
@@ -187,7 +215,8 @@ export class RecoverySite {
       }
       baseline.valid.push(baseline.bBase[i] > 0 && baseline.bDef[i] <= 0);
     }
-    return new RecoverySite(spec, { set, ...parts }, baseline, slotsPerSample);
+    const deltaFrom = positions.reduce((m, row) => row.reduce((mm, pos) => (pos >= 0 ? Math.min(mm, pos) : mm), m), t);
+    return new RecoverySite(spec, { set, ...parts }, baseline, slotsPerSample, deltaFrom);
   }
 
   /** δ [N, P, d] (already broadcast and masked) written into the defended residual: [N, T, d]. */
@@ -195,7 +224,10 @@ export class RecoverySite {
     return tf.add(this.hDef, tf.matMul(this.select, delta)) as Tensor3D;
   }
 
+  /** B for δ [N, P, d]; from the hook onward when the behaviour allows it (the same value, less work). */
   behaviourAt(delta: Tensor3D): Tensor1D {
+    const o = this.onward;
+    if (o) return o.b.behaviour(tf.add(o.hDef, tf.matMul(o.select, delta)) as Tensor3D);
     return this.spec.behaviour(this.hRec(delta));
   }
 
@@ -216,6 +248,10 @@ export class RecoverySite {
 
   dispose(): void {
     tf.dispose(this.tensors);
+    if (this.onward) {
+      tf.dispose([this.onward.hDef, this.onward.select]);
+      this.onward.b.dispose();
+    }
     this.set.dispose();
   }
 }

@@ -7,7 +7,7 @@
 // Hooks read (cache), replace or add to any activation; forwardFrom(hook, resid) starts mid-network so a
 // recovery loop does not recompute the layers before the hook. Everything is differentiable w.r.t. the
 // residual and the weights; with embedding 'onehot' also on backends without a gather gradient (wasm).
-import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D } from '../core/tf.ts';
+import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../core/tf.ts';
 import { ModelInputError } from './errors.ts';
 
 export interface GPT2Config {
@@ -62,6 +62,16 @@ export interface RunOptions {
    * 50257-token vocabulary, so a recovery step that reads one position per row is several times cheaper.
    */
   logitsAt?: readonly number[];
+  /**
+   * Keys and values of earlier positions, by layer ([B, H, T_past, dh], as hook_k / hook_v transposed): the
+   * input then holds only the positions after them, and attention also reads these (see model/hook-onward.ts).
+   */
+  pastKV?: readonly (PastKV | undefined)[];
+}
+
+export interface PastKV {
+  k: Tensor4D;
+  v: Tensor4D;
 }
 
 export type ResidHook = 'hook_resid_pre' | 'hook_resid_mid' | 'hook_resid_post';
@@ -185,24 +195,30 @@ export class GPT2 {
     const p = `blocks.${i}.attn.`;
     const [B, T] = x.shape;
     const dh = dModel / nHead;
-    const qkv = tf.add(tf.matMul(tf.reshape(x, [B * T, dModel]), w.W_attn), w.b_attn);
+    const qkv = tf.add(this.linear(tf.reshape(x, [B * T, dModel]), w.W_attn), w.b_attn);
     const heads = (k: number) => tf.reshape(tf.slice(qkv, [0, k * dModel], [B * T, dModel]), [B, T, nHead, dh]);
     const q = this.hook(`${p}hook_q`, heads(0), opts);
     const k = this.hook(`${p}hook_k`, heads(1), opts);
     const v = this.hook(`${p}hook_v`, heads(2), opts);
     const qh = tf.transpose(q, [0, 2, 1, 3]); // [B, H, T, dh]
-    const kh = tf.transpose(k, [0, 2, 1, 3]);
-    const vh = tf.transpose(v, [0, 2, 1, 3]);
-    // Causal mask, plus padded keys; a large negative (not −∞) keeps fully masked rows finite. As in
-    // TransformerLens, hook_attn_scores sees the scores after masking.
+    const past = opts.pastKV?.[i];
+    const withPast = (x: Tensor, kept?: Tensor4D) => {
+      const xh = tf.transpose(x, [0, 2, 1, 3]) as Tensor4D;
+      return kept ? (tf.concat([kept, xh], 2) as Tensor4D) : xh;
+    };
+    const kh = withPast(k, past?.k); // [B, H, Tk, dh]
+    const vh = withPast(v, past?.v);
+    const Tk = kh.shape[2];
+    // Causal mask (query t sits at position Tk − T + t), plus padded keys; a large negative (not −∞) keeps
+    // fully masked rows finite. As in TransformerLens, hook_attn_scores sees the scores after masking.
     // No chained tensor methods: the worker registers tfjs-core ops without the chained-op prototypes.
-    let allowed = tf.reshape(tf.linalg.bandPart(tf.ones([T, T]), -1, 0), [1, 1, T, T]);
-    if (opts.attentionMask) allowed = tf.mul(allowed, tf.reshape(opts.attentionMask, [B, 1, 1, T]));
-    const masked = tf.add(tf.div(tf.matMul(qh, kh, false, true), Math.sqrt(dh)), tf.mul(tf.sub(1, allowed), -1e9)); // [B, H, Tq, Tk]
+    let allowed = tf.reshape(tf.linalg.bandPart(tf.ones([T, Tk]), -1, Tk - T), [1, 1, T, Tk]);
+    if (opts.attentionMask) allowed = tf.mul(allowed, tf.reshape(opts.attentionMask, [B, 1, 1, Tk]));
+    const masked = tf.add(tf.div(tf.matMul(qh, kh, false, true), Math.sqrt(dh)), tf.mul(tf.sub(1, allowed), -1e9)); // [B, H, T, Tk]
     const scores = this.hook(`${p}hook_attn_scores`, masked, opts);
     const pattern = this.hook(`${p}hook_pattern`, tf.softmax(scores, -1), opts);
     const z = this.hook(`${p}hook_z`, tf.transpose(tf.matMul(pattern, vh), [0, 2, 1, 3]), opts); // [B, T, H, dh]
-    const out = tf.add(tf.matMul(tf.reshape(z, [B * T, dModel]), w.W_O), w.b_O);
+    const out = tf.add(this.linear(tf.reshape(z, [B * T, dModel]), w.W_O), w.b_O);
     return tf.reshape(out, [B, T, dModel]) as Tensor3D;
   }
 
@@ -213,11 +229,11 @@ export class GPT2 {
     const dMlp = w.W_in.shape[1];
     const pre = this.hook(
       `blocks.${i}.mlp.hook_pre`,
-      tf.reshape(tf.add(tf.matMul(tf.reshape(x, [B * T, dModel]), w.W_in), w.b_in), [B, T, dMlp]),
+      tf.reshape(tf.add(this.linear(tf.reshape(x, [B * T, dModel]), w.W_in), w.b_in), [B, T, dMlp]),
       opts,
     );
     const post = this.hook(`blocks.${i}.mlp.hook_post`, gelu(pre), opts);
-    return tf.reshape(tf.add(tf.matMul(tf.reshape(post, [B * T, dMlp]) as Tensor2D, w.W_out), w.b_out), [B, T, dModel]) as Tensor3D;
+    return tf.reshape(tf.add(this.linear(tf.reshape(post, [B * T, dMlp]), w.W_out), w.b_out), [B, T, dModel]) as Tensor3D;
   }
 
   /** Run block i from `from` up to and including the hook `to` (default: the whole block). */
@@ -245,7 +261,7 @@ export class GPT2 {
 
   /** ln_final and the tied unembedding: [B, T, V] (or [B, 1, V] with opts.logitsAt). */
   unembed(x: Tensor3D, opts: RunOptions = {}): Tensor3D {
-    const { dModel, lnEps, vocabSize } = this.config;
+    const { dModel, vocabSize } = this.config;
     const [B, T] = x.shape;
     if (opts.logitsAt) {
       const at = opts.logitsAt;
@@ -256,14 +272,40 @@ export class GPT2 {
       x = tf.matMul(tf.reshape(tf.oneHot(tf.tensor1d([...at], 'int32'), T), [B, 1, T]), x) as Tensor3D;
     }
     const rows = x.shape[1];
-    const normed = tf.reshape(this.hook('ln_final.hook_normalized', layerNorm(x, this.weights.lnf_w, this.weights.lnf_b, lnEps), opts), [
-      B * rows,
-      dModel,
-    ]) as Tensor2D;
+    const normed = tf.reshape(this.hook('ln_final.hook_normalized', this.finalNorm(x), opts), [B * rows, dModel]) as Tensor2D;
     return tf.reshape(this.unembedMatmul(normed), [B, rows, vocabSize]) as Tensor3D;
   }
 
+  /** ln_final. */
+  finalNorm<T extends Tensor>(x: T): T {
+    return layerNorm(x, this.weights.lnf_w, this.weights.lnf_b, this.config.lnEps) as T;
+  }
+
   private W_U?: Tensor2D;
+  private readonly transposed = new Map<Tensor2D, Tensor2D>();
+
+  /**
+   * x · W for a block weight. The wasm backend's matMul with transposeB, which the gradient dy · Wᵀ uses, runs
+   * ~10× slower than a plain matMul; so there a frozen weight's gradient multiplies by a transposed copy made
+   * at the first backward pass (then one more copy of the block weights in memory). Other backends, and
+   * trainable weights, use matMul.
+   */
+  private linear(x: Tensor, W: Tensor2D): Tensor2D {
+    if (tf.getBackend() !== 'wasm' || W instanceof tf.Variable) return tf.matMul(x as Tensor2D, W);
+    const transposed = () => {
+      let Wt = this.transposed.get(W);
+      if (!Wt) {
+        Wt = tf.keep(tf.transpose(W));
+        this.transposed.set(W, Wt);
+      }
+      return Wt;
+    };
+    const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => ({
+      value: tf.matMul(args[0] as Tensor2D, W),
+      gradFunc: (dy: Tensor) => tf.matMul(dy as Tensor2D, transposed()),
+    }));
+    return f(x) as Tensor2D;
+  }
 
   /** x · W_Eᵀ. */
   private unembedMatmul(x: Tensor2D): Tensor2D {
@@ -291,6 +333,11 @@ export class GPT2 {
    * point and downstream still apply (the given residual passes through the hook at `hookName` first).
    */
   forwardFrom(hookName: string, resid: Tensor3D, opts: RunOptions = {}): Tensor3D {
+    return this.unembed(this.residualFrom(hookName, resid, opts), opts);
+  }
+
+  /** The final residual (before ln_final) from a residual given at a hook point: forwardFrom without the unembedding. */
+  residualFrom(hookName: string, resid: Tensor3D, opts: RunOptions = {}): Tensor3D {
     const { layer, point } = parseResidHook(hookName, this.config.nLayer);
     this.checkHooks(opts);
     if (resid.rank !== 3 || resid.shape[2] !== this.config.dModel)
@@ -305,7 +352,7 @@ export class GPT2 {
       x = this.block(layer, x, opts, point);
       for (let i = layer + 1; i < this.config.nLayer; i++) x = this.block(i, x, opts);
     }
-    return this.unembed(x, opts);
+    return x;
   }
 
   /** The residual at a hook point (nothing after it is run). */
@@ -327,6 +374,8 @@ export class GPT2 {
     tf.dispose(this.parameters());
     this.W_U?.dispose();
     this.W_U = undefined;
+    tf.dispose([...this.transposed.values()]);
+    this.transposed.clear();
   }
 }
 

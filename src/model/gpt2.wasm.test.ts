@@ -65,4 +65,35 @@ describe('GPT-2 on the wasm backend', () => {
     model.dispose();
     expect(before - tf.memory().numTensors).toBe(model.parameters().length + 1);
   });
+
+  it('frozen weights: the gradient w.r.t. a residual (through transposed copies of the block weights) matches cpu', async () => {
+    const config = { nLayer: 2, nHead: 2, dModel: 8, nCtx: 8, vocabSize: 11, lnEps: 1e-5 };
+    const start = tf.memory().numTensors;
+    const model = randomGpt2(config, 4, 0.3);
+    const ids = [
+      [1, 2, 3, 4],
+      [5, 6, 7, 8],
+    ];
+    const hook = 'blocks.0.hook_resid_post';
+    const grad = () =>
+      tf.tidy(() => {
+        const h = model.runToHook(ids, hook);
+        const loss = (d: Tensor) => tf.sum(tf.square(model.forwardFrom(hook, tf.add(h, d) as Tensor3D)));
+        return tf.grad(loss)(tf.zerosLike(h)).dataSync().slice();
+      });
+    const wasm = grad();
+    const afterFirst = tf.memory().numTensors;
+    grad();
+    expect(tf.memory().numTensors, 'the copies are made once').toBe(afterFirst);
+    await initNodeBackend('cpu');
+    const cpu = grad();
+    await initNodeBackend('wasm');
+    const scale = Math.max(...Array.from(cpu, Math.abs));
+    expect(scale).toBeGreaterThan(0);
+    expect(Math.max(...Array.from(wasm, (v, i) => Math.abs(v - cpu[i]))) / scale).toBeLessThan(1e-4);
+    // The copies (layer 1's four block weights, after the hook) and W_Eᵀ go with the model.
+    expect(afterFirst - start).toBeGreaterThanOrEqual(model.parameters().length + 4);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+  });
 });

@@ -1,6 +1,8 @@
 // Pieces shared by the built-in scenarios.
-import { tf, type Tensor1D, type Tensor2D, type Tensor3D } from '../../core/tf.ts';
+import { tf, type Tensor2D, type Tensor3D } from '../../core/tf.ts';
 import type { GPT2 } from '../../model/gpt2.ts';
+import { HookOnward, type LogitReadout, ReadoutHead } from '../../model/hook-onward.ts';
+import type { Behaviour, SuffixBehaviour } from '../../core/site.ts';
 import type { WordTokenizer } from '../../model/tokenizers/word.ts';
 import type { Example } from '../../world/generate.ts';
 
@@ -28,18 +30,33 @@ export function logitsAtRows(logits: Tensor3D, positions: number[]): Tensor2D {
   return tf.reshape(tf.matMul(sel, logits), [N, -1]) as Tensor2D;
 }
 
-/** Σ_v logits[n, v]·weights[n, v] for a constant weight matrix [N, V] (e.g. +1 on IO, −1 on S). */
-export function contrast(logits: Tensor2D, weights: number[][]): Tensor1D {
-  return tf.sum(tf.mul(logits, tf.tensor2d(weights)), 1) as Tensor1D;
-}
-
-export function oneHotRow(V: number, entries: [number, number][]): number[] {
-  const row = new Array(V).fill(0);
-  for (const [i, w] of entries) row[i] += w;
-  return row;
-}
-
 /** Residual at the hook for a batch of ids. */
 export function residualAt(model: GPT2, ids: number[][], hook: string): Tensor3D {
   return tf.tidy(() => model.runToHook(ids, hook));
 }
+
+/**
+ * B as a logit readout (e.g. logit[IO] − logit[S] at the answer position), computed from the hook onward: the
+ * whole-residual form reads only the weighted unembedding columns; the `onward` form also starts at the first
+ * position that can change, with the earlier positions' keys and values cached (model/hook-onward.ts).
+ */
+export function logitBehaviour(model: GPT2, hook: string, readout: LogitReadout): { behaviour: Behaviour; dispose: () => void } {
+  const head = new ReadoutHead(model, readout);
+  const onward = (hDef: Tensor3D, deltaFrom: number): SuffixBehaviour => {
+    const from = Math.min(deltaFrom, ...readout.at);
+    const [n, , d] = hDef.shape;
+    const prefix = tf.slice(hDef, [0, 0, 0], [n, from, d]);
+    const rest = HookOnward.create(model, hook, prefix);
+    prefix.dispose();
+    return { from, behaviour: (suffix) => head.apply(rest.residual(suffix), from), dispose: () => rest.dispose() };
+  };
+  const behaviour: Behaviour = Object.assign((hRec: Tensor3D) => head.apply(model.residualFrom(hook, hRec)), { onward });
+  return { behaviour, dispose: () => head.dispose() };
+}
+
+/** Terms +1 on `plus`, −1 on `minus` for each row: a logit difference. */
+export const logitDiff = (pairs: readonly (readonly [plus: number, minus: number])[]): LogitReadout['terms'] =>
+  pairs.map(([a, b]) => [
+    [a, 1],
+    [b, -1],
+  ]);

@@ -2,13 +2,12 @@
 // B = logit[IO] − logit[S] at the answer position (the last prompt token); one template and the BABA order
 // so that every prompt has the same answer position and a shared δ can sit there (as in the paper).
 // Defended features: top-K positive attribution to B at the answer position.
-import { tf, type Tensor1D, type Tensor2D, type Tensor3D } from '../../core/tf.ts';
 import { mulberry32 } from '../../core/rng.ts';
 import { featureAttribution } from '../../core/attribution.ts';
 import { rankPositive } from '../../core/select.ts';
 import { SCENARIOS } from '../catalog.ts';
 import { ioiExample } from '../../world/generate.ts';
-import { logitsAtRows, oneHotRow, promptIds, residualAt } from './common.ts';
+import { logitBehaviour, logitDiff, promptIds, residualAt } from './common.ts';
 import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts';
 
 export async function buildIoi(ctx: ScenarioContext, p: ScenarioParams = {}): Promise<BuiltScenario> {
@@ -18,23 +17,12 @@ export async function buildIoi(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
   const examples = Array.from({ length: n }, () => ioiExample(rand, 'heldout', { template: 1, order: 'BABA' }));
   const ids = promptIds(tok, examples);
   const T = ids[0].length;
-  const V = model.config.vocabSize;
   const h = residualAt(model, ids, hook);
-  const contrastW = tf.tensor2d(
-    examples.map((e) =>
-      e.family === 'ioi'
-        ? oneHotRow(V, [
-            [tok.id(e.meta.io), 1],
-            [tok.id(e.meta.s), -1],
-          ])
-        : [],
-    ),
-  );
   const last = Array(n).fill(T - 1);
-  const behaviour = (hRec: Tensor3D): Tensor1D => {
-    const logits = logitsAtRows(model.forwardFrom(hook, hRec), last) as Tensor2D;
-    return tf.sum(tf.mul(logits, contrastW), 1) as Tensor1D;
-  };
+  const { behaviour, dispose: disposeB } = logitBehaviour(model, hook, {
+    at: last,
+    terms: logitDiff(examples.map((e) => (e.family === 'ioi' ? [tok.id(e.meta.io), tok.id(e.meta.s)] : [0, 0]))),
+  });
   const weights = new Float32Array(n * T);
   for (let i = 0; i < n; i++) weights[i * T + T - 1] = 1;
   const rank = rankPositive(await featureAttribution(sae, h, behaviour, weights));
@@ -53,6 +41,9 @@ export async function buildIoi(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
     positions: last.map((t) => [t]),
     rank,
     featureRule: 'positive attribution to B at the answer position',
-    dispose: () => tf.dispose([h, contrastW]),
+    dispose: () => {
+      h.dispose();
+      disposeB();
+    },
   };
 }

@@ -18,7 +18,7 @@ import type { GPT2 } from '../../model/gpt2.ts';
 import type { WordTokenizer } from '../../model/tokenizers/word.ts';
 import { refusalExample, refusalSplit, type Example } from '../../world/generate.ts';
 import { REFUSAL_TEMPLATES } from '../../world/lexicon.ts';
-import { logitsAtRows, oneHotRow, paddedIds, residualAt } from './common.ts';
+import { logitBehaviour, logitDiff, logitsAtRows, paddedIds, residualAt } from './common.ts';
 import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts';
 import type { LoadedScenario } from '../load.ts';
 import { SCENARIOS } from '../catalog.ts';
@@ -38,22 +38,16 @@ function heldOutPrompts(): Example[] {
 
 export async function buildRefusal(ctx: ScenarioContext, p: ScenarioParams = {}): Promise<BuiltScenario> {
   const { model, tokenizer: tok, sae, hook } = ctx;
-  const V = model.config.vocabSize;
   const all = heldOutPrompts();
   const examples = p.n ? all.slice(0, p.n) : all;
   const prompt = (e: Example) => e.tokens.slice(0, e.promptLength);
   const { ids, lengths } = paddedIds(tok, examples.map(prompt));
   const h = residualAt(model, ids, hook);
   const last = lengths.map((l) => l - 1);
-  const w = tf.tensor2d(
-    examples.map(() =>
-      oneHotRow(V, [
-        [tok.id(COMPLY), 1],
-        [tok.id(REFUSE), -1],
-      ]),
-    ),
-  );
-  const behaviour = (hRec: Tensor3D): Tensor1D => tf.sum(tf.mul(logitsAtRows(model.forwardFrom(hook, hRec), last), w), 1) as Tensor1D;
+  const { behaviour, dispose: disposeB } = logitBehaviour(model, hook, {
+    at: last,
+    terms: logitDiff(examples.map(() => [tok.id(COMPLY), tok.id(REFUSE)])),
+  });
 
   // Refusal features: positive attribution to the refuse-minus-comply margin on harmful requests.
   const harmful = examples
@@ -81,7 +75,10 @@ export async function buildRefusal(ctx: ScenarioContext, p: ScenarioParams = {})
     positions: last.map((t) => [t]),
     rank,
     featureRule: 'positive attribution to the refuse − comply margin on harmful requests',
-    dispose: () => tf.dispose([h, w]),
+    dispose: () => {
+      h.dispose();
+      disposeB();
+    },
   };
 }
 

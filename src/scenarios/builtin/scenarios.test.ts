@@ -2,11 +2,14 @@
 // the encoder projection drifts less than none on the same run, the residual-only replay recovers at least
 // as many flips as the clamped-features-only replay, and reruns are identical.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maxRelErr, normRelErr } from '../../core/compare.ts';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { initNodeBackend } from '../../engine/node-backend.ts';
 import { loadScenario, type LoadedScenario } from '../load.ts';
-import { runScenario } from '../run.ts';
+import { runOptions, runScenario } from '../run.ts';
+import { RecoverySite } from '../../core/site.ts';
+import { RecoveryRun } from '../../core/recovery.ts';
 import { resultToJson } from '../../io/results.ts';
 import { BUILTIN_SCENARIO_IDS, SCENARIOS } from '../catalog.ts';
 
@@ -53,5 +56,33 @@ describe.each(BUILTIN_SCENARIO_IDS)('%s on the built-in model', (id) => {
     const strip = (r: typeof a.result) => resultToJson({ ...r, config: { ...r.config, backend: null } });
     expect(strip(b.result)).toEqual(strip(a.result));
     expect(a.result.config).toMatchObject({ scenario: id, steps: 8, seed: 3, mode: SCENARIOS[id].defaults.run.mode });
+  });
+
+  it('computes B from the hook onward (first changed position, read columns) with the whole forward’s numbers', async () => {
+    // TPP's B is a probe on the mean-pooled residual: no model runs after the hook, so there is nothing to skip.
+    expect(Boolean(sc.behaviour.onward)).toBe(id !== 'tpp');
+    if (!sc.behaviour.onward) return;
+    const trace = async (hookOnward: boolean) => {
+      const site = await RecoverySite.create({
+        sae: sc.sae,
+        features: sc.defaults.features,
+        clamp: sc.defaults.clamp,
+        h: sc.h,
+        positions: sc.positions.default,
+        behaviour: sc.behaviour,
+        hookOnward,
+      });
+      const run = await RecoveryRun.create(site, runOptions(id, { steps: 6, mode: 'none' }));
+      await run.run();
+      const out = { objective: run.history.map((e) => e.objective as number), delta: await run.deltaValues() };
+      run.dispose();
+      site.dispose();
+      return out;
+    };
+    const full = await trace(false);
+    const onward = await trace(true);
+    expect(onward.objective).toHaveLength(7);
+    expect(maxRelErr(onward.objective, full.objective)).toBeLessThan(1e-5);
+    expect(normRelErr(onward.delta, full.delta)).toBeLessThan(1e-5);
   });
 });

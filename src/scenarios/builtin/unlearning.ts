@@ -3,7 +3,7 @@
 // last prompt token. Defended features: frequent on forget prompts, rare on retain prompts (SAEBench's
 // rule); clamp: active ones → −m. Side effect reported: retain-set accuracy before, under the clamp, and
 // with the recovery's mean δ.
-import { tf, type Tensor1D, type Tensor2D, type Tensor3D } from '../../core/tf.ts';
+import { tf, type Tensor1D, type Tensor3D } from '../../core/tf.ts';
 import { mulberry32 } from '../../core/rng.ts';
 import { DefendedSet, defendedState } from '../../core/intervention.ts';
 import { mcqExample, trainingStream, type Example } from '../../world/generate.ts';
@@ -12,22 +12,15 @@ import { forgetScore } from '../selection.ts';
 import { featureStatistics } from '../../core/feature-stats.ts';
 import { rankPositive } from '../../core/select.ts';
 import { SCENARIOS } from '../catalog.ts';
-import { logitsAtRows, oneHotRow, paddedIds, residualAt } from './common.ts';
+import { logitBehaviour, paddedIds, residualAt } from './common.ts';
 import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts';
 
-function marginWeights(tok: ScenarioContext['tokenizer'], V: number, examples: Example[]): number[][] {
-  return examples.map((e) => {
-    if (e.family !== 'mcq') return [];
-    return oneHotRow(
-      V,
-      LETTERS.map((c, j) => [tok.id(c), j === e.meta.correct ? 1 : -1 / 3]),
-    );
-  });
+function marginTerms(tok: ScenarioContext['tokenizer'], examples: Example[]): [number, number][][] {
+  return examples.map((e) => (e.family === 'mcq' ? LETTERS.map((c, j) => [tok.id(c), j === e.meta.correct ? 1 : -1 / 3]) : []));
 }
 
 export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = {}): Promise<BuiltScenario> {
   const { model, tokenizer: tok, sae, hook } = ctx;
-  const V = model.config.vocabSize;
   const rand = mulberry32((p.seed ?? 0) + 303);
   const n = p.n ?? SCENARIOS.unlearning.defaults.n!;
   const forget = Array.from({ length: n }, () => mcqExample(rand, 'heldout', 'forget'));
@@ -39,11 +32,9 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
   const hRetain = residualAt(model, r.ids, hook);
   const fLast = f.lengths.map((l) => l - 1);
   const rLast = r.lengths.map((l) => l - 1);
-  const wForget = tf.tensor2d(marginWeights(tok, V, forget));
-  const wRetain = tf.tensor2d(marginWeights(tok, V, retain));
-  const margin = (hRec: Tensor3D, last: number[], w: Tensor2D) =>
-    tf.sum(tf.mul(logitsAtRows(model.forwardFrom(hook, hRec), last), w), 1) as Tensor1D;
-  const behaviour = (hRec: Tensor3D) => margin(hRec, fLast, wForget);
+  const forgetB = logitBehaviour(model, hook, { at: fLast, terms: marginTerms(tok, forget) });
+  const retainB = logitBehaviour(model, hook, { at: rLast, terms: marginTerms(tok, retain) });
+  const behaviour = forgetB.behaviour;
 
   // Feature frequencies on training-distribution prompts of each domain (not the evaluation ones).
   const stream = trainingStream((p.seed ?? 0) + 404);
@@ -88,9 +79,9 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
     extras: async ({ features: feats, clamp, delta }) => {
       const set = new DefendedSet(sae, feats);
       try {
-        const base = await accuracy(tf.tidy(() => margin(hRetain, rLast, wRetain)));
+        const base = await accuracy(tf.tidy(() => retainB.behaviour(hRetain)));
         const clamped = tf.tidy(() => defendedState(set, clamp, hRetain).hDef as Tensor3D);
-        const underClamp = await accuracy(tf.tidy(() => margin(clamped, rLast, wRetain)));
+        const underClamp = await accuracy(tf.tidy(() => retainB.behaviour(clamped)));
         let withRecovery: number | null = null;
         if (delta) {
           // The recovery's mean δ, added at each retain prompt's last token.
@@ -99,7 +90,7 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
             rLast.flatMap((t) => Array.from({ length: hRetain.shape[1] }, (_, j) => (j === t ? 1 : 0))),
             [rLast.length, hRetain.shape[1], 1],
           );
-          withRecovery = await accuracy(tf.tidy(() => margin(tf.add(clamped, tf.mul(sel, meanDelta)) as Tensor3D, rLast, wRetain)));
+          withRecovery = await accuracy(tf.tidy(() => retainB.behaviour(tf.add(clamped, tf.mul(sel, meanDelta)) as Tensor3D)));
           tf.dispose([meanDelta, sel]);
         }
         clamped.dispose();
@@ -108,6 +99,10 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
         set.dispose();
       }
     },
-    dispose: () => tf.dispose([h, hRetain, wForget, wRetain]),
+    dispose: () => {
+      tf.dispose([h, hRetain]);
+      forgetB.dispose();
+      retainB.dispose();
+    },
   };
 }
