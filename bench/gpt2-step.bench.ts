@@ -151,10 +151,14 @@ async function main() {
 function torchReference(): BenchRecord[] {
   const script = path.join(import.meta.dirname, 'reference/gpt2_step_ref.py');
   if (values['no-torch'] || !existsSync('/usr/bin/python3')) return [];
-  const r = spawnSync('/usr/bin/python3', [script, '--n', String(N), '--t', String(T), '--steps', String(STEPS), '--modes', modes.join(',')], {
-    encoding: 'utf8',
-    timeout: 1_200_000,
-  });
+  const r = spawnSync(
+    '/usr/bin/python3',
+    [script, '--n', String(N), '--t', String(T), '--steps', String(STEPS), '--modes', modes.join(',')],
+    {
+      encoding: 'utf8',
+      timeout: 1_200_000,
+    },
+  );
   if (r.status !== 0) {
     console.error(`PyTorch reference not run: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
     return [];
@@ -166,8 +170,22 @@ function torchReference(): BenchRecord[] {
 const ours = await main();
 const ref = torchReference();
 const all = [...ours, ...ref];
-console.log(`\nGPT-2-small-shaped recovery step: ${N} prompts × ${T} tokens, δ shared at the last position of ${HOOK}, ${STEPS} timed steps\n`);
-const header = ['impl', 'backend', 'mode', 'ms/step', 'steps/s', 'GFLOP/step', 'GFLOP/s', 'vs torch onward', 'vs torch paper', 'peak MB', 'RSS MB'];
+console.log(
+  `\nGPT-2-small-shaped recovery step: ${N} prompts × ${T} tokens, δ shared at the last position of ${HOOK}, ${STEPS} timed steps\n`,
+);
+const header = [
+  'impl',
+  'backend',
+  'mode',
+  'ms/step',
+  'steps/s',
+  'GFLOP/step',
+  'GFLOP/s',
+  'vs torch onward',
+  'vs torch paper',
+  'peak MB',
+  'RSS MB',
+];
 const vs = (r: BenchRecord, impl: string) => {
   const t = ref.find((x) => x.impl === impl && x.mode === r.mode);
   return t && r.impl !== impl ? `${(r.msPerStep / t.msPerStep).toFixed(2)}×` : '—';
