@@ -8,7 +8,7 @@
 //   npm run bench:gpt2 [-- --steps 5 --n 64 --variants onward,from-hook --no-torch]
 import '../scripts/lib/clean-errors.ts';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { tf, type Tensor3D } from '../src/core/tf.ts';
@@ -20,6 +20,7 @@ import { RecoveryRun, resolveOptions, type ProjectionMode } from '../src/core/re
 import { mulberry32, normals } from '../src/core/rng.ts';
 import { randomGpt2 } from '../src/model/load.ts';
 import { logitBehaviour } from '../src/scenarios/builtin/common.ts';
+import { type BenchRecord, mib, printTable, RESULTS_PATH, writeRecords } from './results.ts';
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +30,7 @@ const { values } = parseArgs({
     modes: { type: 'string', default: 'none,encoder' },
     variants: { type: 'string', default: 'onward,from-hook' },
     'no-torch': { type: 'boolean', default: false },
-    out: { type: 'string', default: 'bench/results.json' },
+    out: { type: 'string', default: RESULTS_PATH },
   },
 });
 const N = Number(values.n);
@@ -55,22 +56,6 @@ function stepFlops(variant: Variant): number {
   const perPrompt = variant === 'onward' ? layerFlops(1, T) : layerFlops(T, (T + 1) / 2);
   return 3 * N * (after * perPrompt + 2 * config.dModel * 2);
 }
-
-interface BenchRecord {
-  level: 'c';
-  case: string;
-  impl: string;
-  backend: string;
-  mode: string;
-  msPerStep: number;
-  stepsPerSec: number;
-  gflopPerStep: number | null;
-  gflops: number | null;
-  peakMB: number;
-  rssMB: number;
-}
-
-const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
 
 async function main() {
   const got = await initNodeBackend('wasm');
@@ -133,8 +118,8 @@ async function main() {
         stepsPerSec: 1000 / ms,
         gflopPerStep: f / 1e9,
         gflops: f / 1e9 / (ms / 1000),
-        peakMB: mb(peak),
-        rssMB: mb(process.memoryUsage().rss),
+        peakMB: mib(peak),
+        rssMB: mib(process.memoryUsage().rss),
       });
       console.error(`  ${variant} ${mode}: ${ms.toFixed(0)} ms/step`);
       run.dispose();
@@ -203,13 +188,7 @@ const table = all.map((r) => [
   String(r.peakMB),
   String(r.rssMB),
 ]);
-const widths = header.map((hd, i) => Math.max(hd.length, ...table.map((r) => r[i].length)));
-console.log(header.map((hd, i) => hd.padEnd(widths[i])).join('  '));
-for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+printTable(header, table);
 console.log('\n"vs torch …" = ms/step ÷ PyTorch\'s ms/step for the same mode (< 1 means Unclamp is faster).');
 
-// bench/results.json keeps every level's latest records: this run replaces the level-c ones.
-mkdirSync(path.dirname(values.out!), { recursive: true });
-const previous: BenchRecord[] = existsSync(values.out!) ? (JSON.parse(readFileSync(values.out!, 'utf8')) as BenchRecord[]) : [];
-writeFileSync(values.out!, `${JSON.stringify([...previous.filter((r) => r.level !== 'c'), ...all], null, 2)}\n`);
-console.log(`records written to ${values.out}`);
+writeRecords('c', all, values.out);

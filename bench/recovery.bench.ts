@@ -17,6 +17,7 @@ import { RecoverySite } from '../src/core/site.ts';
 import { RecoveryRun, type ProjectionMode } from '../src/core/recovery.ts';
 import { mulberry32, normals } from '../src/core/rng.ts';
 import { probeBehaviour } from '../src/scenarios/probe.ts';
+import { printTable, writeRecords } from './results.ts';
 
 const { values } = parseArgs({
   options: {
@@ -158,6 +159,7 @@ function torchReference(): Row[] {
     console.error(`PyTorch reference not run: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
     return [];
   }
+  if (r.stderr.trim()) console.error(r.stderr.trim());
   return JSON.parse(r.stdout) as Row[];
 }
 
@@ -183,9 +185,24 @@ const table = rows.map((r) => {
     String(r.rssMB),
   ];
 });
-const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
-console.log(header.map((h, i) => h.padEnd(widths[i])).join('  '));
-for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+printTable(header, table);
 console.log(
   `\nmetrics read-out ≈ ${(metricsFlops / 1e9).toFixed(2)} GFLOP (full encode + decode of N·P rows for ‖e(h_rec)‖); "vs torch" = ms/step ÷ PyTorch's ms/step (same loop, CPU, ${'torch.get_num_threads()'} threads).`,
+);
+writeRecords(
+  'a',
+  rows.map((r) => ({
+    level: 'a' as const,
+    case: `linear probe, N=${N} d=${D} d_sae=${M} |S|=${S}`,
+    impl: r.backend === 'torch' ? 'torch' : 'unclamp',
+    backend: r.backend,
+    mode: r.mode,
+    msPerStep: r.msPerStep,
+    stepsPerSec: r.stepsPerSec,
+    gflopPerStep: r.gflopPerStep,
+    gflops: r.gflopsAchieved,
+    peakMB: r.peakTfMB,
+    rssMB: r.rssMB,
+    extra: { metricsMs: r.msMetrics },
+  })),
 );

@@ -19,6 +19,7 @@ import sys
 import time
 
 import torch
+from blas_check import require_openblas
 
 p = argparse.ArgumentParser()
 p.add_argument("--n", type=int, default=64)
@@ -26,24 +27,8 @@ p.add_argument("--t", type=int, default=15)
 p.add_argument("--steps", type=int, default=5)
 p.add_argument("--modes", default="none,encoder")
 a = p.parse_args()
-
-# Debian's torch calls whatever libblas.so.3 the alternatives system points at: read which one is mapped.
-torch.randn(64, 64) @ torch.randn(64, 64)
-mapped = sorted({l.split()[-1] for l in open("/proc/self/maps") if "blas" in l.split()[-1]})
-blas = next((m for m in mapped if "libblas.so" in m or "openblas" in m), "none")
-if "openblas" not in blas:
-    sys.exit(f"PyTorch runs on {blas}, not OpenBLAS: the reference BLAS would flatter every ratio; install libopenblas0-pthread")
-try:
-    import ctypes
-
-    lib = ctypes.CDLL("libopenblas.so.0")
-    lib.openblas_get_config.restype = ctypes.c_char_p
-    lib.openblas_get_corename.restype = ctypes.c_char_p
-    kernel = f"{lib.openblas_get_config().decode()}, kernel {lib.openblas_get_corename().decode()}"
-except OSError:
-    kernel = "libopenblas.so.0 not loadable"
+print(require_openblas(), file=sys.stderr)
 blas = "OpenBLAS"
-print(f"torch {torch.__version__}: {kernel}; {torch.get_num_threads()} threads", file=sys.stderr)
 
 torch.manual_seed(0)
 N, T, L, H, D, V, M, S, HOOK = a.n, a.t, 12, 12, 768, 50257, 24576, 64, 4

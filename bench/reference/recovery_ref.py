@@ -11,7 +11,12 @@ import json
 import resource
 import time
 
+import sys
+
 import torch
+from blas_check import require_openblas
+
+print(require_openblas(), file=sys.stderr)
 
 p = argparse.ArgumentParser()
 p.add_argument("--n", type=int, default=64)

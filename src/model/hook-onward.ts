@@ -1,4 +1,4 @@
-// Recovery from the hook onward (docs/method.md, "Computing B from the hook onward"). Nothing before the hook
+// Recovery from the hook onward (docs/method.md §2.4.1). Nothing before the hook
 // depends on δ, and with causal attention nothing at a position before the first δ position does either. So a
 // recovery step needs, at every layer after the hook, only the positions from the first δ position on, with
 // the earlier positions' keys and values computed once per run; and a logit readout needs ln_final at one
