@@ -7,6 +7,8 @@ test('the engine runs a recovery in a worker on the best backend, and says why w
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await openPlayground(page);
+  // COOP + COEP from the server: SharedArrayBuffer, so the wasm backend can use its threaded build.
+  expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
   const backend = page.getByTestId('backend-name');
   if (info.project.name === 'webgpu') {
     await expect(backend).toHaveText('webgpu');

@@ -10,7 +10,7 @@ test.describe('run controls and live charts (WebGPU)', () => {
     test.skip(browserName !== 'chromium' || info.project.name !== 'webgpu', 'WebGPU project only'),
   );
 
-  test('choose features, run, watch the charts grow; pause, step and reset behave; the longest main-thread task is measured', async ({
+  test('choose features, run, watch the charts grow; pause, step and reset behave; the longest main-thread task is measured (under 200 ms)', async ({
     page,
   }, info) => {
     await openPlayground(page, '#s=probe-example&n=40&lr=0.05&b=2&delay=100');
@@ -51,8 +51,8 @@ test.describe('run controls and live charts (WebGPU)', () => {
     // Step: exactly one more.
     await page.keyboard.press('ArrowRight');
     await expect.poll(stepText).toBe(pausedAt + 1);
-    // Responsiveness is measured, not asserted (timings depend on the machine): the longest main-thread task
-    // during the run is printed with the results.
+    // Responsiveness is measured and printed (timings depend on the machine); only a task over 200 ms, a
+    // visible freeze far above the 50 ms goal (58–88 ms measured on 2 cores under load), fails the test.
     const longTasks = await page.evaluate(() => (window as unknown as { __long: number[] }).__long);
     const longest = Math.max(0, ...longTasks);
     test.info().annotations.push({
@@ -60,6 +60,7 @@ test.describe('run controls and live charts (WebGPU)', () => {
       description: `${longest.toFixed(0)} ms (${longTasks.length} tasks over 50 ms)`,
     });
     console.log(`longest main-thread task during the run: ${longest.toFixed(0)} ms`);
+    expect(longest, 'a main-thread task over 200 ms freezes the page').toBeLessThan(200);
     // Reset: back to the start.
     await page.keyboard.press('r');
     await expect(page.getByTestId('run-status')).toContainText('ready · step 0');

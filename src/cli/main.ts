@@ -7,7 +7,14 @@ type Register = (program: Command) => void;
 
 // One line per subcommand module.
 async function loadCommands(): Promise<Register[]> {
-  const mods = await Promise.all([import('./recover.ts'), import('./run.ts'), import('./report.ts'), import('./logits.ts')]);
+  const mods = await Promise.all([
+    import('./recover.ts'),
+    import('./run.ts'),
+    import('./report.ts'),
+    import('./sweep.ts'),
+    import('./merge.ts'),
+    import('./logits.ts'),
+  ]);
   return mods.map((m) => m.register);
 }
 

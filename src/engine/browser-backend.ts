@@ -5,7 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-webgpu';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
@@ -70,10 +70,19 @@ export async function selectBackend(order: BackendName[] = BACKEND_ORDER): Promi
       continue;
     }
     const failure = await trySimple(name);
-    if (failure === null) return { name, adapter: name === 'webgl' ? webglRenderer() : undefined, reasons };
+    if (failure === null)
+      return { name, adapter: name === 'webgl' ? webglRenderer() : name === 'wasm' ? wasmThreads() : undefined, reasons };
     reasons.push(failure);
   }
   throw new Error(`no TensorFlow.js backend could be initialised: ${reasons.join('; ')}`);
+}
+
+/** The wasm build in use: threads need cross-origin isolation (SharedArrayBuffer). */
+function wasmThreads(): string {
+  const threads = getThreadsCount();
+  return threads > 1
+    ? `${threads} threads, SIMD`
+    : `1 thread${globalThis.crossOriginIsolated ? '' : ' (the page is not cross-origin isolated)'}`;
 }
 
 function webglRenderer(): string | undefined {
