@@ -176,21 +176,32 @@ export class RecoverySite {
       const zDef = tf.mul(set.acts(hDefAtSlots), slotMask) as Tensor3D;
       return { select, slotMask, hDef, hDefAtSlots, hBaseAtSlots, zDef };
     });
-    const readings = tf.tidy(() => {
-      const bBase = spec.behaviour(h);
-      const bDef = spec.behaviour(parts.hDef);
-      if (bBase.rank !== 1 || bBase.shape[0] !== n)
-        throw new SiteInputError(`behaviour must return [${n}] scores, got [${bBase.shape.join(', ')}]`);
-      const err = (x: Tensor3D) => rowNorms(tf.mul(sae.error(x), parts.slotMask));
-      return tf.stack([
-        bBase,
-        bDef,
-        err(parts.hBaseAtSlots),
-        err(parts.hDefAtSlots),
-        rowNorms(parts.zDef),
-        rowNorms(tf.mul(parts.hDefAtSlots, parts.slotMask)),
-      ]);
-    });
+    // B on the base and the defended residual, each in its own scope: a model's forward holds its intermediates
+    // until the scope ends, and two at once can exhaust wasm's memory on a GPT-2-sized batch.
+    const bBase = tf.tidy(() => spec.behaviour(h));
+    const bDef = tf.tidy(() => spec.behaviour(parts.hDef));
+    let readings: Tensor;
+    try {
+      readings = tf.tidy(() => {
+        if (bBase.rank !== 1 || bBase.shape[0] !== n)
+          throw new SiteInputError(`behaviour must return [${n}] scores, got [${bBase.shape.join(', ')}]`);
+        const err = (x: Tensor3D) => rowNorms(tf.mul(sae.error(x), parts.slotMask));
+        return tf.stack([
+          bBase,
+          bDef,
+          err(parts.hBaseAtSlots),
+          err(parts.hDefAtSlots),
+          rowNorms(parts.zDef),
+          rowNorms(tf.mul(parts.hDefAtSlots, parts.slotMask)),
+        ]);
+      });
+    } catch (e) {
+      tf.dispose([bBase, bDef, ...Object.values(parts)]);
+      set.dispose();
+      throw e;
+    } finally {
+      tf.dispose([bBase, bDef]);
+    }
     const slotNormsT = tf.tidy(() => tf.reshape(tf.sqrt(tf.sum(tf.square(parts.hDefAtSlots), 2)), [n * p]));
     const slotNorms = await slotNormsT.data();
     slotNormsT.dispose();

@@ -41,6 +41,12 @@ export interface GPT2Weights {
   blocks: BlockWeights[];
   lnf_w: Tensor1D;
   lnf_b: Tensor1D;
+  /**
+   * An unembedding of its own, [d, V], and its bias [V] (TransformerLens-processed weights, model/process.ts);
+   * absent, the model unembeds with W_Eᵀ and no bias, as GPT-2 does.
+   */
+  W_U?: Tensor2D;
+  b_U?: Tensor1D;
 }
 
 /** A hook returns the replacement activation, or nothing to leave it unchanged. */
@@ -236,8 +242,16 @@ export class GPT2 {
     return tf.reshape(tf.add(this.linear(tf.reshape(post, [B * T, dMlp]), w.W_out), w.b_out), [B, T, dModel]) as Tensor3D;
   }
 
-  /** Run block i from `from` up to and including the hook `to` (default: the whole block). */
+  /**
+   * Run block i from `from` up to and including the hook `to` (default: the whole block). Each block is its own
+   * tidy scope, so a forward holds one block's intermediates at a time (under a gradient tape the tape keeps
+   * what the backward pass needs).
+   */
   private block(i: number, x: Tensor3D, opts: RunOptions, from: ResidHook = 'hook_resid_pre', to: ResidHook = 'hook_resid_post'): Tensor3D {
+    return tf.tidy(() => this.blockBody(i, x, opts, from, to));
+  }
+
+  private blockBody(i: number, x: Tensor3D, opts: RunOptions, from: ResidHook, to: ResidHook): Tensor3D {
     const { lnEps } = this.config;
     const w = this.weights.blocks[i];
     const p = `blocks.${i}.`;
@@ -281,7 +295,7 @@ export class GPT2 {
     return layerNorm(x, this.weights.lnf_w, this.weights.lnf_b, this.config.lnEps) as T;
   }
 
-  private W_U?: Tensor2D;
+  private W_Et?: Tensor2D;
   private readonly transposed = new Map<Tensor2D, Tensor2D>();
 
   /**
@@ -307,15 +321,17 @@ export class GPT2 {
     return f(x) as Tensor2D;
   }
 
-  /** x · W_Eᵀ. */
+  /** x · W_U + b_U, or x · W_Eᵀ for a tied unembedding. */
   private unembedMatmul(x: Tensor2D): Tensor2D {
+    const { W_U, b_U } = this.weights;
+    if (W_U) return b_U ? tf.add(this.linear(x, W_U), b_U) : this.linear(x, W_U);
     const W_E = this.weights.W_E;
     // The wasm backend's matMul with transposeB is ~5× slower than with a transposed copy (GPT-2 small, 128
     // rows: 3.7 s vs 0.75 s). Frozen weights there get a cached W_U = W_Eᵀ; other backends and trainable
     // (Variable) weights use transposeB, which costs no extra memory.
     if (tf.getBackend() === 'wasm' && !(W_E instanceof tf.Variable)) {
-      this.W_U ??= tf.keep(tf.transpose(W_E));
-      return tf.matMul(x, this.W_U);
+      this.W_Et ??= tf.keep(tf.transpose(W_E));
+      return tf.matMul(x, this.W_Et);
     }
     return tf.matMul(x, W_E, false, true);
   }
@@ -367,13 +383,14 @@ export class GPT2 {
   /** Every weight tensor, in a fixed order (for training and disposal). */
   parameters(): Tensor[] {
     const w = this.weights;
-    return [w.W_E, w.W_pos, ...w.blocks.flatMap((b) => Object.values(b) as Tensor[]), w.lnf_w, w.lnf_b];
+    const unembed = w.W_U ? [w.W_U, ...(w.b_U ? [w.b_U] : [])] : [];
+    return [w.W_E, w.W_pos, ...w.blocks.flatMap((b) => Object.values(b) as Tensor[]), w.lnf_w, w.lnf_b, ...unembed];
   }
 
   dispose(): void {
     tf.dispose(this.parameters());
-    this.W_U?.dispose();
-    this.W_U = undefined;
+    this.W_Et?.dispose();
+    this.W_Et = undefined;
     tf.dispose([...this.transposed.values()]);
     this.transposed.clear();
   }
@@ -388,5 +405,6 @@ export function withTrainableWeights(model: GPT2): GPT2 {
   const v = <T extends Tensor>(t: T) => tf.variable(t, true) as unknown as T;
   const w = model.weights;
   const blocks = w.blocks.map((b) => Object.fromEntries(Object.entries(b).map(([k, t]) => [k, v(t as Tensor)])) as unknown as BlockWeights);
-  return new GPT2(model.config, { W_E: v(w.W_E), W_pos: v(w.W_pos), blocks, lnf_w: v(w.lnf_w), lnf_b: v(w.lnf_b) });
+  const unembed = w.W_U ? { W_U: v(w.W_U), b_U: w.b_U && v(w.b_U) } : {};
+  return new GPT2(model.config, { W_E: v(w.W_E), W_pos: v(w.W_pos), blocks, lnf_w: v(w.lnf_w), lnf_b: v(w.lnf_b), ...unembed });
 }

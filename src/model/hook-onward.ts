@@ -16,7 +16,8 @@ export interface LogitReadout {
 /** A logit readout compiled against a model: the read columns of the unembedding and the weights over them. */
 export class ReadoutHead {
   readonly at: readonly number[];
-  private readonly W: Tensor2D; // [d, C]: W_E rows of the read tokens, transposed
+  private readonly W: Tensor2D; // [d, C]: the unembedding's columns of the read tokens (W_U, or W_E's rows transposed)
+  private readonly b?: Tensor1D; // [C]: b_U there, when the model has one
   private readonly weights: Tensor2D; // [N, C]
 
   constructor(
@@ -37,7 +38,12 @@ export class ReadoutHead {
       for (const [t, v] of row) w[i * tokens.length + (column.get(t) as number)] += v;
     });
     this.at = readout.at;
-    this.W = tf.tidy(() => tf.transpose(tf.gather(model.weights.W_E, tf.tensor1d(tokens, 'int32'))) as Tensor2D);
+    const { W_E, W_U, b_U } = model.weights;
+    [this.W, this.b] = tf.tidy(() => {
+      const ids = tf.tensor1d(tokens, 'int32');
+      const W = (W_U ? tf.gather(W_U, ids, 1) : tf.transpose(tf.gather(W_E, ids))) as Tensor2D;
+      return [W, b_U ? (tf.gather(b_U, ids) as Tensor1D) : undefined];
+    });
     this.weights = tf.tensor2d(w, [n, tokens.length]);
   }
 
@@ -51,11 +57,13 @@ export class ReadoutHead {
     });
     // Row selection as a one-hot matmul: differentiable on every backend (gather's gradient is not on wasm).
     const rows = tf.reshape(tf.matMul(tf.tensor3d(sel, [n, 1, t]), x), [n, -1]) as Tensor2D;
-    return tf.sum(tf.mul(tf.matMul(this.model.finalNorm(rows), this.W), this.weights), 1) as Tensor1D;
+    const logits = tf.matMul(this.model.finalNorm(rows), this.W);
+    return tf.sum(tf.mul(this.b ? tf.add(logits, this.b) : logits, this.weights), 1) as Tensor1D;
   }
 
   dispose(): void {
     tf.dispose([this.W, this.weights]);
+    this.b?.dispose();
   }
 }
 

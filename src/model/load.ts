@@ -134,6 +134,7 @@ export function loadGpt2(configJson: string, safetensors: Uint8Array, source = '
 /** HF layout names for a model's tensors (no prefix), in a fixed order. */
 export async function gpt2ToSafetensors(model: GPT2): Promise<Uint8Array> {
   const w = model.weights;
+  if (w.W_U) throw new ModelInputError('a model with its own unembedding (processed weights) has no Hugging Face GPT-2 layout');
   const entries: [string, tf.Tensor][] = [
     ['wte.weight', w.W_E],
     ['wpe.weight', w.W_pos],

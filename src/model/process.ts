@@ -1,0 +1,78 @@
+// TransformerLens's default weight processing (HookedTransformer.from_pretrained: fold_ln, center_writing_weights,
+// center_unembed, fold_value_biases), because SAEs such as gpt2-small-res-jb were trained on the activations of
+// the processed model. None of it changes the next-token distribution:
+//  - fold_ln: each LayerNorm's scale and shift go into the weights that read its output (W_Q/K/V, W_in, W_U,
+//    and their biases), leaving a bare normalisation; those reading weights are then centred over d_model
+//    (their input has mean 0 after normalisation, so the mean direction contributes nothing).
+//  - center_writing_weights: everything that writes to the residual (W_E, W_pos, W_O, W_out and b_O, b_out)
+//    has its mean over d_model removed, so the residual stream has mean 0 over d_model at every hook. LayerNorm
+//    removes the mean anyway.
+//  - center_unembed: W_U and b_U lose their mean over the vocabulary (logits shift by a constant per position).
+//  - fold_value_biases: b_V goes into b_O (b_O += b_V · W_O; attention patterns sum to 1), b_V = 0.
+// Net effect on hooks: hook_resid_* = the unprocessed residual minus its mean over d_model; logits = the
+// unprocessed logits minus their mean over the vocabulary (tests check both).
+import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../core/tf.ts';
+import { type BlockWeights, GPT2, type GPT2Weights } from './gpt2.ts';
+
+/** Subtract the mean over `axis`. */
+const center = <T extends Tensor>(x: T, axis: number): T => tf.sub(x, tf.mean(x, axis, true)) as T;
+
+/** W [d, k] read after LayerNorm(w, b): (diag(w)·W centred over d, b·W + bias). */
+function foldLn(W: Tensor2D, bias: Tensor1D | null, lnW: Tensor1D, lnB: Tensor1D): { W: Tensor2D; b: Tensor1D } {
+  const folded = tf.mul(tf.reshape(lnW, [-1, 1]), W) as Tensor2D;
+  const shift = tf.reshape(tf.matMul(tf.reshape(lnB, [1, -1]), W), [-1]) as Tensor1D;
+  return { W: center(folded, 0), b: (bias ? tf.add(bias, shift) : shift) as Tensor1D };
+}
+
+/** A new model with TransformerLens's default processing applied; the original is left as it is. */
+export function processWeights(model: GPT2): GPT2 {
+  const { dModel: d } = model.config;
+  const w = model.weights;
+  // tf.tidy keeps what the callback returns; its type only admits plain containers, hence the casts.
+  const weights = tf.tidy(() => {
+    const ones = tf.ones([d]) as Tensor1D;
+    const zeros = tf.zeros([d]) as Tensor1D;
+    const blocks: BlockWeights[] = w.blocks.map((b) => {
+      const attn = foldLn(b.W_attn, b.b_attn, b.ln1_w, b.ln1_b);
+      const mlp = foldLn(b.W_in, b.b_in, b.ln2_w, b.ln2_b);
+      const W_O = center(b.W_O, 1);
+      // fold_value_biases on the centred W_O: b_O += b_V · W_O, then b_V = 0.
+      const bV = tf.slice(attn.b, [2 * d], [d]);
+      const b_O = tf.add(center(b.b_O, 0), tf.reshape(tf.matMul(tf.reshape(bV, [1, d]), W_O), [d])) as Tensor1D;
+      const b_attn = tf.concat([tf.slice(attn.b, [0], [2 * d]), tf.zeros([d])]) as Tensor1D;
+      return {
+        ln1_w: ones,
+        ln1_b: zeros,
+        W_attn: attn.W,
+        b_attn,
+        W_O,
+        b_O,
+        ln2_w: ones,
+        ln2_b: zeros,
+        W_in: mlp.W,
+        b_in: mlp.b,
+        W_out: center(b.W_out, 1),
+        b_out: center(b.b_out, 0),
+      };
+    });
+    const W_Ut = w.W_U ?? (tf.transpose(w.W_E) as Tensor2D);
+    const unembed = foldLn(W_Ut, w.b_U ?? null, w.lnf_w, w.lnf_b);
+    return {
+      W_E: center(w.W_E, 1),
+      W_pos: center(w.W_pos, 1),
+      blocks,
+      lnf_w: ones,
+      lnf_b: zeros,
+      W_U: center(unembed.W, 1),
+      b_U: center(unembed.b, 0),
+    } satisfies GPT2Weights as unknown as tf.TensorContainer;
+  }) as unknown as GPT2Weights;
+  // Blocks share the ones/zeros tensors: give each its own so that disposing the model frees each once.
+  for (const b of weights.blocks) {
+    b.ln1_w = tf.clone(weights.lnf_w);
+    b.ln1_b = tf.clone(weights.lnf_b);
+    b.ln2_w = tf.clone(weights.lnf_w);
+    b.ln2_b = tf.clone(weights.lnf_b);
+  }
+  return new GPT2(model.config, weights);
+}
