@@ -46,3 +46,14 @@ export function printTable(header: string[], rows: string[][]): void {
 }
 
 export const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+
+/** The batch a record ran on, from its case ("…, 64×15" → 64 prompts); 1 when the case names none. */
+export function promptsOf(r: BenchRecord): number {
+  const m = /(\d+)×\d+/.exec(r.case);
+  return m ? Number(m[1]) : 1;
+}
+
+/** (ms per step and prompt of a) ÷ (that of b): records of different batch sizes compare per prompt. */
+export function perPromptRatio(a: BenchRecord, b: BenchRecord): number {
+  return a.msPerStep / promptsOf(a) / (b.msPerStep / promptsOf(b));
+}

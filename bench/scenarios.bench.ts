@@ -31,8 +31,12 @@ for (const id of BUILTIN_SCENARIO_IDS) {
   const sc = await loadScenario({ kind: 'builtin', scenario: id }, readPublic);
   const loadMs = performance.now() - l0;
   const steps = effectiveRun(id).steps;
+  let peak = tf.memory().numBytes;
+  const sample = () => {
+    peak = Math.max(peak, tf.memory().numBytes);
+  };
   const r0 = performance.now();
-  await runScenario(sc);
+  await runScenario(sc, {}, { onMetrics: sample, afterStep: sample });
   const runMs = performance.now() - r0;
   const base = { level: 'b' as const, case: `built-in ${id}`, backend: tf.getBackend(), gflopPerStep: null, gflops: null };
   records.push({
@@ -41,7 +45,7 @@ for (const id of BUILTIN_SCENARIO_IDS) {
     mode: effectiveRun(id).mode,
     msPerStep: runMs / steps,
     stepsPerSec: (1000 * steps) / runMs,
-    peakMB: mib(tf.memory().numBytes),
+    peakMB: mib(peak),
     rssMB: mib(process.memoryUsage().rss),
     extra: { loadMs, runMs, steps },
   });
@@ -68,8 +72,12 @@ for (const id of BUILTIN_SCENARIO_IDS) {
     const run = await RecoveryRun.create(site, runOptions(id, { steps: STEPS + 1, mode: 'none' }));
     run.stepOnce();
     await run.deltaValues();
+    peak = tf.memory().numBytes;
     const t0 = performance.now();
-    for (let i = 0; i < STEPS; i++) run.stepOnce();
+    for (let i = 0; i < STEPS; i++) {
+      run.stepOnce();
+      sample();
+    }
     await run.deltaValues();
     const ms = (performance.now() - t0) / STEPS;
     const impl = hookOnward ? 'unclamp step, B from the hook onward' : 'unclamp step, B on the whole residual';

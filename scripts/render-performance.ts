@@ -1,7 +1,7 @@
 // docs/performance.md (and its chart, docs/performance.svg) from bench/results.json, which `npm run bench` writes.
 //   npx tsx scripts/render-performance.ts
 import { writeFileSync } from 'node:fs';
-import { type BenchRecord, readRecords } from '../bench/results.ts';
+import { type BenchRecord, perPromptRatio, readRecords } from '../bench/results.ts';
 
 const records = readRecords();
 if (!records.length) throw new Error('bench/results.json is empty or missing: run `npm run bench` first');
@@ -12,16 +12,25 @@ const LEVELS = {
   c: 'Level c: one recovery step at the paper’s IOI size (GPT-2 small’s shapes)',
 } as const;
 
-const num = (v: number | null | undefined, digits: number) => (v === null || v === undefined ? '—' : v.toFixed(digits));
+const num = (v: number | null | undefined, digits: number) => (v === null || v === undefined || v === 0 ? '—' : v.toFixed(digits));
+/** A table cell: a literal | would end the cell. */
+const cell = (s: string) => s.replace(/\|/g, '\\|');
+
+/** "2.1× onward, 0.3× paper-pipeline": ms per step and prompt against each PyTorch record of the level and mode. */
+function vsTorch(r: BenchRecord, all: BenchRecord[]): string {
+  if (r.impl.startsWith('torch')) return '—';
+  const refs = all.filter((t) => t.level === r.level && t.mode === r.mode && t.impl.startsWith('torch'));
+  return refs.map((t) => `${perPromptRatio(r, t).toFixed(2)}× ${t.impl.replace(/^torch ?/, '') || 'torch'}`).join(', ') || '—';
+}
 
 function table(rows: BenchRecord[]): string {
   const lines = [
-    '| case | implementation | backend | mode | ms/step | steps/s | GFLOP/s | peak MB |',
-    '|---|---|---|---|---:|---:|---:|---:|',
+    '| case | implementation | backend | mode | ms/step | steps/s | GFLOP/s | vs PyTorch (ms per step and prompt) | peak MB |',
+    '|---|---|---|---|---:|---:|---:|---|---:|',
   ];
   for (const r of rows)
     lines.push(
-      `| ${r.case} | ${r.impl} | ${r.backend} | ${r.mode} | ${num(r.msPerStep, r.msPerStep < 10 ? 2 : 0)} | ${num(r.stepsPerSec, 2)} | ${num(r.gflops, 1)} | ${r.peakMB || '—'} |`,
+      `| ${cell(r.case)} | ${r.impl} | ${r.backend} | ${r.mode} | ${num(r.msPerStep, r.msPerStep < 10 ? 2 : 0)} | ${num(r.stepsPerSec, 2)} | ${num(r.gflops, 1)} | ${vsTorch(r, rows)} | ${r.peakMB || '—'} |`,
     );
   return lines.join('\n');
 }

@@ -42,6 +42,20 @@ export function readSaeDir(dir: string): SaeFolderFiles {
   };
 }
 
+/** A Hugging Face GPT-2 folder: config.json + model.safetensors (+ tokenizer.json for a word-level model). */
+export function readModelDir(dir: string): { configJson: string; weights: Uint8Array; tokenizerJson?: string; name: string } {
+  if (!existsSync(dir)) throw new InputError(`model directory ${dir} does not exist`);
+  if (!statSync(dir).isDirectory())
+    throw new InputError(`--model expects a directory (config.json, model.safetensors), got the file ${dir}`);
+  const tokenizer = path.join(dir, 'tokenizer.json');
+  return {
+    configJson: readText(path.join(dir, 'config.json'), 'model config'),
+    weights: readBytes(path.join(dir, 'model.safetensors'), 'model weights'),
+    tokenizerJson: existsSync(tokenizer) ? readText(tokenizer, 'tokenizer') : undefined,
+    name: dir,
+  };
+}
+
 /** The probe scenario's three inputs, read and named by their paths. */
 export function readProbeFiles(sae: string, activations: string, probe: string): ProbeFiles {
   const acts = readBytes(activations, 'activations file');

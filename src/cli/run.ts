@@ -10,14 +10,18 @@ import { isScenarioId, SCENARIO_IDS, type ScenarioId } from '../scenarios/catalo
 import { loadScenario, topFeatures, type ScenarioSpec } from '../scenarios/load.ts';
 import { runOptions, runScenario } from '../scenarios/run.ts';
 import { refusalStage2 } from '../scenarios/builtin/refusal.ts';
-import { readPublic, writeOutput } from './fs.ts';
+import { readModelDir, readPublic, readSaeDir, readText, writeOutput } from './fs.ts';
+import type { WeightProcessing } from '../scenarios/model.ts';
 import { integer, oneOf } from './parse.ts';
 import { paperTable } from './table.ts';
 import { progressBar } from './progress.ts';
 import { addDefenceOptions, addSettingOptions, settingsFromFlags, settingsLine, type SettingFlags } from './settings.ts';
 
 interface RunFlags extends SettingFlags {
-  scenario: string;
+  scenario?: string;
+  prompts?: string;
+  processing: WeightProcessing;
+  prependBos?: boolean;
   model?: string;
   sae?: string;
   features?: number[];
@@ -34,7 +38,7 @@ interface RunFlags extends SettingFlags {
   quiet?: boolean;
 }
 
-const RUNNABLE = SCENARIO_IDS.filter((id) => id !== 'probe');
+const RUNNABLE = SCENARIO_IDS.filter((id) => id !== 'probe' && id !== 'prompts');
 
 export function register(program: Command): void {
   const cmd = program
@@ -42,9 +46,20 @@ export function register(program: Command): void {
     .description(
       "Run one of the paper's experiments (ioi, refusal, tpp, unlearning) on the built-in model, or the probe example, with the scenario's defaults.",
     )
-    .requiredOption('--scenario <id>', RUNNABLE.join(' | '))
-    .option('--model <name>', 'built-in model (public/models/index.json)')
-    .option('--sae <id>', "SAE id from the model's list (default: the scenario's SAE)")
+    .option('--scenario <id>', `${RUNNABLE.join(' | ')} (or give --prompts)`)
+    .option(
+      '--model <name|dir>',
+      'built-in model (public/models/index.json); with --prompts, a GPT-2 folder (config.json, model.safetensors)',
+    )
+    .option('--sae <id|dir>', "SAE id from the model's list (default: the scenario's SAE); with --prompts, a SAELens folder")
+    .option('--prompts <file>', 'your prompt set (JSON lines: prompt, target, contrast) on --model with --sae')
+    .option(
+      '--processing <kind>',
+      "with --prompts: the model's weights as TransformerLens processes them (what SAELens SAEs were trained on), or as stored",
+      oneOf('--processing', ['transformer-lens', 'none'] as const),
+      'transformer-lens',
+    )
+    .option('--prepend-bos', "with --prompts: start every prompt with the tokenizer's BOS token")
     .option('--k <k>', "size of the scenario's default defended set (its top K)", integer('--k'));
   addSettingOptions(addDefenceOptions(cmd, "the scenario's"))
     .option('--n <n>', 'number of held-out samples', integer('--n'))
@@ -60,6 +75,19 @@ export function register(program: Command): void {
 
 function specFor(id: ScenarioId, flags: RunFlags): ScenarioSpec {
   if (id === 'probe-example') return { kind: 'probe-example' };
+  if (id === 'prompts') {
+    if (!flags.prompts || !flags.model || !flags.sae)
+      throw new InputError('your own prompts need --model DIR, --sae DIR and --prompts FILE');
+    return {
+      kind: 'model',
+      model: readModelDir(flags.model),
+      sae: { ...readSaeDir(flags.sae), name: flags.sae },
+      prompts: { text: readText(flags.prompts, 'prompt set'), name: flags.prompts },
+      processing: flags.processing,
+      prependBos: flags.prependBos,
+      n: flags.n,
+    };
+  }
   if (id === 'probe') throw new InputError('--scenario probe needs your files: use `unclamp recover`');
   return {
     kind: 'builtin',
@@ -73,12 +101,15 @@ function specFor(id: ScenarioId, flags: RunFlags): ScenarioSpec {
 }
 
 async function runCommand(flags: RunFlags): Promise<void> {
-  if (!isScenarioId(flags.scenario) || flags.scenario === 'probe') {
+  const named = flags.scenario ?? (flags.prompts ? 'prompts' : undefined);
+  if (named === undefined) throw new InputError(`give --scenario (${RUNNABLE.join(', ')}) or your own --prompts`);
+  if (flags.prompts && named !== 'prompts') throw new InputError(`--prompts runs your own prompts: leave out --scenario ${named}`);
+  if (!isScenarioId(named) || named === 'probe') {
     throw new InputError(
-      `--scenario must be one of ${RUNNABLE.join(', ')} (got "${flags.scenario}"); your own probe files go to \`unclamp recover\``,
+      `--scenario must be one of ${RUNNABLE.join(', ')} (got "${named}"); your own probe files go to \`unclamp recover\``,
     );
   }
-  const id = flags.scenario;
+  const id = named;
   if (flags.features && flags.k !== undefined) throw new InputError('give --features or --k, not both');
   const settings = settingsFromFlags(flags);
   runOptions(id, settings); // validate before loading anything

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { tf, type Tensor, type Tensor3D } from '../core/tf.ts';
 import { parseSafetensors, writeSafetensors } from '../io/safetensors.ts';
 import { loadGpt2, parseGpt2Config, randomGpt2 } from './load.ts';
-import { hookNames, withTrainableWeights } from './gpt2.ts';
+import { gelu, hookNames, withTrainableWeights } from './gpt2.ts';
 
 const fixtures = path.resolve(import.meta.dirname, '__fixtures__');
 
@@ -321,5 +321,20 @@ describe('config and weight validation', () => {
     const missing = { ...renamed };
     delete missing['transformer.h.1.mlp.c_fc.bias'];
     expect(() => loadGpt2(configText, writeSafetensors(missing), 'gap')).toThrow(/missing transformer\.h\.1\.mlp\.c_fc\.bias/);
+  });
+});
+
+describe('gelu_new', () => {
+  it('its written-out derivative equals automatic differentiation of the formula, from −8 to 8', () => {
+    const [got, want, value] = tf.tidy(() => {
+      const x = tf.linspace(-8, 8, 401);
+      const formula = (z: Tensor) =>
+        tf.mul(tf.mul(0.5, z), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(z, tf.mul(0.044715, tf.pow(z, 3)))))));
+      return [tf.grad(gelu)(x).dataSync(), tf.grad(formula)(x).dataSync(), tf.sub(gelu(x), formula(x)).dataSync()];
+    });
+    expect(Math.max(...Array.from(got, (g, i) => Math.abs(g - want[i])))).toBeLessThan(1e-5);
+    expect(Math.max(...Array.from(value, Math.abs))).toBeLessThan(1e-5);
+    // The derivative is not trivial over this range (≈ 0 far left, ≈ 1 far right, > 1 just right of 0).
+    expect(Math.max(...got)).toBeGreaterThan(1.05);
   });
 });

@@ -95,10 +95,27 @@ export { ModelInputError };
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
-function gelu(x: Tensor): Tensor {
-  // GPT-2's gelu_new: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(tf.mul(GELU_C, tf.add(x, tf.mul(0.044715, tf.mul(x, tf.square(x))))))));
-}
+/**
+ * GPT-2's gelu_new: 0.5·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³), with its derivative written out
+ *   0.5·(1 + tanh u) + 0.5·x·(1 − tanh²u)·√(2/π)·(1 + 3·0.044715·x²)
+ * so that a backward pass keeps only x per MLP, not the eight intermediates automatic differentiation would
+ * (about 90 MB per layer for 64 GPT-2-small prompts of 15 tokens).
+ */
+export const gelu = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
+  const x = args[0] as Tensor;
+  (args[1] as tf.GradSaveFunc)([x]);
+  const t = (z: Tensor) => tf.tanh(tf.mul(GELU_C, tf.add(z, tf.mul(0.044715, tf.mul(z, tf.square(z))))));
+  return {
+    value: tf.mul(tf.mul(0.5, x), tf.add(1, t(x))),
+    gradFunc: (dy: Tensor, saved: Tensor[]) => {
+      const [z] = saved;
+      const th = t(z);
+      const du = tf.mul(GELU_C, tf.add(1, tf.mul(3 * 0.044715, tf.square(z))));
+      const d = tf.add(tf.mul(0.5, tf.add(1, th)), tf.mul(tf.mul(0.5, z), tf.mul(tf.sub(1, tf.square(th)), du)));
+      return tf.mul(dy, d);
+    },
+  };
+}) as (x: Tensor) => Tensor;
 
 function layerNorm(x: Tensor, w: Tensor1D, b: Tensor1D, eps: number): Tensor {
   const { mean, variance } = tf.moments(x, -1, true);

@@ -7,9 +7,15 @@ import type { DeltaSharing, OptimizerKind, ProjectionMode } from '../core/recove
 
 export const BUILTIN_SCENARIO_IDS = ['ioi', 'refusal', 'tpp', 'unlearning'] as const;
 export type BuiltinScenarioId = (typeof BUILTIN_SCENARIO_IDS)[number];
-/** probe-example: the bundled synthetic probe; probe: the user's own SAE + activations + probe files. */
-export const SCENARIO_IDS = [...BUILTIN_SCENARIO_IDS, 'probe-example', 'probe'] as const;
+/**
+ * probe-example: the bundled synthetic probe; probe: the user's own SAE + activations + probe files; prompts: a
+ * real model + SAELens SAE + the user's prompt set (the CLI's --model/--sae/--prompts; not yet on the page).
+ */
+export const SCENARIO_IDS = [...BUILTIN_SCENARIO_IDS, 'probe-example', 'probe', 'prompts'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
+/** The scenarios the playground offers. */
+export const PAGE_SCENARIO_IDS = [...BUILTIN_SCENARIO_IDS, 'probe-example', 'probe'] as const satisfies readonly ScenarioId[];
+export type PageScenarioId = (typeof PAGE_SCENARIO_IDS)[number];
 
 /** default: the scenario's own δ positions (probe: every token; IOI: the answer position; …). */
 export const DELTA_POSITIONS = ['default', 'all', 'last'] as const;
@@ -65,7 +71,7 @@ export interface ScenarioDefaults {
 export interface ScenarioEntry {
   id: ScenarioId;
   title: string;
-  kind: 'builtin' | 'probe';
+  kind: 'builtin' | 'probe' | 'model';
   defaults: ScenarioDefaults;
   /** The paper's setting for this family: its SAE, and every way ours differs, with the reason. */
   paper?: { setting: string; differs: string[] };
@@ -165,6 +171,15 @@ const DEFAULTS: Record<ScenarioId, ScenarioDefaults> = {
     k: (dSae) => Math.min(4, dSae),
     n: null,
   },
+  // The paper's IOI recipe on the user's model, SAE and prompts: top-64 by attribution at the last token → −5 where
+  // active, one shared δ there, 100 Adam steps at lr 0.1, with the relative budget (ρ 20 with --budget 20).
+  prompts: {
+    run: { ...BASE_RUN, mode: 'encoder', delta: 'shared', steps: 100, lr: 0.1, budget: 20, reproject: false },
+    sae: null,
+    clamp: clampDown(5),
+    k: (dSae) => Math.min(64, dSae),
+    n: null,
+  },
 };
 
 const clampText = (id: ScenarioId) => describeClamp(DEFAULTS[id].clamp);
@@ -254,6 +269,13 @@ export const SCENARIOS: Record<ScenarioId, ScenarioEntry> = {
     defaults: DEFAULTS.probe,
     linearReadout: true,
     blurb: 'Your SAELens SAE, activations (h, optional mask) and a linear probe, from your notebook.',
+  },
+  prompts: {
+    id: 'prompts',
+    title: 'Your model, SAE and prompts',
+    kind: 'model',
+    defaults: DEFAULTS.prompts,
+    blurb: `A GPT-2-family model, a SAELens SAE at one of its residual hooks and your prompts with a target and a contrast completion; ${clampText('prompts')}, ${runText('prompts')} at the last token.`,
   },
 };
 

@@ -1,5 +1,5 @@
-// The one scenario loader: from a scenario spec (a built-in experiment, the bundled probe example, or the
-// user's own SAE + activations + probe files) to a loaded scenario — the residual at the hook, the behaviour
+// The one scenario loader: from a scenario spec (a built-in experiment, the bundled probe example, the user's
+// own SAE + activations + probe files, or a real model + SAE + prompt set) to a loaded scenario — the residual at the hook, the behaviour
 // B, the δ positions, the features ranked by the scenario's rule and the scenario's defaults. The CLI, the
 // worker session and the report all load through here, with an injected reader of the public folder
 // (files on Node, fetch in the worker).
@@ -18,6 +18,8 @@ import { SCENARIOS, type BuiltinScenarioId, type DeltaPositions, type RunSetting
 import { loadBuiltinModel, loadBuiltinSae, type ReadAsset } from './builtin/assets.ts';
 import { BUILDERS } from './builtin/index.ts';
 import type { BuiltScenario } from './builtin/types.ts';
+import { positionSets } from './positions.ts';
+import { loadModelScenario, type ModelScenarioSpec } from './model.ts';
 import { activationsTensor, allTokenPositions, checkProbeScenario, parseActivations, parseProbe, probeBehaviour } from './probe.ts';
 
 type Bytes = Uint8Array | ArrayBuffer;
@@ -44,7 +46,9 @@ export type ScenarioSpec =
       centerInput?: boolean;
       normScalingFactor?: number;
       names?: { sae?: string; activations?: string; probe?: string };
-    };
+    }
+  /** A real model (GPT-2 family, Hugging Face layout), a SAELens SAE at one of its residual hooks, and prompts. */
+  | ModelScenarioSpec;
 
 export interface SampleInfo {
   index: number;
@@ -92,6 +96,7 @@ const PROBE_EXAMPLE = 'examples/probe';
 export async function loadScenario(spec: ScenarioSpec, read: ReadAsset): Promise<LoadedScenario> {
   if (spec.kind === 'builtin') return loadBuiltin(spec, read);
   if (spec.kind === 'probe') return loadProbe(spec, 'probe');
+  if (spec.kind === 'model') return loadModelScenario(spec);
   const [cfg, weights, activations, probe] = await Promise.all(
     ['sae/cfg.json', 'sae/sae_weights.safetensors', 'activations.safetensors', 'probe.safetensors'].map((f) =>
       read(`${PROBE_EXAMPLE}/${f}`),
@@ -136,11 +141,6 @@ export async function featureTable(
   }
   const stats = await featureStatistics(sc.sae, sc.h, sc.mask);
   return { attribution, meanActivation: stats.meanActivation, logDensity: sc.logDensity ?? stats.logDensity };
-}
-
-function positionSets(mask: Float32Array, n: number, t: number, own: number[][]): Record<DeltaPositions, number[][]> {
-  const all = Array.from({ length: n }, (_, i) => Array.from({ length: t }, (_, j) => (mask[i * t + j] ? j : -1)));
-  return { default: own, all, last: all.map((row) => [Math.max(...row)]) };
 }
 
 async function loadBuiltin(spec: Extract<ScenarioSpec, { kind: 'builtin' }>, read: ReadAsset): Promise<LoadedScenario> {

@@ -3,7 +3,7 @@
 // the page runs exactly what `unclamp run --scenario …` runs. Parsing is strict (zod): a hand-edited or
 // stale link falls back field by field to the scenario's values instead of breaking the page.
 import { z } from 'zod';
-import { DELTA_POSITIONS, effectiveRun, SCENARIO_IDS, type RunSettings, type ScenarioId } from '../scenarios/catalog.ts';
+import { DELTA_POSITIONS, effectiveRun, PAGE_SCENARIO_IDS, type RunSettings, type ScenarioId } from '../scenarios/catalog.ts';
 
 export const clampSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('set'), value: z.number().finite(), onlyActive: z.boolean() }),
@@ -31,7 +31,7 @@ export const runSchema = z.object({
 }) satisfies z.ZodType<RunSettings>;
 
 export const configSchema = z.object({
-  scenario: z.enum(SCENARIO_IDS),
+  scenario: z.enum(PAGE_SCENARIO_IDS),
   sae: z.string().max(200).optional(),
   /** Defended features; null = the scenario's default selection. */
   features: z.array(z.number().int().min(0)).max(4096).nullable(),

@@ -1,13 +1,13 @@
 // Choose the scenario, the SAE, your own files, a label file, or a preset.
 import { useState } from 'react';
 import { useStore } from '../store.ts';
-import { SCENARIO_IDS, SCENARIOS, type ScenarioId } from '../../scenarios/catalog.ts';
+import { PAGE_SCENARIO_IDS, type PageScenarioId, SCENARIOS } from '../../scenarios/catalog.ts';
 import { loadScenario, setUploadedProbe, report } from '../engine.ts';
 import { PRESETS, type Preset } from '../presets.ts';
 import { parseFeatureLabels } from '../../io/labels.ts';
 
 /** A new scenario starts from its own table: the defence and run settings chosen for the last one are dropped. */
-async function choose(scenario: ScenarioId, sae?: string) {
+async function choose(scenario: PageScenarioId, sae?: string) {
   useStore.getState().setConfig({ scenario, sae, features: null, clamp: null, run: {} });
   await loadScenario();
 }
@@ -82,8 +82,8 @@ export function ScenarioPanel() {
       <h2 id="scenario-heading">Scenario</h2>
       <label className="field">
         <span>Experiment</span>
-        <select value={config.scenario} onChange={(e) => void choose(e.target.value as ScenarioId)} data-testid="scenario-select">
-          {SCENARIO_IDS.map((id) => (
+        <select value={config.scenario} onChange={(e) => void choose(e.target.value as PageScenarioId)} data-testid="scenario-select">
+          {PAGE_SCENARIO_IDS.map((id) => (
             <option key={id} value={id}>
               {SCENARIOS[id].title}
             </option>

@@ -1,0 +1,189 @@
+// A real-model scenario: a GPT-2 checkpoint in the Hugging Face layout (the tiny-bpe fixture: random weights, the
+// real 50,257-token vocabulary), a SAELens SAE at one of its residual hooks, and a prompt set — loaded through the
+// one loader and run through `unclamp run --prompts` as a user would.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { tf } from '../core/tf.ts';
+import { maxRelErr } from '../core/compare.ts';
+import { mulberry32, normals } from '../core/rng.ts';
+import { writeSaeLensFolder } from '../io/saelens.ts';
+import { loadGpt2 } from '../model/load.ts';
+import { processWeights } from '../model/process.ts';
+import { Gpt2BpeTokenizer } from '../model/tokenizers/bpe.ts';
+import { loadScenario } from './load.ts';
+import type { ModelScenarioSpec } from './model.ts';
+import { parsePromptLines, tokenisePromptSet } from './prompts.ts';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const modelDir = path.join(root, 'src/model/__fixtures__/tiny-bpe');
+const HOOK = 'blocks.1.hook_resid_pre';
+
+const PROMPTS = [
+  { prompt: 'When Mary and John went to the store, John gave a drink to', target: ' Mary', contrast: ' John' },
+  { prompt: 'Then, Anna and Paul had a long talk. Paul passed the book to', target: ' Anna', contrast: ' Paul' },
+  { prompt: 'After the meeting, Sarah and Tom walked home, and Tom waved at', target: ' Sarah', contrast: ' Tom' },
+  { prompt: 'Friends call him Tom', target: ' and', contrast: '.' },
+];
+const jsonl = (rows: object[]) => `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;
+
+function saeFolder(dIn: number, hook: string) {
+  const rand = mulberry32(3);
+  const dSae = 16;
+  return writeSaeLensFolder(
+    {
+      architecture: 'standard',
+      dIn,
+      dSae,
+      applyBDecToInput: true,
+      normalizeActivations: 'none',
+      centerInput: false,
+      hookName: hook,
+      modelName: 'tiny-bpe',
+    },
+    {
+      W_enc: normals(rand, dIn * dSae),
+      b_enc: new Float32Array(dSae).fill(0.1),
+      W_dec: normals(rand, dSae * dIn),
+      b_dec: new Float32Array(dIn),
+    },
+  );
+}
+
+function spec(over: Partial<ModelScenarioSpec> = {}): ModelScenarioSpec {
+  return {
+    kind: 'model',
+    model: {
+      configJson: readFileSync(path.join(modelDir, 'config.json'), 'utf8'),
+      weights: new Uint8Array(readFileSync(path.join(modelDir, 'model.safetensors'))),
+      name: 'tiny-bpe',
+    },
+    sae: { ...saeFolder(4, HOOK), name: 'sae' },
+    prompts: { text: jsonl(PROMPTS), name: 'set.jsonl' },
+    ...over,
+  };
+}
+
+describe('prompt sets', () => {
+  const tok = new Gpt2BpeTokenizer();
+  it('tokenises prompts and single-token completions', () => {
+    const set = tokenisePromptSet(parsePromptLines(jsonl(PROMPTS)), tok, 32);
+    expect(set.target[0]).toBe(tok.tokenId(' Mary'));
+    expect(set.tokens[0].join('')).toBe(PROMPTS[0].prompt);
+    const bos = tokenisePromptSet(parsePromptLines(jsonl(PROMPTS)), tok, 32, { prependBos: true });
+    expect(bos.ids[0][0]).toBe(50256);
+  });
+
+  it.each([
+    [
+      '{"prompt": "a", "target": " Mary and", "contrast": " John"}',
+      'set.jsonl, line 1: target " Mary and" is 2 tokens; a completion must be exactly one token',
+    ],
+    ['{"prompt": "a", "target": " Mary"}', 'set.jsonl, line 1: "contrast" is missing or not a string'],
+    ['{"prompt": "", "target": " Mary", "contrast": " John"}', 'set.jsonl, line 1: "prompt" is empty'],
+    ['\n{oops', 'set.jsonl, line 2: not JSON'],
+    ['{"prompt": "a", "target": " Mary", "contrast": " Mary"}', 'set.jsonl, line 1: target and contrast are the same token'],
+    [
+      `{"prompt": "${'word '.repeat(40)}", "target": " Mary", "contrast": " John"}`,
+      "set.jsonl, line 1: the prompt is 41 tokens; the model's context is 32",
+    ],
+    ['', 'set.jsonl has no prompts'],
+  ])('%s → %s', (text, message) => {
+    expect(() => tokenisePromptSet(parsePromptLines(text, 'set.jsonl'), tok, 32, { source: 'set.jsonl' })).toThrow(message);
+  });
+});
+
+describe('the model scenario', () => {
+  it('reads the processed model at the SAE hook, B at each prompt’s last token, features by attribution', async () => {
+    const sc = await loadScenario(spec(), async () => new Uint8Array());
+    try {
+      expect(sc.id).toBe('prompts');
+      expect(sc.h.shape[0]).toBe(4);
+      expect(sc.positions.default.map((r) => r[0])).toEqual(sc.samples.map((s) => (s.tokens?.length ?? 0) - 1));
+      expect(sc.rank.length).toBeGreaterThan(0);
+      expect(sc.defaults.features).toEqual(sc.rank.slice(0, 16));
+      expect(sc.modelName).toBe('tiny-bpe (TransformerLens-processed weights)');
+      // The residual is the processed model's, so centred over d_model at every real token.
+      const { model } = loadGpt2(
+        readFileSync(path.join(modelDir, 'config.json'), 'utf8'),
+        new Uint8Array(readFileSync(path.join(modelDir, 'model.safetensors'))),
+      );
+      const processed = processWeights(model);
+      const tok = new Gpt2BpeTokenizer();
+      const ids = tok.encode(PROMPTS[0].prompt);
+      const [want, got] = tf.tidy(() => [
+        Array.from(processed.runToHook([ids], HOOK).dataSync()),
+        Array.from(tf.slice(sc.h, [0, 0, 0], [1, ids.length, 4]).dataSync()),
+      ]);
+      expect(maxRelErr(got, want)).toBeLessThan(1e-5);
+      // B from the scenario's behaviour equals logit[target] − logit[contrast] of the processed model.
+      const [b, logits] = tf.tidy(() => [Array.from(sc.behaviour(sc.h).dataSync()), processed.forward([ids]).arraySync() as number[][][]]);
+      const l = logits[0][ids.length - 1];
+      expect(b[0]).toBeCloseTo(l[tok.tokenId(' Mary')!] - l[tok.tokenId(' John')!], 4);
+      model.dispose();
+      processed.dispose();
+    } finally {
+      sc.dispose();
+    }
+  });
+
+  it('refuses an SAE for another width or hook, and disposes what it made', async () => {
+    const before = tf.memory().numTensors;
+    await expect(loadScenario(spec({ sae: { ...saeFolder(8, HOOK), name: 'wide' } }), async () => new Uint8Array())).rejects.toThrow(
+      'wide reads d_in = 8 but tiny-bpe has d_model = 4',
+    );
+    await expect(
+      loadScenario(spec({ sae: { ...saeFolder(4, 'blocks.5.hook_resid_pre'), name: 'deep' } }), async () => new Uint8Array()),
+    ).rejects.toThrow('blocks.5.hook_resid_pre: the model has layers 0..1');
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('unclamp run --prompts', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'unclamp-prompts-'));
+    const sae = saeFolder(4, HOOK);
+    mkdirSync(path.join(dir, 'sae'));
+    writeFileSync(path.join(dir, 'sae/cfg.json'), sae.cfgJson);
+    writeFileSync(path.join(dir, 'sae/sae_weights.safetensors'), sae.weights);
+    writeFileSync(path.join(dir, 'set.jsonl'), jsonl(PROMPTS));
+    writeFileSync(path.join(dir, 'bad.jsonl'), jsonl([{ prompt: 'x', target: ' Mary Ann', contrast: ' John' }]));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const unclamp = (args: string[]) => {
+    const r = spawnSync(process.execPath, [path.join(root, 'bin/unclamp.js'), ...args], { encoding: 'utf8', cwd: root, timeout: 180_000 });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  it('runs the scenario end to end and records where everything came from', () => {
+    const json = path.join(dir, 'out.json');
+    const args = ['run', '--model', modelDir, '--sae', path.join(dir, 'sae'), '--prompts', path.join(dir, 'set.jsonl')];
+    const r = unclamp([...args, '--steps', '3', '--quiet', '--json', json, '--processing', 'none']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^prompts: mode encoder, adam, δ shared at default positions, 3 steps/m);
+    const out = JSON.parse(readFileSync(json, 'utf8'));
+    expect(out.config).toMatchObject({
+      scenario: 'prompts',
+      model: `${modelDir} (unprocessed weights)`,
+      hook: HOOK,
+      params: { processing: 'none' },
+    });
+    expect(out.samples).toHaveLength(4);
+  });
+
+  it('says what is wrong with a prompt set, and that --prompts and a built-in scenario do not mix', () => {
+    const bad = unclamp(['run', '--model', modelDir, '--sae', path.join(dir, 'sae'), '--prompts', path.join(dir, 'bad.jsonl')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('bad.jsonl, line 1: target " Mary Ann" is 2 tokens');
+    const mixed = unclamp(['run', '--scenario', 'ioi', '--prompts', path.join(dir, 'set.jsonl')]);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toBe('unclamp: --prompts runs your own prompts: leave out --scenario ioi\n');
+    const none = unclamp(['run']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^unclamp: give --scenario \(ioi, refusal, tpp, unlearning, probe-example\) or your own --prompts/);
+  });
+});

@@ -1,0 +1,137 @@
+// A scenario on a real model: a GPT-2-family checkpoint (Hugging Face layout), a SAELens SAE at one of its
+// residual hooks, and the user's prompt set (prompts.ts). The model's weights are processed as TransformerLens
+// does by default (model/process.ts), because SAELens SAEs for GPT-2 were trained on those activations;
+// `processing: 'none'` keeps the checkpoint's own weights (and says so in the result).
+import { tf, type Tensor3D } from '../core/tf.ts';
+import { InputError } from '../core/errors.ts';
+import { featureAttribution } from '../core/attribution.ts';
+import { rankPositive } from '../core/select.ts';
+import { loadGpt2 } from '../model/load.ts';
+import { type GPT2, parseResidHook } from '../model/gpt2.ts';
+import { processWeights } from '../model/process.ts';
+import { loadTokenizer } from '../model/tokenizers/index.ts';
+import { loadSaeLens, type SaeFolderFiles } from '../io/saelens.ts';
+import { SCENARIOS } from './catalog.ts';
+import { logitBehaviour, logitDiff } from './builtin/common.ts';
+import { positionSets } from './positions.ts';
+import { parsePromptLines, tokenisePromptSet } from './prompts.ts';
+import type { LoadedScenario } from './load.ts';
+
+type Bytes = Uint8Array | ArrayBuffer;
+
+export type WeightProcessing = 'transformer-lens' | 'none';
+
+export interface ModelScenarioSpec {
+  kind: 'model';
+  /** config.json, model.safetensors and (for a word-level model) tokenizer.json; `name` is how results cite it. */
+  model: { configJson: string; weights: Bytes; tokenizerJson?: string; name: string };
+  sae: SaeFolderFiles & { name: string };
+  /** The prompt set's JSON lines, and its name. */
+  prompts: { text: string; name: string };
+  processing?: WeightProcessing;
+  /** Prepend the tokenizer's BOS token to every prompt (the paper's IOI runs without). */
+  prependBos?: boolean;
+  /** Use the first n prompts. */
+  n?: number;
+}
+
+/** The residual at `hook` for right-padded ids, `chunk` prompts at a time (a whole batch's activations are not needed at once). */
+function residualAtHook(model: GPT2, ids: number[][], hook: string, chunk = 16): Tensor3D {
+  const parts: Tensor3D[] = [];
+  for (let i = 0; i < ids.length; i += chunk) parts.push(tf.tidy(() => model.runToHook(ids.slice(i, i + chunk), hook)));
+  const h = parts.length === 1 ? parts[0] : (tf.concat(parts, 0) as Tensor3D);
+  if (parts.length > 1) tf.dispose(parts);
+  return h;
+}
+
+export async function loadModelScenario(spec: ModelScenarioSpec): Promise<LoadedScenario> {
+  const bytes = (b: Bytes) => (b instanceof Uint8Array ? b : new Uint8Array(b));
+  const processing = spec.processing ?? 'transformer-lens';
+  // The cheap checks first: the prompt lines, the SAE's cfg.
+  const lines = parsePromptLines(spec.prompts.text, spec.prompts.name).slice(0, spec.n);
+  const loaded = loadSaeLens({ ...spec.sae, weights: bytes(spec.sae.weights) }, { source: spec.sae.name });
+  const { sae, config: saeCfg } = loaded;
+  let model: GPT2 | null = null;
+  let h: Tensor3D | null = null;
+  let b: ReturnType<typeof logitBehaviour> | null = null;
+  try {
+    const raw = loadGpt2(spec.model.configJson, bytes(spec.model.weights), spec.model.name);
+    model = processing === 'none' ? raw.model : processWeights(raw.model);
+    if (processing !== 'none') raw.model.dispose();
+    const { config } = model;
+    const tokenizer = loadTokenizer(spec.model.tokenizerJson, raw.raw);
+    const hook = saeCfg.hookName;
+    if (!hook) throw new InputError(`${spec.sae.name}: cfg.json names no hook (hook_name); the SAE's place in the model is unknown`);
+    parseResidHook(hook, config.nLayer);
+    if (sae.dIn !== config.dModel)
+      throw new InputError(`${spec.sae.name} reads d_in = ${sae.dIn} but ${spec.model.name} has d_model = ${config.dModel}`);
+    const set = tokenisePromptSet(lines, tokenizer, config.nCtx, { prependBos: spec.prependBos, source: spec.prompts.name });
+    const n = set.ids.length;
+    const T = Math.max(...set.ids.map((r) => r.length));
+    const pad = tokenizer.padId ?? 0;
+    const ids = set.ids.map((r) => [...r, ...Array(T - r.length).fill(pad)]);
+    const last = set.ids.map((r) => r.length - 1);
+    h = residualAtHook(model, ids, hook);
+    b = logitBehaviour(model, hook, { at: last, terms: logitDiff(set.target.map((t, i) => [t, set.contrast[i]])) });
+    const mask = new Float32Array(n * T);
+    set.ids.forEach((r, i) => mask.fill(1, i * T, i * T + r.length));
+    const weights = new Float32Array(n * T);
+    last.forEach((t, i) => {
+      weights[i * T + t] = 1;
+    });
+    const attribution = await featureAttribution(sae, h, b.behaviour, weights);
+    const rank = rankPositive(attribution);
+    const entry = SCENARIOS.prompts;
+    const [m, hh, bb] = [model, h, b];
+    const tokStr = (id: number) => tokenizer.tokenStrings([id])[0];
+    return {
+      id: 'prompts',
+      title: entry.title,
+      behaviourText:
+        'B = logit[target] − logit[contrast] after the prompt; a valid flip is a prompt the model completes with the target rather than the contrast before the clamp, and not after.',
+      sae,
+      saeInfo: {
+        name: saeCfg.modelName ? `${spec.sae.name} (${saeCfg.modelName})` : spec.sae.name,
+        architecture: saeCfg.architecture,
+        hookName: hook,
+        k: saeCfg.k,
+        notes: loaded.notes,
+      },
+      modelName: `${spec.model.name}${processing === 'none' ? ' (unprocessed weights)' : ' (TransformerLens-processed weights)'}`,
+      h: hh,
+      mask,
+      behaviour: bb.behaviour,
+      positions: positionSets(
+        mask,
+        n,
+        T,
+        last.map((t) => [t]),
+      ),
+      samples: set.tokens.map((tokens, i) => ({
+        index: i,
+        tokens,
+        label: lines[i].label ?? `${JSON.stringify(tokStr(set.target[i]))} vs ${JSON.stringify(tokStr(set.contrast[i]))}`,
+        deltaPositions: [last[i]],
+      })),
+      rank,
+      featureRule: 'positive attribution to B at the last prompt token',
+      logDensity: loaded.logDensity ?? null,
+      defaults: { features: rank.slice(0, entry.defaults.k(sae.dSae)), clamp: entry.defaults.clamp, run: entry.defaults.run },
+      params: { processing, prependBos: spec.prependBos ? 'yes' : 'no', n },
+      sources: { model: spec.model.name, sae: spec.sae.name, prompts: spec.prompts.name },
+      attribution,
+      dispose: () => {
+        hh.dispose();
+        bb.dispose();
+        m.dispose();
+        sae.dispose();
+      },
+    };
+  } catch (e) {
+    h?.dispose();
+    b?.dispose();
+    model?.dispose();
+    sae.dispose();
+    throw e;
+  }
+}
