@@ -12,6 +12,8 @@ import { runOptions, runScenario } from '../scenarios/run.ts';
 import { refusalStage2 } from '../scenarios/builtin/refusal.ts';
 import { readModelDir, readPublic, readSaeDir, readText, writeOutput } from './fs.ts';
 import type { WeightProcessing } from '../scenarios/model.ts';
+import { isHubRef, parseHubRef } from '../io/hub.ts';
+import { hubFolder, hubOptionsFrom } from './hub-cache.ts';
 import { integer, oneOf } from './parse.ts';
 import { paperTable } from './table.ts';
 import { progressBar } from './progress.ts';
@@ -22,6 +24,9 @@ interface RunFlags extends SettingFlags {
   prompts?: string;
   processing: WeightProcessing;
   prependBos?: boolean;
+  hubEndpoint?: string;
+  hubToken?: string;
+  cacheDir?: string;
   model?: string;
   sae?: string;
   features?: number[];
@@ -60,6 +65,9 @@ export function register(program: Command): void {
       'transformer-lens',
     )
     .option('--prepend-bos', "with --prompts: start every prompt with the tokenizer's BOS token")
+    .option('--hub-endpoint <url>', 'with hf: references: the Hub or a mirror (default: $HF_ENDPOINT, else https://huggingface.co)')
+    .option('--hub-token <token>', 'with hf: references: an access token for gated repositories (default: $HF_TOKEN)')
+    .option('--cache-dir <dir>', 'with hf: references: the download cache (default: $UNCLAMP_CACHE, else ~/.cache/unclamp/hub)')
     .option('--k <k>', "size of the scenario's default defended set (its top K)", integer('--k'));
   addSettingOptions(addDefenceOptions(cmd, "the scenario's"))
     .option('--n <n>', 'number of held-out samples', integer('--n'))
@@ -73,15 +81,40 @@ export function register(program: Command): void {
     .action(async (flags: RunFlags) => runCommand(flags));
 }
 
-function specFor(id: ScenarioId, flags: RunFlags): ScenarioSpec {
+/** A local folder, or an hf: reference downloaded into the cache first (progress on stderr). */
+async function localFolder(ref: string, files: { required: string[]; optional?: string[] }, flags: RunFlags): Promise<string> {
+  if (!isHubRef(ref)) return ref;
+  const opts = hubOptionsFrom(flags);
+  const shown = new Set<string>();
+  opts.onProgress = flags.quiet
+    ? undefined
+    : ({ file, received, total }) => {
+        if (received === total || !shown.has(file))
+          process.stderr.write(`${ref}: ${file} ${formatBytes(received)}${total ? ` of ${formatBytes(total)}` : ''}\n`);
+        shown.add(file);
+      };
+  return hubFolder(parseHubRef(ref), files, opts);
+}
+
+const formatBytes = (n: number) => (n < 2 ** 20 ? `${(n / 1024).toFixed(0)} kB` : `${(n / 2 ** 20).toFixed(1)} MB`);
+
+async function specFor(id: ScenarioId, flags: RunFlags): Promise<ScenarioSpec> {
   if (id === 'probe-example') return { kind: 'probe-example' };
   if (id === 'prompts') {
     if (!flags.prompts || !flags.model || !flags.sae)
-      throw new InputError('your own prompts need --model DIR, --sae DIR and --prompts FILE');
+      throw new InputError(
+        'your own prompts need --model (a folder or hf:owner/name), --sae (a folder or hf:owner/name/folder) and --prompts FILE',
+      );
+    const modelDir = await localFolder(flags.model, { required: ['config.json', 'model.safetensors'] }, flags);
+    const saeDir = await localFolder(
+      flags.sae,
+      { required: ['cfg.json', 'sae_weights.safetensors'], optional: ['sparsity.safetensors'] },
+      flags,
+    );
     return {
       kind: 'model',
-      model: readModelDir(flags.model),
-      sae: { ...readSaeDir(flags.sae), name: flags.sae },
+      model: { ...readModelDir(modelDir), name: flags.model },
+      sae: { ...readSaeDir(saeDir), name: flags.sae },
       prompts: { text: readText(flags.prompts, 'prompt set'), name: flags.prompts },
       processing: flags.processing,
       prependBos: flags.prependBos,
@@ -116,7 +149,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
   const clamp = flags.clamp ? parseClampRule(flags.clamp, Boolean(flags.positiveOnly)) : undefined;
   if (flags.n !== undefined && !(flags.n >= 1 && flags.n <= 512)) throw new InputError('--n must be in 1..512');
   const { backend } = await initNodeBackend(flags.backend);
-  const sc = await loadScenario(specFor(id, flags), readPublic);
+  const sc = await loadScenario(await specFor(id, flags), readPublic);
   try {
     const features = flags.features ?? (flags.k !== undefined ? topFeatures(sc, flags.k) : undefined);
     const bar = flags.quiet ? null : progressBar(100, `${id} (${backend})`);

@@ -1,0 +1,216 @@
+// Hub downloads against a local server in the Hub's URL layout ({repo}/resolve/{revision}/{path}, Range requests,
+// ETags) that can drop a connection, truncate a file, answer 404 / 401 / 500, or serve the wrong bytes. Nothing here
+// touches the real Hub.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { hubFileUrl, parseHubRef } from '../io/hub.ts';
+import { writeSaeLensFolder } from '../io/saelens.ts';
+import { mulberry32, normals } from '../core/rng.ts';
+import { cachePath, type HubOptions, hubFile } from './hub-cache.ts';
+
+type Mode = 'ok' | 'drop-once' | 'truncate' | 'status-404' | 'status-401' | 'status-500-once' | 'wrong-sha';
+
+/** A Hub look-alike: files by URL path, a mode per path, and a log of what was asked. */
+class FakeHub {
+  files = new Map<string, Buffer>();
+  modes = new Map<string, Mode>();
+  log: { path: string; range?: string; auth?: string }[] = [];
+  private server: Server;
+  url = '';
+
+  constructor() {
+    this.server = createServer((req, res) => {
+      const p = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+      this.log.push({ path: p, range: req.headers.range, auth: req.headers.authorization });
+      const body = this.files.get(p);
+      const mode = this.modes.get(p) ?? 'ok';
+      if (mode === 'status-404' || !body) return void res.writeHead(404).end('Entry not found');
+      if (mode === 'status-401') return void (req.headers.authorization ? res.writeHead(200).end(body) : res.writeHead(401).end('gated'));
+      if (mode === 'status-500-once') {
+        this.modes.set(p, 'ok');
+        return void res.writeHead(500).end('oops');
+      }
+      const sha = createHash('sha256')
+        .update(mode === 'wrong-sha' ? Buffer.from('other') : body)
+        .digest('hex');
+      const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      const start = m ? Number(m[1]) : 0;
+      const headers = { ETag: `"${sha}"`, 'Content-Length': String(body.length - start) } as Record<string, string>;
+      if (m) headers['Content-Range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
+      res.writeHead(m ? 206 : 200, headers);
+      if (mode === 'drop-once' || mode === 'truncate') {
+        if (mode === 'drop-once') this.modes.set(p, 'ok');
+        res.write(body.subarray(start, start + Math.floor((body.length - start) / 2)));
+        return void setTimeout(() => res.destroy(), 20);
+      }
+      res.end(body.subarray(start));
+    });
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((r) => this.server.close(() => r()));
+  }
+
+  put(repo: string, file: string, body: Buffer | string, revision = 'main'): string {
+    const p = `/${repo}/resolve/${revision}/${file}`;
+    this.files.set(p, Buffer.from(body));
+    return p;
+  }
+}
+
+const hub = new FakeHub();
+let dir: string;
+const opts = (over: Partial<HubOptions> = {}): HubOptions => ({
+  endpoint: hub.url,
+  cacheDir: path.join(dir, 'cache'),
+  retryDelayMs: 5,
+  ...over,
+});
+const big = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7) % 251));
+
+beforeAll(async () => {
+  await hub.start();
+  dir = mkdtempSync(path.join(tmpdir(), 'unclamp-hub-'));
+});
+afterAll(async () => {
+  await hub.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+beforeEach(() => {
+  hub.log = [];
+  rmSync(path.join(dir, 'cache'), { recursive: true, force: true });
+});
+
+describe('Hub references', () => {
+  it('parse repository, revision and path, and build the resolve URL', () => {
+    expect(parseHubRef('hf:openai-community/gpt2')).toEqual({ repo: 'openai-community/gpt2', revision: 'main', path: '' });
+    const ref = parseHubRef('hf:jbloom/GPT2-Small-SAEs-Reformatted@v1.0/blocks.4.hook_resid_pre');
+    expect(ref).toEqual({ repo: 'jbloom/GPT2-Small-SAEs-Reformatted', revision: 'v1.0', path: 'blocks.4.hook_resid_pre' });
+    expect(hubFileUrl('https://hf.example/', ref, 'cfg.json')).toBe(
+      'https://hf.example/jbloom/GPT2-Small-SAEs-Reformatted/resolve/v1.0/blocks.4.hook_resid_pre/cfg.json',
+    );
+    expect(() => parseHubRef('hf:gpt2')).toThrow('"hf:gpt2" is not a Hub reference');
+    expect(() => parseHubRef('hf:a/b/../../etc')).toThrow('may not contain ".."');
+  });
+});
+
+describe('downloads into the cache', () => {
+  it('fetches once, then serves from the cache without the network', async () => {
+    hub.put('o/m', 'sub/w.bin', big);
+    const ref = parseHubRef('hf:o/m/sub');
+    const p = await hubFile(ref, 'w.bin', opts());
+    expect(p).toBe(cachePath(opts(), ref, 'w.bin'));
+    expect(readFileSync(p!).equals(big)).toBe(true);
+    expect(await hubFile(ref, 'w.bin', opts())).toBe(p);
+    expect(hub.log).toHaveLength(1);
+  });
+
+  it('resumes a dropped connection with a Range request', async () => {
+    const url = hub.put('o/m', 'drop.bin', big);
+    hub.modes.set(url, 'drop-once');
+    const p = await hubFile(parseHubRef('hf:o/m'), 'drop.bin', opts());
+    expect(readFileSync(p!).equals(big)).toBe(true);
+    expect(hub.log.map((l) => l.range)).toEqual([undefined, `bytes=${big.length / 2}-`]);
+  });
+
+  it('retries a 500, and names a missing file (an optional one is simply absent)', async () => {
+    const url = hub.put('o/m', 'flaky.json', '{}');
+    hub.modes.set(url, 'status-500-once');
+    expect(readFileSync((await hubFile(parseHubRef('hf:o/m'), 'flaky.json', opts()))!, 'utf8')).toBe('{}');
+    await expect(hubFile(parseHubRef('hf:o/m@dev/x'), 'cfg.json', opts())).rejects.toThrow(
+      'hf:o/m@dev/x/cfg.json was not found on the Hub (check the repository id, the folder and the revision)',
+    );
+    expect(await hubFile(parseHubRef('hf:o/m'), 'sparsity.safetensors', opts(), true)).toBeNull();
+  });
+
+  it('asks for a token on a gated repository and sends it in a header only', async () => {
+    const url = hub.put('gated/m', 'cfg.json', '{"a":1}');
+    hub.modes.set(url, 'status-401');
+    await expect(hubFile(parseHubRef('hf:gated/m'), 'cfg.json', opts())).rejects.toThrow(
+      'needs an access token (a gated or private repository): set HF_TOKEN or pass --hub-token',
+    );
+    const p = await hubFile(parseHubRef('hf:gated/m'), 'cfg.json', opts({ token: 'secret-token' }));
+    expect(readFileSync(p!, 'utf8')).toBe('{"a":1}');
+    expect(hub.log.at(-1)?.auth).toBe('Bearer secret-token');
+    expect(readFileSync(`${p}.json`, 'utf8')).not.toContain('secret-token');
+  });
+
+  it('never keeps a truncated file or one whose SHA-256 differs from the ETag', async () => {
+    const t = hub.put('o/m', 'short.bin', big);
+    hub.modes.set(t, 'truncate');
+    const ref = parseHubRef('hf:o/m');
+    await expect(hubFile(ref, 'short.bin', opts({ retries: 2 }))).rejects.toThrow(
+      /short\.bin: download failed after 3 tries: the (server sent \d+|connection dropped at \d+) of 200000 bytes/,
+    );
+    expect(existsSync(cachePath(opts(), ref, 'short.bin'))).toBe(false);
+    const w = hub.put('o/m', 'bad.bin', big);
+    hub.modes.set(w, 'wrong-sha');
+    await expect(hubFile(ref, 'bad.bin', opts())).rejects.toThrow("bad.bin: the downloaded file does not match the Hub's SHA-256");
+    expect(existsSync(cachePath(opts(), ref, 'bad.bin'))).toBe(false);
+  });
+});
+
+describe('unclamp run with hf: references', () => {
+  const root = path.resolve(import.meta.dirname, '../..');
+  const modelDir = path.join(root, 'src/model/__fixtures__/tiny-bpe');
+  const run = (args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      // Asynchronous: the fake Hub answers from this process while the CLI runs.
+      const child = spawn(process.execPath, [path.join(root, 'bin/unclamp.js'), ...args], { cwd: root });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+
+  it('downloads the model and the SAE once, then runs from the cache with the Hub gone', async () => {
+    hub.put('test/tiny-gpt2', 'config.json', readFileSync(path.join(modelDir, 'config.json')));
+    hub.put('test/tiny-gpt2', 'model.safetensors', readFileSync(path.join(modelDir, 'model.safetensors')));
+    const rand = mulberry32(1);
+    const sae = writeSaeLensFolder(
+      {
+        architecture: 'standard',
+        dIn: 4,
+        dSae: 8,
+        applyBDecToInput: true,
+        normalizeActivations: 'none',
+        centerInput: false,
+        hookName: 'blocks.1.hook_resid_pre',
+      },
+      { W_enc: normals(rand, 32), b_enc: new Float32Array(8).fill(0.1), W_dec: normals(rand, 32), b_dec: new Float32Array(4) },
+    );
+    hub.put('test/saes', 'blocks.1.hook_resid_pre/cfg.json', sae.cfgJson);
+    hub.put('test/saes', 'blocks.1.hook_resid_pre/sae_weights.safetensors', Buffer.from(sae.weights));
+    const prompts = path.join(dir, 'set.jsonl');
+    writeFileSync(
+      prompts,
+      `${JSON.stringify({ prompt: 'When Mary and John went out, John waved at', target: ' Mary', contrast: ' John' })}\n`,
+    );
+    const args = ['run', '--model', 'hf:test/tiny-gpt2', '--sae', 'hf:test/saes/blocks.1.hook_resid_pre', '--prompts', prompts];
+    const common = ['--hub-endpoint', hub.url, '--cache-dir', path.join(dir, 'cli-cache'), '--steps', '2', '--hub-token', 'tok-123'];
+    const first = await run([...args, ...common]);
+    expect(first.stderr).toContain('hf:test/tiny-gpt2: model.safetensors');
+    expect(first.stderr).not.toContain('tok-123');
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^prompts: mode encoder/m);
+    const fetched = hub.log.length;
+    expect(fetched).toBe(5); // config, weights, SAE cfg, SAE weights, sparsity (absent: 404)
+    await hub.stop();
+    const second = await run([...args, ...common, '--quiet']);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toBe(first.stdout);
+    await hub.start();
+  });
+});
