@@ -175,7 +175,8 @@ describe('unclamp run with hf: references', () => {
       child.on('close', (code) => resolve({ code, stdout, stderr }));
     });
 
-  it('downloads the model and the SAE once, then runs from the cache with the Hub gone', async () => {
+  /** The tiny-bpe checkpoint as hf:test/tiny-gpt2 and a 4-wide SAE as hf:test/saes/blocks.1.hook_resid_pre. */
+  function serveFixtures() {
     hub.put('test/tiny-gpt2', 'config.json', readFileSync(path.join(modelDir, 'config.json')));
     hub.put('test/tiny-gpt2', 'model.safetensors', readFileSync(path.join(modelDir, 'model.safetensors')));
     const rand = mulberry32(1);
@@ -193,6 +194,10 @@ describe('unclamp run with hf: references', () => {
     );
     hub.put('test/saes', 'blocks.1.hook_resid_pre/cfg.json', sae.cfgJson);
     hub.put('test/saes', 'blocks.1.hook_resid_pre/sae_weights.safetensors', Buffer.from(sae.weights));
+  }
+
+  it('downloads the model and the SAE once, then runs from the cache with the Hub gone', async () => {
+    serveFixtures();
     const prompts = path.join(dir, 'set.jsonl');
     writeFileSync(
       prompts,
@@ -212,5 +217,58 @@ describe('unclamp run with hf: references', () => {
     expect(second.code).toBe(0);
     expect(second.stdout).toBe(first.stdout);
     await hub.start();
+  });
+
+  it('runs the paper-ioi scenario on the 64 shipped prompts with the paper’s settings, and says what it needs offline', async () => {
+    serveFixtures();
+    const cache = ['--cache-dir', path.join(dir, 'paper-cache')];
+    const r = await run([
+      'run',
+      '--scenario',
+      'paper-ioi',
+      '--model',
+      'hf:test/tiny-gpt2',
+      '--sae',
+      'hf:test/saes/blocks.1.hook_resid_pre',
+      '--hub-endpoint',
+      hub.url,
+      ...cache,
+      '--steps',
+      '2',
+      '--quiet',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^paper-ioi: mode encoder, adam, δ shared at default positions, 2 steps, lr 0\.1, ρ 20\.000, λ_act 0/m);
+    expect(r.stdout).toMatch(/^paper-ioi encoder +64 /m);
+    expect(r.stdout).toContain('the paper (GPT-2 small, this setting), mode encoder: 37 valid flips of 64, 37 recovered, abs drift 0.783');
+    const offline = await run(['run', '--scenario', 'paper-ioi', '--hub-endpoint', 'http://127.0.0.1:9', ...cache, '--quiet']);
+    expect(offline.code).toBe(2);
+    expect(offline.stderr).toContain(
+      'the paper-ioi scenario needs GPT-2 small (hf:openai-community/gpt2) and its SAE (hf:jbloom/GPT2-Small-SAEs-Reformatted/blocks.4.hook_resid_pre): from the Hub, or give local copies with --model DIR --sae DIR',
+    );
+  }, 60_000);
+});
+
+describe("the paper's IOI prompts", () => {
+  const root = path.resolve(import.meta.dirname, '../..');
+  const file = path.join(root, 'public/data/paper-ioi.jsonl');
+
+  it('are what scripts/make-paper-ioi.py generates: 64 BABA prompts of one template, 15 GPT-2 tokens each', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync('python3', [path.join(root, 'scripts/make-paper-ioi.py')], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(readFileSync(file, 'utf8'));
+    const { Gpt2BpeTokenizer } = await import('../model/tokenizers/bpe.ts');
+    const tok = new Gpt2BpeTokenizer();
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { prompt: string; target: string; contrast: string });
+    expect(lines).toHaveLength(64);
+    expect(new Set(lines.map((l) => tok.encode(l.prompt).length))).toEqual(new Set([15]));
+    expect(lines.every((l) => /^Then, (\w+) and (\w+) went to the \w+\. \1 gave a \w+ to$/.test(l.prompt))).toBe(true);
+    expect(lines.every((l) => tok.tokenId(l.target) !== undefined && tok.tokenId(l.contrast) !== undefined)).toBe(true);
+    expect(lines[0].prompt).toBe('Then, Jeremy and Scott went to the hospital. Jeremy gave a snack to');
   });
 });

@@ -1,8 +1,7 @@
 // docs/results.md from the report's per-seed runs (report-runs.ts): pooled figures with 95% intervals from a
 // bootstrap that resamples seeds (and samples within a seed only when each sample has its own δ), the paper's
 // reported numbers in the same tables, and what differs from the paper and why. Rendering only.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { readReference, readReferenceJson } from './reference.ts';
 import { clusteredBootstrap, meanOf } from '../core/stats.ts';
 import { formatNumber as f3 } from '../core/format.ts';
 import { SCENARIOS } from '../scenarios/catalog.ts';
@@ -135,8 +134,6 @@ const relText = (r: Pooled['relDrift']) =>
 
 // ---- the paper's numbers --------------------------------------------------------------------------------
 
-const REFERENCE = path.resolve(import.meta.dirname, '../scenarios/reference');
-
 interface PaperRow {
   label: string;
   valid: string;
@@ -150,7 +147,7 @@ interface PaperRow {
 
 /** The paper's released aggregates for a scenario, as rows of the modes table. */
 function paperRows(id: ScenarioData['id']): PaperRow[] {
-  const json = (f: string) => JSON.parse(readFileSync(path.join(REFERENCE, f), 'utf8'));
+  const json = readReferenceJson;
   const none: PaperRow = {
     label: '',
     valid: '—',
@@ -175,7 +172,7 @@ function paperRows(id: ScenarioData['id']): PaperRow[] {
       }));
     }
     case 'tpp': {
-      const csv = readFileSync(path.join(REFERENCE, 'neurips_main_table.csv'), 'utf8')
+      const csv = readReference('neurips_main_table.csv')
         .trim()
         .split('\n')
         .map((l) => l.split(','));

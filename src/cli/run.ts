@@ -6,16 +6,17 @@ import { parseClampRule } from '../core/clamp.ts';
 import { InputError } from '../core/errors.ts';
 import { formatNumber } from '../core/format.ts';
 import { resultToJson, samplesToCsv } from '../io/results.ts';
-import { isScenarioId, SCENARIO_IDS, type ScenarioId } from '../scenarios/catalog.ts';
+import { isScenarioId, PAPER_IOI, SCENARIO_IDS, type ScenarioId } from '../scenarios/catalog.ts';
 import { loadScenario, topFeatures, type ScenarioSpec } from '../scenarios/load.ts';
 import { runOptions, runScenario } from '../scenarios/run.ts';
 import { refusalStage2 } from '../scenarios/builtin/refusal.ts';
 import { readModelDir, readPublic, readSaeDir, readText, writeOutput } from './fs.ts';
 import type { WeightProcessing } from '../scenarios/model.ts';
-import { isHubRef, parseHubRef } from '../io/hub.ts';
+import { HubInputError, isHubRef, parseHubRef } from '../io/hub.ts';
 import { hubFolder, hubOptionsFrom } from './hub-cache.ts';
 import { integer, oneOf } from './parse.ts';
 import { paperTable } from './table.ts';
+import { paperIoiLine } from './reference.ts';
 import { progressBar } from './progress.ts';
 import { addDefenceOptions, addSettingOptions, settingsFromFlags, settingsLine, type SettingFlags } from './settings.ts';
 
@@ -44,6 +45,9 @@ interface RunFlags extends SettingFlags {
 }
 
 const RUNNABLE = SCENARIO_IDS.filter((id) => id !== 'probe' && id !== 'prompts');
+
+/** What paper-ioi needs when the Hub cannot be reached. */
+const PAPER_IOI_OFFLINE = `the paper-ioi scenario needs GPT-2 small (${PAPER_IOI.model}) and its SAE (${PAPER_IOI.sae}): from the Hub, or give local copies with --model DIR --sae DIR`;
 
 export function register(program: Command): void {
   const cmd = program
@@ -100,6 +104,31 @@ const formatBytes = (n: number) => (n < 2 ** 20 ? `${(n / 1024).toFixed(0)} kB` 
 
 async function specFor(id: ScenarioId, flags: RunFlags): Promise<ScenarioSpec> {
   if (id === 'probe-example') return { kind: 'probe-example' };
+  if (id === 'paper-ioi') {
+    const model = flags.model ?? PAPER_IOI.model;
+    const sae = flags.sae ?? PAPER_IOI.sae;
+    try {
+      const modelDir = await localFolder(model, { required: ['config.json', 'model.safetensors'] }, flags);
+      const saeDir = await localFolder(
+        sae,
+        { required: ['cfg.json', 'sae_weights.safetensors'], optional: ['sparsity.safetensors'] },
+        flags,
+      );
+      return {
+        kind: 'model',
+        scenario: 'paper-ioi',
+        model: { ...readModelDir(modelDir), name: model },
+        sae: { ...readSaeDir(saeDir), name: sae },
+        prompts: { text: new TextDecoder().decode(await readPublic(PAPER_IOI.prompts)), name: PAPER_IOI.prompts },
+        processing: flags.processing,
+        prependBos: false,
+        n: flags.n,
+      };
+    } catch (e) {
+      if (e instanceof HubInputError) throw new InputError(`${e.message}; ${PAPER_IOI_OFFLINE}`);
+      throw e;
+    }
+  }
   if (id === 'prompts') {
     if (!flags.prompts || !flags.model || !flags.sae)
       throw new InputError(
@@ -177,6 +206,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
     }
     process.stdout.write(`${settingsLine(id, settings, out.result.config.budget as number)}\n`);
     process.stdout.write(paperTable([{ label: `${id} ${out.result.config.mode}`, agg: out.result.aggregate }]));
+    if (id === 'paper-ioi') process.stdout.write(`${paperIoiLine(String(out.result.config.mode))}\n`);
     const extras = Object.entries(out.extras).map(([k, v]) => `${k} ${typeof v === 'number' ? formatNumber(v) : v}`);
     if (extras.length) process.stdout.write(`${extras.join('  ')}\n`);
     if (out.replay) process.stdout.write(`${out.replay.map((r) => `replay ${r.part}: ${r.recovered}/${r.validFlips}`).join('\n')}\n`);

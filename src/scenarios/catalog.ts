@@ -9,9 +9,10 @@ export const BUILTIN_SCENARIO_IDS = ['ioi', 'refusal', 'tpp', 'unlearning'] as c
 export type BuiltinScenarioId = (typeof BUILTIN_SCENARIO_IDS)[number];
 /**
  * probe-example: the bundled synthetic probe; probe: the user's own SAE + activations + probe files; prompts: a
- * real model + SAELens SAE + the user's prompt set (the CLI's --model/--sae/--prompts; not yet on the page).
+ * real model + SAELens SAE + the user's prompt set (the CLI's --model/--sae/--prompts); paper-ioi: the paper's IOI
+ * experiment on GPT-2 small (model, SAE and prompts from PAPER_IOI). The last two are not yet on the page.
  */
-export const SCENARIO_IDS = [...BUILTIN_SCENARIO_IDS, 'probe-example', 'probe', 'prompts'] as const;
+export const SCENARIO_IDS = [...BUILTIN_SCENARIO_IDS, 'probe-example', 'probe', 'prompts', 'paper-ioi'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 /** The scenarios the playground offers. */
 export const PAGE_SCENARIO_IDS = [...BUILTIN_SCENARIO_IDS, 'probe-example', 'probe'] as const satisfies readonly ScenarioId[];
@@ -171,6 +172,15 @@ const DEFAULTS: Record<ScenarioId, ScenarioDefaults> = {
     k: (dSae) => Math.min(4, dSae),
     n: null,
   },
+  // The paper's IOI script exactly (ioi_recovery.py via reproduce_ioi.sh): top-64 by positive attribution at the
+  // answer position, −5 where active, one shared δ there, 100 Adam steps, lr 0.1, ‖δ‖ ≤ 20 (absolute), no penalty.
+  'paper-ioi': {
+    run: { ...BASE_RUN, mode: 'encoder', delta: 'shared', steps: 100, lr: 0.1, budget: 20, budgetRel: null, reproject: false },
+    sae: null,
+    clamp: clampDown(5),
+    k: (dSae) => Math.min(64, dSae),
+    n: 64,
+  },
   // The paper's IOI recipe on the user's model, SAE and prompts: top-64 by attribution at the last token → −5 where
   // active, one shared δ there, 100 Adam steps at lr 0.1, with the relative budget (ρ 20 with --budget 20).
   prompts: {
@@ -270,6 +280,19 @@ export const SCENARIOS: Record<ScenarioId, ScenarioEntry> = {
     linearReadout: true,
     blurb: 'Your SAELens SAE, activations (h, optional mask) and a linear probe, from your notebook.',
   },
+  'paper-ioi': {
+    id: 'paper-ioi',
+    title: "The paper's IOI on GPT-2 small",
+    kind: 'model',
+    defaults: DEFAULTS['paper-ioi'],
+    fixedData: true,
+    paper: {
+      setting:
+        'GPT-2 small (TransformerLens processing), gpt2-small-res-jb ReLU SAE at blocks.4.hook_resid_pre, 64 BABA prompts, top-64 features → −5 where active, ρ 20',
+      differs: [],
+    },
+    blurb: `GPT-2 small and the gpt2-small-res-jb SAE from the Hub, the paper's 64 BABA prompts; ${clampText('paper-ioi')}, ${runText('paper-ioi')} at the " to" token.`,
+  },
   prompts: {
     id: 'prompts',
     title: 'Your model, SAE and prompts',
@@ -302,3 +325,11 @@ export function changedSettings(id: ScenarioId, overrides: Partial<RunSettings>)
   const e = effectiveRun(id, overrides);
   return RUN_SETTING_KEYS.filter((k) => e[k] !== d[k]);
 }
+
+/** Where the paper-ioi scenario's inputs come from; --model / --sae replace the Hub references with local copies. */
+export const PAPER_IOI = {
+  model: 'hf:openai-community/gpt2',
+  sae: 'hf:jbloom/GPT2-Small-SAEs-Reformatted/blocks.4.hook_resid_pre',
+  /** Under public/: the 64 prompts of Easy-Transformer's IOIDataset(BABA, N=64, nb_templates=1, seed=0). */
+  prompts: 'data/paper-ioi.jsonl',
+} as const;

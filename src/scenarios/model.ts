@@ -23,6 +23,8 @@ export type WeightProcessing = 'transformer-lens' | 'none';
 
 export interface ModelScenarioSpec {
   kind: 'model';
+  /** Which catalog entry supplies the title and defaults (default: prompts, the user's own). */
+  scenario?: 'prompts' | 'paper-ioi';
   /** config.json, model.safetensors and (for a word-level model) tokenizer.json; `name` is how results cite it. */
   model: { configJson: string; weights: Bytes; tokenizerJson?: string; name: string };
   sae: SaeFolderFiles & { name: string };
@@ -81,11 +83,12 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
     });
     const attribution = await featureAttribution(sae, h, b.behaviour, weights);
     const rank = rankPositive(attribution);
-    const entry = SCENARIOS.prompts;
+    const id = spec.scenario ?? 'prompts';
+    const entry = SCENARIOS[id];
     const [m, hh, bb] = [model, h, b];
     const tokStr = (id: number) => tokenizer.tokenStrings([id])[0];
     return {
-      id: 'prompts',
+      id,
       title: entry.title,
       behaviourText:
         'B = logit[target] − logit[contrast] after the prompt; a valid flip is a prompt the model completes with the target rather than the contrast before the clamp, and not after.',
