@@ -204,6 +204,13 @@ async function runCommand(flags: RunFlags): Promise<void> {
         `refusal stage 2: non-refusal ${s2.nonRefusal}/${s2.validFlips} (stage 1 alone ${s2.nonRefusalStage1}), base-like ${s2.baseLike}/${s2.validFlips}\n`,
       );
     }
+    if (sc.saeCheck) {
+      const c = sc.saeCheck;
+      process.stdout.write(
+        `SAE check on the prompts: L0 ${formatNumber(c.l0)}, explained variance ${formatNumber(c.explainedVariance)}, next-token loss ${formatNumber(c.lossClean)} → ${formatNumber(c.lossSpliced)} with the SAE spliced in\n`,
+      );
+      for (const w of c.warnings) process.stderr.write(`unclamp: warning: ${w}\n`);
+    }
     process.stdout.write(`${settingsLine(id, settings, out.result.config.budget as number)}\n`);
     process.stdout.write(paperTable([{ label: `${id} ${out.result.config.mode}`, agg: out.result.aggregate }]));
     if (id === 'paper-ioi') process.stdout.write(`${paperIoiLine(String(out.result.config.mode))}\n`);

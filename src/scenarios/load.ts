@@ -19,6 +19,7 @@ import { loadBuiltinModel, loadBuiltinSae, type ReadAsset } from './builtin/asse
 import { BUILDERS } from './builtin/index.ts';
 import type { BuiltScenario } from './builtin/types.ts';
 import { positionSets } from './positions.ts';
+import type { SaeCheck } from './sae-check.ts';
 import { loadModelScenario, type ModelScenarioSpec } from './model.ts';
 import { activationsTensor, allTokenPositions, checkProbeScenario, parseActivations, parseProbe, probeBehaviour } from './probe.ts';
 
@@ -88,6 +89,8 @@ export interface LoadedScenario {
   extras?: BuiltScenario['extras'];
   /** Attribution of every feature to B at the default δ positions, when loading already computed it. */
   attribution?: Float32Array;
+  /** A real model's SAE read on the scenario's prompts: L0, explained variance, loss with the SAE spliced in. */
+  saeCheck?: SaeCheck;
   dispose(): void;
 }
 

@@ -16,6 +16,8 @@ import { Gpt2BpeTokenizer } from '../model/tokenizers/bpe.ts';
 import { loadScenario } from './load.ts';
 import type { ModelScenarioSpec } from './model.ts';
 import { parsePromptLines, tokenisePromptSet } from './prompts.ts';
+import { checkSae } from './sae-check.ts';
+import { Sae } from '../core/sae.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const modelDir = path.join(root, 'src/model/__fixtures__/tiny-bpe');
@@ -141,6 +143,62 @@ describe('the model scenario', () => {
   });
 });
 
+describe('the SAE check', () => {
+  it('an SAE that reconstructs exactly explains all the variance and leaves the loss as it was; a random one is flagged', async () => {
+    const { model: raw } = loadGpt2(
+      readFileSync(path.join(modelDir, 'config.json'), 'utf8'),
+      new Uint8Array(readFileSync(path.join(modelDir, 'model.safetensors'))),
+    );
+    const model = processWeights(raw);
+    raw.dispose();
+    const tok = new Gpt2BpeTokenizer();
+    const rows = PROMPTS.map((p) => tok.encode(p.prompt));
+    const T = Math.max(...rows.map((r) => r.length));
+    const ids = rows.map((r) => [...r, ...Array(T - r.length).fill(50256)]);
+    const lengths = rows.map((r) => r.length);
+    const h = tf.tidy(() => model.runToHook(ids, HOOK));
+    // z = [relu(h), relu(−h)], ĥ = relu(h) − relu(−h) = h.
+    const d = 4;
+    const W_enc = new Float32Array(d * 2 * d);
+    const W_dec = new Float32Array(2 * d * d);
+    for (let i = 0; i < d; i++) {
+      W_enc[i * 2 * d + i] = 1;
+      W_enc[i * 2 * d + d + i] = -1;
+      W_dec[i * d + i] = 1;
+      W_dec[(d + i) * d + i] = -1;
+    }
+    const cfg = {
+      architecture: 'standard' as const,
+      dIn: d,
+      dSae: 2 * d,
+      applyBDecToInput: false,
+      normalizeActivations: 'none' as const,
+      centerInput: false,
+    };
+    const exact = Sae.create(cfg, { W_enc, W_dec, b_enc: new Float32Array(2 * d), b_dec: new Float32Array(d) });
+    const good = await checkSae(model, exact, HOOK, ids, lengths, h);
+    expect(good.explainedVariance).toBeCloseTo(1, 5);
+    expect(good.lossSpliced).toBeCloseTo(good.lossClean, 4);
+    expect(good.lossClean).toBeGreaterThan(1); // a random model is far from certain about the next token
+    expect(good.l0).toBeCloseTo(d, 0);
+    expect(good.warnings).toEqual([]);
+    const rand = mulberry32(9);
+    const random = Sae.create(cfg, {
+      W_enc: normals(rand, 2 * d * d),
+      W_dec: normals(rand, 2 * d * d),
+      b_enc: new Float32Array(2 * d),
+      b_dec: new Float32Array(d),
+    });
+    const bad = await checkSae(model, random, HOOK, ids, lengths, h);
+    expect(bad.explainedVariance).toBeLessThan(0.5);
+    expect(bad.warnings[0]).toMatch(/^explained variance -?\d+\.\d{3} is below 0\.5: the SAE probably does not match these activations/);
+    tf.dispose([h]);
+    exact.dispose();
+    random.dispose();
+    model.dispose();
+  });
+});
+
 describe('unclamp run --prompts', () => {
   let dir: string;
   beforeAll(() => {
@@ -162,7 +220,11 @@ describe('unclamp run --prompts', () => {
     const json = path.join(dir, 'out.json');
     const args = ['run', '--model', modelDir, '--sae', path.join(dir, 'sae'), '--prompts', path.join(dir, 'set.jsonl')];
     const r = unclamp([...args, '--steps', '3', '--quiet', '--json', json, '--processing', 'none']);
-    expect(r.stderr).toBe('');
+    // A random SAE on a random model: the check says it does not fit (and the run goes on).
+    expect(r.stderr).toMatch(/^unclamp: warning: explained variance -?\d+\.\d{3} is below 0\.5/);
+    expect(r.stdout).toMatch(
+      /^SAE check on the prompts: L0 [\d.]+, explained variance -?[\d.]+, next-token loss [\d.]+ → [\d.]+ with the SAE spliced in$/m,
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^prompts: mode encoder, adam, δ shared at default positions, 3 steps/m);
     const out = JSON.parse(readFileSync(json, 'utf8'));
@@ -184,6 +246,8 @@ describe('unclamp run --prompts', () => {
     expect(mixed.stderr).toBe('unclamp: --prompts runs your own prompts: leave out --scenario ioi\n');
     const none = unclamp(['run']);
     expect(none.code).toBe(2);
-    expect(none.stderr).toMatch(/^unclamp: give --scenario \(ioi, refusal, tpp, unlearning, probe-example\) or your own --prompts/);
+    expect(none.stderr).toMatch(
+      /^unclamp: give --scenario \(ioi, refusal, tpp, unlearning, probe-example, paper-ioi\) or your own --prompts/,
+    );
   });
 });

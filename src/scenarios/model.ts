@@ -15,6 +15,7 @@ import { SCENARIOS } from './catalog.ts';
 import { logitBehaviour, logitDiff } from './builtin/common.ts';
 import { positionSets } from './positions.ts';
 import { parsePromptLines, tokenisePromptSet } from './prompts.ts';
+import { checkSae } from './sae-check.ts';
 import type { LoadedScenario } from './load.ts';
 
 type Bytes = Uint8Array | ArrayBuffer;
@@ -74,6 +75,14 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
     const ids = set.ids.map((r) => [...r, ...Array(T - r.length).fill(pad)]);
     const last = set.ids.map((r) => r.length - 1);
     h = residualAtHook(model, ids, hook);
+    const saeCheck = await checkSae(
+      model,
+      sae,
+      hook,
+      ids,
+      set.ids.map((r) => r.length),
+      h,
+    );
     b = logitBehaviour(model, hook, { at: last, terms: logitDiff(set.target.map((t, i) => [t, set.contrast[i]])) });
     const mask = new Float32Array(n * T);
     set.ids.forEach((r, i) => mask.fill(1, i * T, i * T + r.length));
@@ -123,6 +132,7 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
       params: { processing, prependBos: spec.prependBos ? 'yes' : 'no', n },
       sources: { model: spec.model.name, sae: spec.sae.name, prompts: spec.prompts.name },
       attribution,
+      saeCheck,
       dispose: () => {
         hh.dispose();
         bb.dispose();

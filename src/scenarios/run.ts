@@ -51,6 +51,7 @@ export function resultConfig(sc: LoadedScenario, defence: Defence, featuresGiven
     params: sc.params,
     sources: sc.sources,
     saeNotes: sc.saeInfo.notes,
+    ...(sc.saeCheck ? { saeCheck: sc.saeCheck } : {}),
     backend: tf.getBackend(),
   };
 }

@@ -1,0 +1,102 @@
+// After loading a real model and an SAE: does the SAE read this model's activations the way it was trained to?
+// L0, explained variance at the hook, and the model's next-token loss with the SAE's reconstruction spliced in
+// against without — on the scenario's own prompts. A cfg read wrong (apply_b_dec_to_input, the normalisation,
+// the hook, processed against unprocessed weights) shows as a poor explained variance or a large loss jump.
+import { tf, type Tensor, type Tensor3D } from '../core/tf.ts';
+import type { Sae } from '../core/sae.ts';
+import type { GPT2 } from '../model/gpt2.ts';
+
+export interface SaeCheck {
+  /** Mean number of active features per real token. */
+  l0: number;
+  /** 1 − Σ‖h − ĥ‖² / Σ‖h − mean h‖² over real tokens. */
+  explainedVariance: number;
+  /** Mean next-token cross-entropy (nats) over the prompts' real tokens, clean and with ĥ spliced in at the hook. */
+  lossClean: number;
+  lossSpliced: number;
+  warnings: string[];
+}
+
+/** Thresholds beyond which a published SAE is almost certainly being read wrong. */
+const MIN_EV = 0.5;
+const MAX_LOSS_JUMP = 1.5;
+
+/**
+ * `ids` are right-padded [N][T] with `lengths` real tokens each; `h` the residual at the hook for them. Runs
+ * `chunk` prompts at a time (a GPT-2 forward's full logits are 3 MB per token).
+ */
+export async function checkSae(
+  model: GPT2,
+  sae: Sae,
+  hook: string,
+  ids: number[][],
+  lengths: number[],
+  h: Tensor3D,
+  chunk = 8,
+): Promise<SaeCheck> {
+  const [n, t] = h.shape;
+  const mask = new Float32Array(n * t);
+  lengths.forEach((l, i) => mask.fill(1, i * t, i * t + l));
+  const tokens = lengths.reduce((a, l) => a + l, 0);
+  // Pass 1: L0, the error energy, and Σh, Σ‖h‖² for the variance, at real tokens.
+  const stats = tf.tidy(() => {
+    const m = tf.reshape(tf.tensor2d(mask, [n, t]), [n, t, 1]);
+    const err = tf.mul(sae.error(h), m);
+    return [
+      tf.sum(tf.mul(tf.step(sae.encode(h)), m)),
+      tf.sum(tf.square(err)),
+      tf.sum(tf.mul(h, m), [0, 1]),
+      tf.sum(tf.mul(tf.square(h), m)),
+    ];
+  });
+  const [l0Sum, errSum, hSum, hSqSum] = await Promise.all(stats.map((x) => x.data()));
+  tf.dispose(stats);
+  const l0 = l0Sum[0] / tokens;
+  const variance = hSqSum[0] - Array.from(hSum as Float32Array).reduce((a, v) => a + v * v, 0) / tokens;
+  const explainedVariance = 1 - errSum[0] / variance;
+  // Pass 2: next-token loss over positions 0..len−2 of each prompt, clean and spliced.
+  const splice = (x: Tensor) => sae.reconstruct(x);
+  let clean = 0;
+  let spliced = 0;
+  let count = 0;
+  for (let s = 0; s < n; s += chunk) {
+    const rows = ids.slice(s, s + chunk);
+    const lens = lengths.slice(s, s + chunk);
+    const targets: number[] = [];
+    const where: number[] = [];
+    rows.forEach((r, i) => {
+      for (let p = 0; p + 1 < lens[i]; p++) {
+        where.push(i * t + p);
+        targets.push(r[p + 1]);
+      }
+    });
+    if (!where.length) continue;
+    const losses = tf.tidy(() => {
+      const nll = (logits: Tensor3D) => {
+        const flat = tf.reshape(logits, [rows.length * t, -1]);
+        const picked = tf.gather(tf.logSoftmax(flat, -1), tf.tensor1d(where, 'int32'));
+        return tf.neg(tf.sum(tf.mul(picked, tf.oneHot(tf.tensor1d(targets, 'int32'), model.config.vocabSize))));
+      };
+      return tf.stack([nll(model.forward(rows)), nll(model.forward(rows, { hooks: { [hook]: splice } }))]);
+    });
+    const [a, b] = await losses.data();
+    losses.dispose();
+    clean += a;
+    spliced += b;
+    count += where.length;
+  }
+  const lossClean = count ? clean / count : Number.NaN;
+  const lossSpliced = count ? spliced / count : Number.NaN;
+  const warnings: string[] = [];
+  if (!(explainedVariance >= MIN_EV))
+    warnings.push(
+      `explained variance ${explainedVariance.toFixed(3)} is below ${MIN_EV}: the SAE probably does not match these activations (its hook, apply_b_dec_to_input, normalize_activations, or processed against unprocessed weights)`,
+    );
+  if (lossSpliced - lossClean > MAX_LOSS_JUMP)
+    warnings.push(
+      `splicing the SAE in raises the next-token loss by ${(lossSpliced - lossClean).toFixed(2)} nats (more than ${MAX_LOSS_JUMP}): check the cfg`,
+    );
+  if (l0 > sae.dSae / 2)
+    warnings.push(`mean L0 ${l0.toFixed(0)} is over half the dictionary: the encoder's threshold or bias was probably read wrong`);
+  return { l0, explainedVariance, lossClean, lossSpliced, warnings };
+}
