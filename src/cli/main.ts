@@ -13,6 +13,7 @@ async function loadCommands(): Promise<Register[]> {
     import('./report.ts'),
     import('./sweep.ts'),
     import('./merge.ts'),
+    import('./inspect.ts'),
     import('./logits.ts'),
   ]);
   return mods.map((m) => m.register);

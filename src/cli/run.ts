@@ -10,24 +10,18 @@ import { isScenarioId, PAPER_IOI, SCENARIO_IDS, type ScenarioId } from '../scena
 import { loadScenario, topFeatures, type ScenarioSpec } from '../scenarios/load.ts';
 import { runOptions, runScenario } from '../scenarios/run.ts';
 import { refusalStage2 } from '../scenarios/builtin/refusal.ts';
-import { readModelDir, readPublic, readSaeDir, readText, writeOutput } from './fs.ts';
-import type { WeightProcessing } from '../scenarios/model.ts';
-import { HubInputError, isHubRef, parseHubRef } from '../io/hub.ts';
-import { hubFolder, hubOptionsFrom } from './hub-cache.ts';
+import { readPublic, readText, writeOutput } from './fs.ts';
+import { HubInputError } from '../io/hub.ts';
+import { addSourceOptions, readModelSource, readSaeSource, type SourceFlags } from './sources.ts';
 import { integer, oneOf } from './parse.ts';
 import { paperTable } from './table.ts';
 import { paperIoiLine } from './reference.ts';
 import { progressBar } from './progress.ts';
 import { addDefenceOptions, addSettingOptions, settingsFromFlags, settingsLine, type SettingFlags } from './settings.ts';
 
-interface RunFlags extends SettingFlags {
+interface RunFlags extends SettingFlags, SourceFlags {
   scenario?: string;
   prompts?: string;
-  processing: WeightProcessing;
-  prependBos?: boolean;
-  hubEndpoint?: string;
-  hubToken?: string;
-  cacheDir?: string;
   model?: string;
   sae?: string;
   features?: number[];
@@ -62,18 +56,8 @@ export function register(program: Command): void {
     )
     .option('--sae <id|dir>', "SAE id from the model's list (default: the scenario's SAE); with --prompts, a SAELens folder")
     .option('--prompts <file>', 'your prompt set (JSON lines: prompt, target, contrast) on --model with --sae')
-    .option(
-      '--processing <kind>',
-      "with --prompts: the model's weights as TransformerLens processes them (what SAELens SAEs were trained on), or as stored",
-      oneOf('--processing', ['transformer-lens', 'none'] as const),
-      'transformer-lens',
-    )
-    .option('--prepend-bos', "with --prompts: start every prompt with the tokenizer's BOS token")
-    .option('--hub-endpoint <url>', 'with hf: references: the Hub or a mirror (default: $HF_ENDPOINT, else https://huggingface.co)')
-    .option('--hub-token <token>', 'with hf: references: an access token for gated repositories (default: $HF_TOKEN)')
-    .option('--cache-dir <dir>', 'with hf: references: the download cache (default: $UNCLAMP_CACHE, else ~/.cache/unclamp/hub)')
     .option('--k <k>', "size of the scenario's default defended set (its top K)", integer('--k'));
-  addSettingOptions(addDefenceOptions(cmd, "the scenario's"))
+  addSettingOptions(addDefenceOptions(addSourceOptions(cmd, 'with --prompts or paper-ioi'), "the scenario's"))
     .option('--n <n>', 'number of held-out samples', integer('--n'))
     .option('--target <c>', 'TPP: class whose features are ablated (0..4)', integer('--target'))
     .option('--replay <k>', 'also replay the recovery path (top-k for the non-clamped part)', integer('--replay'))
@@ -85,40 +69,17 @@ export function register(program: Command): void {
     .action(async (flags: RunFlags) => runCommand(flags));
 }
 
-/** A local folder, or an hf: reference downloaded into the cache first (progress on stderr). */
-async function localFolder(ref: string, files: { required: string[]; optional?: string[] }, flags: RunFlags): Promise<string> {
-  if (!isHubRef(ref)) return ref;
-  const opts = hubOptionsFrom(flags);
-  const shown = new Set<string>();
-  opts.onProgress = flags.quiet
-    ? undefined
-    : ({ file, received, total }) => {
-        if (received === total || !shown.has(file))
-          process.stderr.write(`${ref}: ${file} ${formatBytes(received)}${total ? ` of ${formatBytes(total)}` : ''}\n`);
-        shown.add(file);
-      };
-  return hubFolder(parseHubRef(ref), files, opts);
-}
-
-const formatBytes = (n: number) => (n < 2 ** 20 ? `${(n / 1024).toFixed(0)} kB` : `${(n / 2 ** 20).toFixed(1)} MB`);
-
 async function specFor(id: ScenarioId, flags: RunFlags): Promise<ScenarioSpec> {
   if (id === 'probe-example') return { kind: 'probe-example' };
   if (id === 'paper-ioi') {
     const model = flags.model ?? PAPER_IOI.model;
     const sae = flags.sae ?? PAPER_IOI.sae;
     try {
-      const modelDir = await localFolder(model, { required: ['config.json', 'model.safetensors'] }, flags);
-      const saeDir = await localFolder(
-        sae,
-        { required: ['cfg.json', 'sae_weights.safetensors'], optional: ['sparsity.safetensors'] },
-        flags,
-      );
       return {
         kind: 'model',
         scenario: 'paper-ioi',
-        model: { ...readModelDir(modelDir), name: model },
-        sae: { ...readSaeDir(saeDir), name: sae },
+        model: await readModelSource(model, flags),
+        sae: await readSaeSource(sae, flags),
         prompts: { text: new TextDecoder().decode(await readPublic(PAPER_IOI.prompts)), name: PAPER_IOI.prompts },
         processing: flags.processing,
         prependBos: false,
@@ -134,16 +95,10 @@ async function specFor(id: ScenarioId, flags: RunFlags): Promise<ScenarioSpec> {
       throw new InputError(
         'your own prompts need --model (a folder or hf:owner/name), --sae (a folder or hf:owner/name/folder) and --prompts FILE',
       );
-    const modelDir = await localFolder(flags.model, { required: ['config.json', 'model.safetensors'] }, flags);
-    const saeDir = await localFolder(
-      flags.sae,
-      { required: ['cfg.json', 'sae_weights.safetensors'], optional: ['sparsity.safetensors'] },
-      flags,
-    );
     return {
       kind: 'model',
-      model: { ...readModelDir(modelDir), name: flags.model },
-      sae: { ...readSaeDir(saeDir), name: flags.sae },
+      model: await readModelSource(flags.model, flags),
+      sae: await readSaeSource(flags.sae, flags),
       prompts: { text: readText(flags.prompts, 'prompt set'), name: flags.prompts },
       processing: flags.processing,
       prependBos: flags.prependBos,
