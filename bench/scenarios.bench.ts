@@ -6,11 +6,10 @@ import '../scripts/lib/clean-errors.ts';
 import { parseArgs } from 'node:util';
 import { tf } from '../src/core/tf.ts';
 import { initNodeBackend, type NodeBackend } from '../src/engine/node-backend.ts';
-import { RecoverySite } from '../src/core/site.ts';
 import { RecoveryRun } from '../src/core/recovery.ts';
 import { BUILTIN_SCENARIO_IDS, effectiveRun } from '../src/scenarios/catalog.ts';
 import { loadScenario } from '../src/scenarios/load.ts';
-import { runOptions, runScenario } from '../src/scenarios/run.ts';
+import { createSite, defaultDefence, runOptions, runScenario } from '../src/scenarios/run.ts';
 import { readPublic } from '../src/cli/fs.ts';
 import { type BenchRecord, mib, printTable, writeRecords } from './results.ts';
 
@@ -60,15 +59,7 @@ for (const id of BUILTIN_SCENARIO_IDS) {
   ]);
   // The optimiser step alone, mode none, B from the hook onward or on the whole residual.
   for (const hookOnward of [true, false]) {
-    const site = await RecoverySite.create({
-      sae: sc.sae,
-      features: sc.defaults.features,
-      clamp: sc.defaults.clamp,
-      h: sc.h,
-      positions: sc.positions.default,
-      behaviour: sc.behaviour,
-      hookOnward,
-    });
+    const site = await createSite(sc, defaultDefence(sc), { hookOnward });
     const run = await RecoveryRun.create(site, runOptions(id, { steps: STEPS + 1, mode: 'none' }));
     run.stepOnce();
     await run.deltaValues();

@@ -3,7 +3,7 @@
 //   for each block i:                                          blocks.i.hook_resid_pre
 //     x = x + attn(ln1(x))                                     blocks.i.hook_resid_mid
 //     x = x + mlp(ln2(x))                                      blocks.i.hook_resid_post
-//   logits = ln_final(x) · W_Eᵀ                                (tied unembedding)
+//   logits = ln_final(x) · W_Eᵀ                                (tied; W_U + b_U once processed)
 // Hooks read (cache), replace or add to any activation; forwardFrom(hook, resid) starts mid-network so a
 // recovery loop does not recompute the layers before the hook. Everything is differentiable w.r.t. the
 // residual and the weights; with embedding 'onehot' also on backends without a gather gradient (wasm).
@@ -290,7 +290,7 @@ export class GPT2 {
     return this.hook(`${p}hook_resid_post`, x, opts) as Tensor3D;
   }
 
-  /** ln_final and the tied unembedding: [B, T, V] (or [B, 1, V] with opts.logitsAt). */
+  /** ln_final and the unembedding (W_U, or GPT-2's tied W_Eᵀ): [B, T, V] (or [B, 1, V] with opts.logitsAt). */
   unembed(x: Tensor3D, opts: RunOptions = {}): Tensor3D {
     const { dModel, vocabSize } = this.config;
     const [B, T] = x.shape;
@@ -344,7 +344,7 @@ export class GPT2 {
     if (W_U) return b_U ? tf.add(this.linear(x, W_U), b_U) : this.linear(x, W_U);
     const W_E = this.weights.W_E;
     // The wasm backend's matMul with transposeB is ~5× slower than with a transposed copy (GPT-2 small, 128
-    // rows: 3.7 s vs 0.75 s). Frozen weights there get a cached W_U = W_Eᵀ; other backends and trainable
+    // rows: 3.7 s vs 0.75 s). Frozen weights there get a cached W_Et = W_Eᵀ; other backends and trainable
     // (Variable) weights use transposeB, which costs no extra memory.
     if (tf.getBackend() === 'wasm' && !(W_E instanceof tf.Variable)) {
       this.W_Et ??= tf.keep(tf.transpose(W_E));

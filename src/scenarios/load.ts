@@ -1,8 +1,8 @@
 // The one scenario loader: from a scenario spec (a built-in experiment, the bundled probe example, the user's
-// own SAE + activations + probe files, or a real model + SAE + prompt set) to a loaded scenario — the residual at the hook, the behaviour
-// B, the δ positions, the features ranked by the scenario's rule and the scenario's defaults. The CLI, the
-// worker session and the report all load through here, with an injected reader of the public folder
-// (files on Node, fetch in the worker).
+// own SAE + activations + probe files, or a real model + SAE + prompt set) to a loaded scenario — the residual
+// at the hook, the behaviour B, the δ positions, the features ranked by the scenario's rule and the scenario's
+// defaults. The CLI, the worker session and the report all load through here, with an injected reader of the
+// public folder (files on Node, fetch in the worker).
 import type { Tensor3D } from '../core/tf.ts';
 import type { Sae } from '../core/sae.ts';
 import type { Behaviour } from '../core/site.ts';

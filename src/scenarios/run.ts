@@ -17,7 +17,15 @@ export interface Defence {
   positions: DeltaPositions;
 }
 
-export function createSite(sc: LoadedScenario, defence: Defence): Promise<RecoverySite> {
+/** The scenario's own defence: its default features and clamp, δ at its default positions. */
+export const defaultDefence = (sc: LoadedScenario): Defence => ({
+  features: sc.defaults.features,
+  clamp: sc.defaults.clamp,
+  positions: 'default',
+});
+
+/** `hookOnward: false` computes B on the whole residual every step (for checks and benchmarks of the onward path). */
+export function createSite(sc: LoadedScenario, defence: Defence, opts: { hookOnward?: boolean } = {}): Promise<RecoverySite> {
   return RecoverySite.create({
     sae: sc.sae,
     features: defence.features,
@@ -25,6 +33,7 @@ export function createSite(sc: LoadedScenario, defence: Defence): Promise<Recove
     h: sc.h,
     positions: sc.positions[defence.positions],
     behaviour: sc.behaviour,
+    hookOnward: opts.hookOnward,
   });
 }
 

@@ -8,7 +8,7 @@ import { tf, type Tensor2D } from '../core/tf.ts';
 import { loadBuiltinModel, loadBuiltinSae, readModelIndex, type BuiltinModel, type ModelIndexEntry } from '../scenarios/builtin/assets.ts';
 import { BUILTIN_SCENARIO_IDS } from '../scenarios/catalog.ts';
 import { loadScenario } from '../scenarios/load.ts';
-import { createSite } from '../scenarios/run.ts';
+import { createSite, defaultDefence } from '../scenarios/run.ts';
 import { FAMILIES, heldOutSet } from './generate.ts';
 import { accuracyByFamily, batchIds } from './evaluate.ts';
 
@@ -90,7 +90,7 @@ describe('its SAEs', () => {
 describe('the phenomenon is there', () => {
   it.each(BUILTIN_SCENARIO_IDS)('%s: the default defence flips ≥ 20 held-out samples', async (id) => {
     const sc = await loadScenario({ kind: 'builtin', scenario: id }, read);
-    const site = await createSite(sc, { features: sc.defaults.features, clamp: sc.defaults.clamp, positions: sc.defaults.run.positions });
+    const site = await createSite(sc, defaultDefence(sc));
     expect(site.baseline.valid.filter(Boolean).length).toBeGreaterThanOrEqual(20);
     site.dispose();
     sc.dispose();

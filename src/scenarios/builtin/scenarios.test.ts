@@ -7,8 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { initNodeBackend } from '../../engine/node-backend.ts';
 import { loadScenario, type LoadedScenario } from '../load.ts';
-import { runOptions, runScenario } from '../run.ts';
-import { RecoverySite } from '../../core/site.ts';
+import { createSite, defaultDefence, runOptions, runScenario } from '../run.ts';
 import { RecoveryRun } from '../../core/recovery.ts';
 import { resultToJson } from '../../io/results.ts';
 import { BUILTIN_SCENARIO_IDS, SCENARIOS } from '../catalog.ts';
@@ -63,15 +62,7 @@ describe.each(BUILTIN_SCENARIO_IDS)('%s on the built-in model', (id) => {
     expect(Boolean(sc.behaviour.onward)).toBe(id !== 'tpp');
     if (!sc.behaviour.onward) return;
     const trace = async (hookOnward: boolean) => {
-      const site = await RecoverySite.create({
-        sae: sc.sae,
-        features: sc.defaults.features,
-        clamp: sc.defaults.clamp,
-        h: sc.h,
-        positions: sc.positions.default,
-        behaviour: sc.behaviour,
-        hookOnward,
-      });
+      const site = await createSite(sc, defaultDefence(sc), { hookOnward });
       const run = await RecoveryRun.create(site, runOptions(id, { steps: 6, mode: 'none' }));
       await run.run();
       const out = { objective: run.history.map((e) => e.objective as number), delta: await run.deltaValues() };
