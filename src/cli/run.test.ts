@@ -48,7 +48,7 @@ describe('unclamp run', () => {
       const r = unclamp(['run', '--scenario', id]);
       expect(r.code).toBe(2);
       expect(r.stderr.trim()).toBe(
-        `unclamp: --scenario must be one of ioi, refusal, tpp, unlearning, probe-example (got "${id}"); your own probe files go to \`unclamp recover\``,
+        `unclamp: --scenario must be one of ioi, refusal, tpp, unlearning, probe-example, paper-ioi (got "${id}"); your own probe files go to \`unclamp recover\`, your own prompts to --prompts`,
       );
     }
   });

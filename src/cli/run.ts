@@ -123,7 +123,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
   if (flags.prompts && named !== 'prompts') throw new InputError(`--prompts runs your own prompts: leave out --scenario ${named}`);
   if (!isScenarioId(named) || named === 'probe') {
     throw new InputError(
-      `--scenario must be one of ${RUNNABLE.join(', ')} (got "${named}"); your own probe files go to \`unclamp recover\``,
+      `--scenario must be one of ${RUNNABLE.join(', ')} (got "${named}"); your own probe files go to \`unclamp recover\`, your own prompts to --prompts`,
     );
   }
   const id = named;
