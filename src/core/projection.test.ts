@@ -30,6 +30,19 @@ describe('projections', () => {
     });
   });
 
+  it('solves larger batches block by block (blocks of 8, the last one short)', () => {
+    tf.tidy(() => {
+      const n = 37;
+      const X = tf.randomNormal([3, n, n], 0, 1, 'float32', 5) as Tensor3D;
+      const K = tf.add(tf.div(tf.matMul(X, X, false, true), n), tf.mul(tf.eye(n), 0.2)) as Tensor3D;
+      const b = tf.randomNormal([3, n], 0, 1, 'float32', 6) as Tensor2D;
+      const x = batchedSolveSpd(K, b);
+      const back = tf.squeeze(tf.matMul(K, tf.expandDims(x, 2)), [2]);
+      expect(maxAbs(tf.sub(back, b)) / maxAbs(b)).toBeLessThan(1e-4);
+      expect(maxAbs(x)).toBeGreaterThan(0.1);
+    });
+  });
+
   it('masked-column projection equals Gram–Schmidt on the live columns', () => {
     tf.tidy(() => {
       const G = tf.matMul(A, A, true, false) as Tensor2D;
