@@ -7,6 +7,17 @@ export class LabelFileError extends InputError {
   override name = 'LabelInputError';
 }
 
+/** A value for a message: JSON, cut to 60 characters (a hostile value can be huge or nested too deep to stringify). */
+function preview(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Array.isArray(value) ? '[[[…' : String(value);
+  }
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}
+
 export function parseFeatureLabels(text: string, dSae?: number): Map<number, string> {
   let raw: unknown;
   try {
@@ -17,8 +28,8 @@ export function parseFeatureLabels(text: string, dSae?: number): Map<number, str
   const out = new Map<number, string>();
   const add = (idx: unknown, label: unknown, where: string) => {
     const i = typeof idx === 'string' && /^\d+$/.test(idx) ? Number(idx) : idx;
-    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0)
-      throw new LabelFileError(`label file: ${where} has no valid feature index (got ${JSON.stringify(idx)})`);
+    if (typeof i !== 'number' || !Number.isSafeInteger(i) || i < 0)
+      throw new LabelFileError(`label file: ${where} has no valid feature index (got ${preview(idx)})`);
     if (dSae !== undefined && i >= dSae)
       throw new LabelFileError(`label file: feature index ${i} is out of range for an SAE with ${dSae} features`);
     if (typeof label !== 'string') throw new LabelFileError(`label file: ${where} has no description string`);
@@ -33,7 +44,7 @@ export function parseFeatureLabels(text: string, dSae?: number): Map<number, str
       add(r.index ?? r.feature ?? r.featureIndex, r.description ?? r.label ?? r.explanation, `entry ${k}`);
     });
   } else if (typeof raw === 'object' && raw !== null) {
-    for (const [k, v] of Object.entries(raw)) add(k, v, `key "${k}"`);
+    for (const [k, v] of Object.entries(raw)) add(k, v, `key ${preview(k)}`);
   } else throw new LabelFileError('label file must be a JSON array of {index, description} or an object {index: label}');
   return out;
 }

@@ -50,6 +50,8 @@ export class ResultInputError extends InputError {
   override name = 'ResultInputError';
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /** Parse a result JSON written by resultToJson (for viewing an exported run); checks the shape, not every number. */
 export function parseResultJson(text: string): RecoveryResult {
   let raw: unknown;
@@ -58,19 +60,25 @@ export function parseResultJson(text: string): RecoveryResult {
   } catch (e) {
     throw new ResultInputError(`not a result file: invalid JSON (${(e as Error).message})`);
   }
-  const r = raw as Partial<RecoveryResult> & { schemaVersion?: number };
-  if (
-    typeof r !== 'object' ||
-    r === null ||
-    !Array.isArray(r.samples) ||
-    !Array.isArray(r.history) ||
-    typeof r.aggregate !== 'object' ||
-    typeof r.config !== 'object'
-  ) {
+  const r = raw as Partial<RecoveryResult> & { schemaVersion?: unknown };
+  if (!isObject(r) || !Array.isArray(r.samples) || !Array.isArray(r.history) || !isObject(r.aggregate) || !isObject(r.config)) {
     throw new ResultInputError('not a result file: expected config, samples, aggregate and history');
   }
-  if (r.schemaVersion !== undefined && r.schemaVersion > RESULT_SCHEMA_VERSION) {
-    throw new ResultInputError(`result file has schema version ${r.schemaVersion}; this Unclamp reads up to ${RESULT_SCHEMA_VERSION}`);
+  const version = r.schemaVersion;
+  if (version !== undefined) {
+    if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
+      throw new ResultInputError(
+        `not a result file: schemaVersion must be a positive integer, got ${typeof version === 'number' ? version : typeof version}`,
+      );
+    }
+    if (version > RESULT_SCHEMA_VERSION) {
+      throw new ResultInputError(`result file has schema version ${version}; this Unclamp reads up to ${RESULT_SCHEMA_VERSION}`);
+    }
   }
+  // The page renders one row per sample and one chart point per history entry: each must be an object.
+  const badSample = r.samples.findIndex((s) => !isObject(s));
+  if (badSample >= 0) throw new ResultInputError(`not a result file: samples[${badSample}] is not an object`);
+  const badStep = r.history.findIndex((h) => !isObject(h) || typeof h.step !== 'number');
+  if (badStep >= 0) throw new ResultInputError(`not a result file: history[${badStep}] is not an entry with a numeric step`);
   return r as RecoveryResult;
 }

@@ -89,6 +89,9 @@ export function parseSaeLensCfg(
   }
   const k = c.k ?? c.activation_fn_kwargs?.k ?? undefined;
   if (architecture === 'topk' && k === undefined) throw new SaeError(`${src}: a TopK SAE needs k (cfg.k or activation_fn_kwargs.k)`);
+  if (architecture === 'topk' && !(Number.isInteger(k) && k! >= 1 && k! <= c.d_sae)) {
+    throw new SaeError(`${src}: k must be an integer from 1 to d_sae=${c.d_sae}, got ${k}`);
+  }
   if (c.rescale_acts_by_decoder_norm) throw new SaeError(`${src}: rescale_acts_by_decoder_norm is not supported`);
   if (c.reshape_activations && c.reshape_activations !== 'none') {
     throw new SaeError(`${src}: reshape_activations "${c.reshape_activations}" is not supported (residual-stream SAEs only)`);
@@ -106,6 +109,9 @@ export function parseSaeLensCfg(
       throw new SaeError(
         `${src}: normalize_activations is expected_average_only_in but no scaling factor is given (add "norm_scaling_factor" to cfg.json or pass it as an option)`,
       );
+    }
+    if (!(Number.isFinite(normScalingFactor) && normScalingFactor > 0)) {
+      throw new SaeError(`${src}: norm_scaling_factor must be a positive number, got ${normScalingFactor}`);
     }
     normalizeActivations = 'none';
     notes.push(`folded expected_average_only_in scaling factor ${normScalingFactor} into W_enc, W_dec and b_dec`);

@@ -31,6 +31,17 @@ function fail(source: string, msg: string): never {
   throw new SafetensorsError(`${source}: ${msg}`);
 }
 
+/** A header value for a message: JSON, cut to 80 characters (a hostile value can be huge or nested too deep to stringify). */
+function preview(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Array.isArray(value) ? '[[[…' : String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
 /** IEEE 754 half precision → number. */
 export function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
@@ -86,7 +97,7 @@ export function parseSafetensors(input: ArrayBuffer | Uint8Array, source = 'safe
   const dataLen = bytes.byteLength - dataStart;
   const tensors = new Map<string, LoadedTensor>();
   let metadata: Record<string, string> = {};
-  const spans: { name: string; begin: number; end: number }[] = [];
+  const spans: { name: string; begin: number; end: number; dtype: SafetensorsDType; shape: number[]; count: number }[] = [];
 
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
@@ -100,15 +111,16 @@ export function parseSafetensors(input: ArrayBuffer | Uint8Array, source = 'safe
     if (typeof raw !== 'object' || raw === null) fail(source, `tensor "${name}": entry must be an object`);
     const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
     if (typeof dtype !== 'string') fail(source, `tensor "${name}": missing dtype`);
-    if (!(dtype in DTYPE_BYTES)) {
+    if (!Object.hasOwn(DTYPE_BYTES, dtype)) {
       const what = OTHER_DTYPES.has(dtype) ? 'unsupported' : 'unknown';
       fail(source, `tensor "${name}": ${what} dtype ${dtype} (supported: F32, F16, BF16)`);
     }
-    if (!Array.isArray(shape) || !shape.every((s) => Number.isInteger(s) && s >= 0)) {
-      fail(source, `tensor "${name}": shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+    // Safe integers only: a dimension past 2^53 cannot be held exactly (it would be rounded, silently).
+    if (!Array.isArray(shape) || !shape.every((s) => Number.isSafeInteger(s) && s >= 0)) {
+      fail(source, `tensor "${name}": shape must be an array of non-negative integers, got ${preview(shape)}`);
     }
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0)) {
-      fail(source, `tensor "${name}": data_offsets must be [begin, end], got ${JSON.stringify(offsets)}`);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
+      fail(source, `tensor "${name}": data_offsets must be [begin, end], got ${preview(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end || end > dataLen) {
@@ -122,14 +134,18 @@ export function parseSafetensors(input: ArrayBuffer | Uint8Array, source = 'safe
         `tensor "${name}": ${end - begin} bytes stored but shape [${(shape as number[]).join(', ')}] of ${dt} needs ${count * DTYPE_BYTES[dt]}`,
       );
     }
-    spans.push({ name, begin, end });
-    tensors.set(name, { dtype: dt, shape: shape as number[], data: decode(bytes.subarray(dataStart + begin, dataStart + end), dt, count) });
+    spans.push({ name, begin, end, dtype: dt, shape: shape as number[], count });
   }
-  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
-  for (let i = 1; i < spans.length; i++) {
-    const prev = spans[i - 1],
-      cur = spans[i];
+  // Overlaps are refused before anything is decoded: a header of many entries that all point at one region
+  // would otherwise make us copy the file once per entry.
+  const byOffset = [...spans].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  for (let i = 1; i < byOffset.length; i++) {
+    const prev = byOffset[i - 1],
+      cur = byOffset[i];
     if (cur.begin < prev.end) fail(source, `tensors "${prev.name}" and "${cur.name}" overlap in the data section`);
+  }
+  for (const { name, begin, end, dtype, shape, count } of spans) {
+    tensors.set(name, { dtype, shape, data: decode(bytes.subarray(dataStart + begin, dataStart + end), dtype, count) });
   }
   return { tensors, metadata };
 }

@@ -29,6 +29,13 @@ export interface PromptSet {
 }
 
 export const MAX_PROMPTS = 512;
+/**
+ * The longest run of non-space characters a prompt may hold. Byte-level BPE takes time quadratic in such a run
+ * (50,000 characters take seconds), so longer runs are refused before tokenising; real prompts have none this long.
+ */
+export const MAX_PROMPT_RUN = 4096;
+/** No token is longer than this (GPT-2's longest is 128 bytes): a longer completion is refused without tokenising it. */
+export const MAX_COMPLETION_CHARS = 128;
 
 export function parsePromptLines(text: string, source = 'prompt set'): PromptLine[] {
   const lines: PromptLine[] = [];
@@ -64,6 +71,11 @@ export function tokenisePromptSet(
 ): PromptSet {
   const source = opts.source ?? 'prompt set';
   const one = (s: string, what: string, i: number) => {
+    if (s.length > MAX_COMPLETION_CHARS) {
+      throw new PromptSetInputError(
+        `${source}, line ${i + 1}: ${what} is ${s.length} characters; a completion must be exactly one token (at most ${MAX_COMPLETION_CHARS} characters)`,
+      );
+    }
     const id = tok.tokenId(s);
     if (id === undefined) {
       const n = tok.encode(s).length;
@@ -74,6 +86,13 @@ export function tokenisePromptSet(
     return id;
   };
   const ids = lines.map((l, i) => {
+    for (const [run] of l.prompt.matchAll(/\S+/g)) {
+      if (run.length > MAX_PROMPT_RUN) {
+        throw new PromptSetInputError(
+          `${source}, line ${i + 1}: the prompt has ${run.length} characters without a space; at most ${MAX_PROMPT_RUN} are allowed`,
+        );
+      }
+    }
     const body = tok.encode(l.prompt);
     const row = opts.prependBos && tok.bosId !== undefined ? [tok.bosId, ...body] : body;
     if (!row.length) throw new PromptSetInputError(`${source}, line ${i + 1}: the prompt has no tokens`);

@@ -5,10 +5,16 @@
 import { z } from 'zod';
 import { DELTA_POSITIONS, effectiveRun, PAGE_SCENARIO_IDS, type RunSettings, type ScenarioId } from '../scenarios/catalog.ts';
 
+/** Clamp values and factors a link may ask for: the scenarios use −25 to ×8; 10³⁰⁰ would only overflow the run. */
+export const MAX_CLAMP_MAGNITUDE = 1e6;
+
 export const clampSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('set'), value: z.number().finite(), onlyActive: z.boolean() }),
-  z.object({ kind: z.literal('multiply'), factor: z.number().finite() }),
+  z.object({ kind: z.literal('set'), value: z.number().min(-MAX_CLAMP_MAGNITUDE).max(MAX_CLAMP_MAGNITUDE), onlyActive: z.boolean() }),
+  z.object({ kind: z.literal('multiply'), factor: z.number().min(-MAX_CLAMP_MAGNITUDE).max(MAX_CLAMP_MAGNITUDE) }),
 ]);
+
+/** Feature indices a link may name: up to 2²⁴ features (the widest published SAEs have 16M). */
+export const MAX_FEATURE_INDEX = 2 ** 24 - 1;
 
 /** Bounds a link may ask for: a shared URL cannot request 10⁹ steps. */
 export const runSchema = z.object({
@@ -32,9 +38,9 @@ export const runSchema = z.object({
 
 export const configSchema = z.object({
   scenario: z.enum(PAGE_SCENARIO_IDS),
-  sae: z.string().max(200).optional(),
+  sae: z.string().min(1).max(200).optional(),
   /** Defended features; null = the scenario's default selection. */
-  features: z.array(z.number().int().min(0)).max(4096).nullable(),
+  features: z.array(z.number().int().min(0).max(MAX_FEATURE_INDEX)).max(4096).nullable(),
   clamp: clampSchema.nullable(),
   /** The run settings the user changed (the rest are the scenario's). */
   run: runSchema.partial(),
@@ -111,7 +117,7 @@ export function configFromHash(hash: string): { config: PlaygroundConfig; proble
   const top = configSchema.shape;
   const config: PlaygroundConfig = {
     scenario: pick('scenario', top.scenario, p.get('s') ?? DEFAULT_CONFIG.scenario, DEFAULT_CONFIG.scenario),
-    sae: pick('sae', top.sae, p.get('sae') ?? undefined, undefined),
+    sae: pick('sae', top.sae, p.get('sae') || undefined, undefined),
     features: pick('features', top.features, p.get('f') ? p.get('f')!.split('.').map(Number) : null, null),
     clamp: pick('clamp', top.clamp, parseClamp(p.get('c')), null),
     run: {},

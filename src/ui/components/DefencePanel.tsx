@@ -3,6 +3,7 @@ import { useEffect, useMemo, useState } from 'react';
 import { useStore } from '../store.ts';
 import { applyDefence } from '../engine.ts';
 import type { ClampRule } from '../../core/clamp.ts';
+import { MAX_CLAMP_MAGNITUDE } from '../config.ts';
 import { rankPositive } from '../../core/select.ts';
 import { formatNumber as fmt } from '../../core/format.ts';
 
@@ -39,8 +40,14 @@ function ClampControls({ clamp, onChange }: { clamp: ClampRule; onChange: (c: Cl
           <input
             type="number"
             step="any"
+            min={-MAX_CLAMP_MAGNITUDE}
+            max={MAX_CLAMP_MAGNITUDE}
             value={value}
-            onChange={(e) => Number.isFinite(e.target.valueAsNumber) && onChange(make(kind, e.target.valueAsNumber))}
+            onChange={(e) => {
+              // A value a link could not carry (config.ts bounds it) is not taken.
+              const v = e.target.valueAsNumber;
+              if (Number.isFinite(v) && Math.abs(v) <= MAX_CLAMP_MAGNITUDE) onChange(make(kind, v));
+            }}
           />
         </label>
       )}
