@@ -1,7 +1,7 @@
 // docs/performance.md (and its chart, docs/performance.svg) from bench/results.json, which `npm run bench` writes.
 //   npx tsx scripts/render-performance.ts
 import { writeFileSync } from 'node:fs';
-import { type BenchRecord, perPromptRatio, readRecords } from '../bench/results.ts';
+import { type BenchRecord, perPromptRatio, promptsOf, readRecords } from '../bench/results.ts';
 
 const records = readRecords();
 if (!records.length) throw new Error('bench/results.json is empty or missing: run `npm run bench` first');
@@ -57,7 +57,7 @@ function chart(rows: BenchRecord[]): string {
   rows.forEach((r, i) => {
     const y = 30 + i * (bar + gap);
     const colour = r.impl.startsWith('torch') ? '#94a3b8' : '#2563eb';
-    parts.push(`<text x="${left - 8}" y="${y + 13}" text-anchor="end">${esc(`${r.impl}, ${r.mode}`)}</text>`);
+    parts.push(`<text x="${left - 8}" y="${y + 13}" text-anchor="end">${esc(`${r.impl}, ${r.mode}, ${promptsOf(r)} prompts`)}</text>`);
     parts.push(`<rect x="${left}" y="${y}" width="${Math.max(1, x(r.msPerStep) - left)}" height="${bar}" fill="${colour}"/>`);
     parts.push(`<text x="${x(r.msPerStep) + 4}" y="${y + 13}">${r.msPerStep.toFixed(0)}</text>`);
   });
