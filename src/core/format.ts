@@ -29,3 +29,17 @@ export function formatRatio(r: { mean: number | null; included: number; excluded
   if (r.included === 0) return total ? `n/a (0 of ${total})` : '—';
   return r.excluded ? `${formatNumber(r.mean)} (${r.included} of ${total})` : formatNumber(r.mean);
 }
+
+/**
+ * A value for an error message: JSON, cut to `max` characters. A hostile value can be huge, or nested too deep to
+ * stringify (the message must not be the thing that crashes).
+ */
+export function previewValue(value: unknown, max = 80): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Array.isArray(value) ? '[[[…' : String(value);
+  }
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}

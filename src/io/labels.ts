@@ -2,21 +2,13 @@
 // or a plain {"index": "label"} map. Indices arrive as numbers or strings; several explanations per
 // feature are joined. Labels are display-only, so a malformed entry is reported, not guessed.
 import { InputError } from '../core/errors.ts';
+import { previewValue } from '../core/format.ts';
 
 export class LabelFileError extends InputError {
   override name = 'LabelInputError';
 }
 
-/** A value for a message: JSON, cut to 60 characters (a hostile value can be huge or nested too deep to stringify). */
-function preview(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = Array.isArray(value) ? '[[[…' : String(value);
-  }
-  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
-}
+const preview = (value: unknown) => previewValue(value, 60);
 
 export function parseFeatureLabels(text: string, dSae?: number): Map<number, string> {
   let raw: unknown;

@@ -3,6 +3,7 @@
 // Every malformed case gets its own message naming the file and the tensor, because researchers feed
 // files exported from their own notebooks and need to know which one is wrong and why.
 import { InputError } from '../core/errors.ts';
+import { previewValue } from '../core/format.ts';
 
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
@@ -31,16 +32,7 @@ function fail(source: string, msg: string): never {
   throw new SafetensorsError(`${source}: ${msg}`);
 }
 
-/** A header value for a message: JSON, cut to 80 characters (a hostile value can be huge or nested too deep to stringify). */
-function preview(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = Array.isArray(value) ? '[[[…' : String(value);
-  }
-  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
-}
+const preview = (value: unknown) => previewValue(value, 80);
 
 /** IEEE 754 half precision → number. */
 export function halfToFloat(h: number): number {
