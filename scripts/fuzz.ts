@@ -4,7 +4,7 @@
 // bug), with the slowest case. Exits 1 when any case ends in 'other' or takes over 1 s. --write puts the
 // table in docs/reliability.md, section "Fuzzed parsers" (the rest of the file is kept).
 import './lib/clean-errors.ts';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeDocSection } from './lib/doc-section.ts';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -128,15 +128,7 @@ ${table}
 ${date}, Node ${process.version} on ${os.platform()}/${os.arch()} (${os.cpus().length} cores), seed ${seed}, ${totalS.toFixed(0)} s in all.
 Regenerate with \`${command}\` (fresh cases; add \`--seed ${seed}\` to repeat these).
 `;
-  const heading = '## Fuzzed parsers';
-  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Reliability\n\n';
-  const at = text.indexOf(heading);
-  if (at < 0) text = `${text.trimEnd()}\n\n${section}`;
-  else {
-    const next = text.indexOf('\n## ', at + heading.length);
-    text = `${text.slice(0, at)}${section}${next < 0 ? '' : text.slice(next)}`;
-  }
-  writeFileSync(file, `${text.trimEnd()}\n`);
+  writeDocSection(file, 'Reliability', '## Fuzzed parsers', section);
   process.stdout.write(`wrote ${path.relative(process.cwd(), file)}\n`);
 }
 
