@@ -5,12 +5,27 @@ import react from '@vitejs/plugin-react';
 // its multi-threaded SIMD build; without it wasm runs on one thread. Hosting elsewhere needs the same two headers
 // (README, "Hosting").
 const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+// The built app's Content-Security-Policy (the preview server sends it; README, "Hosting"). No 'unsafe-eval':
+// WebAssembly compilation needs only 'wasm-unsafe-eval' (the wasm backend); the threaded wasm build starts its
+// workers from blob: URLs; styles set from script are not inline styles, but libraries' style attributes are,
+// hence style-src 'unsafe-inline'. The dev server omits it (React's fast refresh injects an inline script).
+export const CSP = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "worker-src 'self' blob:",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
 
 export default defineConfig({
   plugins: [react()],
   worker: { format: 'es' },
   build: { target: 'es2022', chunkSizeWarningLimit: 4096 },
-  preview: { host: '127.0.0.1', port: 4173, strictPort: true, headers: isolation },
+  preview: { host: '127.0.0.1', port: 4173, strictPort: true, headers: { ...isolation, 'Content-Security-Policy': CSP } },
   server: { host: '127.0.0.1', port: 5173, headers: isolation },
   test: {
     include: ['src/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts'],
