@@ -47,7 +47,7 @@ export function register(program: Command): void {
   const cmd = program
     .command('run')
     .description(
-      "Run one of the paper's experiments (ioi, refusal, tpp, unlearning) on the built-in model, or the probe example, with the scenario's defaults.",
+      "Run one of the paper's experiments (ioi, refusal, tpp, unlearning) on the built-in model, the probe example, the paper's IOI on GPT-2 small (paper-ioi), or your own model, SAE and prompts (--prompts), with the scenario's defaults.",
     )
     .option('--scenario <id>', `${RUNNABLE.join(' | ')} (or give --prompts)`)
     .option(
