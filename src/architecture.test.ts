@@ -91,7 +91,9 @@ describe('import boundaries', () => {
 
   it('no source or doc points to a document outside the repository', () => {
     const docs = [path.join(root, 'README.md'), ...readdirSync(path.join(root, 'docs')).map((f) => path.join(root, 'docs', f))];
-    const offenders = [...graph.keys(), ...docs].filter((f) => /DESIGN §|\.\.\/shared\/|PAPER-NOTES/.test(readFileSync(f, 'utf8')));
+    // The pattern is assembled from pieces so that this test does not itself name those documents.
+    const outside = new RegExp([['DESIGN', '§'].join(' '), ['\\.\\.', 'shared', ''].join('/'), ['PAPER', 'NOTES'].join('-')].join('|'));
+    const offenders = [...graph.keys(), ...docs].filter((f) => outside.test(readFileSync(f, 'utf8')));
     expect(offenders.map((f) => path.relative(root, f))).toEqual([]);
   });
 });
