@@ -4,7 +4,6 @@
 // end. Exits 1 if the tensor count or tensor memory grows. --write puts the table in docs/reliability.md,
 // section "Soak (Node)".
 import './lib/clean-errors.ts';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,7 +12,8 @@ import { EngineSession } from '../src/engine/session.ts';
 import type { EngineEvent } from '../src/engine/protocol.ts';
 import { type MemoryReading, soakCycles, soakRun } from '../src/engine/soak.ts';
 import { loadScenario } from '../src/scenarios/load.ts';
-import { readPublic, PUBLIC_DIR } from '../src/cli/fs.ts';
+import { readPublic } from '../src/cli/fs.ts';
+import { nodeSessionHost } from '../src/engine/node-host.ts';
 import { printTable } from '../bench/results.ts';
 import { writeDocSection } from './lib/doc-section.ts';
 
@@ -33,14 +33,7 @@ const sc = await loadScenario({ kind: 'builtin', scenario: 'ioi' }, readPublic);
 const run = await soakRun(sc, steps, 5);
 sc.dispose();
 const events: EngineEvent[] = [];
-const session = new EngineSession({
-  emit: (e) => events.push(e),
-  fetchAsset: async (p) => {
-    const b = readFileSync(path.join(PUBLIC_DIR, p));
-    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-  },
-  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-});
+const session = new EngineSession(nodeSessionHost((e) => events.push(e)));
 const info = await session.handle({ type: 'loadScenario', scenario: { kind: 'builtin', scenario: 'ioi' } });
 await session.handle({ type: 'setDefence', features: info.defaults.features, clamp: info.defaults.clamp });
 await soakCycles(session, events, 1); // kernels and buffers made once

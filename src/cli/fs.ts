@@ -3,12 +3,12 @@ import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'no
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../core/errors.ts';
+import { PUBLIC_DIR } from '../engine/node-host.ts';
 import type { SaeFolderFiles } from '../io/saelens.ts';
 import type { ReadAsset } from '../scenarios/builtin/assets.ts';
 import type { ProbeFiles } from '../scenarios/load.ts';
 
-/** The app's public folder: the built-in model, its SAEs, the probe example. */
-export const PUBLIC_DIR = path.resolve(import.meta.dirname, '../../public');
+export { PUBLIC_DIR };
 
 export const readPublic: ReadAsset = async (p) => {
   try {

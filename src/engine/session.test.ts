@@ -1,29 +1,19 @@
 // The engine session as the worker drives it, in Node (cpu backend): loading, the defence, the run loop's
 // controls, analyses, memory, the scenario's defaults, and one case per kind of bad request.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { tf } from '../core/tf.ts';
 import { InputError } from '../core/errors.ts';
 import { REPLAY_PARTS } from '../core/analyses.ts';
 import { SCENARIOS } from '../scenarios/catalog.ts';
 import { EngineSession } from './session.ts';
+import { nodeSessionHost } from './node-host.ts';
 import { initNodeBackend } from './node-backend.ts';
 import type { DefenceInfo, EngineEvent, RunConfig, ScenarioInfo } from './protocol.ts';
 import type { RecoveryResult } from '../core/metrics.ts';
 
-const publicDir = path.resolve(import.meta.dirname, '../../public');
-
 function makeSession() {
   const events: EngineEvent[] = [];
-  const session = new EngineSession({
-    emit: (e) => events.push(e),
-    fetchAsset: async (p) => {
-      const b = readFileSync(path.join(publicDir, p));
-      return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-    },
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-  });
+  const session = new EngineSession(nodeSessionHost((e) => events.push(e)));
   const done = () => (events.find((e) => e.type === 'done') as { result: RecoveryResult } | undefined)?.result;
   return { session, events, done };
 }

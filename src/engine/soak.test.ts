@@ -1,17 +1,14 @@
 // Soak, short form (scripts/soak.ts runs 10,000 steps and 50 cycles): a long run and repeated start/reset
 // cycles on the built-in IOI scenario leave the tensor count where it was.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { tf } from '../core/tf.ts';
 import { loadScenario, type LoadedScenario } from '../scenarios/load.ts';
 import { initNodeBackend } from './node-backend.ts';
 import { EngineSession } from './session.ts';
+import { nodeSessionHost } from './node-host.ts';
+import { readPublic } from '../cli/fs.ts';
 import type { EngineEvent } from './protocol.ts';
 import { soakCycles, soakRun } from './soak.ts';
-
-const publicDir = path.resolve(import.meta.dirname, '../../public');
-const read = async (p: string) => new Uint8Array(readFileSync(path.join(publicDir, p)));
 
 beforeAll(async () => {
   await initNodeBackend('wasm');
@@ -23,7 +20,7 @@ afterAll(async () => {
 describe('soak (short)', () => {
   let sc: LoadedScenario;
   beforeAll(async () => {
-    sc = await loadScenario({ kind: 'builtin', scenario: 'ioi' }, read);
+    sc = await loadScenario({ kind: 'builtin', scenario: 'ioi' }, readPublic);
   });
   afterAll(() => sc.dispose());
 
@@ -38,14 +35,7 @@ describe('soak (short)', () => {
 
   it('10 start/reset cycles in the engine session leave the tensor count where it was', async () => {
     const events: EngineEvent[] = [];
-    const session = new EngineSession({
-      emit: (e) => events.push(e),
-      fetchAsset: async (p) => {
-        const b = readFileSync(path.join(publicDir, p));
-        return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-      },
-      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    });
+    const session = new EngineSession(nodeSessionHost((e) => events.push(e)));
     const info = await session.handle({ type: 'loadScenario', scenario: { kind: 'builtin', scenario: 'ioi' } });
     await session.handle({ type: 'setDefence', features: info.defaults.features, clamp: info.defaults.clamp });
     // One cycle first: the run's kernels and buffers are made once.
