@@ -47,16 +47,24 @@ export class ReadoutHead {
     this.weights = tf.tensor2d(w, [n, tokens.length]);
   }
 
-  /** B [N] from the final residual x [N, T', d] whose first position is `offset` (so row n reads at_n − offset). */
-  apply(x: Tensor3D, offset = 0): Tensor1D {
-    const [n, t] = x.shape;
-    const sel = new Float32Array(n * t);
+  /** The one-hot rows [N, 1, T'] that pick each row's readout position from a residual starting at `offset`. */
+  selection(n: number, t: number, offset: number): Tensor3D {
+    const data = new Float32Array(n * t);
     this.at.forEach((p, i) => {
       if (p < offset || p >= offset + t) throw new ModelInputError(`readout position ${p} is outside ${offset}..${offset + t - 1}`);
-      sel[i * t + p - offset] = 1;
+      data[i * t + p - offset] = 1;
     });
+    return tf.tensor3d(data, [n, 1, t]);
+  }
+
+  /**
+   * B [N] from the final residual x [N, T', d] whose first position is `offset` (so row n reads at_n − offset).
+   * A caller that applies the head every step passes `sel` (from selection()), made once.
+   */
+  apply(x: Tensor3D, offset = 0, sel?: Tensor3D): Tensor1D {
+    const [n, t] = x.shape;
     // Row selection as a one-hot matmul: differentiable on every backend (gather's gradient is not on wasm).
-    const rows = tf.reshape(tf.matMul(tf.tensor3d(sel, [n, 1, t]), x), [n, -1]) as Tensor2D;
+    const rows = tf.reshape(tf.matMul(sel ?? this.selection(n, t, offset), x), [n, -1]) as Tensor2D;
     const logits = tf.matMul(this.model.finalNorm(rows), this.W);
     return tf.sum(tf.mul(this.b ? tf.add(logits, this.b) : logits, this.weights), 1) as Tensor1D;
   }

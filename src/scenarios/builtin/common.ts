@@ -48,7 +48,16 @@ export function logitBehaviour(model: GPT2, hook: string, readout: LogitReadout)
     const prefix = tf.slice(hDef, [0, 0, 0], [n, from, d]);
     const rest = HookOnward.create(model, hook, prefix);
     prefix.dispose();
-    return { from, behaviour: (suffix) => head.apply(rest.residual(suffix), from), dispose: () => rest.dispose() };
+    // The readout's row selection is the same every step: made once per site.
+    const sel = head.selection(n, hDef.shape[1] - from, from);
+    return {
+      from,
+      behaviour: (suffix) => head.apply(rest.residual(suffix), from, sel),
+      dispose: () => {
+        rest.dispose();
+        sel.dispose();
+      },
+    };
   };
   const behaviour: Behaviour = Object.assign((hRec: Tensor3D) => head.apply(model.residualFrom(hook, hRec)), { onward });
   return { behaviour, dispose: () => head.dispose() };
