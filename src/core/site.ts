@@ -196,7 +196,7 @@ export class RecoverySite {
         ]);
       });
     } catch (e) {
-      tf.dispose([bBase, bDef, ...Object.values(parts)]);
+      tf.dispose(Object.values(parts));
       set.dispose();
       throw e;
     } finally {
