@@ -1,6 +1,12 @@
 import { defineConfig } from '@playwright/test';
 
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// E2E_PORT lets two checkouts (or two people on one machine) run the suite at once.
+const port = Number(process.env.E2E_PORT ?? 4173);
+// E2E_DIST: the built app to serve (default dist/, what `vite build` writes).
+const dist = process.env.E2E_DIST ?? 'dist';
+// E2E_OUTPUT: where failures and screenshots go (e2e/helpers.ts reads it too).
+const outputDir = process.env.E2E_OUTPUT ?? 'test-results';
 // Chromium must not try to reach Google's services: the network here is closed: only loopback is reachable, and Chromium's background requests would fail loudly.
 const baseArgs = [
   '--no-sandbox',
@@ -13,7 +19,7 @@ const baseArgs = [
 
 export default defineConfig({
   testDir: 'e2e',
-  outputDir: 'test-results',
+  outputDir,
   timeout: 240_000,
   expect: { timeout: 60_000 },
   fullyParallel: false,
@@ -21,13 +27,13 @@ export default defineConfig({
   retries: process.env.CI ? 1 : 0,
   reporter: [['list']],
   use: {
-    baseURL: 'http://127.0.0.1:4173',
+    baseURL: `http://127.0.0.1:${port}`,
     trace: 'off',
     screenshot: 'only-on-failure',
   },
   webServer: {
-    command: 'npx vite preview --host 127.0.0.1 --port 4173 --strictPort',
-    url: 'http://127.0.0.1:4173',
+    command: `npx vite preview --host 127.0.0.1 --port ${port} --strictPort --outDir ${dist}`,
+    url: `http://127.0.0.1:${port}`,
     reuseExistingServer: !process.env.CI,
     timeout: 60_000,
   },

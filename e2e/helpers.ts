@@ -8,7 +8,7 @@ export async function openPlayground(page: Page, hash = '#s=probe-example&n=30&l
 }
 
 export async function screenshot(page: Page, name: string, project: string): Promise<void> {
-  await page.screenshot({ path: `test-results/screens/${name}-${project}.png`, fullPage: true });
+  await page.screenshot({ path: `${process.env.E2E_OUTPUT ?? 'test-results'}/screens/${name}-${project}.png`, fullPage: true });
 }
 
 export const points = async (page: Page, id: string) => Number(await page.getByTestId(`chart-${id}`).getAttribute('data-points'));
