@@ -1,73 +1,15 @@
-// Hub downloads against a local server in the Hub's URL layout ({repo}/resolve/{revision}/{path}, Range requests,
-// ETags) that can drop a connection, truncate a file, answer 404 / 401 / 500, or serve the wrong bytes. Nothing here
-// touches the real Hub.
+// Hub downloads against a local server in the Hub's URL layout (scripts/fixtures/fake-hub.ts) that can drop a
+// connection, truncate a file, answer 404 / 401 / 500, or serve the wrong bytes. Nothing here touches the real Hub.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { hubFileUrl, parseHubRef } from '../io/hub.ts';
 import { writeSaeLensFolder } from '../io/saelens.ts';
 import { mulberry32, normals } from '../core/rng.ts';
 import { cachePath, type HubOptions, hubFile } from './hub-cache.ts';
-
-type Mode = 'ok' | 'drop-once' | 'truncate' | 'status-404' | 'status-401' | 'status-500-once' | 'wrong-sha';
-
-/** A Hub look-alike: files by URL path, a mode per path, and a log of what was asked. */
-class FakeHub {
-  files = new Map<string, Buffer>();
-  modes = new Map<string, Mode>();
-  log: { path: string; range?: string; auth?: string }[] = [];
-  private server: Server;
-  url = '';
-
-  constructor() {
-    this.server = createServer((req, res) => {
-      const p = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-      this.log.push({ path: p, range: req.headers.range, auth: req.headers.authorization });
-      const body = this.files.get(p);
-      const mode = this.modes.get(p) ?? 'ok';
-      if (mode === 'status-404' || !body) return void res.writeHead(404).end('Entry not found');
-      if (mode === 'status-401') return void (req.headers.authorization ? res.writeHead(200).end(body) : res.writeHead(401).end('gated'));
-      if (mode === 'status-500-once') {
-        this.modes.set(p, 'ok');
-        return void res.writeHead(500).end('oops');
-      }
-      const sha = createHash('sha256')
-        .update(mode === 'wrong-sha' ? Buffer.from('other') : body)
-        .digest('hex');
-      const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-      const start = m ? Number(m[1]) : 0;
-      const headers = { ETag: `"${sha}"`, 'Content-Length': String(body.length - start) } as Record<string, string>;
-      if (m) headers['Content-Range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
-      res.writeHead(m ? 206 : 200, headers);
-      if (mode === 'drop-once' || mode === 'truncate') {
-        if (mode === 'drop-once') this.modes.set(p, 'ok');
-        res.write(body.subarray(start, start + Math.floor((body.length - start) / 2)));
-        return void setTimeout(() => res.destroy(), 20);
-      }
-      res.end(body.subarray(start));
-    });
-  }
-
-  async start(): Promise<void> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  stop(): Promise<void> {
-    return new Promise((r) => this.server.close(() => r()));
-  }
-
-  put(repo: string, file: string, body: Buffer | string, revision = 'main'): string {
-    const p = `/${repo}/resolve/${revision}/${file}`;
-    this.files.set(p, Buffer.from(body));
-    return p;
-  }
-}
+import { FakeHub } from '../../scripts/fixtures/fake-hub.ts';
 
 const hub = new FakeHub();
 let dir: string;

@@ -35,12 +35,12 @@ export function hubFileUrl(endpoint: string, ref: HubRef, file: string): string 
 }
 
 /** What a failed Hub response means, for the person at the keyboard. */
-export function hubStatusMessage(status: number, what: string, hasToken: boolean): string {
+export function hubStatusMessage(status: number, what: string, hasToken: boolean, tokenHint = 'set HF_TOKEN or pass --hub-token'): string {
   if (status === 404) return `${what} was not found on the Hub (check the repository id, the folder and the revision)`;
   if (status === 401 || status === 403)
     return hasToken
       ? `${what}: the Hub refused the access token (status ${status}); check that it can read this repository`
-      : `${what} needs an access token (a gated or private repository): set HF_TOKEN or pass --hub-token`;
+      : `${what} needs an access token (a gated or private repository): ${tokenHint}`;
   if (status === 429) return `${what}: the Hub is rate-limiting requests (status 429); try again later`;
   return `${what}: the Hub answered status ${status}`;
 }
