@@ -7,8 +7,10 @@ import type { HistoryEntry, RecoveryResult, SampleMetrics } from '../core/metric
 import type { RecoveryState, RunStatus } from '../core/recovery.ts';
 import type { RunSettings, ScenarioId } from '../scenarios/catalog.ts';
 import type { SampleInfo, ScenarioSpec } from '../scenarios/load.ts';
+import type { NextTokenView } from '../scenarios/next-tokens.ts';
 
 export type { ProbeFiles, SampleInfo } from '../scenarios/load.ts';
+export type { NextToken, NextTokenColumn, NextTokenView } from '../scenarios/next-tokens.ts';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
@@ -108,6 +110,8 @@ export type Request =
   | { type: 'result' }
   | { type: 'jacobian' }
   | { type: 'replay'; topK?: number }
+  /** The top-k next tokens of one prompt for the base, defended and recovered model (scenarios/next-tokens.ts). */
+  | { type: 'nextTokens'; sample: number; topK?: number }
   /** budgets: κ values when `relative`, else absolute ρ values. */
   | { type: 'budgetSweep'; budgets: number[]; relative: boolean };
 
@@ -123,6 +127,7 @@ export type ReplyPayload = {
   result: RecoveryResult;
   jacobian: JacobianAnalysis;
   replay: ReplayRow[];
+  nextTokens: NextTokenView;
   budgetSweep: BudgetSweepRow[];
 };
 

@@ -11,6 +11,7 @@ import type { HistoryEntry, SampleMetrics } from '../core/metrics.ts';
 import { effectiveRun, type DeltaPositions } from '../scenarios/catalog.ts';
 import { featureTable, loadScenario, type LoadedScenario } from '../scenarios/load.ts';
 import { createSite, resultConfig, runOptions, type Defence } from '../scenarios/run.ts';
+import { nextTokenView, requireLanguageModel } from '../scenarios/next-tokens.ts';
 import type { BudgetSweepRow, DefenceInfo, EngineEvent, ReplyPayload, Request, RunConfig, ScenarioInfo } from './protocol.ts';
 
 export class EngineInputError extends InputError {
@@ -69,6 +70,8 @@ export class EngineSession {
         return jacobianAnalysis(this.requireSite());
       case 'replay':
         return this.replay(req.topK ?? 8);
+      case 'nextTokens':
+        return this.nextTokens(req.sample, req.topK ?? 10);
       case 'budgetSweep':
         return this.budgetSweep(req.budgets, req.relative);
     }
@@ -274,11 +277,34 @@ export class EngineSession {
 
   // ---- analyses ------------------------------------------------------------------------------------
 
+  /** The run's reported δ as the site takes it, [N, P, d] (a shared δ broadcast); zeros when there is no run. */
+  private async siteDelta(site: RecoverySite, run: RecoveryRun | null): Promise<Tensor3D> {
+    const raw = run ? await run.deltaValues() : null;
+    return tf.tidy(() =>
+      run && raw
+        ? (tf.broadcastTo(tf.tensor3d(raw, run.deltaShape), [site.n, site.p, site.d]) as Tensor3D)
+        : (tf.zeros([site.n, site.p, site.d]) as Tensor3D),
+    );
+  }
+
+  private async nextTokens(sample: number, topK: number): Promise<ReplyPayload['nextTokens']> {
+    const sc = this.requireScenario();
+    // A scenario without a language model says so before anything else is asked of it.
+    requireLanguageModel(sc);
+    const site = this.requireSite();
+    const run = this.run;
+    const delta = await this.siteDelta(site, run);
+    try {
+      return await nextTokenView(sc, site, { delta, step: run?.step ?? null }, sample, topK);
+    } finally {
+      delta.dispose();
+    }
+  }
+
   private async replay(topK: number): Promise<ReplyPayload['replay']> {
     const run = this.requireRun();
     const site = this.requireSite();
-    const raw = await run.deltaValues();
-    const delta = tf.tidy(() => tf.broadcastTo(tf.tensor3d(raw, run.deltaShape), [site.n, site.p, site.d]) as Tensor3D);
+    const delta = await this.siteDelta(site, run);
     try {
       const rows = await recoveryPathReplay(site, delta, topK);
       return rows.map(({ part, recovered, validFlips, rate, normShare }) => ({ part, recovered, validFlips, rate, normShare }));

@@ -12,7 +12,8 @@ import { featureAttribution } from '../core/attribution.ts';
 import { featureStatistics } from '../core/feature-stats.ts';
 import { rankPositive } from '../core/select.ts';
 import type { GPT2 } from '../model/gpt2.ts';
-import type { WordTokenizer } from '../model/tokenizers/word.ts';
+import type { Tokenizer } from '../model/tokenizers/types.ts';
+import type { LogitReadout } from '../model/hook-onward.ts';
 import { loadSaeLens } from '../io/saelens.ts';
 import { SCENARIOS, type BuiltinScenarioId, type DeltaPositions, type RunSettings, type ScenarioId } from './catalog.ts';
 import { loadBuiltinModel, loadBuiltinSae, type ReadAsset } from './builtin/assets.ts';
@@ -60,6 +61,18 @@ export interface SampleInfo {
   deltaPositions: number[];
 }
 
+/** The language model behind a scenario with text prompts: the residual at `hook` runs on to the logits. */
+export interface ScenarioLm {
+  model: GPT2;
+  tokenizer: Tokenizer;
+  hook: string;
+  /**
+   * B's logit readout (the position read and the weighted tokens, per sample) when B is one — IOI, refusal,
+   * unlearning, prompt sets; absent when B reads something else (TPP's probe on the pooled residual).
+   */
+  readout?: LogitReadout;
+}
+
 export interface LoadedScenario {
   id: ScenarioId;
   title: string;
@@ -84,8 +97,8 @@ export interface LoadedScenario {
   params: Record<string, number | string>;
   /** Where the inputs came from (file names), recorded in results. */
   sources: Record<string, string>;
-  /** The language model, for scenarios that generate text (refusal's second stage). */
-  lm?: { model: GPT2; tokenizer: WordTokenizer; hook: string };
+  /** The language model, for scenarios with text prompts (refusal's second stage, the next-token view). */
+  lm?: ScenarioLm;
   extras?: BuiltScenario['extras'];
   /** Attribution of every feature to B at the default δ positions, when loading already computed it. */
   attribution?: Float32Array;
@@ -188,7 +201,7 @@ async function loadBuiltin(spec: Extract<ScenarioSpec, { kind: 'builtin' }>, rea
       defaults: { features: b.rank.slice(0, entry.defaults.k(sae.loaded.sae.dSae)), clamp: entry.defaults.clamp, run: entry.defaults.run },
       params: Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)) as Record<string, number>,
       sources: { model: builtin.entry.name, sae: sae.entry.name },
-      lm: { model: builtin.model, tokenizer: builtin.tokenizer, hook: b.hook },
+      lm: { model: builtin.model, tokenizer: builtin.tokenizer, hook: b.hook, readout: b.readout },
       extras: b.extras,
       dispose: () => {
         b.dispose();

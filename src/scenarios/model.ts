@@ -83,7 +83,8 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
       set.ids.map((r) => r.length),
       h,
     );
-    b = logitBehaviour(model, hook, { at: last, terms: logitDiff(set.target.map((t, i) => [t, set.contrast[i]])) });
+    const readout = { at: last, terms: logitDiff(set.target.map((t, i) => [t, set.contrast[i]])) };
+    b = logitBehaviour(model, hook, readout);
     const mask = new Float32Array(n * T);
     set.ids.forEach((r, i) => mask.fill(1, i * T, i * T + r.length));
     const weights = new Float32Array(n * T);
@@ -133,6 +134,7 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
       sources: { model: spec.model.name, sae: spec.sae.name, prompts: spec.prompts.name },
       attribution,
       saeCheck,
+      lm: { model: m, tokenizer, hook, readout },
       dispose: () => {
         hh.dispose();
         bb.dispose();

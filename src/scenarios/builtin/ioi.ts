@@ -19,10 +19,11 @@ export async function buildIoi(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
   const T = ids[0].length;
   const h = residualAt(model, ids, hook);
   const last = Array(n).fill(T - 1);
-  const { behaviour, dispose: disposeB } = logitBehaviour(model, hook, {
+  const readout = {
     at: last,
     terms: logitDiff(examples.map((e) => (e.family === 'ioi' ? [tok.id(e.meta.io), tok.id(e.meta.s)] : [0, 0]))),
-  });
+  };
+  const { behaviour, dispose: disposeB } = logitBehaviour(model, hook, readout);
   const weights = new Float32Array(n * T);
   for (let i = 0; i < n; i++) weights[i * T + T - 1] = 1;
   const rank = rankPositive(await featureAttribution(sae, h, behaviour, weights));
@@ -38,6 +39,7 @@ export async function buildIoi(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
     })),
     h,
     behaviour,
+    readout,
     positions: last.map((t) => [t]),
     rank,
     featureRule: 'positive attribution to B at the answer position',

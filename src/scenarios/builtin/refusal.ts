@@ -15,7 +15,7 @@ import type { ClampRule } from '../../core/clamp.ts';
 import { RecoverySite } from '../../core/site.ts';
 import { RecoveryRun, type RecoveryOptions } from '../../core/recovery.ts';
 import type { GPT2 } from '../../model/gpt2.ts';
-import type { WordTokenizer } from '../../model/tokenizers/word.ts';
+import { WordTokenizer } from '../../model/tokenizers/word.ts';
 import { refusalExample, refusalSplit, type Example } from '../../world/generate.ts';
 import { REFUSAL_TEMPLATES } from '../../world/lexicon.ts';
 import { logitBehaviour, logitDiff, logitsAtRows, paddedIds, residualAt } from './common.ts';
@@ -44,10 +44,8 @@ export async function buildRefusal(ctx: ScenarioContext, p: ScenarioParams = {})
   const { ids, lengths } = paddedIds(tok, examples.map(prompt));
   const h = residualAt(model, ids, hook);
   const last = lengths.map((l) => l - 1);
-  const { behaviour, dispose: disposeB } = logitBehaviour(model, hook, {
-    at: last,
-    terms: logitDiff(examples.map(() => [tok.id(COMPLY), tok.id(REFUSE)])),
-  });
+  const readout = { at: last, terms: logitDiff(examples.map(() => [tok.id(COMPLY), tok.id(REFUSE)])) };
+  const { behaviour, dispose: disposeB } = logitBehaviour(model, hook, readout);
 
   // Refusal features: positive attribution to the refuse-minus-comply margin on harmful requests.
   const harmful = examples
@@ -72,6 +70,7 @@ export async function buildRefusal(ctx: ScenarioContext, p: ScenarioParams = {})
     })),
     h,
     behaviour,
+    readout,
     positions: last.map((t) => [t]),
     rank,
     featureRule: 'positive attribution to the refuse − comply margin on harmful requests',
@@ -161,7 +160,9 @@ export async function refusalStage2(
   stage1Shape: [number, number, number],
   options: Partial<RecoveryOptions>,
 ): Promise<Stage2Result> {
-  if (!sc.lm) throw new InputError('the second stage needs a language model scenario (refusal on the built-in model)');
+  // Stage 2 teacher-forces the built-in model's word-level answers, so it needs that tokenizer.
+  if (!sc.lm || !(sc.lm.tokenizer instanceof WordTokenizer))
+    throw new InputError('the second stage needs a language model scenario (refusal on the built-in model)');
   const { model, tokenizer: tok, hook } = sc.lm;
   const { sae } = sc;
   const tokensOf = (i: number) => sc.samples[i].tokens ?? [];

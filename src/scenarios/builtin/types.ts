@@ -8,6 +8,7 @@ import type { ClampRule } from '../../core/clamp.ts';
 import type { Sae } from '../../core/sae.ts';
 import type { GPT2 } from '../../model/gpt2.ts';
 import type { WordTokenizer } from '../../model/tokenizers/word.ts';
+import type { LogitReadout } from '../../model/hook-onward.ts';
 
 export interface ScenarioContext {
   model: GPT2;
@@ -41,6 +42,8 @@ export interface BuiltScenario {
   /** Residual at the hook, [N, T, d] (owned by the scenario). */
   h: Tensor3D;
   behaviour: Behaviour;
+  /** B's logit readout, when B is one (the next-token view reads the same position and tokens). */
+  readout?: LogitReadout;
   /** δ positions per sample (the scenario's default), padded with −1. */
   positions: number[][];
   /** Every feature the selection rule scores positive, best first; the defended set is a prefix. */

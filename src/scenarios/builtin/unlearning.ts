@@ -32,7 +32,8 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
   const hRetain = residualAt(model, r.ids, hook);
   const fLast = f.lengths.map((l) => l - 1);
   const rLast = r.lengths.map((l) => l - 1);
-  const forgetB = logitBehaviour(model, hook, { at: fLast, terms: marginTerms(tok, forget) });
+  const readout = { at: fLast, terms: marginTerms(tok, forget) };
+  const forgetB = logitBehaviour(model, hook, readout);
   const retainB = logitBehaviour(model, hook, { at: rLast, terms: marginTerms(tok, retain) });
   const behaviour = forgetB.behaviour;
 
@@ -73,6 +74,7 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
     })),
     h,
     behaviour,
+    readout,
     positions: fLast.map((t) => [t]),
     rank,
     featureRule: `by forget-set frequency among features firing on < ${threshold * 100}% of retain tokens`,
