@@ -62,6 +62,66 @@ export function parsePromptLines(text: string, source = 'prompt set'): PromptLin
   return lines;
 }
 
+/** One prompt line tokenised: the prompt's ids (BOS first when asked for) and the two completions' ids. */
+export interface TokenisedLine {
+  ids: number[];
+  target: number;
+  contrast: number;
+}
+
+/**
+ * Tokenise and check one line; a problem is a PromptSetInputError whose message says what is wrong with the line
+ * (e.g. "target \" Mary and\" is 2 tokens; …"), without saying which line: the caller knows that.
+ */
+export function tokenisePromptLine(l: PromptLine, tok: Tokenizer, nCtx: number, opts: { prependBos?: boolean } = {}): TokenisedLine {
+  const one = (s: string, what: string) => {
+    if (s.length > MAX_COMPLETION_CHARS) {
+      throw new PromptSetInputError(
+        `${what} is ${s.length} characters; a completion must be exactly one token (at most ${MAX_COMPLETION_CHARS} characters)`,
+      );
+    }
+    const id = tok.tokenId(s);
+    if (id === undefined) {
+      const n = tok.encode(s).length;
+      throw new PromptSetInputError(
+        `${what} ${JSON.stringify(s)} is ${n} tokens; a completion must be exactly one token (mind the leading space)`,
+      );
+    }
+    return id;
+  };
+  for (const [run] of l.prompt.matchAll(/\S+/g)) {
+    if (run.length > MAX_PROMPT_RUN) {
+      throw new PromptSetInputError(`the prompt has ${run.length} characters without a space; at most ${MAX_PROMPT_RUN} are allowed`);
+    }
+  }
+  const body = tok.encode(l.prompt);
+  const ids = opts.prependBos && tok.bosId !== undefined ? [tok.bosId, ...body] : body;
+  if (!ids.length) throw new PromptSetInputError('the prompt has no tokens');
+  if (ids.length > nCtx) throw new PromptSetInputError(`the prompt is ${ids.length} tokens; the model's context is ${nCtx}`);
+  const target = one(l.target, 'target');
+  const contrast = one(l.contrast, 'contrast');
+  if (target === contrast) throw new PromptSetInputError('target and contrast are the same token');
+  return { ids, target, contrast };
+}
+
+/** Each line's problem (the message of tokenisePromptLine's error), or null where the line is fine: for an editor. */
+export function promptLineProblems(
+  lines: PromptLine[],
+  tok: Tokenizer,
+  nCtx: number,
+  opts: { prependBos?: boolean } = {},
+): (string | null)[] {
+  return lines.map((l) => {
+    try {
+      tokenisePromptLine(l, tok, nCtx, opts);
+      return null;
+    } catch (e) {
+      if (e instanceof InputError) return e.message;
+      throw e;
+    }
+  });
+}
+
 /** Tokenise and check a prompt set against a tokenizer and a context length. */
 export function tokenisePromptSet(
   lines: PromptLine[],
@@ -70,40 +130,33 @@ export function tokenisePromptSet(
   opts: { prependBos?: boolean; source?: string } = {},
 ): PromptSet {
   const source = opts.source ?? 'prompt set';
-  const one = (s: string, what: string, i: number) => {
-    if (s.length > MAX_COMPLETION_CHARS) {
-      throw new PromptSetInputError(
-        `${source}, line ${i + 1}: ${what} is ${s.length} characters; a completion must be exactly one token (at most ${MAX_COMPLETION_CHARS} characters)`,
-      );
+  const rows = lines.map((l, i) => {
+    try {
+      return tokenisePromptLine(l, tok, nCtx, opts);
+    } catch (e) {
+      if (e instanceof PromptSetInputError) throw new PromptSetInputError(`${source}, line ${i + 1}: ${e.message}`);
+      throw e;
     }
-    const id = tok.tokenId(s);
-    if (id === undefined) {
-      const n = tok.encode(s).length;
-      throw new PromptSetInputError(
-        `${source}, line ${i + 1}: ${what} ${JSON.stringify(s)} is ${n} tokens; a completion must be exactly one token (mind the leading space)`,
-      );
-    }
-    return id;
+  });
+  const ids = rows.map((r) => r.ids);
+  return {
+    lines,
+    ids,
+    target: rows.map((r) => r.target),
+    contrast: rows.map((r) => r.contrast),
+    tokens: ids.map((row) => tok.tokenStrings(row)),
   };
-  const ids = lines.map((l, i) => {
-    for (const [run] of l.prompt.matchAll(/\S+/g)) {
-      if (run.length > MAX_PROMPT_RUN) {
-        throw new PromptSetInputError(
-          `${source}, line ${i + 1}: the prompt has ${run.length} characters without a space; at most ${MAX_PROMPT_RUN} are allowed`,
-        );
-      }
-    }
-    const body = tok.encode(l.prompt);
-    const row = opts.prependBos && tok.bosId !== undefined ? [tok.bosId, ...body] : body;
-    if (!row.length) throw new PromptSetInputError(`${source}, line ${i + 1}: the prompt has no tokens`);
-    if (row.length > nCtx)
-      throw new PromptSetInputError(`${source}, line ${i + 1}: the prompt is ${row.length} tokens; the model's context is ${nCtx}`);
-    return row;
-  });
-  const target = lines.map((l, i) => one(l.target, 'target', i));
-  const contrast = lines.map((l, i) => one(l.contrast, 'contrast', i));
-  target.forEach((t, i) => {
-    if (t === contrast[i]) throw new PromptSetInputError(`${source}, line ${i + 1}: target and contrast are the same token`);
-  });
-  return { lines, ids, target, contrast, tokens: ids.map((row) => tok.tokenStrings(row)) };
+}
+
+/**
+ * A prompt set as JSON lines, the format parsePromptLines reads (one object per line, keys in a fixed order, the
+ * label only where there is one), ending with a newline.
+ */
+export function formatPromptLines(lines: readonly PromptLine[]): string {
+  return lines
+    .map(
+      ({ prompt, target, contrast, label }) =>
+        `${JSON.stringify(label === undefined ? { prompt, target, contrast } : { prompt, target, contrast, label })}\n`,
+    )
+    .join('');
 }
