@@ -40,3 +40,29 @@ export function parseFeatureLabels(text: string, dSae?: number): Map<number, str
   } else throw new LabelFileError('label file must be a JSON array of {index, description} or an object {index: label}');
   return out;
 }
+
+/** Index specs a search box takes: "42", "#42", "10-20", "3, 7, 10-12". */
+const INDEX_QUERY = /^#?\d+(\s*-\s*\d+)?(\s*,\s*#?\d+(\s*-\s*\d+)?)*$/;
+
+/**
+ * The feature picker's search: a query of indices and ranges ("42", "#42", "10-20", "3, 7, 10-12") matches those
+ * features — and any whose label contains the query as typed (a label may well hold "42"); any other query
+ * matches the labels that contain every one of its words, case-insensitively ("golden gate" finds "the Golden
+ * Gate Bridge"). An empty query matches everything.
+ */
+export function featureSearch(query: string): (index: number, label: string) => boolean {
+  const q = query.trim().toLowerCase();
+  if (!q) return () => true;
+  if (INDEX_QUERY.test(q)) {
+    const ranges = q.split(',').map((part) => {
+      const [a, b] = part.replace('#', '').split('-').map(Number);
+      return [Math.min(a, b ?? a), Math.max(a, b ?? a)] as const;
+    });
+    return (index, label) => ranges.some(([lo, hi]) => index >= lo && index <= hi) || label.toLowerCase().includes(q);
+  }
+  const words = q.split(/\s+/);
+  return (_, label) => {
+    const l = label.toLowerCase();
+    return words.every((w) => l.includes(w));
+  };
+}

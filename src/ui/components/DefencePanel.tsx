@@ -6,6 +6,7 @@ import type { ClampRule } from '../../core/clamp.ts';
 import { MAX_CLAMP_MAGNITUDE } from '../config.ts';
 import { rankPositive } from '../../core/select.ts';
 import { formatNumber as fmt } from '../../core/format.ts';
+import { featureSearch } from '../../io/labels.ts';
 
 type SortKey = 'index' | 'attribution' | 'mean' | 'density';
 const PAGE = 60;
@@ -81,14 +82,14 @@ export function DefencePanel() {
   const rows = useMemo(() => {
     if (!scenario) return [];
     const { attribution, meanActivation, logDensity } = scenario.features;
-    const q = query.trim().toLowerCase();
+    const matches = featureSearch(query);
     const all = Array.from({ length: scenario.dSae }, (_, i) => ({
       index: i,
       label: labels.get(i) ?? '',
       attribution: attribution[i],
       mean: meanActivation[i],
       density: logDensity ? 10 ** logDensity[i] : NaN,
-    })).filter((r) => !q || String(r.index) === q || r.label.toLowerCase().includes(q));
+    })).filter((r) => matches(r.index, r.label));
     const dir = sort.desc ? -1 : 1;
     return all.sort((a, b) => dir * ((a[sort.key] as number) - (b[sort.key] as number)) || a.index - b.index);
   }, [scenario, labels, query, sort]);
@@ -148,8 +149,14 @@ export function DefencePanel() {
         </p>
       )}
       <label className="field">
-        <span>Search features (index or label)</span>
-        <input type="search" value={query} onChange={(e) => setQuery(e.target.value)} placeholder="e.g. 42 or name" />
+        <span>Search features (indices, ranges or words of a label)</span>
+        <input
+          type="search"
+          value={query}
+          onChange={(e) => setQuery(e.target.value)}
+          placeholder="e.g. 42, 10-20, or words of a label"
+          data-testid="feature-search"
+        />
       </label>
       <section className="table-wrap" tabIndex={0} aria-label="SAE features">
         <table className="features" data-testid="feature-table">
