@@ -43,3 +43,8 @@ export function previewValue(value: unknown, max = 80): string {
   }
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
+
+/** A token as text with its whitespace made visible: a leading space is what tells " Mary" from "Mary" in a BPE vocabulary. */
+export function formatToken(t: string): string {
+  return t.replace(/ /g, '␣').replace(/\n/g, '⏎').replace(/\t/g, '⇥') || '∅';
+}

@@ -53,7 +53,7 @@ describe('promptLineProblems', () => {
   ];
 
   it('names each line’s problem, null where it is fine, as the whole set’s error does', () => {
-    expect(promptLineProblems(lines, bpe, 32)).toEqual([
+    expect(promptLineProblems(lines, { tok: bpe, nCtx: 32 })).toEqual([
       null,
       'target " Mary and" is 2 tokens; a completion must be exactly one token (mind the leading space)',
       'target and contrast are the same token',
@@ -64,6 +64,16 @@ describe('promptLineProblems', () => {
     );
   });
 
+  it('checks the fields as the parser does, with or without a tokenizer', () => {
+    const rows = [
+      { prompt: '', target: ' Mary', contrast: ' John' },
+      { prompt: 'a', target: ' Mary', contrast: 3 as unknown as string },
+      { prompt: 'a', target: ' Mary and', contrast: ' John' },
+    ];
+    expect(promptLineProblems(rows)).toEqual(['"prompt" is empty', '"contrast" is missing or not a string', null]);
+    expect(promptLineProblems(rows, { tok: bpe, nCtx: 32 })[2]).toMatch(/^target " Mary and" is 2 tokens/);
+  });
+
   it('with a word-level tokenizer, a completion is a vocabulary word without a leading space', () => {
     const word = new WordTokenizer({ type: 'word', vocab: ['<unk>', 'then', 'Mary', 'John', 'to'], unk: '<unk>' });
     expect(
@@ -72,8 +82,7 @@ describe('promptLineProblems', () => {
           { prompt: 'then Mary to', target: 'Mary', contrast: 'John' },
           { prompt: 'then Mary to', target: ' Mary', contrast: 'John' },
         ],
-        word,
-        8,
+        { tok: word, nCtx: 8 },
       ),
     ).toEqual([null, 'target " Mary" is 1 tokens; a completion must be exactly one token (mind the leading space)']);
   });

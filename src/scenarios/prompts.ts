@@ -37,6 +37,15 @@ export const MAX_PROMPT_RUN = 4096;
 /** No token is longer than this (GPT-2's longest is 128 bytes): a longer completion is refused without tokenising it. */
 export const MAX_COMPLETION_CHARS = 128;
 
+/** The line as a PromptLine, or what is wrong with its fields (e.g. '"prompt" is empty'). */
+function checkLine(json: unknown): PromptLine | string {
+  const r = lineSchema.safeParse(json);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const where = issue.path.length ? `"${issue.path.join('.')}" ` : '';
+  return `${where}${issue.code === 'invalid_type' && issue.path.length ? 'is missing or not a string' : issue.message}`;
+}
+
 export function parsePromptLines(text: string, source = 'prompt set'): PromptLine[] {
   const lines: PromptLine[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
@@ -47,14 +56,9 @@ export function parsePromptLines(text: string, source = 'prompt set'): PromptLin
     } catch {
       throw new PromptSetInputError(`${source}, line ${i + 1}: not JSON (expected {"prompt": …, "target": …, "contrast": …})`);
     }
-    const r = lineSchema.safeParse(json);
-    if (!r.success) {
-      const issue = r.error.issues[0];
-      const where = issue.path.length ? `"${issue.path.join('.')}" ` : '';
-      const what = issue.code === 'invalid_type' && issue.path.length ? 'is missing or not a string' : issue.message;
-      throw new PromptSetInputError(`${source}, line ${i + 1}: ${where}${what}`);
-    }
-    lines.push(r.data);
+    const r = checkLine(json);
+    if (typeof r === 'string') throw new PromptSetInputError(`${source}, line ${i + 1}: ${r}`);
+    lines.push(r);
   });
   if (!lines.length) throw new PromptSetInputError(`${source} has no prompts`);
   if (lines.length > MAX_PROMPTS)
@@ -104,16 +108,21 @@ export function tokenisePromptLine(l: PromptLine, tok: Tokenizer, nCtx: number, 
   return { ids, target, contrast };
 }
 
-/** Each line's problem (the message of tokenisePromptLine's error), or null where the line is fine: for an editor. */
+/**
+ * Each line's problem, or null where the line is fine: for an editor, whose rows may hold anything typed. The
+ * fields are checked as parsePromptLines checks them; with a tokenizer, the line is also tokenised and checked as
+ * tokenisePromptSet does.
+ */
 export function promptLineProblems(
-  lines: PromptLine[],
-  tok: Tokenizer,
-  nCtx: number,
-  opts: { prependBos?: boolean } = {},
+  lines: readonly PromptLine[],
+  tokenizer?: { tok: Tokenizer; nCtx: number; prependBos?: boolean },
 ): (string | null)[] {
   return lines.map((l) => {
+    const r = checkLine(l);
+    if (typeof r === 'string') return r;
+    if (!tokenizer) return null;
     try {
-      tokenisePromptLine(l, tok, nCtx, opts);
+      tokenisePromptLine(r, tokenizer.tok, tokenizer.nCtx, tokenizer);
       return null;
     } catch (e) {
       if (e instanceof InputError) return e.message;

@@ -4,6 +4,7 @@
 // client, the last snapshot, the uploaded files, the metrics buffer) lives in one object.
 import { EngineClient, EngineError } from '../engine/client.ts';
 import { BACKEND_ORDER_NAMES } from './backends.ts';
+import type { NextTokenView } from '../engine/protocol.ts';
 import type { BackendName, EngineEvent, ProbeFiles, ReplyPayload, Request, RunConfig, ScenarioRequest } from '../engine/protocol.ts';
 import type { RecoveryState } from '../core/recovery.ts';
 import type { HistoryEntry, SampleMetrics } from '../core/metrics.ts';
@@ -249,6 +250,14 @@ export async function analyseJacobian(): Promise<void> {
 export async function replayPath(): Promise<void> {
   const r = await guarded('Replaying the recovery path', () => request({ type: 'replay', topK: 8 }));
   if (r) useStore.getState().set({ replay: r });
+}
+
+/**
+ * One prompt's top-k next tokens for the base, defended and recovered model. Not guarded: the next-token view
+ * asks again as a run goes, and shows its own errors in place rather than as a notice each time.
+ */
+export function fetchNextTokens(sample: number, topK: number): Promise<NextTokenView> {
+  return request({ type: 'nextTokens', sample, topK });
 }
 
 export async function sweepBudget(): Promise<void> {

@@ -5,6 +5,7 @@ import { useThrottledStore } from '../useThrottled.ts';
 import { Bar, BarChart, CartesianGrid, ComposedChart, Legend, Line, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { useStore } from '../store.ts';
 import { ActionButton } from './ActionButton.tsx';
+import { NextTokens } from './NextTokens.tsx';
 import { deleteRun, listRuns, type SavedRun } from '../persistence.ts';
 import { downloadChartPng } from '../exports.ts';
 import { formatNumber as f3, formatPercent, formatRate } from '../../core/format.ts';
@@ -260,6 +261,7 @@ function Saved() {
 
 const TABS = [
   { id: 'samples', label: 'Samples', body: Samples },
+  { id: 'next-tokens', label: 'Next tokens', body: NextTokens },
   { id: 'jacobian', label: 'Jacobian', body: Jacobian },
   { id: 'replay', label: 'Recovery path', body: Replay },
   { id: 'sweep', label: 'Budget sweep', body: Sweep },

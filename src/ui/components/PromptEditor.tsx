@@ -1,0 +1,338 @@
+// The prompt-set editor: a table of prompts with their target and contrast completions (rows added, removed,
+// edited), JSONL import and export, the seeded template generator, and each row's problem in the words the loader
+// uses (scenarios/prompts.ts). With the model's tokenizer each prompt is also shown as tokens; clicking one names
+// its position and id. δ and B's read-out sit at the prompt's last token: prompt sets do not place them elsewhere
+// yet, so the last token is marked, not chosen.
+//
+// Controlled by `text` (the set as JSON lines) and `name` (its file name): every edit calls onChange with the
+// whole set, which is what the model scenario loads.
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { formatPromptLines, MAX_PROMPTS, type PromptLine, parsePromptLines, promptLineProblems } from '../../scenarios/prompts.ts';
+import { formatWordLists, generatePrompts, parseWordLists } from '../../scenarios/template.ts';
+import type { Tokenizer } from '../../model/tokenizers/types.ts';
+import { NAMES, OBJECTS, PLACES } from '../../world/lexicon.ts';
+import { formatToken } from '../../core/format.ts';
+
+export interface PromptEditorProps {
+  text: string;
+  name: string;
+  onChange(text: string, name: string): void;
+  /** The model's tokenizer and context: with it, prompts are shown as tokens and checked as the loader will check them. */
+  tokenizer?: { tok: Tokenizer; nCtx: number; prependBos?: boolean };
+}
+
+/** An empty text is an empty set (a new editor), not an error. */
+function readLines(text: string, name: string): PromptLine[] {
+  return text.trim() ? parsePromptLines(text, name) : [];
+}
+
+function download(name: string, text: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type: 'application/jsonl' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** The paper's IOI template (BABA), with the built-in world's words; BPE vocabularies want a leading space. */
+function defaultTemplate(wordLevel: boolean) {
+  const sp = wordLevel ? '' : ' ';
+  return {
+    prompt: 'Then, [B] and [A] went to the [PLACE]. [B] gave a [OBJECT] to',
+    target: `${sp}[A]`,
+    contrast: `${sp}[B]`,
+    words: formatWordLists({ A: NAMES.slice(0, 12), B: NAMES.slice(0, 12), PLACE: PLACES, OBJECT: OBJECTS }),
+    n: 16,
+    seed: 0,
+  };
+}
+
+function TemplateForm({ onLines, wordLevel }: { onLines: (lines: PromptLine[], replace: boolean) => void; wordLevel: boolean }) {
+  const [form, setForm] = useState(() => defaultTemplate(wordLevel));
+  const [error, setError] = useState<string | null>(null);
+  const set = (patch: Partial<typeof form>) => setForm((f) => ({ ...f, ...patch }));
+  const generate = (replace: boolean) => {
+    try {
+      const words = parseWordLists(form.words);
+      onLines(generatePrompts({ prompt: form.prompt, target: form.target, contrast: form.contrast, words }, form.n, form.seed), replace);
+      setError(null);
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+  return (
+    <details className="pe-template" data-testid="template-form">
+      <summary>Generate prompts from a template</summary>
+      <p className="muted small">
+        Slots are written [A], [PLACE], …; each slot takes one word per prompt, different slots different words. The same seed gives the
+        same prompts.
+      </p>
+      <label className="field">
+        <span>Template</span>
+        <input value={form.prompt} onChange={(e) => set({ prompt: e.target.value })} data-testid="template-prompt" />
+      </label>
+      <div className="row">
+        <label className="field">
+          <span>Target</span>
+          <input value={form.target} onChange={(e) => set({ target: e.target.value })} data-testid="template-target" />
+        </label>
+        <label className="field">
+          <span>Contrast</span>
+          <input value={form.contrast} onChange={(e) => set({ contrast: e.target.value })} data-testid="template-contrast" />
+        </label>
+      </div>
+      <label className="field">
+        <span>Word lists (one line per list: "A, B: Mary, John" gives both slots the same names)</span>
+        <textarea rows={4} value={form.words} onChange={(e) => set({ words: e.target.value })} data-testid="template-words" />
+      </label>
+      <div className="row">
+        <label className="field narrow">
+          <span>N</span>
+          <input
+            type="number"
+            min={1}
+            max={MAX_PROMPTS}
+            value={form.n}
+            onChange={(e) => set({ n: e.target.valueAsNumber })}
+            data-testid="template-n"
+          />
+        </label>
+        <label className="field narrow">
+          <span>seed</span>
+          <input
+            type="number"
+            min={0}
+            value={form.seed}
+            onChange={(e) => set({ seed: e.target.valueAsNumber })}
+            data-testid="template-seed"
+          />
+        </label>
+        <button type="button" className="btn" onClick={() => generate(true)} data-testid="template-replace">
+          Replace the set
+        </button>
+        <button type="button" className="btn" onClick={() => generate(false)}>
+          Add to the set
+        </button>
+      </div>
+      {error && (
+        <p className="error-text" role="alert" data-testid="template-error">
+          {error}
+        </p>
+      )}
+    </details>
+  );
+}
+
+function PromptTokens({ tokens, onPick }: { tokens: string[]; onPick: (pos: number) => void }) {
+  return (
+    <span className="tokens">
+      {tokens.map((t, i) => (
+        <button
+          // biome-ignore lint/suspicious/noArrayIndexKey: a prompt's tokens never reorder; the same word can repeat
+          key={i}
+          type="button"
+          className={i === tokens.length - 1 ? 'tok tok-delta pe-tok' : 'tok pe-tok'}
+          title={i === tokens.length - 1 ? `position ${i}: δ and B's read-out` : `position ${i}`}
+          onClick={() => onPick(i)}
+        >
+          {formatToken(t)}
+        </button>
+      ))}
+    </span>
+  );
+}
+
+export function PromptEditor({ text, name, onChange, tokenizer }: PromptEditorProps) {
+  const [rows, setRows] = useState<PromptLine[]>(() => {
+    try {
+      return readLines(text, name);
+    } catch {
+      return [];
+    }
+  });
+  const [importError, setImportError] = useState<string | null>(() => {
+    try {
+      readLines(text, name);
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  });
+  const [picked, setPicked] = useState<{ row: number; pos: number } | null>(null);
+  // What this editor last sent: a `text` that differs came from outside (a file chosen elsewhere) and is read in.
+  const sent = useRef(text);
+  useEffect(() => {
+    if (text === sent.current) return;
+    sent.current = text;
+    try {
+      setRows(readLines(text, name));
+      setImportError(null);
+    } catch (e) {
+      setImportError((e as Error).message);
+    }
+  }, [text, name]);
+
+  const emit = (next: PromptLine[], nextName = name) => {
+    setRows(next);
+    const out = next.length ? formatPromptLines(next) : '';
+    sent.current = out;
+    onChange(out, nextName);
+  };
+  const edit = (i: number, patch: Partial<PromptLine>) => emit(rows.map((r, k) => (k === i ? { ...r, ...patch } : r)));
+
+  const problems = useMemo(() => promptLineProblems(rows, tokenizer), [rows, tokenizer]);
+  const tokens = useMemo(
+    () =>
+      rows.map((r) => {
+        if (!tokenizer || !r.prompt) return null;
+        try {
+          const body = tokenizer.tok.encode(r.prompt);
+          const ids = tokenizer.prependBos && tokenizer.tok.bosId !== undefined ? [tokenizer.tok.bosId, ...body] : body;
+          return { ids, strings: tokenizer.tok.tokenStrings(ids) };
+        } catch {
+          return null; // the row's problem says why
+        }
+      }),
+    [rows, tokenizer],
+  );
+  const bad = problems.filter(Boolean).length;
+
+  const importFile = async (f: File | undefined) => {
+    if (!f) return;
+    try {
+      const lines = parsePromptLines(await f.text(), f.name);
+      setImportError(null);
+      emit(lines, f.name);
+    } catch (e) {
+      setImportError((e as Error).message);
+    }
+  };
+  const exportName = /\.jsonl$/i.test(name) ? name : `${name.replace(/\.[^.]*$/, '') || 'prompts'}.jsonl`;
+
+  return (
+    <div className="prompt-editor" data-testid="prompt-editor">
+      <div className="row">
+        <label className="field">
+          <span>Set name</span>
+          <input value={name} onChange={(e) => onChange(sent.current, e.target.value)} data-testid="prompt-set-name" />
+        </label>
+        <label className="btn pe-file">
+          Import JSONL…
+          <input
+            type="file"
+            accept=".jsonl,.json,.txt"
+            className="sr-only"
+            onChange={(e) => void importFile(e.target.files?.[0])}
+            data-testid="prompt-import"
+          />
+        </label>
+        <button
+          type="button"
+          className="btn"
+          disabled={!rows.length}
+          onClick={() => download(exportName, formatPromptLines(rows))}
+          data-testid="prompt-export"
+        >
+          Export JSONL
+        </button>
+      </div>
+      {importError && (
+        <p className="error-text" role="alert" data-testid="prompt-import-error">
+          {importError}
+        </p>
+      )}
+      <TemplateForm
+        wordLevel={tokenizer?.tok.kind === 'word'}
+        onLines={(lines, replace) => emit(replace ? lines : [...rows, ...lines].slice(0, MAX_PROMPTS))}
+      />
+      <p className="muted small" data-testid="prompt-summary">
+        {rows.length} prompt{rows.length === 1 ? '' : 's'}
+        {bad ? `, ${bad} with a problem` : rows.length ? ', all fine' : ''}
+        {tokenizer ? '' : ' (no tokenizer: completions are not checked to be single tokens)'}. B = logit[target] − logit[contrast] after the
+        prompt's last token.
+      </p>
+      <section className="table-wrap tall" tabIndex={0} aria-label="Prompts">
+        <table className="pe-table" data-testid="prompt-table">
+          <caption className="sr-only">Prompts with their target and contrast completions</caption>
+          <thead>
+            <tr>
+              <th scope="col">#</th>
+              <th scope="col">prompt</th>
+              <th scope="col">target</th>
+              <th scope="col">contrast</th>
+              <th scope="col">
+                <span className="sr-only">remove</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((r, i) => (
+              // biome-ignore lint/suspicious/noArrayIndexKey: rows are positions in the set; an edit keeps its row
+              <tr key={i} className={problems[i] ? 'pe-bad' : undefined} data-testid="prompt-row">
+                <td>{i + 1}</td>
+                <td className="pe-prompt">
+                  <input
+                    aria-label={`prompt ${i + 1}`}
+                    className="pe-input"
+                    value={r.prompt}
+                    onChange={(e) => edit(i, { prompt: e.target.value })}
+                  />
+                  {tokens[i] && <PromptTokens tokens={tokens[i].strings} onPick={(pos) => setPicked({ row: i, pos })} />}
+                  {picked?.row === i && tokens[i] && picked.pos < tokens[i].ids.length && (
+                    <span className="muted pe-picked" data-testid="prompt-token-info">
+                      position {picked.pos}, token id {tokens[i].ids[picked.pos]}
+                      {picked.pos === tokens[i].ids.length - 1 ? ": δ and B's read-out sit here" : ''}
+                    </span>
+                  )}
+                  {problems[i] && (
+                    <span className="error-text pe-problem" data-testid="prompt-problem">
+                      {problems[i]}
+                    </span>
+                  )}
+                </td>
+                <td>
+                  <input
+                    aria-label={`target ${i + 1}`}
+                    className="pe-input pe-short"
+                    value={r.target}
+                    onChange={(e) => edit(i, { target: e.target.value })}
+                  />
+                </td>
+                <td>
+                  <input
+                    aria-label={`contrast ${i + 1}`}
+                    className="pe-input pe-short"
+                    value={r.contrast}
+                    onChange={(e) => edit(i, { contrast: e.target.value })}
+                  />
+                </td>
+                <td>
+                  <button
+                    type="button"
+                    className="btn btn-small"
+                    aria-label={`remove prompt ${i + 1}`}
+                    onClick={() => emit(rows.filter((_, k) => k !== i))}
+                  >
+                    ✕
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+      <button
+        type="button"
+        className="btn"
+        disabled={rows.length >= MAX_PROMPTS}
+        onClick={() => emit([...rows, { prompt: '', target: '', contrast: '' }])}
+        data-testid="prompt-add"
+      >
+        Add a prompt
+      </button>
+    </div>
+  );
+}
