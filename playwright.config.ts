@@ -7,6 +7,10 @@ const port = Number(process.env.E2E_PORT ?? 4173);
 const dist = process.env.E2E_DIST ?? 'dist';
 // E2E_OUTPUT: where failures and screenshots go (e2e/helpers.ts reads it too).
 const outputDir = process.env.E2E_OUTPUT ?? 'test-results';
+// The fake Hub (scripts/fixtures/fake-hub-server.ts) for the real-model tests: its own port, next to the app's
+// unless E2E_HUB_PORT says otherwise; the specs read its address from E2E_HUB_URL.
+const hubPort = Number(process.env.E2E_HUB_PORT ?? port + 1);
+process.env.E2E_HUB_URL = `http://127.0.0.1:${hubPort}`;
 // Chromium must not try to reach Google's services: the network here is closed: only loopback is reachable, and Chromium's background requests would fail loudly.
 const baseArgs = [
   '--no-sandbox',
@@ -31,12 +35,21 @@ export default defineConfig({
     trace: 'off',
     screenshot: 'only-on-failure',
   },
-  webServer: {
-    command: `npx vite preview --host 127.0.0.1 --port ${port} --strictPort --outDir ${dist}`,
-    url: `http://127.0.0.1:${port}`,
-    reuseExistingServer: !process.env.CI,
-    timeout: 60_000,
-  },
+  webServer: [
+    {
+      command: `npx vite preview --host 127.0.0.1 --port ${port} --strictPort --outDir ${dist}`,
+      url: `http://127.0.0.1:${port}`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 60_000,
+    },
+    {
+      command: 'npx tsx scripts/fixtures/fake-hub-server.ts',
+      env: { FAKE_HUB_PORT: String(hubPort) },
+      url: `http://127.0.0.1:${hubPort}/_fake/log`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 60_000,
+    },
+  ],
   projects: [
     {
       name: 'webgpu',

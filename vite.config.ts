@@ -9,13 +9,15 @@ const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-E
 // WebAssembly compilation needs only 'wasm-unsafe-eval' (the wasm backend); the threaded wasm build starts its
 // workers from blob: URLs; styles set from script are not inline styles, but libraries' style attributes are,
 // hence style-src 'unsafe-inline'. The dev server omits it (React's fast refresh injects an inline script).
+// connect-src: the Hub endpoint is a setting (the Hub, whose resolve URLs redirect to its CDNs, or a mirror), so any
+// https origin, and plain http only on this machine (a local mirror, the e2e suite's fake Hub).
 export const CSP = [
   "default-src 'self'",
   "script-src 'self' 'wasm-unsafe-eval'",
   "worker-src 'self' blob:",
   "style-src 'self' 'unsafe-inline'",
   "img-src 'self' data: blob:",
-  "connect-src 'self'",
+  "connect-src 'self' https: http://127.0.0.1:* http://localhost:*",
   "object-src 'none'",
   "base-uri 'none'",
   "frame-ancestors 'none'",

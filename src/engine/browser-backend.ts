@@ -18,7 +18,7 @@ interface GpuLike {
   requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string; description?: string } } | null>;
 }
 
-async function tryWebGpu(): Promise<{ ok: true; adapter: string } | { ok: false; reason: string }> {
+async function tryWebGpu(): Promise<{ ok: true; adapter: string; maxBufferBytes?: number } | { ok: false; reason: string }> {
   const gpu = (globalThis.navigator as Navigator & { gpu?: GpuLike }).gpu;
   if (!gpu) return { ok: false, reason: 'WebGPU: navigator.gpu is not available in this browser' };
   let adapter: Awaited<ReturnType<GpuLike['requestAdapter']>>;
@@ -36,9 +36,13 @@ async function tryWebGpu(): Promise<{ ok: true; adapter: string } | { ok: false;
     return { ok: false, reason: `WebGPU: backend initialisation failed (${(e as Error).message})` };
   }
   const i = adapter.info ?? {};
+  // TF.js asks for the adapter's own buffer limits when it creates its device (above WebGPU's 128 MiB default
+  // binding); what it got bounds the largest tensor, which the page checks before loading a large model.
+  const limits = (tf.backend() as unknown as { device?: { limits?: Record<string, number> } }).device?.limits;
   return {
     ok: true,
     adapter: [i.architecture, i.vendor && `(${i.vendor})`].filter(Boolean).join(' ') || i.description || 'unknown adapter',
+    maxBufferBytes: limits ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) : undefined,
   };
 }
 
@@ -65,7 +69,7 @@ export async function selectBackend(order: BackendName[] = BACKEND_ORDER): Promi
   for (const name of order) {
     if (name === 'webgpu') {
       const r = await tryWebGpu();
-      if (r.ok) return { name, adapter: r.adapter, reasons };
+      if (r.ok) return { name, adapter: r.adapter, maxBufferBytes: r.maxBufferBytes, reasons };
       reasons.push(r.reason);
       continue;
     }

@@ -160,6 +160,40 @@ describe('next tokens on the built-in IOI scenario', () => {
   });
 });
 
+describe('next tokens where B is not a logit readout (TPP’s probe on the built-in model)', () => {
+  it('reads each prompt after its last real token, with no readout, equal to an independent forward', async () => {
+    const session = new EngineSession(nodeSessionHost(() => undefined));
+    const builtin = await loadBuiltinModel(read);
+    try {
+      const info = await session.handle({ type: 'loadScenario', scenario: { kind: 'builtin', scenario: 'tpp', n: 8 } });
+      await session.handle({ type: 'setDefence', features: info.defaults.features, clamp: info.defaults.clamp });
+      const hook = (await loadBuiltinSae(read, builtin.entry, SCENARIOS.tpp.defaults.sae ?? undefined)).entry.hook;
+      // Prompts of different lengths: each is read after its own last token, not the padded batch's.
+      const lengths = info.samples.map((s) => s.tokens!.length);
+      expect(new Set(lengths).size).toBeGreaterThan(1);
+      for (const i of [lengths.indexOf(Math.min(...lengths)), lengths.indexOf(Math.max(...lengths))]) {
+        const view = await session.handle({ type: 'nextTokens', sample: i, topK: 4 });
+        expect(view.position).toBe(lengths[i] - 1);
+        expect(view.terms).toBeNull();
+        expectColumn(
+          view.base,
+          independentLogits(
+            builtin.model,
+            info.samples[i].tokens!.map((w) => builtin.tokenizer.id(w)),
+            hook,
+          ),
+          null,
+          4,
+        );
+        sameColumn(view.recovered, view.defended);
+      }
+    } finally {
+      await session.dispose();
+      builtin.model.dispose();
+    }
+  });
+});
+
 describe('next tokens where there is no language model', () => {
   it('the probe example answers with an input error that says why', async () => {
     const session = new EngineSession(nodeSessionHost(() => undefined));

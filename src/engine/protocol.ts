@@ -7,6 +7,7 @@ import type { HistoryEntry, RecoveryResult, SampleMetrics } from '../core/metric
 import type { RecoveryState, RunStatus } from '../core/recovery.ts';
 import type { RunSettings, ScenarioId } from '../scenarios/catalog.ts';
 import type { SampleInfo, ScenarioSpec } from '../scenarios/load.ts';
+import type { SaeCheck } from '../scenarios/sae-check.ts';
 import type { NextTokenView } from '../scenarios/next-tokens.ts';
 
 export type { ProbeFiles, SampleInfo } from '../scenarios/load.ts';
@@ -20,6 +21,8 @@ export interface BackendInfo {
   adapter?: string;
   /** Why each better backend was not used, best first (empty when WebGPU is in use). */
   reasons: string[];
+  /** WebGPU: the largest buffer a tensor can have (the device's storage-binding and buffer-size limits). */
+  maxBufferBytes?: number;
 }
 
 /** The scenario to load: a built-in experiment, the probe example, or the user's own files. */
@@ -42,6 +45,8 @@ export interface ScenarioInfo {
   featureRule: string;
   defaults: { features: number[]; clamp: ClampRule; run: RunSettings };
   samples: SampleInfo[];
+  /** A real model's SAE read on the scenario's prompts (L0, explained variance, loss with the SAE spliced in). */
+  saeCheck?: SaeCheck;
 }
 
 /** The clamp alone, before any attack. */

@@ -102,6 +102,7 @@ export class EngineSession {
         featureRule: `top-${sc.defaults.features.length} ${sc.featureRule}`,
         defaults: sc.defaults,
         samples: sc.samples,
+        saeCheck: sc.saeCheck,
       };
     } catch (e) {
       sc.dispose();

@@ -10,12 +10,12 @@ export type BuiltinScenarioId = (typeof BUILTIN_SCENARIO_IDS)[number];
 /**
  * probe-example: the bundled synthetic probe; probe: the user's own SAE + activations + probe files; prompts: a
  * real model + SAELens SAE + the user's prompt set (the CLI's --model/--sae/--prompts); paper-ioi: the paper's IOI
- * experiment on GPT-2 small (model, SAE and prompts from PAPER_IOI). The last two are not yet on the page.
+ * experiment on GPT-2 small (model, SAE and prompts from PAPER_IOI).
  */
 export const SCENARIO_IDS = [...BUILTIN_SCENARIO_IDS, 'probe-example', 'probe', 'prompts', 'paper-ioi'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 /** The scenarios the playground offers. */
-export const PAGE_SCENARIO_IDS = [...BUILTIN_SCENARIO_IDS, 'probe-example', 'probe'] as const satisfies readonly ScenarioId[];
+export const PAGE_SCENARIO_IDS = [...BUILTIN_SCENARIO_IDS, 'probe-example', 'probe', 'prompts', 'paper-ioi'] as const satisfies readonly ScenarioId[];
 export type PageScenarioId = (typeof PAGE_SCENARIO_IDS)[number];
 
 /** default: the scenario's own δ positions (probe: every token; IOI: the answer position; …). */

@@ -13,6 +13,7 @@ import type { ModelIndexEntry } from '../scenarios/builtin/assets.ts';
 import { useStore } from './store.ts';
 import { saveRun } from './persistence.ts';
 import { runSettings, type PlaygroundConfig } from './config.ts';
+import { isModelScenario, modelScenarioRequest, specTransfer } from './model-inputs.ts';
 
 const FLUSH_MS = 100;
 /** Charts get about this many points over a run. */
@@ -106,8 +107,8 @@ function mergeHistory(old: HistoryEntry[], add: HistoryEntry[]): HistoryEntry[] 
   return [...old.filter((e) => e.step < firstNew), ...add];
 }
 
-function request<T extends Request['type']>(req: Extract<Request, { type: T }>): Promise<ReplyPayload[T]> {
-  return bridge.engine().request(req);
+function request<T extends Request['type']>(req: Extract<Request, { type: T }>, transfer?: Transferable[]): Promise<ReplyPayload[T]> {
+  return bridge.engine().request(req, transfer);
 }
 
 /** Report an error in the page; the run state stays as it was. */
@@ -159,8 +160,10 @@ export function setUploadedProbe(files: ProbeFiles | null): void {
   bridge.uploaded = files;
 }
 
-function scenarioRequest(config: PlaygroundConfig): ScenarioRequest | null {
+/** The scenario to load; a real model's files come from the cache, local files or (after the load button) the Hub. */
+async function scenarioRequest(config: PlaygroundConfig): Promise<ScenarioRequest | null> {
   const { scenario } = config;
+  if (isModelScenario(scenario)) return modelScenarioRequest(scenario);
   if (scenario === 'probe-example') return { kind: 'probe-example' };
   if (scenario === 'probe') return bridge.uploaded ? { kind: 'probe', files: bridge.uploaded } : null;
   return { kind: 'builtin', scenario, sae: config.sae, seed: runSettings(config).seed };
@@ -169,14 +172,18 @@ function scenarioRequest(config: PlaygroundConfig): ScenarioRequest | null {
 /** Load the configured scenario, then apply the configured (or default) defence. */
 export async function loadScenario(): Promise<void> {
   const st = useStore.getState();
-  const req = scenarioRequest(st.config);
   bridge.clearRun();
+  st.set({ status: 'loading', scenario: null, defence: null, sweep: null });
+  // A real model's files may have to be downloaded first: that is part of loading (undefined: it failed, and said so).
+  const req = await guarded('Loading the scenario', () => scenarioRequest(st.config));
+  if (req === undefined) return;
   if (!req) {
-    st.set({ scenario: null, defence: null, status: 'ready' });
+    useStore.getState().set({ scenario: null, defence: null, status: 'ready' });
     return;
   }
-  st.set({ status: 'loading', scenario: null, defence: null, sweep: null });
-  const info = await guarded('Loading the scenario', () => request({ type: 'loadScenario', scenario: req }));
+  const info = await guarded('Loading the scenario', () =>
+    request({ type: 'loadScenario', scenario: req }, req.kind === 'model' ? specTransfer(req) : []),
+  );
   if (!info) return;
   useStore.getState().set({ scenario: info });
   await applyDefence();
@@ -288,9 +295,9 @@ async function handleRunError(err: EngineError): Promise<void> {
     const backend = await request({ type: 'init', prefer: next });
     bridge.triedBackends.push(backend.name);
     st.set({ backend });
-    const req = scenarioRequest(st.config);
+    const req = await scenarioRequest(st.config);
     if (!req) return;
-    await request({ type: 'loadScenario', scenario: req });
+    await request({ type: 'loadScenario', scenario: req }, req.kind === 'model' ? specTransfer(req) : []);
     const d = useStore.getState().defence!;
     await request({ type: 'setDefence', features: d.features, clamp: d.clamp });
     await request({ type: 'start', config: runConfig(from ?? undefined) });

@@ -85,7 +85,8 @@ export function NextTokens() {
   const shown = sample ?? 0;
   // biome-ignore lint/correctness/useExhaustiveDependencies: step and status are triggers (δ moved, a run ended or was reset), not inputs
   useEffect(() => {
-    if (!scenario || !defence) return;
+    // Raw activations (the probe scenarios) have no language model to ask: the message below says so.
+    if (!scenario || !defence || !scenario.samples.some((x) => x.tokens)) return;
     wanted.current = { sample: shown, topK };
     if (inFlight.current) return;
     inFlight.current = true;
@@ -109,7 +110,7 @@ export function NextTokens() {
   if (!hasTokens) {
     return (
       <p className="muted" data-testid="next-tokens-none">
-        {error ?? 'This scenario reads activations without a language model: there are no next tokens to show.'}
+        This scenario reads activations without a language model: there are no next tokens to show.
       </p>
     );
   }

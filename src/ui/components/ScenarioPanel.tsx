@@ -5,6 +5,8 @@ import { PAGE_SCENARIO_IDS, type PageScenarioId, SCENARIOS } from '../../scenari
 import { loadScenario, setUploadedProbe, report } from '../engine.ts';
 import { PRESETS, type Preset } from '../presets.ts';
 import { parseFeatureLabels } from '../../io/labels.ts';
+import { isModelScenario } from '../model-inputs.ts';
+import { ModelPanel } from './ModelPanel.tsx';
 
 /** A new scenario starts from its own table: the defence and run settings chosen for the last one are dropped. */
 async function choose(scenario: PageScenarioId, sae?: string) {
@@ -110,6 +112,7 @@ export function ScenarioPanel() {
         </label>
       )}
       {config.scenario === 'probe' && <UploadForm />}
+      {isModelScenario(config.scenario) && <ModelPanel scenario={config.scenario} />}
       {scenario && (
         <div className="scenario-facts" data-testid="scenario-info">
           <p>{scenario.behaviour}</p>

@@ -1,0 +1,297 @@
+// The inputs of the real-model scenarios on the page (prompts: the user's model, SAE and prompts; paper-ioi: the
+// paper's IOI on GPT-2 small): where the model, the SAE and the prompts come from (the Hub, local files, the bundled
+// paper set), the Hub endpoint and access token, the downloads' progress and the cache. The sources and the endpoint
+// (and a prompt file's text) are saved in this browser with the page's settings but are not part of a link (a link
+// names the experiment, not this machine's files or mirror); the token lives in memory only and is never saved,
+// logged or put in a URL.
+import { z } from 'zod';
+import { create } from 'zustand';
+import { InputError } from '../core/errors.ts';
+import { DEFAULT_HUB_ENDPOINT, type HubRef, parseHubRef } from '../io/hub.ts';
+import { clearHubCache, type DownloadProgress, hubCached, hubCacheSize, hubDownload } from '../io/hub-download.ts';
+import { PAPER_IOI, type ScenarioId } from '../scenarios/catalog.ts';
+import type { ModelScenarioSpec } from '../scenarios/model.ts';
+import { releaseRef, SAE_RELEASES } from '../scenarios/releases.ts';
+import { useStore } from './store.ts';
+
+export type ModelScenarioId = Extract<ScenarioId, 'prompts' | 'paper-ioi'>;
+export const isModelScenario = (id: string): id is ModelScenarioId => id === 'prompts' || id === 'paper-ioi';
+
+const sourcesSchema = z.object({
+  model: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('hub'), repo: z.string().max(200), revision: z.string().max(200) }),
+    z.object({ kind: z.literal('local') }),
+  ]),
+  sae: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('release'), release: z.string(), layer: z.number().int().min(0).max(200) }),
+    z.object({ kind: z.literal('hub'), ref: z.string().max(400) }),
+    z.object({ kind: z.literal('local') }),
+  ]),
+  prompts: z.enum(['paper', 'file']),
+});
+export type Sources = z.infer<typeof sourcesSchema>;
+
+/** A prompt file is small and cannot be read again after a reload (a page keeps no file handles): it is saved whole. */
+const MAX_SAVED_PROMPTS = 1_000_000;
+
+const savedSchema = z.object({
+  endpoint: z.string().url().max(400),
+  sources: z.object({ prompts: sourcesSchema, 'paper-ioi': sourcesSchema }),
+  promptsFile: z.object({ name: z.string().max(400), text: z.string().max(MAX_SAVED_PROMPTS) }).nullable().default(null),
+});
+type Saved = z.infer<typeof savedSchema>;
+
+const paperModel = parseHubRef(PAPER_IOI.model);
+const JB = SAE_RELEASES[0];
+
+export const DEFAULT_SOURCES: Record<ModelScenarioId, Sources> = {
+  prompts: {
+    model: { kind: 'hub', repo: paperModel.repo, revision: 'main' },
+    sae: { kind: 'release', release: JB.id, layer: JB.defaultLayer },
+    prompts: 'paper',
+  },
+  'paper-ioi': {
+    model: { kind: 'hub', repo: paperModel.repo, revision: 'main' },
+    sae: { kind: 'release', release: JB.id, layer: JB.defaultLayer },
+    prompts: 'paper',
+  },
+};
+
+/** The approximate download of the paper-ioi preset, for the page's text (GPT-2 small's weights and the layer-4 SAE). */
+export const PAPER_IOI_DOWNLOAD = { modelMB: 548, saeMB: 151 };
+
+const STORAGE_KEY = 'unclamp-model-sources-v1';
+
+function loadSaved(): Saved {
+  const fallback = { endpoint: DEFAULT_HUB_ENDPOINT, sources: DEFAULT_SOURCES, promptsFile: null };
+  try {
+    const raw = globalThis.localStorage?.getItem(STORAGE_KEY);
+    const r = raw ? savedSchema.safeParse(JSON.parse(raw)) : null;
+    return r?.success ? r.data : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+export interface ModelInputsState extends Saved {
+  /** Memory only. */
+  token: string;
+  /** Local files for the model and the SAE (folder picker, file inputs, drag and drop). */
+  localModel: File[];
+  localSae: File[];
+  /** Per file, the latest progress of this load. */
+  downloads: Record<string, DownloadProgress>;
+  cache: { files: number; bytes: number } | null;
+  /** Set by the load button: the next load may download; without it a load uses only cached or local files. */
+  armed: boolean;
+  /** What the last load was missing (nothing downloaded without the button), for the panel. */
+  waiting: string | null;
+  set: (patch: Partial<Omit<ModelInputsState, 'set' | 'setSources'>>) => void;
+  setSources: (id: ModelScenarioId, patch: Partial<Sources>) => void;
+}
+
+export const useModelInputs = create<ModelInputsState>((set, get) => ({
+  ...loadSaved(),
+  token: '',
+  localModel: [],
+  localSae: [],
+  downloads: {},
+  cache: null,
+  armed: false,
+  waiting: null,
+  set: (patch) => {
+    set(patch);
+    if ('endpoint' in patch || 'promptsFile' in patch) save(get());
+  },
+  setSources: (id, patch) => {
+    set((s) => ({ sources: { ...s.sources, [id]: { ...s.sources[id], ...patch } } }));
+    save(get());
+  },
+}));
+
+function save(s: Saved): void {
+  try {
+    const promptsFile = s.promptsFile && s.promptsFile.text.length <= MAX_SAVED_PROMPTS ? s.promptsFile : null;
+    globalThis.localStorage?.setItem(STORAGE_KEY, JSON.stringify({ endpoint: s.endpoint, sources: s.sources, promptsFile } satisfies Saved));
+  } catch {
+    // Storage blocked: the sources last for this visit.
+  }
+}
+
+/** Give the prompt set from elsewhere (the prompt editor): JSON lines of {prompt, target, contrast}. */
+export function setPromptsText(name: string, text: string): void {
+  useModelInputs.getState().set({ promptsFile: { name, text } });
+}
+
+/** The Hub folder of the SAE a source names. */
+export function saeHubRef(src: Sources['sae']): HubRef | null {
+  if (src.kind === 'local') return null;
+  if (src.kind === 'hub') return parseHubRef(src.ref.startsWith('hf:') ? src.ref : `hf:${src.ref}`);
+  const r = SAE_RELEASES.find((x) => x.id === src.release);
+  if (!r) throw new InputError(`unknown SAE release "${src.release}"`);
+  return parseHubRef(releaseRef(r, src.layer));
+}
+
+export function modelHubRef(src: Sources['model']): HubRef | null {
+  if (src.kind === 'local') return null;
+  return parseHubRef(`hf:${src.repo.trim()}${src.revision.trim() && src.revision.trim() !== 'main' ? `@${src.revision.trim()}` : ''}`);
+}
+
+const MODEL_FILES = { required: ['config.json', 'model.safetensors'] };
+const SAE_FILES = { required: ['cfg.json', 'sae_weights.safetensors'], optional: ['sparsity.safetensors'] };
+
+/** Local files by name: the chosen folder's or the dropped files' (the last path part decides). */
+function pick(files: File[], name: string): File | undefined {
+  return files.find((f) => f.name === name);
+}
+
+function requireLocal(files: File[], what: string, names: string[]): void {
+  const missing = names.filter((n) => !pick(files, n));
+  if (missing.length)
+    throw new InputError(
+      `${what}: choose a folder or files with ${names.join(' and ')} (missing ${missing.join(', ')}${files.length ? `; got ${files.map((f) => f.name).join(', ')}` : ''})`,
+    );
+}
+
+const localName = (files: File[], fallback: string) => {
+  const rel = (files[0] as (File & { webkitRelativePath?: string }) | undefined)?.webkitRelativePath;
+  return rel ? rel.split('/')[0] : fallback;
+};
+
+/**
+ * The scenario spec for a real-model scenario, or null when it cannot load without a download that the user has not
+ * asked for (the panel then says what the button will fetch). Files come from the cache, local files or the Hub.
+ */
+export async function modelScenarioRequest(id: ModelScenarioId): Promise<ModelScenarioSpec | null> {
+  const st = useModelInputs.getState();
+  const armed = st.armed;
+  st.set({ armed: false, waiting: null, downloads: {} });
+  const src = st.sources[id];
+  const modelRef = modelHubRef(src.model);
+  const saeRef = saeHubRef(src.sae);
+  const promptsFromFile = id === 'prompts' && src.prompts === 'file';
+  try {
+    if (!modelRef) requireLocal(st.localModel, 'the model', MODEL_FILES.required);
+    if (!saeRef) requireLocal(st.localSae, 'the SAE', SAE_FILES.required);
+    if (promptsFromFile && !st.promptsFile) throw new InputError('choose a prompt file (JSON lines with prompt, target and contrast)');
+  } catch (e) {
+    // Without the button (a reload, a link) a missing choice is not an error yet: local files are not kept.
+    if (armed) throw e;
+    st.set({ waiting: (e as Error).message });
+    return null;
+  }
+  const opts = {
+    endpoint: st.endpoint,
+    token: st.token || undefined,
+    onProgress: (p: DownloadProgress) => useModelInputs.setState((s) => ({ downloads: { ...s.downloads, [p.file]: p } })),
+  };
+  if (!armed) {
+    const wanted = [
+      ...(modelRef ? MODEL_FILES.required.map((f) => [modelRef, f] as const) : []),
+      ...(saeRef ? SAE_FILES.required.map((f) => [saeRef, f] as const) : []),
+    ];
+    const have = await Promise.all(wanted.map(([r, f]) => hubCached(r, f, opts).catch(() => false)));
+    const missing = wanted.filter((_, i) => !have[i]);
+    if (missing.length) {
+      st.set({
+        waiting: `${missing.length} file${missing.length > 1 ? 's' : ''} to download: ${missing.map(([r, f]) => `${r.repo}/${[r.path, f].filter(Boolean).join('/')}`).join(', ')}`,
+      });
+      return null;
+    }
+  }
+  try {
+    // The small files first: a wrong repository or folder fails before the large downloads start.
+    const text = (b: Uint8Array | null) => new TextDecoder().decode(b!);
+    const modelConfig = modelRef
+      ? text(await hubDownload(modelRef, 'config.json', opts))
+      : await pick(st.localModel, 'config.json')!.text();
+    checkFitsGpu(modelConfig, modelRef ? `hf:${modelRef.repo}` : 'the model');
+    const saeCfg = saeRef ? text(await hubDownload(saeRef, 'cfg.json', opts)) : await pick(st.localSae, 'cfg.json')!.text();
+    const weights = modelRef
+      ? (await hubDownload(modelRef, 'model.safetensors', opts))!
+      : new Uint8Array(await pick(st.localModel, 'model.safetensors')!.arrayBuffer());
+    const tokenizer = modelRef ? null : pick(st.localModel, 'tokenizer.json');
+    const saeWeights = saeRef
+      ? (await hubDownload(saeRef, 'sae_weights.safetensors', opts))!
+      : new Uint8Array(await pick(st.localSae, 'sae_weights.safetensors')!.arrayBuffer());
+    const sparsityFile = saeRef ? null : pick(st.localSae, 'sparsity.safetensors');
+    const sparsity = saeRef
+      ? await hubDownload(saeRef, 'sparsity.safetensors', opts, true)
+      : sparsityFile
+        ? new Uint8Array(await sparsityFile.arrayBuffer())
+        : null;
+    const prompts = promptsFromFile
+      ? { text: st.promptsFile!.text, name: st.promptsFile!.name }
+      : { text: await paperPrompts(), name: PAPER_IOI.prompts };
+    return {
+      kind: 'model',
+      scenario: id,
+      model: {
+        configJson: modelConfig,
+        weights,
+        tokenizerJson: tokenizer ? await tokenizer.text() : undefined,
+        name: modelRef
+          ? `hf:${modelRef.repo}${modelRef.revision === 'main' ? '' : `@${modelRef.revision}`}`
+          : localName(st.localModel, 'local model'),
+      },
+      sae: {
+        cfgJson: saeCfg,
+        weights: saeWeights,
+        sparsity: sparsity ?? undefined,
+        name: saeRef
+          ? `hf:${saeRef.repo}${saeRef.revision === 'main' ? '' : `@${saeRef.revision}`}/${saeRef.path}`
+          : localName(st.localSae, 'local SAE'),
+      },
+      prompts,
+    };
+  } finally {
+    void refreshCacheSize();
+  }
+}
+
+/**
+ * A tensor lives in one GPU buffer on WebGPU; GPT-2's largest is its token embedding (vocab × d_model floats, 154 MB
+ * for GPT-2 small). When the device cannot bind that much, say so before anything large is downloaded.
+ */
+export function checkFitsGpu(configJson: string, name: string): void {
+  const backend = useStore.getState().backend;
+  const limit = backend?.name === 'webgpu' ? backend.maxBufferBytes : undefined;
+  if (!limit) return;
+  let c: { vocab_size?: number; n_embd?: number };
+  try {
+    c = JSON.parse(configJson);
+  } catch {
+    return; // the loader names a broken config.json
+  }
+  const bytes = (c.vocab_size ?? 0) * (c.n_embd ?? 0) * 4;
+  if (bytes > limit)
+    throw new InputError(
+      `${name}: its token embedding (${c.vocab_size} × ${c.n_embd} floats, ${(bytes / 1e6).toFixed(0)} MB) is larger than the largest buffer this GPU allows WebGPU to bind (maxStorageBufferBindingSize ${(limit / 2 ** 20).toFixed(0)} MiB); run it from the command line (unclamp run), or in a browser without WebGPU, where the page uses WebGL or WASM`,
+    );
+}
+
+async function paperPrompts(): Promise<string> {
+  const res = await fetch(new URL(PAPER_IOI.prompts, document.baseURI));
+  if (!res.ok) throw new InputError(`the paper's prompt set (${PAPER_IOI.prompts}) could not be loaded (status ${res.status})`);
+  return res.text();
+}
+
+/** The buffers a spec carries, to hand to the worker without a copy (the page keeps none of them). */
+export function specTransfer(spec: ModelScenarioSpec): ArrayBuffer[] {
+  const bufs = [spec.model.weights, spec.sae.weights, spec.sae.sparsity].map((b) => (b instanceof Uint8Array ? b.buffer : b));
+  return [...new Set(bufs.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer))];
+}
+
+export async function refreshCacheSize(): Promise<void> {
+  try {
+    useModelInputs.getState().set({ cache: await hubCacheSize() });
+  } catch {
+    useModelInputs.getState().set({ cache: null });
+  }
+}
+
+export async function clearDownloads(): Promise<void> {
+  await clearHubCache();
+  useModelInputs.getState().set({ downloads: {} });
+  await refreshCacheSize();
+}
