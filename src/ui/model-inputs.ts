@@ -37,7 +37,10 @@ const MAX_SAVED_PROMPTS = 1_000_000;
 const savedSchema = z.object({
   endpoint: z.string().url().max(400),
   sources: z.object({ prompts: sourcesSchema, 'paper-ioi': sourcesSchema }),
-  promptsFile: z.object({ name: z.string().max(400), text: z.string().max(MAX_SAVED_PROMPTS) }).nullable().default(null),
+  promptsFile: z
+    .object({ name: z.string().max(400), text: z.string().max(MAX_SAVED_PROMPTS) })
+    .nullable()
+    .default(null),
 });
 type Saved = z.infer<typeof savedSchema>;
 
@@ -112,7 +115,10 @@ export const useModelInputs = create<ModelInputsState>((set, get) => ({
 function save(s: Saved): void {
   try {
     const promptsFile = s.promptsFile && s.promptsFile.text.length <= MAX_SAVED_PROMPTS ? s.promptsFile : null;
-    globalThis.localStorage?.setItem(STORAGE_KEY, JSON.stringify({ endpoint: s.endpoint, sources: s.sources, promptsFile } satisfies Saved));
+    globalThis.localStorage?.setItem(
+      STORAGE_KEY,
+      JSON.stringify({ endpoint: s.endpoint, sources: s.sources, promptsFile } satisfies Saved),
+    );
   } catch {
     // Storage blocked: the sources last for this visit.
   }
