@@ -2,40 +2,18 @@
 // built-in model's word-level tokenizer or GPT-2's BPE, and export it as JSONL for `unclamp run --prompts` or the
 // playground's model scenario. No engine: tokenizers run on the page without TensorFlow.js.
 import { useEffect, useState } from 'react';
-import type { Tokenizer } from '../model/tokenizers/types.ts';
-import { WordTokenizer } from '../model/tokenizers/word.ts';
-import type { ModelIndexEntry } from '../scenarios/builtin/assets.ts';
-import { PromptEditor, type PromptEditorProps } from './components/PromptEditor.tsx';
-
-type Which = 'builtin' | 'gpt2';
-type Loaded = NonNullable<PromptEditorProps['tokenizer']> & { label: string };
-
-async function loadTokenizer(which: Which): Promise<Loaded> {
-  if (which === 'gpt2') {
-    // GPT-2's ranks are a large module: fetched only when asked for.
-    const { Gpt2BpeTokenizer } = await import('../model/tokenizers/bpe.ts');
-    return { tok: new Gpt2BpeTokenizer(), nCtx: 1024, label: "GPT-2's byte-level BPE" };
-  }
-  const get = async (p: string) => {
-    const r = await fetch(new URL(p, document.baseURI));
-    if (!r.ok) throw new Error(`${p}: HTTP ${r.status}`);
-    return r.text();
-  };
-  const model = (JSON.parse(await get('models/index.json')).models as ModelIndexEntry[])[0];
-  const [tok, cfg] = await Promise.all([get(`models/${model.path}/tokenizer.json`), get(`models/${model.path}/config.json`)]);
-  const tokenizer: Tokenizer = WordTokenizer.fromJSON(tok);
-  return { tok: tokenizer, nCtx: JSON.parse(cfg).n_ctx, label: `the built-in model's word-level tokenizer (${model.name})` };
-}
+import { PromptEditor } from './components/PromptEditor.tsx';
+import { loadPageTokenizer, type PageTokenizer, type TokenizerChoice as Which } from './tokenizers.ts';
 
 export function PromptSetPage() {
   const [which, setWhich] = useState<Which>('builtin');
-  const [tokenizer, setTokenizer] = useState<Loaded | null>(null);
+  const [tokenizer, setTokenizer] = useState<PageTokenizer | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [set, setSet] = useState({ text: '', name: 'prompts.jsonl' });
   useEffect(() => {
     let live = true;
     setTokenizer(null);
-    loadTokenizer(which)
+    loadPageTokenizer(which)
       .then((t) => live && setTokenizer(t))
       .catch((e) => live && setError((e as Error).message));
     return () => {
