@@ -113,5 +113,17 @@ test.describe('prompt-set editor', () => {
       .setInputFiles({ name: 'bad.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from('{oops\n') });
     await expect(page.getByTestId('prompt-import-error')).toContainText('bad.jsonl, line 1: not JSON');
     await expect(rows).toHaveCount(1);
+
+    // GPT-2's BPE, loaded on demand: the template's completions get their leading space, and a prompt is BPE tokens.
+    await page.getByTestId('prompt-tokenizer').selectOption('gpt2');
+    await expect(page.getByText("Tokenised with GPT-2's byte-level BPE")).toBeVisible({ timeout: 30_000 });
+    await page.getByText('Generate prompts from a template').click();
+    await expect(page.getByTestId('template-target')).toHaveValue(' [A]');
+    await page.getByTestId('template-n').fill('4');
+    await page.getByTestId('template-replace').click();
+    await expect(page.getByTestId('prompt-summary')).toContainText('4 prompts, all fine');
+    await expect(rows.first().locator('.pe-tok').first()).toHaveText('Then');
+    await page.getByLabel('target 1', { exact: true }).fill(' Mary Ann');
+    await expect(rows.first().getByTestId('prompt-problem')).toContainText('target " Mary Ann" is 2 tokens');
   });
 });
