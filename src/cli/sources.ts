@@ -2,6 +2,7 @@
 // into the cache first (progress on stderr); and the flags that go with them, declared once for `run` and
 // `inspect`.
 import type { Command } from 'commander';
+import { formatBytes } from '../core/format.ts';
 import { isHubRef, parseHubRef } from '../io/hub.ts';
 import type { SaeFolderFiles } from '../io/saelens.ts';
 import type { WeightProcessing } from '../scenarios/model.ts';
@@ -31,8 +32,6 @@ export function addSourceOptions(cmd: Command, when: string): Command {
     .option('--hub-token <token>', 'with hf: references: an access token for gated repositories (default: $HF_TOKEN)')
     .option('--cache-dir <dir>', 'with hf: references: the download cache (default: $UNCLAMP_CACHE, else ~/.cache/unclamp/hub)');
 }
-
-const formatBytes = (n: number) => (n < 2 ** 20 ? `${(n / 1024).toFixed(0)} kB` : `${(n / 2 ** 20).toFixed(1)} MB`);
 
 async function localFolder(ref: string, files: { required: string[]; optional?: string[] }, flags: SourceFlags): Promise<string> {
   if (!isHubRef(ref)) return ref;

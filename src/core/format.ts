@@ -44,6 +44,15 @@ export function previewValue(value: unknown, max = 80): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
+/** A byte count for people: "512 B", "37 kB", "1.4 MB", "2.1 GB" (binary multiples, as download sizes are read). */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return '–';
+  if (n < 1024) return `${n} B`;
+  if (n < 2 ** 20) return `${(n / 1024).toFixed(0)} kB`;
+  if (n < 2 ** 30) return `${(n / 2 ** 20).toFixed(1)} MB`;
+  return `${(n / 2 ** 30).toFixed(2)} GB`;
+}
+
 /** A token as text with its whitespace made visible: a leading space is what tells " Mary" from "Mary" in a BPE vocabulary. */
 export function formatToken(t: string): string {
   return t.replace(/ /g, '␣').replace(/\n/g, '⏎').replace(/\t/g, '⇥') || '∅';

@@ -81,6 +81,18 @@ export async function selectBackend(order: BackendName[] = BACKEND_ORDER): Promi
   throw new Error(`no TensorFlow.js backend could be initialised: ${reasons.join('; ')}`);
 }
 
+/** The part of a GPUDevice the worker uses: to learn that it was lost, and (for the fault test) to destroy it. */
+export interface GpuDeviceHandle {
+  lost: Promise<{ reason?: string; message?: string }>;
+  destroy(): void;
+}
+
+/** The WebGPU backend's device, or null on any other backend. */
+export function gpuDevice(): GpuDeviceHandle | null {
+  if (tf.getBackend() !== 'webgpu') return null;
+  return (tf.backend() as unknown as { device?: GpuDeviceHandle }).device ?? null;
+}
+
 /** The wasm build in use: threads need cross-origin isolation (SharedArrayBuffer). */
 function wasmThreads(): string {
   const threads = getThreadsCount();

@@ -35,7 +35,8 @@ export class EngineClient {
   constructor(private readonly worker: WorkerLike = createEngineWorker()) {
     worker.addEventListener('message', (ev: MessageEvent) => this.receive(ev.data as WorkerMessage));
     worker.addEventListener('error', (ev: ErrorEvent) => {
-      const err = new EngineError(`the engine worker failed: ${ev.message || 'unknown error'}`, 'internal');
+      // An uncaught error ends the worker's usefulness (its state is unknown): the page restarts it.
+      const err = new EngineError(`the engine worker failed: ${ev.message || 'unknown error'}`, 'crash');
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
       for (const l of this.errorListeners) l(err);

@@ -96,11 +96,25 @@ export interface RunConfig {
   metricsEvery: number;
   /** Milliseconds to wait between steps (the "speed" control; 0 = as fast as possible). */
   stepDelayMs: number;
-  /** Continue from a saved optimiser state (e.g. after a lost GPU device) instead of δ = 0. */
+  /** Continue from a saved optimiser state (after a lost device, a crashed worker or a reload) instead of δ = 0. */
   resumeFrom?: RecoveryState;
-  /** Testing aid: fail as if the GPU device were lost when this step is reached. */
-  simulateDeviceLossAtStep?: number;
+  /** Testing aid: make something go wrong once the run has completed `atStep` steps. */
+  fault?: Fault;
 }
+
+/**
+ * The faults the page can be asked to inject (URL `?fault=KIND@STEP`), so the recovery from each is tested for
+ * real: `device-loss` throws as a lost device would, `destroy-device` destroys the actual WebGPU device,
+ * `worker-crash` kills the engine worker with an uncaught error.
+ */
+export const FAULT_KINDS = ['device-loss', 'destroy-device', 'worker-crash'] as const;
+export interface Fault {
+  kind: (typeof FAULT_KINDS)[number];
+  atStep: number;
+}
+
+/** The optimiser state without its history: the page keeps the history (it received every entry). */
+export type RunSnapshot = Omit<RecoveryState, 'history'>;
 
 export type Request =
   | { type: 'init'; prefer?: BackendName[] }
@@ -118,7 +132,9 @@ export type Request =
   /** The top-k next tokens of one prompt for the base, defended and recovered model (scenarios/next-tokens.ts). */
   | { type: 'nextTokens'; sample: number; topK?: number }
   /** budgets: κ values when `relative`, else absolute ρ values. */
-  | { type: 'budgetSweep'; budgets: number[]; relative: boolean };
+  | { type: 'budgetSweep'; budgets: number[]; relative: boolean }
+  /** Tensors and bytes TensorFlow.js holds (for the soak test and the memory readout). */
+  | { type: 'memory' };
 
 export type ReplyPayload = {
   init: BackendInfo;
@@ -134,7 +150,15 @@ export type ReplyPayload = {
   replay: ReplayRow[];
   nextTokens: NextTokenView;
   budgetSweep: BudgetSweepRow[];
+  memory: EngineMemory;
 };
+
+export interface EngineMemory {
+  numTensors: number;
+  numBytes: number;
+  /** The JS heap of the worker where the browser reports it (Chromium), else null. */
+  heapBytes: number | null;
+}
 
 export type RequestMessage = Request & { id: number };
 
@@ -144,8 +168,8 @@ export type EngineEvent =
   /** samples: the per-sample rows, sent with every 10th event, when paused and at the end. */
   | { type: 'metrics'; entry: HistoryEntry; samples?: SampleMetrics[] }
   | { type: 'done'; result: RecoveryResult }
-  /** The optimiser state, every few steps, so a run can continue elsewhere if the device is lost. */
-  | { type: 'snapshot'; state: RecoveryState }
+  /** The optimiser state after a completed step (every step when it is small), so a run can continue elsewhere. */
+  | { type: 'snapshot'; state: RunSnapshot }
   | { type: 'notice'; message: string };
 
 export type WorkerMessage =
@@ -153,5 +177,8 @@ export type WorkerMessage =
   | { kind: 'error'; id: number | null; message: string; code: ErrorCode }
   | { kind: 'event'; event: EngineEvent };
 
-/** input: the user's file or setting is wrong; device: the GPU was lost or ran out of memory; internal: our bug. */
-export type ErrorCode = 'input' | 'device' | 'internal';
+/**
+ * input: the user's file or setting is wrong; device: the GPU was lost or ran out of memory; crash: the worker
+ * itself died (an uncaught error, e.g. WebAssembly out of memory); internal: our bug.
+ */
+export type ErrorCode = 'input' | 'device' | 'crash' | 'internal';

@@ -1,6 +1,6 @@
 // The engine worker: owns TensorFlow.js and the session; the page only renders what it sends.
-import { selectBackend, BACKEND_ORDER } from './browser-backend.ts';
-import { EngineSession, EngineInputError } from './session.ts';
+import { selectBackend, BACKEND_ORDER, gpuDevice } from './browser-backend.ts';
+import { DeviceLostError, EngineSession, EngineInputError } from './session.ts';
 import { isInputError } from '../core/errors.ts';
 import type { BackendInfo, ErrorCode, RequestMessage, WorkerMessage } from './protocol.ts';
 
@@ -19,12 +19,27 @@ const session = new EngineSession({
   },
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   fail: (e) => post({ kind: 'error', id: null, message: (e as Error)?.message ?? String(e), code: classify(e) }),
+  deviceLost: () => lostReason,
+  destroyDevice: () => {
+    const device = gpuDevice();
+    device?.destroy();
+    return device !== null;
+  },
+  // Thrown from a timer, the error escapes every handler: the page sees the worker's `error` event, as after a real crash.
+  crash: (e) =>
+    setTimeout(() => {
+      throw e;
+    }),
+  heapBytes: () => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? null,
 });
 
 let backend: BackendInfo | null = null;
+/** Set when WebGPU reports its device lost (a driver reset, the browser reclaiming it, or `destroy()`). */
+let lostReason: string | null = null;
 
 function classify(e: unknown): ErrorCode {
   if (isInputError(e)) return 'input';
+  if (e instanceof DeviceLostError || lostReason) return 'device';
   if (/device (was )?lost|out of memory|OOM|GPUDevice/i.test((e as Error)?.message ?? '')) return 'device';
   return 'internal';
 }
@@ -39,6 +54,9 @@ scope.addEventListener('message', (ev: MessageEvent) => {
       let payload: unknown;
       if (req.type === 'init') {
         backend = await selectBackend(req.prefer ?? BACKEND_ORDER);
+        void gpuDevice()?.lost.then((info) => {
+          lostReason = `the WebGPU device was lost (${info.reason ?? 'unknown'}${info.message ? `: ${info.message}` : ''})`;
+        });
         post({ kind: 'event', event: { type: 'backend', backend } });
         payload = backend;
       } else {

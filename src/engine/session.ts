@@ -12,10 +12,15 @@ import { effectiveRun, type DeltaPositions } from '../scenarios/catalog.ts';
 import { featureTable, loadScenario, type LoadedScenario } from '../scenarios/load.ts';
 import { createSite, resultConfig, runOptions, type Defence } from '../scenarios/run.ts';
 import { nextTokenView, requireLanguageModel } from '../scenarios/next-tokens.ts';
-import type { BudgetSweepRow, DefenceInfo, EngineEvent, ReplyPayload, Request, RunConfig, ScenarioInfo } from './protocol.ts';
+import type { BudgetSweepRow, DefenceInfo, EngineEvent, Fault, ReplyPayload, Request, RunConfig, ScenarioInfo } from './protocol.ts';
 
 export class EngineInputError extends InputError {
   override name = 'EngineInputError';
+}
+
+/** The injected worker crash: the host rethrows it where nothing catches it. */
+class WorkerCrash extends Error {
+  override name = 'WorkerCrash';
 }
 
 export interface SessionHost {
@@ -25,10 +30,28 @@ export interface SessionHost {
   sleep(ms: number): Promise<void>;
   /** An error outside any request (the run loop failed). */
   fail?(error: unknown): void;
+  /** Why the GPU device was lost, once it has been (the worker watches WebGPU's `device.lost`); null while it is fine. */
+  deviceLost?(): string | null;
+  /** Testing aid: destroy the backend's real GPU device; false when there is none (not on WebGPU). */
+  destroyDevice?(): boolean;
+  /** Testing aid: die as a worker does on an uncaught error. */
+  crash?(error: Error): void;
+  /** The host's JS heap in bytes, where it can tell. */
+  heapBytes?(): number | null;
 }
 
-/** The optimiser state goes to the page this often, so a run can continue elsewhere if the device is lost. */
-const SNAPSHOT_EVERY = 10;
+/** A lost GPU device, as the run loop reports it (the worker maps it to the 'device' error code). */
+export class DeviceLostError extends Error {
+  override name = 'DeviceLostError';
+}
+
+/**
+ * The optimiser state goes to the page after every step while it is at most this many values (the built-in
+ * scenarios: a few thousand), so a run continues from its last completed step; larger states (a real model's
+ * per-sample δ) go every SNAPSHOT_EVERY_LARGE steps, because each snapshot is a read-back from the device.
+ */
+const SNAPSHOT_EVERY_STEP_MAX = 1 << 16;
+const SNAPSHOT_EVERY_LARGE = 10;
 /** Per-sample rows travel with every this-many-th metrics event (and when paused or done). */
 const SAMPLES_EVERY = 10;
 
@@ -74,6 +97,10 @@ export class EngineSession {
         return this.nextTokens(req.sample, req.topK ?? 10);
       case 'budgetSweep':
         return this.budgetSweep(req.budgets, req.relative);
+      case 'memory': {
+        const m = tf.memory();
+        return { numTensors: m.numTensors, numBytes: m.numBytes, heapBytes: this.host.heapBytes?.() ?? null };
+      }
     }
   }
 
@@ -181,28 +208,51 @@ export class EngineSession {
   private startLoop(): void {
     const run = this.requireRun();
     const cfg = this.runConfig!;
+    const snapshotEvery = run.deltaShape.reduce((a, b) => a * b, 1) <= SNAPSHOT_EVERY_STEP_MAX ? 1 : SNAPSHOT_EVERY_LARGE;
     this.loop = (async () => {
       this.emitStatus('running');
       const status = await run.run({
         metricsEvery: cfg.metricsEvery,
         onMetrics: (entry, samples) => this.emitMetrics(entry, samples),
         beforeStep: (step) => {
-          if (cfg.simulateDeviceLossAtStep !== undefined && step > cfg.simulateDeviceLossAtStep) {
-            cfg.simulateDeviceLossAtStep = undefined;
-            throw new Error('GPU device was lost (simulated for testing)');
+          const lost = this.host.deviceLost?.();
+          if (lost) throw new DeviceLostError(lost);
+          if (cfg.fault && step > cfg.fault.atStep) {
+            const { kind } = cfg.fault;
+            cfg.fault = undefined;
+            this.injectFault(kind);
           }
         },
         afterStep: async (step) => {
-          if (step % SNAPSHOT_EVERY === 0) this.host.emit({ type: 'snapshot', state: await run.exportState() });
+          if (step % snapshotEvery === 0) await this.emitSnapshot();
         },
         stepDelayMs: cfg.stepDelayMs,
         sleep: (ms) => this.host.sleep(ms),
       });
       if (status === 'done') await this.finish();
       else await this.emitPaused();
-    })();
-    // A failure inside the loop (a lost device, out of memory) is not a reply to any request: report it as an event-level error.
-    this.loop.catch((e) => this.host.fail?.(e));
+    })().catch((e) => {
+      // A failure inside the loop (a lost device, out of memory) is not a reply to any request: it is reported
+      // once, as an event-level error (a later pause or reset must not throw it again). A lost device is named
+      // as such even when the failing read-back said something else.
+      if (e instanceof WorkerCrash) this.host.crash?.(e);
+      else this.host.fail?.(this.host.deviceLost?.() && !(e instanceof DeviceLostError) ? new DeviceLostError(this.host.deviceLost()!) : e);
+    });
+  }
+
+  private injectFault(kind: Fault['kind']): void {
+    if (kind === 'device-loss') throw new DeviceLostError('the GPU device was lost (simulated for testing)');
+    if (kind === 'worker-crash') throw new WorkerCrash('the engine worker crashed (simulated for testing)');
+    if (!this.host.destroyDevice?.())
+      this.host.emit({ type: 'notice', message: 'fault destroy-device: this backend has no GPU device to destroy; the run goes on' });
+  }
+
+  private async emitSnapshot(): Promise<void> {
+    const { history: _, ...state } = await this.requireRun().exportState();
+    // Values read back from a device that was lost meanwhile are not trusted as a resume point.
+    const lost = this.host.deviceLost?.();
+    if (lost) throw new DeviceLostError(lost);
+    this.host.emit({ type: 'snapshot', state });
   }
 
   private async stopLoop(): Promise<void> {
@@ -253,6 +303,8 @@ export class EngineSession {
   private async emitPaused(): Promise<void> {
     const { entry, samples } = await this.requireRun().record();
     this.emitMetrics(entry, samples, true);
+    // A paused run is saved by the page exactly where it stopped.
+    await this.emitSnapshot();
     this.emitStatus('paused');
   }
 

@@ -2,9 +2,9 @@
 import { useEffect } from 'react';
 import { useStore } from './store.ts';
 import { configFromHash, configToHash } from './config.ts';
-import { boot, loadScenario } from './engine.ts';
+import { boot, loadScenario, restoreCurrentRun } from './engine.ts';
 import { handleKeyDown } from './actions.ts';
-import { listRuns, loadConfig, saveConfig } from './persistence.ts';
+import { listRuns, loadConfig, loadCurrentRun, saveConfig } from './persistence.ts';
 import { Header } from './components/Header.tsx';
 import { Notices } from './components/Notices.tsx';
 import { ScenarioPanel } from './components/ScenarioPanel.tsx';
@@ -26,8 +26,12 @@ async function start(): Promise<void> {
     if (saved) st.set({ config: saved });
   }
   history.replaceState(null, '', configToHash(useStore.getState().config));
+  // Read before boot: loading the scenario clears the saved run in progress, and restoring writes it back.
+  const current = await loadCurrentRun().catch(() => null);
   await boot();
-  // Bring back the last finished run of this configuration after a reload.
+  // A run that was in progress comes back first: it is newer than any finished run (finishing one clears it).
+  if (current && restoreCurrentRun(current)) return;
+  // Else the last finished run of this configuration.
   const runs = await listRuns().catch(() => []);
   const cfg = useStore.getState().config;
   const last = runs.find((r) => configToHash(r.config) === configToHash(cfg));

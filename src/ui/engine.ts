@@ -1,29 +1,56 @@
 // The bridge between the page and the engine worker: requests go out, events come back into the store.
-// Metrics are buffered and flushed at most ~10 times a second, so a fast run never floods React. A lost GPU
-// device moves the run to the next backend, from its last snapshot. The bridge's own state (the worker
-// client, the last snapshot, the uploaded files, the metrics buffer) lives in one object.
+// Metrics are buffered and flushed at most ~10 times a second, so a fast run never floods React. The run
+// survives what can go wrong under it: a lost GPU device moves it to the next backend and a crashed worker is
+// restarted, each continuing from the last snapshot (the last completed step) with the history the page
+// holds; a reload continues it from the copy kept in IndexedDB. The bridge's own state (the worker client,
+// the last snapshot, the uploaded files, the metrics buffer) lives in one object.
 import { EngineClient, EngineError } from '../engine/client.ts';
 import { BACKEND_ORDER_NAMES } from './backends.ts';
 import type { NextTokenView } from '../engine/protocol.ts';
-import type { BackendName, EngineEvent, ProbeFiles, ReplyPayload, Request, RunConfig, ScenarioRequest } from '../engine/protocol.ts';
+import {
+  FAULT_KINDS,
+  type BackendName,
+  type EngineEvent,
+  type Fault,
+  type ProbeFiles,
+  type ReplyPayload,
+  type Request,
+  type RunConfig,
+  type RunSnapshot,
+  type ScenarioRequest,
+} from '../engine/protocol.ts';
 import type { RecoveryState } from '../core/recovery.ts';
 import type { HistoryEntry, SampleMetrics } from '../core/metrics.ts';
 import { isInputError } from '../core/errors.ts';
 import type { ModelIndexEntry } from '../scenarios/builtin/assets.ts';
 import { useStore } from './store.ts';
-import { saveRun } from './persistence.ts';
-import { runSettings, type PlaygroundConfig } from './config.ts';
+import { clearCurrentRun, type CurrentRun, saveCurrentRun, saveRun } from './persistence.ts';
+import { configToHash, runSettings, type PlaygroundConfig } from './config.ts';
 import { isModelScenario, modelScenarioRequest, specTransfer } from './model-inputs.ts';
 
 const FLUSH_MS = 100;
 /** Charts get about this many points over a run. */
 const POINTS_PER_RUN = 60;
+/** The run in progress is written to IndexedDB at most this often (and whenever it pauses). */
+const SAVE_CURRENT_MS = 500;
+/** A worker that crashes this often in one run is not restarted again. */
+const MAX_RESTARTS = 3;
+/** The engine's memory readout refreshes at most this often. */
+const MEMORY_MS = 1000;
 
 class Bridge {
   client: EngineClient | null = null;
-  lastSnapshot: RecoveryState | null = null;
+  /** The last completed step's optimiser state; with the page's history it resumes the run anywhere. */
+  lastSnapshot: RunSnapshot | null = null;
+  /** A run restored after a reload: the next play or step starts the engine from it. */
+  pendingResume: RunSnapshot | null = null;
   uploaded: ProbeFiles | null = null;
   triedBackends: BackendName[] = [];
+  restarts = 0;
+  private lastSaved = 0;
+  private lastMemory = 0;
+  private saveFailureShown = false;
+  private saveTimer: ReturnType<typeof setTimeout> | null = null;
   private pending: { entries: HistoryEntry[]; samples: SampleMetrics[] | null } = { entries: [], samples: null };
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -43,17 +70,63 @@ class Bridge {
     return this.engine();
   }
 
-  /** Forget the run on the page side: buffered metrics, the snapshot, and the store's run state. */
+  /** Forget the run on the page side: buffered metrics, the snapshot, the saved copy and the store's run state. */
   clearRun(): void {
     this.pending = { entries: [], samples: null };
     if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.saveTimer) clearTimeout(this.saveTimer);
     this.flushTimer = null;
+    this.saveTimer = null;
     this.lastSnapshot = null;
+    this.pendingResume = null;
+    this.restarts = 0;
+    this.saveFailureShown = false;
     useStore.getState().clearRun();
+    void clearCurrentRun().catch(() => undefined);
   }
 
-  private flush(): void {
+  /** The state to continue from: the snapshot plus the history the page holds up to its step. */
+  resumeState(): RecoveryState | undefined {
+    const snap = this.lastSnapshot;
+    if (!snap) return undefined;
+    this.flush();
+    return { ...snap, history: useStore.getState().history.filter((e) => e.step <= snap.step) };
+  }
+
+  /** Keep the run in progress in IndexedDB, at most every SAVE_CURRENT_MS (a paused run at once). */
+  private scheduleSave(now: boolean): void {
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    const wait = now ? 0 : Math.max(0, this.lastSaved + SAVE_CURRENT_MS - Date.now());
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null;
+      const st = useStore.getState();
+      const state = this.resumeState();
+      if (!state || st.status === 'done') return;
+      this.lastSaved = Date.now();
+      const { history, ...snapshot } = state;
+      const run: CurrentRun = { config: st.config, totalSteps: st.totalSteps, snapshot, history, savedAt: Date.now() };
+      saveCurrentRun(run).catch((err) => {
+        // Said once per run: the run goes on, and later saves keep trying quietly.
+        if (this.saveFailureShown) return;
+        this.saveFailureShown = true;
+        report(err, 'The run goes on; a reload would lose the steps since the last save.');
+      });
+    }, wait);
+  }
+
+  /** Ask the engine what it holds; a failure here only leaves the readout as it was. */
+  readMemory(force = false): void {
+    if (!this.client || (!force && Date.now() - this.lastMemory < MEMORY_MS)) return;
+    this.lastMemory = Date.now();
+    this.client
+      .request({ type: 'memory' })
+      .then((memory) => useStore.getState().set({ memory }))
+      .catch(() => undefined);
+  }
+
+  flush(): void {
     this.flushTimer = null;
+    this.readMemory();
     const { entries, samples } = this.pending;
     this.pending = { entries: [], samples: null };
     if (!entries.length && !samples) return;
@@ -73,6 +146,7 @@ class Bridge {
         this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
         break;
       case 'status':
+        this.readMemory(true);
         st.set({
           status: e.status === 'ready' ? 'ready' : e.status === 'running' ? 'running' : e.status === 'done' ? 'done' : 'paused',
           step: e.step,
@@ -81,13 +155,15 @@ class Bridge {
         break;
       case 'done':
         this.flush();
+        if (this.saveTimer) clearTimeout(this.saveTimer);
+        this.saveTimer = null;
+        this.lastSnapshot = null;
         st.set({ result: e.result, samples: e.result.samples, history: e.result.history, status: 'done' });
-        void saveRun(e.result, st.config).catch((err) =>
-          report(err, 'The run finished but could not be saved in this browser (storage full or blocked).'),
-        );
+        void saveRun(e.result, st.config).catch((err) => report(err, 'The result is still on this page: export it (e) to keep it.'));
         break;
       case 'snapshot':
         this.lastSnapshot = e.state;
+        this.scheduleSave(st.status === 'paused');
         break;
       case 'backend':
         st.set({ backend: e.backend });
@@ -119,6 +195,7 @@ export function report(e: unknown, hint?: string): void {
   const hints = {
     input: 'Check the file or setting named above and try again.',
     device: 'The run will continue on another backend.',
+    crash: 'The engine will be restarted and the run continued.',
     internal: 'Reload the page if this persists; your saved runs are kept.',
   };
   st.notify({ kind: 'error', message: err?.message ?? String(e), hint: hint ?? hints[code] });
@@ -201,21 +278,41 @@ export async function applyDefence(): Promise<void> {
   useStore.getState().set({ defence, status: 'ready' });
 }
 
+/** The testing aid `?fault=KIND@STEP` (see FAULT_KINDS), applied to a fresh run only, never to a resumed one. */
+function faultFromUrl(): Fault | undefined {
+  const m = /^([a-z-]+)@(\d{1,6})$/.exec(new URLSearchParams(location.search).get('fault') ?? '');
+  if (!m || !(FAULT_KINDS as readonly string[]).includes(m[1])) return undefined;
+  return { kind: m[1] as Fault['kind'], atStep: Number(m[2]) };
+}
+
 function runConfig(resumeFrom?: RecoveryState): RunConfig {
   const { config } = useStore.getState();
-  const simulate = new URLSearchParams(location.search).get('simulateDeviceLossAt');
   return {
     settings: config.run,
     metricsEvery: Math.max(1, Math.round(runSettings(config).steps / POINTS_PER_RUN)),
     stepDelayMs: config.stepDelayMs,
     resumeFrom,
-    simulateDeviceLossAtStep: simulate && !resumeFrom ? Number(simulate) : undefined,
+    fault: resumeFrom ? undefined : faultFromUrl(),
   };
+}
+
+/** A run restored after a reload has no engine side yet: start it from its saved state. */
+function takePendingResume(): RecoveryState | undefined {
+  if (!bridge.pendingResume) return undefined;
+  bridge.lastSnapshot = bridge.pendingResume;
+  bridge.pendingResume = null;
+  return bridge.resumeState();
 }
 
 export async function play(): Promise<void> {
   const st = useStore.getState();
   if (!st.defence) return;
+  const restored = takePendingResume();
+  if (restored) {
+    const ok = await guarded('Continuing the restored run', () => request({ type: 'start', config: runConfig(restored) }));
+    if (ok) useStore.getState().set({ status: 'running' });
+    return;
+  }
   if (st.status === 'paused') {
     await guarded('Resuming', () => request({ type: 'resume' }));
     return;
@@ -234,12 +331,14 @@ export async function pause(): Promise<void> {
 export async function stepOnce(): Promise<void> {
   const st = useStore.getState();
   if (!st.defence) return;
-  const fresh = st.status === 'ready' || st.status === 'done';
+  const restored = takePendingResume();
+  const fresh = !restored && (st.status === 'ready' || st.status === 'done');
   if (fresh) {
     bridge.clearRun();
     st.set({ totalSteps: runSettings(st.config).steps });
   }
-  const r = await guarded('Stepping', () => request({ type: 'step', count: 1, config: fresh ? runConfig() : undefined }));
+  const config = restored ? runConfig(restored) : fresh ? runConfig() : undefined;
+  const r = await guarded('Stepping', () => request({ type: 'step', count: 1, config }));
   if (r) useStore.getState().set({ status: r.status === 'done' ? 'done' : 'paused', step: r.step });
 }
 
@@ -276,33 +375,64 @@ export async function sweepBudget(): Promise<void> {
   if (r) useStore.getState().set({ sweep: r });
 }
 
-/** The device is gone: start a fresh engine on the next backend and continue from the last snapshot. */
+/**
+ * The device is gone, or the worker died: start a fresh engine (on the next backend after a lost device, on
+ * the same one after a crash), load the same scenario and defence, and continue from the last snapshot.
+ */
 async function handleRunError(err: EngineError): Promise<void> {
-  if (err.code !== 'device') {
+  const st = useStore.getState();
+  const crashed = err.code === 'crash';
+  if ((err.code !== 'device' && !crashed) || !st.defence) {
     report(err);
     return;
   }
-  const st = useStore.getState();
+  if (crashed && ++bridge.restarts > MAX_RESTARTS) {
+    report(err, `The engine crashed ${MAX_RESTARTS + 1} times in this run; it was not restarted again. Reload the page to start over.`);
+    return;
+  }
   const failed = st.backend?.name;
-  const next = BACKEND_ORDER_NAMES.filter((b) => !bridge.triedBackends.includes(b));
-  const from = bridge.lastSnapshot;
+  const next = crashed
+    ? [...(failed ? [failed] : []), ...BACKEND_ORDER_NAMES.filter((b) => b !== failed && !bridge.triedBackends.includes(b))]
+    : BACKEND_ORDER_NAMES.filter((b) => !bridge.triedBackends.includes(b));
+  const from = bridge.resumeState();
+  // The charts may trail the engine by a flush; the snapshot is the step it had completed.
+  const at = Math.max(useStore.getState().step, from?.step ?? 0);
+  const what = crashed ? `The engine worker crashed at step ${at} (${err.message})` : `The ${failed} device was lost at step ${at}`;
   st.notify({
     kind: 'info',
-    message: `The ${failed} device was lost at step ${st.step}; continuing on ${next[0] ?? 'no other backend'} from step ${from?.step ?? 0}.`,
+    message: `${what}; continuing on ${next[0] ?? 'no other backend'} from step ${from?.step ?? 0}.`,
   });
   bridge.replaceEngine();
   try {
     const backend = await request({ type: 'init', prefer: next });
-    bridge.triedBackends.push(backend.name);
+    if (!bridge.triedBackends.includes(backend.name)) bridge.triedBackends.push(backend.name);
     st.set({ backend });
     const req = await scenarioRequest(st.config);
     if (!req) return;
     await request({ type: 'loadScenario', scenario: req }, req.kind === 'model' ? specTransfer(req) : []);
     const d = useStore.getState().defence!;
     await request({ type: 'setDefence', features: d.features, clamp: d.clamp });
-    await request({ type: 'start', config: runConfig(from ?? undefined) });
+    await request({ type: 'start', config: runConfig(from) });
     useStore.getState().set({ status: 'running' });
   } catch (e) {
     report(e);
   }
+}
+
+/**
+ * After a reload: bring back the run that was in progress if it belongs to this configuration, with its
+ * history, paused at its last saved step; play continues it. Returns whether it did.
+ */
+export function restoreCurrentRun(run: CurrentRun): boolean {
+  const st = useStore.getState();
+  if (!st.defence || configToHash(run.config) !== configToHash(st.config)) return false;
+  bridge.pendingResume = run.snapshot;
+  st.set({ history: run.history, step: run.snapshot.step, totalSteps: run.totalSteps, status: 'paused' });
+  // Loading the scenario cleared the saved copy: keep it, so another reload before play still finds it.
+  void saveCurrentRun(run).catch(() => undefined);
+  st.notify({
+    kind: 'info',
+    message: `Restored the run in progress at step ${run.snapshot.step} of ${run.totalSteps}; press play to continue it.`,
+  });
+  return true;
 }

@@ -1,7 +1,15 @@
 // The page's state: the configuration (what the URL carries) and what the engine has told us. Components
 // read slices of it; only the engine bridge and actions write.
 import { create } from 'zustand';
-import type { BackendInfo, BudgetSweepRow, DefenceInfo, JacobianAnalysis, ReplayRow, ScenarioInfo } from '../engine/protocol.ts';
+import type {
+  BackendInfo,
+  BudgetSweepRow,
+  DefenceInfo,
+  EngineMemory,
+  JacobianAnalysis,
+  ReplayRow,
+  ScenarioInfo,
+} from '../engine/protocol.ts';
 import type { HistoryEntry, RecoveryResult, SampleMetrics } from '../core/metrics.ts';
 import type { ModelIndexEntry } from '../scenarios/builtin/assets.ts';
 import { DEFAULT_CONFIG, type PlaygroundConfig } from './config.ts';
@@ -40,6 +48,8 @@ export interface PlaygroundState {
   status: EngineStatus;
   busy: string | null;
   backend: BackendInfo | null;
+  /** What the engine holds (tensors, bytes), read about once a second while a run goes. */
+  memory: EngineMemory | null;
   modelIndex: ModelIndexEntry[] | null;
   scenario: ScenarioInfo | null;
   defence: DefenceInfo | null;
@@ -74,6 +84,7 @@ export const useStore = create<PlaygroundState>((set) => ({
   status: 'starting',
   busy: null,
   backend: null,
+  memory: null,
   modelIndex: null,
   scenario: null,
   defence: null,

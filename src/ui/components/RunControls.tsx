@@ -6,7 +6,7 @@ import { useStore } from '../store.ts';
 import { ActionButton } from './ActionButton.tsx';
 import { runSettings, type RunSettings } from '../config.ts';
 import { changedSettings, SCENARIOS } from '../../scenarios/catalog.ts';
-import { formatNumber } from '../../core/format.ts';
+import { formatBytes, formatNumber } from '../../core/format.ts';
 
 const show = (v: unknown) => (v === null ? 'off' : typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v));
 
@@ -189,6 +189,7 @@ export function RunControls() {
           {status} · step {step}
           {total ? ` / ${total}` : ''}
         </span>
+        <EngineMemoryReadout />
       </div>
     </section>
   );
@@ -255,5 +256,21 @@ function BudgetField({
         </small>
       )}
     </div>
+  );
+}
+
+/** Tensors and bytes the engine holds: flat over a long run, or something leaks. */
+function EngineMemoryReadout() {
+  const memory = useStore((s) => s.memory);
+  if (!memory) return null;
+  return (
+    <span
+      className="progress muted"
+      data-testid="engine-memory"
+      title="What TensorFlow.js holds in the engine worker (and its JS heap, where the browser tells)"
+    >
+      {memory.numTensors} tensors · {formatBytes(memory.numBytes)}
+      {memory.heapBytes !== null && ` · heap ${formatBytes(memory.heapBytes)}`}
+    </span>
   );
 }

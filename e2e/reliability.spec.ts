@@ -1,0 +1,108 @@
+// What a run survives in a real Chromium: the WebGPU device destroyed under it, the engine worker crashing, a
+// reload mid-run, and a full storage quota. Faults are injected with `?fault=KIND@STEP` (src/engine/protocol.ts).
+import { readFileSync } from 'node:fs';
+import { expect, type Page, test } from '@playwright/test';
+import { openPlayground, points, screenshot } from './helpers.ts';
+
+const onlyProject = (name: string) => () =>
+  test.beforeEach(({ browserName }, info) => test.skip(browserName !== 'chromium' || info.project.name !== name, `${name} project only`));
+
+/** Export the result (the `e` shortcut) and read the file back. */
+async function exported(page: Page): Promise<{ history: { step: number }[]; aggregate: { recovered: number; validFlips: number } }> {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('e')]);
+  return JSON.parse(readFileSync((await download.path())!, 'utf8'));
+}
+
+/** Every recorded step once, in order, from step 0 to the last: no gap left by the interruption. */
+function expectWholeHistory(history: { step: number }[], steps: number, every: number): void {
+  const got = history.map((e) => e.step);
+  expect(got[0]).toBe(0);
+  expect(got.at(-1)).toBe(steps);
+  expect([...got].sort((a, b) => a - b)).toEqual(got);
+  expect(new Set(got).size).toBe(got.length);
+  for (let s = 0; s <= steps; s += every) expect(got).toContain(s);
+}
+
+test.describe('a lost WebGPU device (WebGPU)', () => {
+  onlyProject('webgpu')();
+
+  test('destroying the real device mid-run moves the run to WebGL from its last completed step, history intact', async ({ page }, info) => {
+    await page.goto('/?fault=destroy-device@12#s=probe-example&n=30&lr=0.05&b=2&delay=20');
+    await expect(page.getByTestId('defence')).toContainText(/flips/, { timeout: 90_000 });
+    await expect(page.getByTestId('backend-name')).toHaveText('webgpu');
+    await page.locator('[data-action="toggle-play"]').click();
+    const notice = page
+      .getByRole('status')
+      .filter({ hasText: /The webgpu device was lost at step \d+; continuing on webgl from step \d+/ });
+    await expect(notice).toBeVisible({ timeout: 60_000 });
+    const from = Number(/from step (\d+)/.exec((await notice.textContent())!)![1]);
+    expect(from).toBeGreaterThanOrEqual(12);
+    await expect(page.getByTestId('backend-name')).toHaveText('webgl', { timeout: 60_000 });
+    await expect(page.getByTestId('result-summary')).toContainText(/Recovered \d+ of \d+/, { timeout: 120_000 });
+    expectWholeHistory((await exported(page)).history, 30, 1);
+    await screenshot(page, 'device-destroyed', info.project.name);
+  });
+});
+
+test.describe('crashes, reloads and a full disk (fallback backend)', () => {
+  onlyProject('fallback')();
+
+  test('a crashed engine worker is restarted and the run continues from its last completed step', async ({ page }, info) => {
+    await openPlayground(page, '?fault=worker-crash@8#s=probe-example&n=30&lr=0.05&b=2&delay=20');
+    const backend = await page.getByTestId('backend-name').textContent();
+    await page.locator('[data-action="toggle-play"]').click();
+    const notice = page
+      .getByRole('status')
+      .filter({ hasText: /The engine worker crashed at step \d+ \(.*\); continuing on \w+ from step 8/ });
+    await expect(notice).toBeVisible({ timeout: 60_000 });
+    await expect(notice).toContainText(`continuing on ${backend}`);
+    await expect(page.getByTestId('result-summary')).toContainText(/Recovered \d+ of \d+/, { timeout: 120_000 });
+    expectWholeHistory((await exported(page)).history, 30, 1);
+    await screenshot(page, 'worker-crashed', info.project.name);
+  });
+
+  test('a reload mid-run brings the run back paused at its last step with its charts; play finishes it', async ({ page }, info) => {
+    await openPlayground(page, '#s=probe-example&n=150&lr=0.05&b=2&delay=20');
+    await page.locator('[data-action="toggle-play"]').click();
+    const status = page.getByTestId('run-status');
+    await expect
+      .poll(async () => Number(/step (\d+)/.exec((await status.textContent()) ?? '')?.[1] ?? 0), { timeout: 60_000 })
+      .toBeGreaterThan(20);
+    const chartPoints = await points(page, 'rate');
+    await page.reload();
+    const notice = page.getByRole('status').filter({ hasText: /Restored the run in progress at step \d+ of 150/ });
+    await expect(notice).toBeVisible({ timeout: 90_000 });
+    const at = Number(/at step (\d+)/.exec((await notice.textContent())!)![1]);
+    expect(at).toBeGreaterThan(20);
+    await expect(status).toContainText(`paused · step ${at} / 150`);
+    expect(await points(page, 'rate')).toBeGreaterThanOrEqual(chartPoints);
+    await screenshot(page, 'reload-restored', info.project.name);
+    // A second reload before playing still finds it.
+    await page.reload();
+    await expect(status).toContainText(`paused · step ${at} / 150`, { timeout: 90_000 });
+    await page.locator('[data-action="toggle-play"]').click();
+    await expect(page.getByTestId('result-summary')).toContainText(/Recovered \d+ of \d+/, { timeout: 120_000 });
+    expectWholeHistory((await exported(page)).history, 150, 3);
+    // Finished: a reload now brings back the finished run, not the one in progress.
+    await page.reload();
+    await expect(page.getByRole('status').filter({ hasText: 'Restored your last run' })).toBeVisible({ timeout: 90_000 });
+  });
+
+  test('a full storage quota says so, and the finished run stays on the page to export', async ({ page, context }) => {
+    await openPlayground(page, '#s=probe-example&n=6&lr=0.05&b=2&seed=12');
+    // A quota of one byte: every write that grows this origin's storage fails.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(page.url()).origin, quotaSize: 1 });
+    await page.locator('[data-action="toggle-play"]').click();
+    await expect(page.getByTestId('result-summary')).toContainText(/Recovered/, { timeout: 120_000 });
+    const alerts = page.getByRole('alert');
+    await expect(alerts.filter({ hasText: /The run in progress was not saved: this browser's storage for the page is full/ })).toHaveCount(
+      1,
+    );
+    const finished = alerts.filter({ hasText: /The finished run was not saved: this browser's storage for the page is full/ });
+    await expect(finished).toContainText('Everything saved before is kept');
+    await expect(finished).toContainText('export it');
+    expect((await exported(page)).history.at(-1)!.step).toBe(6);
+    await screenshot(page, 'quota-full', 'fallback');
+  });
+});
