@@ -127,3 +127,35 @@ test.describe('prompt-set editor', () => {
     await expect(rows.first().getByTestId('prompt-problem')).toContainText('target " Mary Ann" is 2 tokens');
   });
 });
+
+test.describe('prompt-set editor in the model panel', () => {
+  test('"My prompts" edits the set the model scenario loads, and a chosen file shows in the editor', async ({ page }, info) => {
+    await page.goto('/#s=prompts');
+    await expect(page.getByTestId('model-panel')).toBeVisible({ timeout: 60_000 });
+    await page.getByRole('radio', { name: /My prompts/ }).check();
+    await page.getByText('Edit or generate the prompts').click();
+    const editor = page.getByTestId('model-prompt-editor');
+    await editor.getByText('Generate prompts from a template').click();
+    // GPT-2's BPE: the completions' leading space, and each prompt checked once the tokenizer has arrived.
+    await expect(editor.getByTestId('template-target')).toHaveValue(' [A]');
+    await editor.getByTestId('template-n').fill('5');
+    await editor.getByTestId('template-replace').click();
+    await expect(editor.getByTestId('prompt-summary')).toContainText('5 prompts, all fine', { timeout: 30_000 });
+    await expect(editor.getByTestId('prompt-row').first().locator('.pe-tok').first()).toBeVisible();
+    // The model panel now holds the set (its file label names it).
+    await expect(page.getByText('Prompt file (.jsonl) — prompts.jsonl')).toBeVisible();
+    await screenshot(page, 'model-prompt-editor', info.project.name);
+    // A file chosen in the panel is what the editor shows.
+    await page.getByTestId('prompts-file').setInputFiles({
+      name: 'two.jsonl',
+      mimeType: 'application/jsonl',
+      buffer: Buffer.from(
+        '{"prompt": "When Mary and John went to the store, John gave a drink to", "target": " Mary", "contrast": " John"}\n' +
+          '{"prompt": "Friends call him Tom", "target": " and so", "contrast": "."}\n',
+      ),
+    });
+    await expect(editor.getByTestId('prompt-row')).toHaveCount(2);
+    await expect(editor.getByTestId('prompt-set-name')).toHaveValue('two.jsonl');
+    await expect(editor.getByTestId('prompt-row').nth(1).getByTestId('prompt-problem')).toContainText('target " and so" is 2 tokens');
+  });
+});

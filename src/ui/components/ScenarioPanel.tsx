@@ -7,6 +7,7 @@ import { PRESETS, type Preset } from '../presets.ts';
 import { parseFeatureLabels } from '../../io/labels.ts';
 import { isModelScenario } from '../model-inputs.ts';
 import { ModelPanel } from './ModelPanel.tsx';
+import { ModelPromptEditor } from './ModelPromptEditor.tsx';
 
 /** A new scenario starts from its own table: the defence and run settings chosen for the last one are dropped. */
 async function choose(scenario: PageScenarioId, sae?: string) {
@@ -112,7 +113,7 @@ export function ScenarioPanel() {
         </label>
       )}
       {config.scenario === 'probe' && <UploadForm />}
-      {isModelScenario(config.scenario) && <ModelPanel scenario={config.scenario} />}
+      {isModelScenario(config.scenario) && <ModelPanel scenario={config.scenario} promptEditor={<ModelPromptEditor />} />}
       {scenario && (
         <div className="scenario-facts" data-testid="scenario-info">
           <p>{scenario.behaviour}</p>
