@@ -20,9 +20,10 @@ const hubLog = async (request: APIRequestContext) => (await (await request.get(`
 const control = async (request: APIRequestContext, q: string) => expect((await request.get(`${HUB}/_fake/${q}`)).ok()).toBe(true);
 
 test.beforeEach(async ({ browserName, request }, info) => {
+  const webgpu = info.title.includes('WebGPU');
   test.skip(
-    browserName !== 'chromium' || info.project.name !== 'fallback',
-    'fallback project only: downloads do not depend on the backend',
+    browserName !== 'chromium' || info.project.name !== (webgpu ? 'webgpu' : 'fallback'),
+    'downloads do not depend on the backend (fallback project); the buffer limit is WebGPU’s',
   );
   await control(request, 'reset');
 });
@@ -170,4 +171,18 @@ test("the paper's IOI preset loads in one click and shows the paper's figures be
   await expect(page.getByTestId('defence')).toContainText(/flips \d+ of 64 samples/, { timeout: 120_000 });
   await expect(page.getByTestId('paper-figures')).toContainText('37 of 64');
   await screenshot(page, 'models-paper-ioi', info.project.name);
+});
+
+test('on WebGPU a model whose token embedding no GPU buffer holds is refused, naming the limit, before its weights download', async ({
+  page,
+  request,
+}) => {
+  await openModels(page);
+  await expect(page.getByTestId('backend-name')).toHaveText('webgpu');
+  await chooseSources(page, FIXTURE_REPOS.hugeModel, FIXTURE_REPOS.sae);
+  await page.getByTestId('model-load').click();
+  await expect(alert(page)).toContainText(
+    /hf:test\/huge-gpt2: its token embedding \(50257 × 1048576 floats, 210793 MB\) is larger than the largest buffer this GPU allows WebGPU to bind \(maxStorageBufferBindingSize \/ maxBufferSize: \d+ MiB\)/,
+  );
+  expect((await hubLog(request)).map((l) => l.path)).toEqual([`/${FIXTURE_REPOS.hugeModel}/resolve/main/config.json`]);
 });

@@ -272,7 +272,7 @@ export function checkFitsGpu(configJson: string, name: string): void {
   const bytes = (c.vocab_size ?? 0) * (c.n_embd ?? 0) * 4;
   if (bytes > limit)
     throw new InputError(
-      `${name}: its token embedding (${c.vocab_size} × ${c.n_embd} floats, ${(bytes / 1e6).toFixed(0)} MB) is larger than the largest buffer this GPU allows WebGPU to bind (maxStorageBufferBindingSize ${(limit / 2 ** 20).toFixed(0)} MiB); run it from the command line (unclamp run), or in a browser without WebGPU, where the page uses WebGL or WASM`,
+      `${name}: its token embedding (${c.vocab_size} × ${c.n_embd} floats, ${(bytes / 1e6).toFixed(0)} MB) is larger than the largest buffer this GPU allows WebGPU to bind (maxStorageBufferBindingSize / maxBufferSize: ${(limit / 2 ** 20).toFixed(0)} MiB); run it from the command line (unclamp run), or in a browser without WebGPU, where the page uses WebGL or WASM`,
     );
 }
 
