@@ -1,7 +1,15 @@
 // The next-token view on the built-in IOI scenario (three columns; the recovered one follows the run), and the
 // prompt-set editor on its page (?view=prompts): template, per-row problems, tokens, export and import.
-import { expect, test } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+import { expect, type Page, test } from '@playwright/test';
 import { openPlayground, screenshot } from './helpers.ts';
+
+/** No serious or critical accessibility violation on the page as it stands. */
+async function accessible(page: Page) {
+  const scan = await new AxeBuilder({ page }).analyze();
+  const serious = scan.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+}
 
 test.describe('next tokens', () => {
   test('base, defended and recovered side by side; stepping the run moves the recovered column', async ({ page }, info) => {
@@ -34,6 +42,7 @@ test.describe('next tokens', () => {
     expect(await readout('nt-recovered')).toBeGreaterThan(await readout('nt-defended'));
     await page.getByTestId('next-tokens').scrollIntoViewIfNeeded();
     await screenshot(page, 'next-tokens-after', info.project.name);
+    await accessible(page);
 
     // Another prompt: the view follows the picker.
     const first = await page.getByTestId('next-tokens-prompt-tokens').textContent();
@@ -79,6 +88,7 @@ test.describe('prompt-set editor', () => {
     await expect(rows.first().getByTestId('prompt-token-info')).toContainText(`position ${n - 1}, token id`);
     await expect(rows.first().getByTestId('prompt-token-info')).toContainText("δ and B's read-out sit here");
     await screenshot(page, 'prompt-editor', info.project.name);
+    await accessible(page);
     await page.getByRole('button', { name: 'remove prompt 7' }).click();
     await page.getByLabel('target 2', { exact: true }).fill('Mary');
 
@@ -145,6 +155,7 @@ test.describe('prompt-set editor in the model panel', () => {
     // The model panel now holds the set (its file label names it).
     await expect(page.getByText('Prompt file (.jsonl) — prompts.jsonl')).toBeVisible();
     await screenshot(page, 'model-prompt-editor', info.project.name);
+    await accessible(page);
     // A file chosen in the panel is what the editor shows.
     await page.getByTestId('prompts-file').setInputFiles({
       name: 'two.jsonl',
