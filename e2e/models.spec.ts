@@ -164,9 +164,21 @@ test('clearing the downloaded files empties the cache; the next visit asks befor
   expect(await hubLog(request)).toHaveLength(before);
 });
 
-test("the paper's IOI preset loads in one click and shows the paper's figures beside ours", async ({ page }, info) => {
+test("the paper's IOI preset says what it needs without a network, then loads in one click and shows the paper's figures beside ours", async ({
+  page,
+  request,
+}, info) => {
   await openModels(page, 'paper-ioi');
-  await expect(page.getByTestId('paper-needs')).toContainText('model.safetensors');
+  await control(request, 'offline?on=1');
+  await page.getByTestId('model-load').click();
+  await expect(alert(page)).toContainText(`hf:openai-community/gpt2@main/config.json: cannot reach ${HUB}`, { timeout: 30_000 });
+  await expect(page.getByText('Without a network: see “What this needs” above')).toBeVisible();
+  await page.getByText('What this needs, and how to run it without a network').click();
+  await expect(page.getByTestId('paper-needs')).toContainText(
+    'choose “Local files” above and pick each folder (or drop its files), or point the Hub endpoint at a mirror',
+  );
+  await page.getByRole('button', { name: 'Dismiss' }).click();
+  await control(request, 'offline?on=0');
   await page.getByTestId('model-load').click();
   await expect(page.getByTestId('defence')).toContainText(/flips \d+ of 64 samples/, { timeout: 120_000 });
   await expect(page.getByTestId('paper-figures')).toContainText('37 of 64');
