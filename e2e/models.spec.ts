@@ -149,6 +149,22 @@ test('a missing file, a gated repository and a truncated download each say what 
   await expect(page.getByTestId('download').filter({ hasText: 'model.safetensors' })).toHaveAttribute('data-state', 'failed');
 });
 
+test('leaving the scenario during a download cancels it: the chosen scenario stays loaded', async ({ page, request }) => {
+  await control(request, 'throttle?chunk=8192&delay=50');
+  await openModels(page);
+  await chooseSources(page, FIXTURE_REPOS.model, FIXTURE_REPOS.sae);
+  await page.getByTestId('model-load').click();
+  await expect(page.getByTestId('download').filter({ hasText: 'model.safetensors' })).toHaveAttribute('data-state', 'downloading');
+  await page.getByTestId('scenario-select').selectOption('ioi');
+  await expect(page.getByTestId('defence')).toContainText(/flips \d+ of 64 samples/, { timeout: 90_000 });
+  // The cancelled download never loads over it, and nothing of it was cached.
+  await page.waitForTimeout(3000);
+  await expect(page.getByTestId('scenario-select')).toHaveValue('ioi');
+  await expect(page.getByTestId('scenario-info')).not.toContainText('blocks.1.hook_resid_pre');
+  await page.getByTestId('scenario-select').selectOption('prompts');
+  await expect(page.getByTestId('model-waiting')).toContainText('2 files to download');
+});
+
 test('clearing the downloaded files empties the cache; the next visit asks before downloading again', async ({ page, request }) => {
   await openModels(page);
   await chooseSources(page, FIXTURE_REPOS.model, FIXTURE_REPOS.sae);

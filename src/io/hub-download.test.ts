@@ -156,6 +156,23 @@ describe('hubDownload', () => {
     expect(cached()).toEqual([]);
   });
 
+  it('stops at once when aborted, and keeps nothing', async () => {
+    hub.put('o/m', 'slow.bin', big);
+    hub.throttle = { chunk: 4096, delayMs: 20 };
+    const ctl = new AbortController();
+    const job = hubDownload(
+      parseHubRef('hf:o/m'),
+      'slow.bin',
+      opts({ signal: ctl.signal, onProgress: (p) => p.received > 20_000 && ctl.abort() }),
+    );
+    try {
+      await expect(job).rejects.toThrow(/abort/i);
+    } finally {
+      hub.throttle = null;
+    }
+    expect(cached()).toEqual([]);
+  });
+
   it('says when the Hub cannot be reached; an optional file is then simply absent', async () => {
     hub.put('o/m', 'cfg.json', '{}');
     hub.offline = true;

@@ -164,6 +164,19 @@ const localName = (files: File[], fallback: string) => {
   return rel ? rel.split('/')[0] : fallback;
 };
 
+/** The load in progress: a newer load, a cancel, or leaving the scenario stops its downloads. */
+let inFlight: AbortController | null = null;
+
+export function cancelDownloads(): void {
+  inFlight?.abort();
+  inFlight = null;
+}
+
+// A download that finished after the user had moved on would load a scenario nobody asked for any more.
+useStore.subscribe((s, prev) => {
+  if (s.config.scenario !== prev.config.scenario) cancelDownloads();
+});
+
 /**
  * The scenario spec for a real-model scenario, or null when it cannot load without a download that the user has not
  * asked for (the panel then says what the button will fetch). Files come from the cache, local files or the Hub.
@@ -186,10 +199,16 @@ export async function modelScenarioRequest(id: ModelScenarioId): Promise<ModelSc
     st.set({ waiting: (e as Error).message });
     return null;
   }
+  cancelDownloads();
+  const ctl = new AbortController();
+  inFlight = ctl;
   const opts = {
     endpoint: st.endpoint,
     token: st.token || undefined,
-    onProgress: (p: DownloadProgress) => useModelInputs.setState((s) => ({ downloads: { ...s.downloads, [p.file]: p } })),
+    signal: ctl.signal,
+    onProgress: (p: DownloadProgress) => {
+      if (!ctl.signal.aborted) useModelInputs.setState((s) => ({ downloads: { ...s.downloads, [p.file]: p } }));
+    },
   };
   if (!armed) {
     const wanted = [
@@ -250,7 +269,11 @@ export async function modelScenarioRequest(id: ModelScenarioId): Promise<ModelSc
       },
       prompts,
     };
+  } catch (e) {
+    if (ctl.signal.aborted) throw new InputError('the download was cancelled; the files already complete are kept, the others were not');
+    throw e;
   } finally {
+    if (inFlight === ctl) inFlight = null;
     void refreshCacheSize();
   }
 }

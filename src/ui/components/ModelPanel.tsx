@@ -8,6 +8,7 @@ import { PAPER_IOI } from '../../scenarios/catalog.ts';
 import { releaseWeightBytes, SAE_RELEASES } from '../../scenarios/releases.ts';
 import { loadScenario } from '../engine.ts';
 import {
+  cancelDownloads,
   clearDownloads,
   type ModelScenarioId,
   PAPER_IOI_DOWNLOAD,
@@ -394,6 +395,11 @@ export function ModelPanel({ scenario, promptEditor }: { scenario: ModelScenario
         </p>
       )}
       <DownloadProgress downloads={inputs.downloads} />
+      {Object.values(inputs.downloads).some((d) => d.state === 'downloading') && (
+        <button type="button" className="btn btn-small" onClick={cancelDownloads} data-testid="model-cancel">
+          Cancel the download
+        </button>
+      )}
       {failed && scenario === 'paper-ioi' && (
         <p className="small">Without a network: see “What this needs” above for the files and how to give them from disk.</p>
       )}
