@@ -26,6 +26,10 @@ test.describe('next tokens', () => {
     const readout = async (col: string) => Number(await page.getByTestId(`${col}-readout`).textContent());
     expect(await readout('nt-base')).toBeGreaterThan(0);
     expect(await readout('nt-defended')).toBeLessThanOrEqual(0);
+    // B's target and contrast show wherever they rank, with their probability.
+    await expect(page.getByTestId('nt-defended-terms').locator('.nt-target')).toHaveText(/^\S+ \d+\.\d% \(#\d+\)$/);
+    await expect(page.getByTestId('nt-defended-terms').locator('.nt-contrast')).toHaveText(/^\S+ \d+\.\d% \(#\d+\)$/);
+    await expect(page.getByTestId('nt-base-terms').locator('.nt-target')).toContainText('(#1)');
     await expect(page.getByTestId('nt-recovered')).toContainText('no run yet');
     expect(await readout('nt-recovered')).toBe(await readout('nt-defended'));
     await expect(page.getByTestId('next-tokens-prompt-tokens')).toContainText('→ ?');

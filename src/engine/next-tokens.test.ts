@@ -69,12 +69,22 @@ function expectColumn(col: NextTokenColumn, logits: Float32Array, terms: { id: n
     expect(Math.abs(probs[order[i]] - t.prob)).toBeLessThan(1e-5);
     if (i) expect(t.prob).toBeLessThanOrEqual(col.tokens[i - 1].prob);
   });
-  if (terms)
+  if (terms) {
     expect(col.readout!).toBeCloseTo(
       terms.reduce((s, { id, weight }) => s + weight * logits[id], 0),
       3,
     );
-  else expect(col.readout).toBeNull();
+    // B's own tokens wherever they rank: probability and rank from the independent logits.
+    expect(col.terms!.map((t) => t.id)).toEqual(terms.map((t) => t.id));
+    col.terms!.forEach((t) => {
+      expect(t.prob).toBeCloseTo(probs[t.id], 5);
+      expect(t.logit).toBeCloseTo(logits[t.id], 3);
+      expect(t.rank).toBe(1 + order.findIndex((id) => id === t.id || logits[id] <= logits[t.id]));
+    });
+  } else {
+    expect(col.readout).toBeNull();
+    expect(col.terms).toBeNull();
+  }
 }
 
 const sameColumn = (a: NextTokenColumn, b: NextTokenColumn) => {

@@ -29,6 +29,11 @@ export interface NextTokenColumn {
   tokens: NextToken[];
   /** B's readout on these logits (Σ weight · logit over its terms); null when B is not a logit readout. */
   readout: number | null;
+  /**
+   * B's tokens as this model sees them, in the order of the view's `terms` (null with them): wherever they rank,
+   * so a target pushed out of the top k still shows. rank 1 is the most probable token.
+   */
+  terms: (NextToken & { rank: number })[] | null;
 }
 
 export interface NextTokenView {
@@ -79,16 +84,24 @@ export async function nextTokenView(
   const row = lm.readout?.terms[sample] ?? null;
   const termIds = row ? row.map(([id]) => id) : [];
   // Causal attention: the logits at `position` depend on nothing after it, so the rows are cut there.
-  const [top, topIdx, logZ, termLogits] = tf.tidy(() => {
+  const [top, topIdx, logZ, termLogits, termRanks] = tf.tidy(() => {
     const upTo = (x: Tensor3D) => tf.slice(x, [sample, 0, 0], [1, position + 1, d]);
     const x = tf.concat([upTo(sc.h), upTo(site.hDef), upTo(site.hRec(delta))], 0) as Tensor3D;
     const logits = tf.reshape(lm.model.forwardFrom(lm.hook, x, { logitsAt: [position, position, position] }), [3, vocabSize]);
     const best = tf.topk(logits, topK);
     const terms = termIds.length ? tf.gather(logits, tf.tensor1d(termIds, 'int32'), 1) : tf.zeros([3, 0]);
-    return [best.values, best.indices, tf.logSumExp(logits, 1), terms];
+    // How many tokens each term's token trails: [3, C, V] comparisons, C is 2 for a logit difference.
+    const above = tf.sum(tf.cast(tf.greater(tf.expandDims(logits, 1), tf.expandDims(terms, 2)), 'int32'), 2);
+    return [best.values, best.indices, tf.logSumExp(logits, 1), terms, above];
   });
   try {
-    const [values, indices, z, picked] = await Promise.all([top.data(), topIdx.data(), logZ.data(), termLogits.data()]);
+    const [values, indices, z, picked, trailing] = await Promise.all([
+      top.data(),
+      topIdx.data(),
+      logZ.data(),
+      termLogits.data(),
+      termRanks.data(),
+    ]);
     const text = (id: number) => lm.tokenizer.tokenStrings([id])[0];
     const column = (m: number): NextTokenColumn => ({
       tokens: Array.from({ length: topK }, (_, k) => {
@@ -97,6 +110,12 @@ export async function nextTokenView(
         return { id, text: text(id), logit, prob: Math.exp(logit - z[m]) };
       }),
       readout: row ? row.reduce((s, [, w], c) => s + w * picked[m * row.length + c], 0) : null,
+      terms: row
+        ? row.map(([id], c) => {
+            const logit = picked[m * row.length + c];
+            return { id, text: text(id), logit, prob: Math.exp(logit - z[m]), rank: trailing[m * row.length + c] + 1 };
+          })
+        : null,
     });
     return {
       sample,
@@ -109,7 +128,7 @@ export async function nextTokenView(
       step,
     };
   } finally {
-    tf.dispose([top, topIdx, logZ, termLogits]);
+    tf.dispose([top, topIdx, logZ, termLogits, termRanks]);
   }
 }
 

@@ -34,6 +34,15 @@ function Column({ title, col, terms, testId }: { title: string; col: NextTokenCo
           {formatNumber(col.readout)}
         </strong>
       </p>
+      {col.terms && (
+        <p className="nt-terms" data-testid={`${testId}-terms`}>
+          {col.terms.map((t) => (
+            <span key={t.id} className={plus.has(t.id) ? 'nt-target' : 'nt-contrast'}>
+              <span className="nt-text">{formatToken(t.text)}</span> {formatPercent(t.prob)} (#{t.rank})
+            </span>
+          ))}
+        </p>
+      )}
       <table className="nt-table">
         <caption className="sr-only">{title}: most probable next tokens</caption>
         <thead>
