@@ -214,3 +214,22 @@ test('on WebGPU a model whose token embedding no GPU buffer holds is refused, na
   );
   expect((await hubLog(request)).map((l) => l.path)).toEqual([`/${FIXTURE_REPOS.hugeModel}/resolve/main/config.json`]);
 });
+
+test('on WebGPU a GPT-2-small-wide model loads: its 154 MB token embedding is over the default 128 MiB binding', async ({
+  page,
+  request,
+}, info) => {
+  test.setTimeout(480_000);
+  await control(request, 'throttle'); // full speed: 185 MB
+  await openModels(page);
+  await expect(page.getByTestId('backend-name')).toHaveText('webgpu');
+  await chooseSources(page, FIXTURE_REPOS.wideModel, FIXTURE_REPOS.wideSae);
+  const started = Date.now();
+  await page.getByTestId('model-load').click();
+  await expect(page.getByTestId('defence')).toContainText(/flips \d+ of 4 samples/, { timeout: 420_000 });
+  await expect(page.getByTestId('backend-name')).toHaveText('webgpu');
+  await expect(page.getByTestId('scenario-info')).toContainText('d = 768');
+  info.annotations.push({ type: 'load', description: `download + load + defence: ${((Date.now() - started) / 1000).toFixed(1)} s` });
+  console.log(`wide model on WebGPU: download + load + defence in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  await screenshot(page, 'models-wide-webgpu', info.project.name);
+});
