@@ -173,6 +173,33 @@ describe('hubDownload', () => {
     expect(cached()).toEqual([]);
   });
 
+  it('still gives the file when the browser will not store it, and says so', async () => {
+    hub.put('o/m', 'w.bin', big);
+    const full = new MemoryCaches();
+    const open = full.open.bind(full);
+    full.open = async (name: string) => ({
+      ...(await open(name)),
+      put: async () => {
+        throw new Error('QuotaExceededError');
+      },
+    });
+    const progress: DownloadProgress[] = [];
+    const bytes = await hubDownload(
+      parseHubRef('hf:o/m'),
+      'w.bin',
+      opts({ caches: full as unknown as CacheStorage, onProgress: (p) => progress.push(p) }),
+    );
+    expect(Buffer.from(bytes!).equals(big)).toBe(true);
+    expect(progress.at(-1)).toMatchObject({
+      state: 'done',
+      note: 'not kept for next time: the browser refused to store it (QuotaExceededError)',
+    });
+    // Without Cache Storage at all (plain http): downloaded every time, nothing to measure or clear.
+    const none = { endpoint: hub.url, retryDelayMs: 5 };
+    expect(Buffer.from((await hubDownload(parseHubRef('hf:o/m'), 'w.bin', none))!).equals(big)).toBe(true);
+    expect(await hubCacheSize({})).toEqual({ files: 0, bytes: 0 });
+  });
+
   it('says when the Hub cannot be reached; an optional file is then simply absent', async () => {
     hub.put('o/m', 'cfg.json', '{}');
     hub.offline = true;

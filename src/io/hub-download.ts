@@ -25,6 +25,8 @@ export interface DownloadProgress {
   secondsLeft: number | null;
   /** 'cache': served from Cache Storage without the network. */
   state: 'downloading' | 'done' | 'cache' | 'failed';
+  /** Something the user should know about a finished file (e.g. that it could not be kept). */
+  note?: string;
 }
 
 export interface HubDownloadOptions {
@@ -56,17 +58,16 @@ export const hubFileName = (ref: HubRef, file: string) => `hf:${ref.repo}@${ref.
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function storage(opts: Pick<HubDownloadOptions, 'caches'>): CacheStorage {
-  const c = opts.caches ?? (globalThis as { caches?: CacheStorage }).caches;
-  // Cache Storage exists only in secure contexts (https, localhost).
-  if (!c) throw new HubInputError('this page cannot keep downloads (Cache Storage needs https or localhost); use local files instead');
-  return c;
+/** Cache Storage exists only in secure contexts (https, localhost): elsewhere files are downloaded but not kept. */
+function storage(opts: Pick<HubDownloadOptions, 'caches'>): CacheStorage | null {
+  return opts.caches ?? (globalThis as { caches?: CacheStorage }).caches ?? null;
 }
 
 /** Is this file (or the record that it is absent) in the cache? No network. */
 export async function hubCached(ref: HubRef, file: string, opts: Pick<HubDownloadOptions, 'endpoint' | 'caches'>): Promise<boolean> {
-  const cache = await storage(opts).open(HUB_CACHE);
-  return (await cache.match(hubFileUrl(opts.endpoint, ref, file))) !== undefined;
+  const c = storage(opts);
+  if (!c) return false;
+  return (await (await c.open(HUB_CACHE)).match(hubFileUrl(opts.endpoint, ref, file))) !== undefined;
 }
 
 /**
@@ -76,8 +77,9 @@ export async function hubCached(ref: HubRef, file: string, opts: Pick<HubDownloa
 export async function hubDownload(ref: HubRef, file: string, opts: HubDownloadOptions, optional = false): Promise<Uint8Array | null> {
   const url = hubFileUrl(opts.endpoint, ref, file);
   const what = hubFileName(ref, file);
-  const cache = await storage(opts).open(HUB_CACHE);
-  const hit = await cache.match(url);
+  const c = storage(opts);
+  const cache = c ? await c.open(HUB_CACHE) : null;
+  const hit = await cache?.match(url);
   if (hit) {
     if (hit.headers.get(ABSENT_HEADER)) return null;
     const bytes = new Uint8Array(await hit.arrayBuffer());
@@ -89,16 +91,24 @@ export async function hubDownload(ref: HubRef, file: string, opts: HubDownloadOp
     const bytes = await job.run();
     if (bytes === null) {
       if (!optional) throw new HubInputError(hubStatusMessage(404, what, Boolean(opts.token), TOKEN_HINT));
-      await cache.put(url, new Response(null, { headers: { [ABSENT_HEADER]: '1' } }));
+      await cache?.put(url, new Response(null, { headers: { [ABSENT_HEADER]: '1' } })).catch(() => undefined);
       return null;
     }
-    await cache.put(
-      url,
-      new Response(bytes as Uint8Array<ArrayBuffer>, {
-        headers: { 'Content-Type': 'application/octet-stream', [SIZE_HEADER]: String(bytes.length) },
-      }),
-    );
-    job.report('done');
+    let note: string | undefined;
+    if (!cache) note = 'not kept: this page has no Cache Storage (it needs https or localhost)';
+    else
+      try {
+        await cache.put(
+          url,
+          new Response(bytes as Uint8Array<ArrayBuffer>, {
+            headers: { 'Content-Type': 'application/octet-stream', [SIZE_HEADER]: String(bytes.length) },
+          }),
+        );
+      } catch (e) {
+        // Storage full or blocked: the file is good, only not kept for next time.
+        note = `not kept for next time: the browser refused to store it (${(e as Error).message})`;
+      }
+    job.report('done', note);
     return bytes;
   } catch (e) {
     if (optional && job.unreachable) return null;
@@ -110,7 +120,7 @@ export async function hubDownload(ref: HubRef, file: string, opts: HubDownloadOp
 /** What the cache holds: how many files and the sum of their bodies. */
 export async function hubCacheSize(opts: Pick<HubDownloadOptions, 'caches'> = {}): Promise<{ files: number; bytes: number }> {
   const c = storage(opts);
-  if (!(await c.has(HUB_CACHE))) return { files: 0, bytes: 0 };
+  if (!c || !(await c.has(HUB_CACHE))) return { files: 0, bytes: 0 };
   const cache = await c.open(HUB_CACHE);
   let files = 0;
   let bytes = 0;
@@ -126,7 +136,7 @@ export async function hubCacheSize(opts: Pick<HubDownloadOptions, 'caches'> = {}
 
 /** Delete every downloaded file. */
 export async function clearHubCache(opts: Pick<HubDownloadOptions, 'caches'> = {}): Promise<void> {
-  await storage(opts).delete(HUB_CACHE);
+  await storage(opts)?.delete(HUB_CACHE);
 }
 
 /** A retryable problem: the range is tried again from the byte it reached. */
@@ -201,7 +211,7 @@ class Download {
     return bytes;
   }
 
-  report(state: DownloadProgress['state']): void {
+  report(state: DownloadProgress['state'], note?: string): void {
     const now = performance.now();
     if (state === 'downloading' && now - this.lastReport < PROGRESS_EVERY_MS) return;
     this.lastReport = now;
@@ -217,6 +227,7 @@ class Download {
       rate,
       secondsLeft: state === 'done' ? 0 : left !== null && rate > 0 ? left / rate : null,
       state,
+      note,
     });
   }
 

@@ -13,7 +13,7 @@ function formatSeconds(s: number): string {
 function progressText(p: Progress): string {
   if (p.state === 'cache') return `${formatBytes(p.received)} · from this browser's cache`;
   const of = p.total !== null ? `${formatBytes(p.received)} of ${formatBytes(p.total)}` : formatBytes(p.received);
-  if (p.state === 'done') return `${of} · done`;
+  if (p.state === 'done') return `${of} · done${p.note ? ` (${p.note})` : ''}`;
   if (p.state === 'failed') return `${of} · failed`;
   const rate = p.rate > 0 ? ` · ${formatBytes(p.rate)}/s` : '';
   const left = p.secondsLeft !== null ? ` · ${formatSeconds(p.secondsLeft)} left` : '';
