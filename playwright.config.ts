@@ -1,6 +1,6 @@
 import { defineConfig } from '@playwright/test';
+import { CHROMIUM_ARGS as baseArgs, CHROMIUM_PATH as chromium, WEBGPU_ARGS } from './scripts/lib/chromium.ts';
 
-const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // E2E_PORT lets two checkouts (or two people on one machine) run the suite at once.
 const port = Number(process.env.E2E_PORT ?? 4173);
 // E2E_DIST: the built app to serve (default dist/, what `vite build` writes).
@@ -11,15 +11,6 @@ const outputDir = process.env.E2E_OUTPUT ?? 'test-results';
 // unless E2E_HUB_PORT says otherwise; the specs read its address from E2E_HUB_URL.
 const hubPort = Number(process.env.E2E_HUB_PORT ?? port + 1);
 process.env.E2E_HUB_URL = `http://127.0.0.1:${hubPort}`;
-// Chromium must not try to reach Google's services: the network here is closed: only loopback is reachable, and Chromium's background requests would fail loudly.
-const baseArgs = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 
 export default defineConfig({
   testDir: 'e2e',
@@ -53,7 +44,7 @@ export default defineConfig({
   projects: [
     {
       name: 'webgpu',
-      use: { launchOptions: { executablePath: chromium, args: [...baseArgs, '--enable-unsafe-webgpu'] } },
+      use: { launchOptions: { executablePath: chromium, args: [...baseArgs, ...WEBGPU_ARGS] } },
     },
     {
       name: 'fallback',

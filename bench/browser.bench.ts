@@ -1,0 +1,236 @@
+// The benchmark levels in Chromium: builds the app into its own folder, serves it with `vite preview` (which sends
+// COOP/COEP, so wasm gets its multi-threaded build) on a free port, and drives Debian's Chromium through the bench
+// page (?view=bench, src/ui/BenchPage.tsx), one page per level and backend. The page's worker runs the same
+// bodies as the Node scripts (bench/levels.ts). Records go to bench/results.json with runner "chromium" (the Node
+// and PyTorch records stay), and the notes say which Chromium, adapter and cores, and the machine's load average.
+//   npm run bench:browser [-- --levels a,b,c --backends webgpu,webgl,wasm --steps N --no-build --wait-load 1.0]
+// Level c at 64 prompts may not fit a backend's memory: that is a failed record with the error, and the level
+// runs again at --small-n prompts (ms per step compare per prompt, bench/record.ts's perPromptRatio).
+import '../scripts/lib/clean-errors.ts';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { type Browser, chromium } from '@playwright/test';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, WEBGPU_ARGS } from '../scripts/lib/chromium.ts';
+import type { BackendName } from '../src/engine/protocol.ts';
+import type { BenchOutcome } from './browser/protocol.ts';
+import { failedRecord, GPT2_DEFAULTS, gpt2Case, PROBE_DEFAULTS, probeCase } from './levels.ts';
+import { type BenchLevel, type BenchRecord, printTable, RESULTS_PATH, writeRecords } from './results.ts';
+
+const { values: a } = parseArgs({
+  options: {
+    levels: { type: 'string', default: 'a,b,c' },
+    backends: { type: 'string', default: 'webgpu,webgl,wasm' },
+    /** Timed steps for every level (default: each level's own). */
+    steps: { type: 'string' },
+    /** Level c's smaller prompt count, run where 64 prompts fail. */
+    'small-n': { type: 'string', default: '16' },
+    /** Extra query parameters for the bench page, e.g. "n=8&d=32&m=256&s=4" (level a's sizes). */
+    query: { type: 'string', default: '' },
+    'out-dir': { type: 'string', default: 'dist-bench-browser' },
+    'no-build': { type: 'boolean', default: false },
+    /** Wait (up to --wait-max seconds) for the 1-minute load average to fall below this before each level. */
+    'wait-load': { type: 'string' },
+    'wait-max': { type: 'string', default: '600' },
+    /** Minutes one page (one level on one backend) may take. */
+    timeout: { type: 'string', default: '30' },
+    out: { type: 'string', default: RESULTS_PATH },
+  },
+});
+const root = path.resolve(import.meta.dirname, '..');
+const outDir = a['out-dir']!;
+const levels = a.levels!.split(',') as BenchLevel[];
+const backends = a.backends!.split(',') as BackendName[];
+
+const sh = (cmd: string, args: string[]) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit' }).status ?? 1;
+if (sh('bash', ['scripts/ensure-chromium.sh']) !== 0) process.exit(1);
+if (!a['no-build'] || !existsSync(path.join(root, outDir, 'index.html')))
+  if (sh('npx', ['vite', 'build', '--outDir', outDir, '--emptyOutDir']) !== 0) process.exit(1);
+
+/** A port nobody listens on now (the OS picks it), so this never collides with the e2e suite or a dev server. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startPreview(port: number): Promise<ChildProcess> {
+  // vite's own script under this Node, not npx: the process started here is the server, and killing it stops it.
+  const server = spawn(
+    process.execPath,
+    [
+      path.join(root, 'node_modules/vite/bin/vite.js'),
+      'preview',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--strictPort',
+      '--outDir',
+      outDir,
+    ],
+    {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const url = `http://127.0.0.1:${port}/`;
+  for (let i = 0; i < 120; i++) {
+    if (server.exitCode !== null) throw new Error(`vite preview exited with ${server.exitCode}`);
+    try {
+      if ((await fetch(url)).ok) return server;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  server.kill();
+  throw new Error(`vite preview did not answer at ${url}`);
+}
+
+const load1 = () => loadavg()[0];
+
+/** Other work on the machine distorts every figure: wait for it to settle (bounded), and say what it was. */
+async function settle(): Promise<number> {
+  if (a['wait-load'] === undefined) return load1();
+  const limit = Number(a['wait-load']);
+  const until = Date.now() + 1000 * Number(a['wait-max']);
+  while (load1() >= limit && Date.now() < until) {
+    console.error(`load average ${load1().toFixed(2)} ≥ ${limit}: waiting`);
+    await new Promise((r) => setTimeout(r, 15_000));
+  }
+  return load1();
+}
+
+interface PageRun {
+  level: BenchLevel;
+  backend: BackendName;
+  params: Record<string, string>;
+}
+
+/** What a whole page stands for when it returns no record of its own (the worker or the renderer died). */
+function pageFailure(run: PageRun, error: string): BenchRecord {
+  const q = run.params;
+  const caseName =
+    run.level === 'a'
+      ? probeCase({
+          ...PROBE_DEFAULTS,
+          n: Number(q.n ?? PROBE_DEFAULTS.n),
+          d: Number(q.d ?? PROBE_DEFAULTS.d),
+          m: Number(q.m ?? PROBE_DEFAULTS.m),
+          s: Number(q.s ?? PROBE_DEFAULTS.s),
+        })
+      : run.level === 'b'
+        ? 'built-in scenarios'
+        : gpt2Case(Number(q.n ?? GPT2_DEFAULTS.n), Number(q.t ?? GPT2_DEFAULTS.t));
+  return failedRecord({ level: run.level, case: caseName, impl: 'unclamp', backend: run.backend, mode: '—' }, error);
+}
+
+async function runPage(browser: Browser, base: string, run: PageRun): Promise<BenchRecord[]> {
+  const loadAtStart = await settle();
+  const query = new URLSearchParams({ view: 'bench', level: run.level, backend: run.backend, ...run.params });
+  const page = await browser.newPage();
+  const crashed = new Promise<string>((resolve) => page.on('crash', () => resolve('the page crashed (renderer out of memory?)')));
+  page.on('console', (m) => m.type() === 'error' && console.error(`  [page] ${m.text()}`));
+  console.error(`\n${run.backend}, level ${run.level}: ${base}?${query}`);
+  let last = '';
+  const poll = setInterval(async () => {
+    const status = await page
+      .getByTestId('bench-status')
+      .textContent()
+      .catch(() => null);
+    if (status && status !== last) {
+      last = status;
+      console.error(`  ${status}`);
+    }
+  }, 2000);
+  try {
+    await page.goto(`${base}?${query}`);
+    const json = page.getByTestId('bench-json');
+    const finished = json.filter({ hasText: /./ }).waitFor({ state: 'attached', timeout: Number(a.timeout) * 60_000 });
+    const outcome = await Promise.race([
+      finished.then(async () => JSON.parse((await json.textContent()) ?? '') as BenchOutcome),
+      crashed.then((error) => ({ status: 'error', error, records: [], env: null }) as unknown as BenchOutcome),
+    ]);
+    const env = outcome.env;
+    const notes = [
+      `Chromium ${browser.version()} (headless)`,
+      env ? `adapter: ${env.backend.adapter ?? env.backend.name}` : null,
+      env ? `navigator.hardwareConcurrency ${env.hardwareConcurrency}` : null,
+      env && !env.crossOriginIsolated ? 'not cross-origin isolated' : null,
+      `1-min load average ${loadAtStart.toFixed(2)} at start`,
+    ]
+      .filter(Boolean)
+      .join('; ');
+    const records = outcome.records.map((r) => ({ ...r, runner: 'chromium' as const, notes }));
+    if (outcome.status === 'error') records.push({ ...pageFailure(run, outcome.error ?? 'unknown error'), runner: 'chromium', notes });
+    return records;
+  } catch (e) {
+    return [{ ...pageFailure(run, (e as Error).message), runner: 'chromium', notes: `Chromium ${browser.version()} (headless)` }];
+  } finally {
+    clearInterval(poll);
+    await page.close().catch(() => {});
+  }
+}
+
+const steps: Record<string, string> = a.steps ? { steps: a.steps } : {};
+const extra = Object.fromEntries(new URLSearchParams(a.query));
+const port = await freePort();
+const server = await startPreview(port);
+const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...WEBGPU_ARGS] });
+const all: BenchRecord[] = [];
+try {
+  const base = `http://127.0.0.1:${port}/`;
+  for (const level of levels) {
+    const records: BenchRecord[] = [];
+    for (const backend of backends) {
+      let params: Record<string, string> = { ...steps, ...extra };
+      let got = await runPage(browser, base, { level, backend, params });
+      records.push(...got);
+      // TF.js's threaded wasm build starts its own workers from blob: scripts; where that fails (the failure is a
+      // record of its own), the single-threaded SIMD build is still measured.
+      if (backend === 'wasm' && got.every((r) => r.failed)) {
+        params = { ...params, wasmThreads: '0' };
+        got = await runPage(browser, base, { level, backend, params });
+        records.push(...got);
+      }
+      // 64 prompts of GPT-2 small beside its weights may not fit this backend: the same step on fewer prompts.
+      const failed = got.filter((r) => r.failed);
+      const small = Number(a['small-n']);
+      if (level === 'c' && failed.length && small < Number(params.n ?? GPT2_DEFAULTS.n)) {
+        const variants = [...new Set(failed.filter((r) => r.impl.startsWith('unclamp ')).map((r) => r.impl.slice('unclamp '.length)))];
+        const retry = { ...params, n: String(small), ...(variants.length ? { variants: variants.join(',') } : {}) };
+        records.push(...(await runPage(browser, base, { level, backend, params: retry })));
+      }
+    }
+    writeRecords(level, records, a.out, 'chromium');
+    all.push(...records);
+  }
+} finally {
+  await browser.close();
+  server.kill();
+}
+
+console.log(`\nChromium ${CHROMIUM_PATH}\n`);
+printTable(
+  ['level', 'case', 'impl', 'backend', 'mode', 'ms/step', 'steps/s', 'peak MB'],
+  all.map((r) => [
+    r.level,
+    r.case,
+    r.impl,
+    r.backend,
+    r.mode,
+    r.failed ? `failed: ${r.failed.slice(0, 70)}` : r.msPerStep.toFixed(r.msPerStep < 10 ? 2 : 0),
+    r.failed ? '—' : r.stepsPerSec.toFixed(2),
+    String(r.peakMB || '—'),
+  ]),
+);
+if (all[0]?.notes) console.log(`\n${all[0].notes}`);

@@ -1,0 +1,92 @@
+// The Chromium bench worker: selects exactly the backend asked for (no fallback, so a record's backend is the one
+// measured) and runs one level's body from bench/levels.ts, the same code the Node scripts run. The page
+// (src/ui/BenchPage.tsx) starts it and shows what it posts; bench/browser.bench.ts drives the page.
+import { selectBackend } from '../../src/engine/browser-backend.ts';
+import type { ProjectionMode } from '../../src/core/recovery.ts';
+import { tf } from '../../src/core/tf.ts';
+import type { BuiltinScenarioId } from '../../src/scenarios/catalog.ts';
+import {
+  type BenchHost,
+  benchGpt2Step,
+  benchProbe,
+  benchScenarios,
+  GPT2_DEFAULTS,
+  type Gpt2Variant,
+  PROBE_DEFAULTS,
+  SCENARIO_DEFAULTS,
+} from '../levels.ts';
+import type { BenchRecord } from '../record.ts';
+import type { BenchMessage, BenchRequest } from './protocol.ts';
+
+const scope = self as unknown as {
+  postMessage(m: BenchMessage): void;
+  addEventListener(t: 'message', l: (e: MessageEvent) => void): void;
+};
+const post = (m: BenchMessage) => scope.postMessage(m);
+
+const host: BenchHost = {
+  rssMB: () => null,
+  readAsset: async (path) => {
+    const res = await fetch(new URL(path, new URL(import.meta.env.BASE_URL, self.location.origin)));
+    if (!res.ok) throw new Error(`could not load ${path} (HTTP ${res.status})`);
+    return new Uint8Array(await res.arrayBuffer());
+  },
+  progress: (message) => post({ kind: 'progress', message }),
+};
+
+/** A number from the query, or the level's default. */
+const num = (p: Record<string, string>, key: string, fallback: number) =>
+  p[key] !== undefined && p[key] !== '' ? Number(p[key]) : fallback;
+const list = <T extends string>(p: Record<string, string>, key: string, fallback: readonly T[]) =>
+  (p[key] ? p[key].split(',') : [...fallback]) as T[];
+
+async function runLevel({ level, params: p }: BenchRequest): Promise<BenchRecord[]> {
+  if (level === 'a') {
+    const d = PROBE_DEFAULTS;
+    return benchProbe(host, {
+      n: num(p, 'n', d.n),
+      d: num(p, 'd', d.d),
+      m: num(p, 'm', d.m),
+      s: num(p, 's', d.s),
+      steps: num(p, 'steps', d.steps),
+      modes: list<ProjectionMode>(p, 'modes', d.modes),
+    });
+  }
+  if (level === 'b')
+    return benchScenarios(host, {
+      steps: num(p, 'steps', SCENARIO_DEFAULTS.steps),
+      scenarios: list<BuiltinScenarioId>(p, 'scenarios', SCENARIO_DEFAULTS.scenarios),
+    });
+  const d = GPT2_DEFAULTS;
+  return benchGpt2Step(host, {
+    n: num(p, 'n', d.n),
+    t: num(p, 't', d.t),
+    steps: num(p, 'steps', d.steps),
+    modes: list<ProjectionMode>(p, 'modes', d.modes),
+    variants: list<Gpt2Variant>(p, 'variants', d.variants),
+    fromHookN: num(p, 'fromHookN', d.fromHookN),
+  });
+}
+
+scope.addEventListener('message', async (ev: MessageEvent) => {
+  const req = ev.data as BenchRequest;
+  try {
+    // wasmThreads=0: TF.js's single-threaded SIMD build even where the page is cross-origin isolated (the driver's
+    // fallback when the threaded build does not start).
+    if (req.params.wasmThreads === '0') tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    const backend = await selectBackend([req.backend]);
+    post({
+      kind: 'ready',
+      env: {
+        backend,
+        hardwareConcurrency: navigator.hardwareConcurrency,
+        crossOriginIsolated: globalThis.crossOriginIsolated === true,
+        userAgent: navigator.userAgent,
+      },
+    });
+    for (const record of await runLevel(req)) post({ kind: 'record', record: { ...record, runner: 'chromium' } });
+    post({ kind: 'done' });
+  } catch (e) {
+    post({ kind: 'error', message: (e as Error)?.message ?? String(e) });
+  }
+});
