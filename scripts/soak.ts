@@ -73,7 +73,7 @@ short form (600 steps, 10 cycles, \`src/engine/soak.test.ts\`).
 ${table}
 
 ${new Date().toISOString().slice(0, 10)}, Node ${process.version} on ${os.platform()}/${os.arch()} (${os.cpus().length} cores), ${seconds.toFixed(0)} s.
-Regenerate with \`npm run soak -- --write\`. Not measured yet: the 2,000-step soak in Chromium.
+Regenerate with \`npm run soak -- --write\`. The Chromium soak is the next section.
 `;
   writeDocSection(path.resolve(import.meta.dirname, '../docs/reliability.md'), 'Reliability', '## Soak (Node)', section);
   process.stdout.write('wrote docs/reliability.md\n');

@@ -2,3 +2,13 @@ import type { BackendName } from '../engine/protocol.ts';
 
 /** The order the worker tries backends in (WebGPU → WebGL → WASM → CPU, see src/engine/browser-backend.ts); the page only needs the names. */
 export const BACKEND_ORDER_NAMES: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+
+/**
+ * `?backend=NAME` in the page's address: try that backend first, then the ones after it (e.g. `wasm` to compare
+ * with WebGL on a machine without a GPU). Anything else: the default order.
+ */
+export function backendsFromSearch(search: string): BackendName[] | undefined {
+  const name = new URLSearchParams(search).get('backend');
+  const i = BACKEND_ORDER_NAMES.indexOf(name as BackendName);
+  return i < 0 ? undefined : BACKEND_ORDER_NAMES.slice(i);
+}

@@ -221,7 +221,8 @@ export async function boot(prefer?: BackendName[]): Promise<void> {
   const st = useStore.getState();
   await guarded('Starting the engine', async () => {
     const backend = await request({ type: 'init', prefer });
-    bridge.triedBackends = [backend.name];
+    // The ones before it in the order were tried (or skipped by `?backend=`): a lost device moves on from here.
+    bridge.triedBackends = BACKEND_ORDER_NAMES.slice(0, BACKEND_ORDER_NAMES.indexOf(backend.name) + 1);
     st.set({ backend, status: 'loading' });
   });
   try {
@@ -345,6 +346,7 @@ export async function stepOnce(): Promise<void> {
 export async function reset(): Promise<void> {
   await guarded('Resetting', () => request({ type: 'reset' }));
   bridge.clearRun();
+  bridge.readMemory(true);
   useStore.getState().set({ status: 'ready' });
 }
 

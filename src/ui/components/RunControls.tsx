@@ -267,6 +267,8 @@ function EngineMemoryReadout() {
     <span
       className="progress muted"
       data-testid="engine-memory"
+      data-tensors={memory.numTensors}
+      data-bytes={memory.numBytes}
       title="What TensorFlow.js holds in the engine worker (and its JS heap, where the browser tells)"
     >
       {memory.numTensors} tensors · {formatBytes(memory.numBytes)}
