@@ -55,6 +55,11 @@ test('downloads a model, an SAE and prompts with progress; a reload comes from t
   page,
   request,
 }, info) => {
+  // Every request the page and its worker make: only this app and the configured endpoint may be asked.
+  const origins = new Set<string>();
+  page.on('request', (r) => {
+    if (/^https?:/.test(r.url())) origins.add(new URL(r.url()).origin);
+  });
   await openModels(page);
   await chooseSources(page, FIXTURE_REPOS.model, FIXTURE_REPOS.sae);
   // Every progress text shown while a file was downloading.
@@ -95,6 +100,7 @@ test('downloads a model, an SAE and prompts with progress; a reload comes from t
   await page.reload();
   await loaded(page);
   expect(await hubLog(request)).toHaveLength(first.length);
+  expect([...origins].sort()).toEqual([new URL(page.url()).origin, new URL(HUB).origin].sort());
 });
 
 test('a dropped connection resumes from the byte it reached', async ({ page, request }) => {
