@@ -15,7 +15,13 @@ export type BuiltinScenarioId = (typeof BUILTIN_SCENARIO_IDS)[number];
 export const SCENARIO_IDS = [...BUILTIN_SCENARIO_IDS, 'probe-example', 'probe', 'prompts', 'paper-ioi'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 /** The scenarios the playground offers. */
-export const PAGE_SCENARIO_IDS = [...BUILTIN_SCENARIO_IDS, 'probe-example', 'probe', 'prompts', 'paper-ioi'] as const satisfies readonly ScenarioId[];
+export const PAGE_SCENARIO_IDS = [
+  ...BUILTIN_SCENARIO_IDS,
+  'probe-example',
+  'probe',
+  'prompts',
+  'paper-ioi',
+] as const satisfies readonly ScenarioId[];
 export type PageScenarioId = (typeof PAGE_SCENARIO_IDS)[number];
 
 /** default: the scenario's own δ positions (probe: every token; IOI: the answer position; …). */
