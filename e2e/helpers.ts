@@ -1,3 +1,4 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { expect, type Page } from '@playwright/test';
 
 /** Open the playground on a configuration (URL hash) and wait until the clamp has been applied. */
@@ -12,3 +13,14 @@ export async function screenshot(page: Page, name: string, project: string): Pro
 }
 
 export const points = async (page: Page, id: string) => Number(await page.getByTestId(`chart-${id}`).getAttribute('data-points'));
+
+/** A measured figure from an e2e test, for a generated document (scripts/faults.ts reads them back). */
+export function recordFigure(name: string, figure: Record<string, unknown>): void {
+  const dir = `${process.env.E2E_OUTPUT ?? 'test-results'}/figures`;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/${name}.json`, JSON.stringify(figure, null, 2));
+}
+
+/** The step the run-status line shows. */
+export const statusStep = async (page: Page) =>
+  Number(/step (\d+)/.exec((await page.getByTestId('run-status').textContent()) ?? '')?.[1] ?? -1);

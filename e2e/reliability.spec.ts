@@ -2,7 +2,7 @@
 // reload mid-run, and a full storage quota. Faults are injected with `?fault=KIND@STEP` (src/engine/protocol.ts).
 import { readFileSync } from 'node:fs';
 import { expect, type Page, test } from '@playwright/test';
-import { openPlayground, points, screenshot } from './helpers.ts';
+import { openPlayground, points, recordFigure, screenshot, statusStep } from './helpers.ts';
 
 const onlyProject = (name: string) => () =>
   test.beforeEach(({ browserName }, info) => test.skip(browserName !== 'chromium' || info.project.name !== name, `${name} project only`));
@@ -35,11 +35,23 @@ test.describe('a lost WebGPU device (WebGPU)', () => {
       .getByRole('status')
       .filter({ hasText: /The webgpu device was lost at step \d+; continuing on webgl from step \d+/ });
     await expect(notice).toBeVisible({ timeout: 60_000 });
-    const from = Number(/from step (\d+)/.exec((await notice.textContent())!)![1]);
+    const seen = Date.now();
+    const [, lostAt, from] = /at step (\d+); .* from step (\d+)/.exec((await notice.textContent())!)!.map(Number);
     expect(from).toBeGreaterThanOrEqual(12);
     await expect(page.getByTestId('backend-name')).toHaveText('webgl', { timeout: 60_000 });
+    await expect.poll(() => statusStep(page), { timeout: 60_000, intervals: [50] }).toBeGreaterThan(from);
+    const secondsToContinue = (Date.now() - seen) / 1000;
     await expect(page.getByTestId('result-summary')).toContainText(/Recovered \d+ of \d+/, { timeout: 120_000 });
-    expectWholeHistory((await exported(page)).history, 30, 1);
+    const { history } = await exported(page);
+    expectWholeHistory(history, 30, 1);
+    recordFigure('device-destroyed', {
+      fault: 'destroy-device@12',
+      lostAt,
+      from,
+      backends: 'webgpu → webgl',
+      secondsToContinue,
+      historyEntries: history.length,
+    });
     await screenshot(page, 'device-destroyed', info.project.name);
   });
 });
@@ -55,9 +67,22 @@ test.describe('crashes, reloads and a full disk (fallback backend)', () => {
       .getByRole('status')
       .filter({ hasText: /The engine worker crashed at step \d+ \(.*\); continuing on \w+ from step 8/ });
     await expect(notice).toBeVisible({ timeout: 60_000 });
+    const seen = Date.now();
     await expect(notice).toContainText(`continuing on ${backend}`);
+    const lostAt = Number(/at step (\d+)/.exec((await notice.textContent())!)![1]);
+    await expect.poll(() => statusStep(page), { timeout: 60_000, intervals: [50] }).toBeGreaterThan(8);
+    const secondsToContinue = (Date.now() - seen) / 1000;
     await expect(page.getByTestId('result-summary')).toContainText(/Recovered \d+ of \d+/, { timeout: 120_000 });
-    expectWholeHistory((await exported(page)).history, 30, 1);
+    const { history } = await exported(page);
+    expectWholeHistory(history, 30, 1);
+    recordFigure('worker-crashed', {
+      fault: 'worker-crash@8',
+      lostAt,
+      from: 8,
+      backends: `${backend} → ${backend}`,
+      secondsToContinue,
+      historyEntries: history.length,
+    });
     await screenshot(page, 'worker-crashed', info.project.name);
   });
 
@@ -69,6 +94,7 @@ test.describe('crashes, reloads and a full disk (fallback backend)', () => {
       .poll(async () => Number(/step (\d+)/.exec((await status.textContent()) ?? '')?.[1] ?? 0), { timeout: 60_000 })
       .toBeGreaterThan(20);
     const chartPoints = await points(page, 'rate');
+    const before = await statusStep(page);
     await page.reload();
     const notice = page.getByRole('status').filter({ hasText: /Restored the run in progress at step \d+ of 150/ });
     await expect(notice).toBeVisible({ timeout: 90_000 });
@@ -82,7 +108,9 @@ test.describe('crashes, reloads and a full disk (fallback backend)', () => {
     await expect(status).toContainText(`paused · step ${at} / 150`, { timeout: 90_000 });
     await page.locator('[data-action="toggle-play"]').click();
     await expect(page.getByTestId('result-summary')).toContainText(/Recovered \d+ of \d+/, { timeout: 120_000 });
-    expectWholeHistory((await exported(page)).history, 150, 3);
+    const { history } = await exported(page);
+    expectWholeHistory(history, 150, 3);
+    recordFigure('reload', { shownBeforeReload: before, restoredAt: at, chartPointsBefore: chartPoints, historyEntries: history.length });
     // Finished: a reload now brings back the finished run, not the one in progress.
     await page.reload();
     await expect(page.getByRole('status').filter({ hasText: 'Restored your last run' })).toBeVisible({ timeout: 90_000 });
@@ -103,6 +131,7 @@ test.describe('crashes, reloads and a full disk (fallback backend)', () => {
     await expect(finished).toContainText('Everything saved before is kept');
     await expect(finished).toContainText('export it');
     expect((await exported(page)).history.at(-1)!.step).toBe(6);
+    recordFigure('quota', { quotaBytes: 1, alerts: await alerts.count(), exportedSteps: 6 });
     await screenshot(page, 'quota-full', 'fallback');
   });
 });
