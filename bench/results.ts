@@ -1,6 +1,7 @@
 // bench/results.json: the latest records of every benchmark level, one array. Each bench run replaces the
-// records of its own level and runner (Node with its PyTorch references, or Chromium) and keeps the others, so
-// `npm run bench` (all levels), one level alone, or the Chromium levels alone all leave a complete file;
+// records of its own level and runner (Node with its PyTorch references, or Chromium; the Chromium driver also by
+// backend) and keeps the others, so `npm run bench` (all levels), one level alone, or the Chromium levels alone
+// (or one backend of them) all leave a complete file;
 // scripts/render-performance.ts turns it into docs/performance.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,9 +16,17 @@ export function readRecords(file = RESULTS_PATH): BenchRecord[] {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BenchRecord[]) : [];
 }
 
-export function writeRecords(level: BenchLevel, records: BenchRecord[], file = RESULTS_PATH, runner: BenchRunner = 'node'): void {
+/** Replace the records of `level` and `runner` (only those of `backends`, when given) with `records`. */
+export function writeRecords(
+  level: BenchLevel,
+  records: BenchRecord[],
+  file = RESULTS_PATH,
+  runner: BenchRunner = 'node',
+  backends?: string[],
+): void {
   mkdirSync(path.dirname(file), { recursive: true });
-  const kept = readRecords(file).filter((r) => r.level !== level || runnerOf(r) !== runner);
+  const replaced = (r: BenchRecord) => r.level === level && runnerOf(r) === runner && (!backends || backends.includes(r.backend));
+  const kept = readRecords(file).filter((r) => !replaced(r));
   writeFileSync(file, `${JSON.stringify([...kept, ...records], null, 2)}\n`);
   console.log(`level ${level} (${runner}): ${records.length} records written to ${file}`);
 }

@@ -1,7 +1,8 @@
-// docs/performance.md (and its chart, docs/performance.svg) from bench/results.json, which `npm run bench` writes.
+// docs/performance.md (and its chart, docs/performance.svg) from bench/results.json, which `npm run bench` writes
+// (Node and PyTorch; `npm run bench:browser` adds the Chromium records).
 //   npx tsx scripts/render-performance.ts
 import { writeFileSync } from 'node:fs';
-import { type BenchRecord, perPromptRatio, promptsOf, readRecords } from '../bench/results.ts';
+import { type BenchRecord, perPromptRatio, promptsOf, readRecords, runnerOf } from '../bench/results.ts';
 
 const records = readRecords();
 if (!records.length) throw new Error('bench/results.json is empty or missing: run `npm run bench` first');
@@ -19,26 +20,57 @@ const cell = (s: string) => s.replace(/\|/g, '\\|');
 /** "2.1× onward, 0.3× paper-pipeline": ms per step and prompt against each PyTorch record of the level and mode. */
 function vsTorch(r: BenchRecord, all: BenchRecord[]): string {
   if (r.impl.startsWith('torch')) return '—';
-  const refs = all.filter((t) => t.level === r.level && t.mode === r.mode && t.impl.startsWith('torch'));
+  const refs = all.filter((t) => t.level === r.level && t.mode === r.mode && t.impl.startsWith('torch') && !t.failed);
   return refs.map((t) => `${perPromptRatio(r, t).toFixed(2)}× ${t.impl.replace(/^torch ?/, '') || 'torch'}`).join(', ') || '—';
 }
 
-function table(rows: BenchRecord[]): string {
+const ms = (r: BenchRecord) => (r.failed ? 'failed' : num(r.msPerStep, r.msPerStep < 10 ? 2 : 0));
+
+/** Every record of `rows`, with its ratios against the PyTorch records among `refs`. */
+function table(rows: BenchRecord[], refs: BenchRecord[]): string {
   const lines = [
     '| case | implementation | backend | mode | ms/step | steps/s | GFLOP/s | vs PyTorch (ms per step and prompt) | peak MB |',
     '|---|---|---|---|---:|---:|---:|---|---:|',
   ];
   for (const r of rows)
     lines.push(
-      `| ${cell(r.case)} | ${r.impl} | ${r.backend} | ${r.mode} | ${num(r.msPerStep, r.msPerStep < 10 ? 2 : 0)} | ${num(r.stepsPerSec, 2)} | ${num(r.gflops, 1)} | ${vsTorch(r, rows)} | ${r.peakMB || '—'} |`,
+      `| ${cell(r.case)} | ${r.impl} | ${r.backend} | ${r.mode} | ${ms(r)} | ${num(r.stepsPerSec, 2)} | ${num(r.gflops, 1)} | ${r.failed ? '—' : vsTorch(r, refs)} | ${r.peakMB || '—'} |`,
     );
+  return lines.join('\n');
+}
+
+const BROWSER_BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'];
+
+/**
+ * One row per case, implementation and mode; one column per place it ran (Node's backends, then Chromium's), each
+ * cell ms per step and the ratio to PyTorch's (per prompt).
+ */
+function sideBySide(rows: BenchRecord[]): string {
+  const ours = rows.filter((r) => !r.impl.startsWith('torch') && !r.failed);
+  const where = (r: BenchRecord) => `${runnerOf(r) === 'chromium' ? 'Chromium' : 'Node'} ${r.backend}`;
+  const columns = [...new Set(ours.map(where))].sort((x, y) => {
+    const rank = (c: string) => (c.startsWith('Node') ? 0 : 1) * 10 + BROWSER_BACKENDS.indexOf(c.split(' ')[1]);
+    return rank(x) - rank(y);
+  });
+  const keys = [...new Set(ours.map((r) => `${r.case}\u0000${r.impl}\u0000${r.mode}`))];
+  const lines = [`| case | implementation | mode | ${columns.join(' | ')} |`, `|---|---|---|${columns.map(() => '---:').join('|')}|`];
+  for (const key of keys) {
+    const [c, impl, mode] = key.split('\u0000');
+    const cells = columns.map((col) => {
+      const r = ours.find((x) => x.case === c && x.impl === impl && x.mode === mode && where(x) === col);
+      if (!r) return '';
+      const vs = vsTorch(r, rows);
+      return vs === '—' ? ms(r) : `${ms(r)} (${vs})`;
+    });
+    lines.push(`| ${cell(c)} | ${impl} | ${mode} | ${cells.join(' | ')} |`);
+  }
   return lines.join('\n');
 }
 
 /** Horizontal bars of ms/step on a log scale, one per level-c record. */
 function chart(rows: BenchRecord[]): string {
-  const W = 760;
-  const left = 300;
+  const W = 860;
+  const left = 400;
   const bar = 18;
   const gap = 8;
   const H = 40 + rows.length * (bar + gap);
@@ -57,7 +89,10 @@ function chart(rows: BenchRecord[]): string {
   rows.forEach((r, i) => {
     const y = 30 + i * (bar + gap);
     const colour = r.impl.startsWith('torch') ? '#94a3b8' : '#2563eb';
-    parts.push(`<text x="${left - 8}" y="${y + 13}" text-anchor="end">${esc(`${r.impl}, ${r.mode}, ${promptsOf(r)} prompts`)}</text>`);
+    const where = r.impl.startsWith('torch') ? '' : ` (${runnerOf(r) === 'chromium' ? 'Chromium ' : ''}${r.backend})`;
+    parts.push(
+      `<text x="${left - 8}" y="${y + 13}" text-anchor="end">${esc(`${r.impl}${where}, ${r.mode}, ${promptsOf(r)} prompts`)}</text>`,
+    );
     parts.push(`<rect x="${left}" y="${y}" width="${Math.max(1, x(r.msPerStep) - left)}" height="${bar}" fill="${colour}"/>`);
     parts.push(`<text x="${x(r.msPerStep) + 4}" y="${y + 13}">${r.msPerStep.toFixed(0)}</text>`);
   });
@@ -65,20 +100,43 @@ function chart(rows: BenchRecord[]): string {
   return parts.join('\n');
 }
 
-const c = records.filter((r) => r.level === 'c');
+const c = records.filter((r) => r.level === 'c' && !r.failed);
 if (c.length) writeFileSync('docs/performance.svg', `${chart(c)}\n`);
 const out = [
   '# Performance',
   '',
   'Written by `npx tsx scripts/render-performance.ts` from `bench/results.json`, which `npm run bench` fills (each level',
-  'alone: `npm run bench:probe`, `bench:scenarios`, `bench:gpt2`). The figures are from the machine the benchmark last ran',
-  'on; PyTorch runs on that machine in the same command, on OpenBLAS (the benchmark refuses the reference BLAS).',
+  'alone: `npm run bench:probe`, `bench:scenarios`, `bench:gpt2`; in Chromium: `npm run bench:browser`). The figures are',
+  'from the machine the benchmark last ran on; PyTorch runs on that machine in the same command, on OpenBLAS (the',
+  'benchmark refuses the reference BLAS). Chromium runs the same benchmark bodies (bench/levels.ts) in a worker of the',
+  'built app (`?view=bench`) on WebGPU, WebGL and wasm; without a GPU its WebGPU and WebGL are SwiftShader, on the CPU.',
   '',
 ];
 for (const [level, title] of Object.entries(LEVELS)) {
   const rows = records.filter((r) => r.level === level);
   if (!rows.length) continue;
-  out.push(`## ${title}`, '', table(rows), '');
+  const node = rows.filter((r) => runnerOf(r) === 'node');
+  const browser = rows.filter((r) => runnerOf(r) === 'chromium');
+  out.push(`## ${title}`, '', table(node, rows), '');
+  if (browser.length) {
+    const [measured, failed] = [browser.filter((r) => !r.failed), browser.filter((r) => r.failed)];
+    out.push('### In Chromium', '', table(measured, rows), '');
+    if (failed.length) {
+      out.push('Did not run:', '');
+      for (const r of failed) out.push(`- ${r.backend}, ${r.case}${r.mode === '—' ? '' : `, ${r.impl}, ${r.mode}`}: ${r.failed}`);
+      out.push('');
+    }
+    // Where and under what load each page ran (bench/browser.bench.ts writes them).
+    for (const n of new Set(browser.map((r) => r.notes).filter(Boolean))) out.push(`${n}.`, '');
+    out.push(
+      '### Node and Chromium side by side',
+      '',
+      'ms per step (ratio to each PyTorch record of the mode, per prompt).',
+      '',
+      sideBySide(rows),
+      '',
+    );
+  }
   if (level === 'c') out.push('![ms per step at level c](performance.svg)', '');
 }
 writeFileSync('docs/performance.md', `${out.join('\n')}\n`);
