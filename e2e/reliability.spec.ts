@@ -13,14 +13,15 @@ async function exported(page: Page): Promise<{ history: { step: number }[]; aggr
   return JSON.parse(readFileSync((await download.path())!, 'utf8'));
 }
 
-/** Every recorded step once, in order, from step 0 to the last: no gap left by the interruption. */
-function expectWholeHistory(history: { step: number }[], steps: number, every: number): void {
+/** Every recorded step once, in order, from step 0 to the last: no gap left by the interruption. Returns how many steps it must hold. */
+function expectWholeHistory(history: { step: number }[], steps: number, every: number): number {
   const got = history.map((e) => e.step);
   expect(got[0]).toBe(0);
   expect(got.at(-1)).toBe(steps);
   expect([...got].sort((a, b) => a - b)).toEqual(got);
   expect(new Set(got).size).toBe(got.length);
   for (let s = 0; s <= steps; s += every) expect(got).toContain(s);
+  return Math.floor(steps / every) + 1;
 }
 
 test.describe('a lost WebGPU device (WebGPU)', () => {
@@ -43,8 +44,9 @@ test.describe('a lost WebGPU device (WebGPU)', () => {
     const secondsToContinue = (Date.now() - seen) / 1000;
     await expect(page.getByTestId('result-summary')).toContainText(/Recovered \d+ of \d+/, { timeout: 120_000 });
     const { history } = await exported(page);
-    expectWholeHistory(history, 30, 1);
+    const expected = expectWholeHistory(history, 30, 1);
     recordFigure('device-destroyed', {
+      expected,
       fault: 'destroy-device@12',
       lostAt,
       from,
@@ -74,8 +76,9 @@ test.describe('crashes, reloads and a full disk (fallback backend)', () => {
     const secondsToContinue = (Date.now() - seen) / 1000;
     await expect(page.getByTestId('result-summary')).toContainText(/Recovered \d+ of \d+/, { timeout: 120_000 });
     const { history } = await exported(page);
-    expectWholeHistory(history, 30, 1);
+    const expected = expectWholeHistory(history, 30, 1);
     recordFigure('worker-crashed', {
+      expected,
       fault: 'worker-crash@8',
       lostAt,
       from: 8,
@@ -109,8 +112,14 @@ test.describe('crashes, reloads and a full disk (fallback backend)', () => {
     await page.locator('[data-action="toggle-play"]').click();
     await expect(page.getByTestId('result-summary')).toContainText(/Recovered \d+ of \d+/, { timeout: 120_000 });
     const { history } = await exported(page);
-    expectWholeHistory(history, 150, 3);
-    recordFigure('reload', { shownBeforeReload: before, restoredAt: at, chartPointsBefore: chartPoints, historyEntries: history.length });
+    const expected = expectWholeHistory(history, 150, 3);
+    recordFigure('reload', {
+      expected,
+      shownBeforeReload: before,
+      restoredAt: at,
+      chartPointsBefore: chartPoints,
+      historyEntries: history.length,
+    });
     // Finished: a reload now brings back the finished run, not the one in progress.
     await page.reload();
     await expect(page.getByRole('status').filter({ hasText: 'Restored your last run' })).toBeVisible({ timeout: 90_000 });

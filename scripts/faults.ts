@@ -30,15 +30,17 @@ const c = figure('worker-crashed');
 const r = figure('reload');
 const q = figure('quota');
 const na = 'not measured (the test failed)';
+const entries = (f: Record<string, number | string>) =>
+  f.historyEntries === f.expected ? `${f.historyEntries} entries, none missing` : `${f.historyEntries} of ${f.expected} entries`;
 const rows = [
   d
-    ? `| WebGPU device destroyed after step 12 (\`destroy-device@12\`) | lost at step ${d.lostAt}, continued from step ${d.from} | ${d.backends} | ${Number(d.secondsToContinue).toFixed(1)} s | ${d.historyEntries} of 31, none missing |`
+    ? `| WebGPU device destroyed after step 12 (\`destroy-device@12\`) | lost at step ${d.lostAt}, continued from step ${d.from} | ${d.backends} | ${Number(d.secondsToContinue).toFixed(1)} s | ${entries(d)} |`
     : `| WebGPU device destroyed | ${na} | | | |`,
   c
-    ? `| engine worker crashed after step 8 (\`worker-crash@8\`) | crashed at step ${c.lostAt}, continued from step ${c.from} | ${c.backends} (a new worker) | ${Number(c.secondsToContinue).toFixed(1)} s | ${c.historyEntries} of 31, none missing |`
+    ? `| engine worker crashed after step 8 (\`worker-crash@8\`) | crashed at step ${c.lostAt}, continued from step ${c.from} | ${c.backends} (a new worker) | ${Number(c.secondsToContinue).toFixed(1)} s | ${entries(c)} |`
     : `| engine worker crashed | ${na} | | | |`,
   r
-    ? `| page reloaded mid-run (150 steps), then reloaded again | step ≥ ${r.shownBeforeReload} shown before the reload, restored paused at step ${r.restoredAt} | same | on play | ${r.historyEntries} of 51, none missing |`
+    ? `| page reloaded mid-run (150 steps), then reloaded again | step ≥ ${r.shownBeforeReload} shown before the reload, restored paused at step ${r.restoredAt} | same | on play | ${entries(r)} |`
     : `| page reloaded mid-run | ${na} | | | |`,
   q
     ? `| storage quota of ${q.quotaBytes} byte | ${q.alerts} messages (the run in progress, the finished run), nothing saved, the result exported | — | — | the whole run on the page |`
