@@ -14,6 +14,11 @@ export interface SaeRelease {
   dIn: number;
   dSae: number;
   architecture: string;
+  /**
+   * The same SAE on Neuronpedia, for its feature labels: model id and source id as in its URLs
+   * (neuronpedia.org/{modelId}/{source}/{index}). Absent when Neuronpedia does not host the release.
+   */
+  neuronpedia?: (layer: number) => { modelId: string; source: string };
 }
 
 export const SAE_RELEASES: SaeRelease[] = [
@@ -28,6 +33,8 @@ export const SAE_RELEASES: SaeRelease[] = [
     dIn: 768,
     dSae: 24576,
     architecture: 'standard (ReLU)',
+    // Neuronpedia's own name for this set: gpt2-small/4-res-jb is blocks.4.hook_resid_pre.
+    neuronpedia: (layer) => ({ modelId: 'gpt2-small', source: `${layer}-res-jb` }),
   },
 ];
 
