@@ -7,6 +7,7 @@ import { MAX_CLAMP_MAGNITUDE } from '../config.ts';
 import { rankPositive } from '../../core/select.ts';
 import { formatNumber as fmt } from '../../core/format.ts';
 import { featureSearch } from '../../io/labels.ts';
+import { NeuronpediaLabels } from './NeuronpediaLabels.tsx';
 
 type SortKey = 'index' | 'attribution' | 'mean' | 'density';
 const PAGE = 60;
@@ -158,6 +159,7 @@ export function DefencePanel() {
           data-testid="feature-search"
         />
       </label>
+      <NeuronpediaLabels defended={[...selected]} shown={rows.slice(0, shown).map((r) => r.index)} />
       <section className="table-wrap" tabIndex={0} aria-label="SAE features">
         <table className="features" data-testid="feature-table">
           <caption className="sr-only">SAE features: check to defend</caption>
