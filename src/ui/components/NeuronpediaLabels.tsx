@@ -59,9 +59,11 @@ export function NeuronpediaLabels({ defended, shown }: Props) {
         ) : (
           <>Give the SAE's Neuronpedia model id and source (as in neuronpedia.org/gpt2-small/4-res-jb/123) to ask for labels</>
         )}
-        : one request per feature, four at a time, kept in this browser so a reload does not ask again; at most {MAX_NEURONPEDIA_FETCH} per
-        click, never all {scenario.dSae.toLocaleString('en')} features — Neuronpedia limits requests per hour and asks that labels in bulk
-        come from its export files (load one in the Scenario panel).
+        : one request per feature, four at a time, kept in this browser so a reload does not ask again.{' '}
+        {scenario.dSae > MAX_NEURONPEDIA_FETCH
+          ? `At most ${MAX_NEURONPEDIA_FETCH} per click, never all ${scenario.dSae.toLocaleString('en')} features: `
+          : ''}
+        Neuronpedia limits requests per hour and asks that labels in bulk come from its export files (load one in the Scenario panel).
       </p>
       {!known && (
         <div className="row">
