@@ -105,13 +105,14 @@ export async function fetchLabels(src: NeuronpediaSource, indices: number[]): Pr
       message: `Neuronpedia (${src.modelId}/${src.source}): ${r.labels.size} labels for ${asked.length} features${parts.length ? ` (${parts.join(', ')})` : ''}.`,
     });
   } catch (e) {
-    if (ctl.signal.aborted) page.notify({ kind: 'info', message: `Neuronpedia: stopped; the ${got.size} labels that came are kept.` });
+    const kept = got.size === 1 ? 'the 1 label that came is kept' : `the ${got.size} labels that came are kept`;
+    if (ctl.signal.aborted) page.notify({ kind: 'info', message: `Neuronpedia: stopped; ${kept}.` });
     else
       page.notify({
         kind: 'error',
         message: (e as Error)?.message ?? String(e),
         hint: isInputError(e)
-          ? `The ${got.size} labels that came are kept. A Neuronpedia export file (Scenario panel) needs no network.`
+          ? `${kept[0].toUpperCase()}${kept.slice(1)}. A Neuronpedia export file (Scenario panel) needs no network.`
           : 'Reload the page if this persists.',
       });
   } finally {
