@@ -223,6 +223,7 @@ export class RecoveryRun {
 
   static async create(site: RecoverySite, partial: Partial<RecoveryOptions> = {}): Promise<RecoveryRun> {
     const resolved = resolveOptions(partial);
+    if (resolved.delta === 'shared' && site.spec.unshared) throw new RecoveryOptionError(site.spec.unshared);
     const options = resolved.budgetRel === null ? resolved : { ...resolved, budget: relativeBudget(site, resolved.budgetRel) };
     const projector = options.mode === 'encoder' ? await EncoderProjector.create(site.set.encoderDirections(), options.ridge) : null;
     return new RecoveryRun(site, options, projector);

@@ -43,6 +43,11 @@ export interface SiteSpec {
    * defended residual and kept fixed while this site's δ is optimised.
    */
   fixed?: Tensor3D;
+  /**
+   * Why one shared δ cannot serve these positions, when it cannot (e.g. prompts with different numbers of δ
+   * positions: a shared δ's k-th slot is each sample's k-th position); a run with a shared δ is then refused.
+   */
+  unshared?: string;
   /** Use the behaviour's `onward` form when it has one (default); false computes B on the whole residual every step. */
   hookOnward?: boolean;
 }

@@ -102,10 +102,24 @@ describe('a recovery run from the hook onward', () => {
 
   // Prompts of different lengths (right-padded), δ and the readout at each one's last token, as in refusal.
   const lengths = [9, 7, 8, 6, 9];
-  const at = lengths.map((l) => l - 1);
-  const readout = { at, terms: at.map((_, i) => [[10 + i, 1] as [number, number], [50 + i, -1] as [number, number]]) };
+  const last = lengths.map((l) => l - 1);
+  // A prompt set's placed positions: δ mid-prompt (two slots in the first row, one unused elsewhere), the readout
+  // after it but before the last token, so the onward path starts at δ's first position, not the readout.
+  const placed = {
+    delta: [
+      [2, 4],
+      [3, -1],
+      [4, -1],
+      [2, -1],
+      [3, -1],
+    ],
+    at: [6, 5, 4, 4, 7],
+  };
+  const terms = last.map((_, i) => [[10 + i, 1] as [number, number], [50 + i, -1] as [number, number]]);
 
-  async function run(hookOnward: boolean, mode: 'none' | 'encoder' | 'jacobian') {
+  async function run(hookOnward: boolean, mode: 'none' | 'encoder' | 'jacobian', layout: 'last' | 'placed' = 'last') {
+    const positions = layout === 'last' ? last.map((p) => [p]) : placed.delta;
+    const readout = { at: layout === 'last' ? last : placed.at, terms };
     const h = tf.tidy(() => model.runToHook(ids, hook));
     const b = logitBehaviour(model, hook, readout);
     const site = await RecoverySite.create({
@@ -113,7 +127,7 @@ describe('a recovery run from the hook onward', () => {
       features: [0, 3, 5, 8, 13],
       clamp: parseClampRule('zero'),
       h,
-      positions: at.map((p) => [p]),
+      positions,
       behaviour: b.behaviour,
       hookOnward,
     });
@@ -141,5 +155,43 @@ describe('a recovery run from the hook onward', () => {
     expect(normRelErr(onward.delta, full.delta)).toBeLessThan(1e-5);
     // The run did something: δ is not zero.
     expect(Math.max(...Array.from(full.delta, Math.abs))).toBeGreaterThan(1e-3);
+  });
+
+  it.each(['none', 'encoder'] as const)('%s, δ mid-prompt and the readout after it: equal to the full forward’s to 1e-5', async (mode) => {
+    const full = await run(false, mode, 'placed');
+    const onward = await run(true, mode, 'placed');
+    expect(maxRelErr(onward.objective, full.objective)).toBeLessThan(1e-5);
+    expect(normRelErr(onward.delta, full.delta)).toBeLessThan(1e-5);
+    expect(Math.max(...Array.from(full.delta, Math.abs))).toBeGreaterThan(1e-3);
+  });
+
+  it('δ mid-prompt changes the residual only at its position and after, and B at the readout', () => {
+    const from = 3;
+    const b = logitBehaviour(model, hook, { at: [6, 6, 6, 6, 6], terms });
+    let before: number[] = [];
+    let after: number[] = [];
+    let bChange = 0;
+    let onwardErr = 1;
+    tf.tidy(() => {
+      const h = model.runToHook(ids, hook);
+      const at = tf.oneHot(tf.fill([N], from, 'int32'), T).reshape([N, T, 1]);
+      const hRec = tf.add(h, tf.mul(at, tf.randomNormal([N, 1, config.dModel], 0, 1, 'float32', 5))) as Tensor3D;
+      const change = tf
+        .abs(tf.sub(model.residualFrom(hook, hRec), model.residualFrom(hook, h)))
+        .max([0, 2])
+        .arraySync() as number[];
+      [before, after] = [change.slice(0, from), change.slice(from)];
+      const bRec = b.behaviour(hRec);
+      bChange = Math.max(...Array.from(tf.abs(tf.sub(bRec, b.behaviour(h))).dataSync()));
+      const suffix = b.behaviour.onward?.(h, from);
+      if (!suffix) throw new Error('a logit behaviour has an onward form');
+      onwardErr = maxRelErr(suffix.behaviour(tf.slice(hRec, [0, from, 0], [N, T - from, config.dModel])).dataSync(), bRec.dataSync());
+      suffix.dispose();
+    });
+    b.dispose();
+    expect(Math.max(...before)).toBe(0);
+    expect(Math.min(...after)).toBeGreaterThan(1e-4);
+    expect(bChange).toBeGreaterThan(1e-4);
+    expect(onwardErr).toBeLessThan(1e-5);
   });
 });

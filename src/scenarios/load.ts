@@ -86,6 +86,8 @@ export interface LoadedScenario {
   mask: Float32Array;
   behaviour: Behaviour;
   positions: Record<DeltaPositions, number[][]>;
+  /** Why one shared δ cannot run at the default positions (they do not line up across samples); absent when it can. */
+  sharedDeltaProblem?: string;
   samples: SampleInfo[];
   /** Features the scenario's selection rule scores positive, best first; the default defended set is a prefix. */
   rank: number[];

@@ -14,6 +14,7 @@ import { loadGpt2 } from '../model/load.ts';
 import { processWeights } from '../model/process.ts';
 import { Gpt2BpeTokenizer } from '../model/tokenizers/bpe.ts';
 import { loadScenario } from './load.ts';
+import { runScenario } from './run.ts';
 import type { ModelScenarioSpec } from './model.ts';
 import { parsePromptLines, tokenisePromptSet } from './prompts.ts';
 import { checkSae } from './sae-check.ts';
@@ -140,6 +141,107 @@ describe('the model scenario', () => {
       loadScenario(spec({ sae: { ...saeFolder(4, 'blocks.5.hook_resid_pre'), name: 'deep' } }), async () => new Uint8Array()),
     ).rejects.toThrow('blocks.5.hook_resid_pre: the model has layers 0..1');
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('prompt sets that place δ and the read-out', () => {
+  const noAssets = async () => new Uint8Array();
+
+  it('the paper’s IOI prompts without the fields read exactly as before they existed (figures recorded then)', async () => {
+    const want = JSON.parse(readFileSync(path.join(import.meta.dirname, '__fixtures__/paper-ioi-defaults.json'), 'utf8'));
+    const text = readFileSync(path.join(root, 'public/data/paper-ioi.jsonl'), 'utf8');
+    expect(text).not.toMatch(/delta_positions|readout_position/);
+    const sc = await loadScenario(spec({ scenario: 'paper-ioi', prompts: { text, name: 'paper-ioi.jsonl' } }), noAssets);
+    try {
+      expect(sc.featureRule).toBe('positive attribution to B at the last prompt token');
+      expect(sc.defaults.features).toEqual(want.features);
+      const out = await runScenario(sc, { settings: { steps: 10 } });
+      expect(out.result.aggregate.validFlips).toBe(want.validFlips);
+      expect(out.result.aggregate.recovered).toBe(want.recovered);
+      const samples = out.result.samples;
+      for (const k of ['base', 'defended', 'recovered'] as const)
+        expect(
+          maxRelErr(
+            samples.map((s) => s[k]),
+            want.b[k],
+          ),
+        ).toBeLessThan(1e-5);
+      expect(
+        maxRelErr(
+          out.result.history.map((e) => e.objective as number),
+          want.objective,
+        ),
+      ).toBeLessThan(1e-5);
+      expect(maxRelErr(Array.from(out.delta), want.delta)).toBeLessThan(1e-5);
+    } finally {
+      sc.dispose();
+    }
+  }, 300_000);
+
+  it('δ and B where each line places them: B read at the read-out position, the same as an independent forward', async () => {
+    // Prompt 1 (14 tokens): δ at " John" (3) and "," (8), B read at " gave" (10); prompt 4 (4 tokens): δ at 1, B at its last.
+    const rows = PROMPTS.map((p, i) =>
+      i === 0 ? { ...p, delta_positions: [3, -6], readout_position: 10 } : i === 3 ? { ...p, delta_positions: [1, -1] } : p,
+    );
+    const placed = await loadScenario(spec({ prompts: { text: jsonl(rows), name: 'placed.jsonl' } }), noAssets);
+    // The same set with the defaults written out reads as the set without them.
+    const written = PROMPTS.map((p) => ({ ...p, delta_positions: [-1], readout_position: -1 }));
+    const plain = await loadScenario(spec(), noAssets);
+    const explicit = await loadScenario(spec({ prompts: { text: jsonl(written), name: 'set.jsonl' } }), noAssets);
+    const tok = new Gpt2BpeTokenizer();
+    try {
+      const lengths = PROMPTS.map((p) => tok.encode(p.prompt).length);
+      expect(lengths[0]).toBe(14);
+      expect(placed.samples.map((s) => s.deltaPositions)).toEqual([[3, 8], [lengths[1] - 1], [lengths[2] - 1], [1, 3]]);
+      // Rows of different lengths are padded with the unused slot; the last-token choice is still the last token.
+      expect(placed.positions.default[1]).toEqual([lengths[1] - 1, -1]);
+      expect(placed.positions.last.map((r) => r[0])).toEqual(lengths.map((l) => l - 1));
+      expect(placed.lm?.readout?.at).toEqual([10, ...lengths.slice(1).map((l) => l - 1)]);
+      expect(placed.featureRule).toBe("positive attribution to B at each prompt's δ positions");
+      expect(explicit.positions).toEqual(plain.positions);
+      expect(explicit.featureRule).toBe(plain.featureRule);
+      expect(explicit.rank).toEqual(plain.rank);
+      expect(Array.from(tf.tidy(() => explicit.behaviour(explicit.h)).dataSync())).toEqual(
+        Array.from(tf.tidy(() => plain.behaviour(plain.h)).dataSync()),
+      );
+      // B of prompt 1 is the logit difference after " gave", not after the last token.
+      const { model } = loadGpt2(
+        readFileSync(path.join(modelDir, 'config.json'), 'utf8'),
+        new Uint8Array(readFileSync(path.join(modelDir, 'model.safetensors'))),
+      );
+      const processed = processWeights(model);
+      const ids = tok.encode(PROMPTS[0].prompt);
+      const [b, logits] = tf.tidy(() => [
+        Array.from(placed.behaviour(placed.h).dataSync()),
+        processed.forward([ids]).arraySync() as number[][][],
+      ]);
+      const l = logits[0][10];
+      expect(b[0]).toBeCloseTo(l[tok.tokenId(' Mary')!] - l[tok.tokenId(' John')!], 4);
+      model.dispose();
+      processed.dispose();
+    } finally {
+      placed.dispose();
+      plain.dispose();
+      explicit.dispose();
+    }
+  });
+
+  it('a shared δ needs as many positions in every prompt: the run names the first two prompts that differ; δ per sample runs', async () => {
+    const rows = PROMPTS.map((p, i) => (i === 2 ? { ...p, delta_positions: [4, -1] } : p));
+    const sc = await loadScenario(spec({ prompts: { text: jsonl(rows), name: 'mixed.jsonl' } }), noAssets);
+    try {
+      await expect(runScenario(sc, { settings: { steps: 2 } })).rejects.toThrow(
+        "mixed.jsonl: one shared δ needs the same number of δ positions in every prompt (its k-th slot goes to each prompt's k-th position), " +
+          'but prompt 1 has 1 (position 13) and prompt 3 has 2 (positions 4, 13): give every prompt the same number of "delta_positions", or run δ per sample',
+      );
+      const out = await runScenario(sc, { settings: { steps: 2, delta: 'per-sample' } });
+      expect(out.deltaShape).toEqual([4, 2, 4]);
+      // Every real token or the last one line up whatever the set places: a shared δ runs there.
+      const last = await runScenario(sc, { settings: { steps: 2, positions: 'last' } });
+      expect(last.deltaShape).toEqual([1, 1, 4]);
+    } finally {
+      sc.dispose();
+    }
   });
 });
 

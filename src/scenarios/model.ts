@@ -13,7 +13,7 @@ import { loadTokenizer } from '../model/tokenizers/index.ts';
 import { loadSaeLens, type SaeFolderFiles } from '../io/saelens.ts';
 import { SCENARIOS } from './catalog.ts';
 import { logitBehaviour, logitDiff } from './builtin/common.ts';
-import { positionSets } from './positions.ts';
+import { positionSets, sharedDeltaProblem } from './positions.ts';
 import { parsePromptLines, tokenisePromptSet } from './prompts.ts';
 import { checkSae } from './sae-check.ts';
 import type { LoadedScenario } from './load.ts';
@@ -73,7 +73,10 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
     const T = Math.max(...set.ids.map((r) => r.length));
     const pad = tokenizer.padId ?? 0;
     const ids = set.ids.map((r) => [...r, ...Array(T - r.length).fill(pad)]);
-    const last = set.ids.map((r) => r.length - 1);
+    // δ and B's read-out where each line places them (its last token unless it says otherwise).
+    const atLast = set.ids.every(
+      (r, i) => set.readout[i] === r.length - 1 && set.delta[i].length === 1 && set.delta[i][0] === r.length - 1,
+    );
     h = residualAtHook(model, ids, hook);
     const saeCheck = await checkSae(
       model,
@@ -83,13 +86,14 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
       set.ids.map((r) => r.length),
       h,
     );
-    const readout = { at: last, terms: logitDiff(set.target.map((t, i) => [t, set.contrast[i]])) };
+    const readout = { at: set.readout, terms: logitDiff(set.target.map((t, i) => [t, set.contrast[i]])) };
     b = logitBehaviour(model, hook, readout);
     const mask = new Float32Array(n * T);
     set.ids.forEach((r, i) => mask.fill(1, i * T, i * T + r.length));
+    // The paper's rule, attribution where δ acts: there the clamp is what δ must undo.
     const weights = new Float32Array(n * T);
-    last.forEach((t, i) => {
-      weights[i * T + t] = 1;
+    set.delta.forEach((row, i) => {
+      for (const t of row) weights[i * T + t] = 1;
     });
     const attribution = await featureAttribution(sae, h, b.behaviour, weights);
     const rank = rankPositive(attribution);
@@ -100,8 +104,7 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
     return {
       id,
       title: entry.title,
-      behaviourText:
-        'B = logit[target] − logit[contrast] after the prompt; a valid flip is a prompt the model completes with the target rather than the contrast before the clamp, and not after.',
+      behaviourText: `B = logit[target] − logit[contrast] ${atLast ? 'after the prompt' : "at each prompt's read-out position"}; a valid flip is a prompt the model completes with the target rather than the contrast before the clamp, and not after.`,
       sae,
       saeInfo: {
         name: saeCfg.modelName ? `${spec.sae.name} (${saeCfg.modelName})` : spec.sae.name,
@@ -114,20 +117,16 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
       h: hh,
       mask,
       behaviour: bb.behaviour,
-      positions: positionSets(
-        mask,
-        n,
-        T,
-        last.map((t) => [t]),
-      ),
+      positions: positionSets(mask, n, T, set.delta),
+      sharedDeltaProblem: sharedDeltaProblem(set.delta, spec.prompts.name) ?? undefined,
       samples: set.tokens.map((tokens, i) => ({
         index: i,
         tokens,
         label: lines[i].label ?? `${JSON.stringify(tokStr(set.target[i]))} vs ${JSON.stringify(tokStr(set.contrast[i]))}`,
-        deltaPositions: [last[i]],
+        deltaPositions: set.delta[i],
       })),
       rank,
-      featureRule: 'positive attribution to B at the last prompt token',
+      featureRule: atLast ? 'positive attribution to B at the last prompt token' : "positive attribution to B at each prompt's δ positions",
       logDensity: loaded.logDensity ?? null,
       defaults: { features: rank.slice(0, entry.defaults.k(sae.dSae)), clamp: entry.defaults.clamp, run: entry.defaults.run },
       params: { processing, prependBos: spec.prependBos ? 'yes' : 'no', n },

@@ -4,16 +4,32 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Gpt2BpeTokenizer } from '../model/tokenizers/bpe.ts';
 import { WordTokenizer } from '../model/tokenizers/word.ts';
-import { formatPromptLines, MAX_PROMPTS, type PromptLine, parsePromptLines, promptLineProblems, tokenisePromptSet } from './prompts.ts';
+import {
+  formatPromptLines,
+  MAX_PROMPTS,
+  type PromptLine,
+  parsePromptLines,
+  promptLineProblems,
+  resolvePositions,
+  tokenisePromptSet,
+} from './prompts.ts';
 
 const text = fc.string({ unit: 'binary', minLength: 1, maxLength: 40 });
+const position = fc.integer({ min: -1000, max: 1000 });
 const line: fc.Arbitrary<PromptLine> = fc.record(
-  { prompt: text, target: text, contrast: text, label: text },
+  {
+    prompt: text,
+    target: text,
+    contrast: text,
+    label: text,
+    delta_positions: fc.uniqueArray(position, { minLength: 1, maxLength: 6 }),
+    readout_position: position,
+  },
   { requiredKeys: ['prompt', 'target', 'contrast'] },
 );
 
 describe('formatPromptLines', () => {
-  it('round-trips through parsePromptLines: any text, newlines, quotes, non-BMP characters, with and without labels', () => {
+  it('round-trips through parsePromptLines: any text, newlines, quotes, non-BMP characters, with and without labels and positions', () => {
     fc.assert(
       fc.property(fc.array(line, { minLength: 1, maxLength: 30 }), (lines) => {
         const out = formatPromptLines(lines);
@@ -35,6 +51,12 @@ describe('formatPromptLines', () => {
       '{"prompt":"When Mary and John went to the store, John gave a drink to","target":" Mary","contrast":" John"}\n' +
         '{"prompt":"a\\nb","target":"\\"","contrast":"\\\\","label":"odd"}\n',
     );
+  });
+
+  it('writes the position fields after the completions, only where a line has them', () => {
+    expect(
+      formatPromptLines([{ prompt: 'a b c', target: ' d', contrast: ' e', label: 'x', readout_position: -1, delta_positions: [1, -1] }]),
+    ).toBe('{"prompt":"a b c","target":" d","contrast":" e","delta_positions":[1,-1],"readout_position":-1,"label":"x"}\n');
   });
 
   it('a set longer than the parser takes is written but not read back', () => {
@@ -85,5 +107,56 @@ describe('promptLineProblems', () => {
         { tok: word, nCtx: 8 },
       ),
     ).toEqual([null, 'target " Mary" is 1 tokens; a completion must be exactly one token (mind the leading space)']);
+  });
+});
+
+describe('δ and read-out positions', () => {
+  const bpe = new Gpt2BpeTokenizer();
+  // 14 GPT-2 tokens: When| Mary| and| John| went| to| the| store|,| John| gave| a| drink| to
+  const prompt = 'When Mary and John went to the store, John gave a drink to';
+  const at = (fields: Partial<PromptLine>) => ({ prompt, target: ' Mary', contrast: ' John', ...fields });
+
+  it('default to the last token; negative positions count from the end; δ positions come back in order', () => {
+    expect(resolvePositions({}, 14)).toEqual({ delta: [13], readout: 13 });
+    expect(resolvePositions({ delta_positions: [-1, 3, -5], readout_position: -1 }, 14)).toEqual({ delta: [3, 9, 13], readout: 13 });
+    const set = tokenisePromptSet([at({}), at({ delta_positions: [9], readout_position: 12 })], bpe, 32);
+    expect(set.delta).toEqual([[13], [9]]);
+    expect(set.readout).toEqual([13, 12]);
+    // With BOS prepended, positions count it: the last token is still -1, position 0 is BOS.
+    const bos = tokenisePromptSet([at({ delta_positions: [0, -1] })], bpe, 32, { prependBos: true });
+    expect(bos.delta).toEqual([[0, 14]]);
+    expect(bos.readout).toEqual([14]);
+  });
+
+  it.each([
+    [
+      { delta_positions: 3 },
+      '"delta_positions" must be a list of token positions, e.g. [-1] or [5, -1] (0 is the first token, -1 the last)',
+    ],
+    [{ delta_positions: [] }, '"delta_positions" is empty: give at least one token position, or leave the field out for the last token'],
+    [{ delta_positions: [2.5] }, '"delta_positions" holds 2.5; token positions are whole numbers (0 is the first token, -1 the last)'],
+    [{ delta_positions: ['3'] }, '"delta_positions" holds "3"; token positions are whole numbers (0 is the first token, -1 the last)'],
+    [{ delta_positions: [4, 2, 4] }, '"delta_positions" lists 4 twice'],
+    [{ readout_position: 'last' }, '"readout_position" is "last"; a token position is a whole number (0 is the first token, -1 the last)'],
+  ])('refuses %j before tokenising, in the parser and the editor alike', (fields, message) => {
+    const row = { prompt: 'a', target: 'b', contrast: 'c', ...fields };
+    expect(promptLineProblems([row as PromptLine])).toEqual([message]);
+    expect(() => parsePromptLines(JSON.stringify(row), 'set.jsonl')).toThrow(`set.jsonl, line 1: ${message}`);
+  });
+
+  it.each([
+    [{ delta_positions: [14] }, "δ position 14 is outside the prompt's 14 tokens (0..13, or -14..-1 from the end)"],
+    [{ delta_positions: [-15] }, "δ position -15 is outside the prompt's 14 tokens (0..13, or -14..-1 from the end)"],
+    [{ readout_position: 20 }, "the read-out position 20 is outside the prompt's 14 tokens (0..13, or -14..-1 from the end)"],
+    [{ delta_positions: [13, -1] }, 'δ positions 13 and -1 are the same token (13)'],
+    [
+      { delta_positions: [3, 11], readout_position: 9 },
+      'δ position 11 comes after the read-out position 9, and δ there cannot change B (attention only looks back): move "readout_position" to 11 or later, or drop that δ position',
+    ],
+    [{ delta_positions: [3] }, null],
+    [{ delta_positions: [9], readout_position: 9 }, null],
+  ])('after tokenising, %j → %s', (fields, message) => {
+    expect(promptLineProblems([at(fields)], { tok: bpe, nCtx: 32 })).toEqual([message]);
+    if (message) expect(() => tokenisePromptSet([at(fields)], bpe, 32, { source: 'set.jsonl' })).toThrow(`set.jsonl, line 1: ${message}`);
   });
 });

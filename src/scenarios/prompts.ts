@@ -1,7 +1,10 @@
 // A prompt set: the user's own prompts, each with a target completion (the behaviour to keep, e.g. the indirect
 // object's name) and a contrast completion (e.g. the subject's name), one JSON object per line:
 //   {"prompt": "When Mary and John went to the store, John gave a drink to", "target": " Mary", "contrast": " John"}
-// B = logit[target] − logit[contrast] after the prompt's last token. Completions must be single tokens.
+// B = logit[target] − logit[contrast] at the read-out position. Completions must be single tokens. Two optional
+// fields place δ and the read-out: `delta_positions` (token positions where δ is added) and `readout_position`
+// (where B is read), each a token index into the tokens the model reads (the BOS token too when one is
+// prepended), negative counting from the end (−1 is the last token). Without them both sit at the last token.
 import { z } from 'zod';
 import { InputError } from '../core/errors.ts';
 import type { Tokenizer } from '../model/tokenizers/types.ts';
@@ -17,7 +20,16 @@ const lineSchema = z.object({
   label: z.string().optional(),
 });
 
-export type PromptLine = z.infer<typeof lineSchema>;
+export type PromptLine = z.infer<typeof lineSchema> & {
+  /** Token positions where δ is added (default [-1], the last token). */
+  delta_positions?: number[];
+  /** The token position whose next-token logits B reads (default -1, the last token). */
+  readout_position?: number;
+};
+
+/** The last token: where δ and the read-out sit when a line does not place them. */
+const LAST = -1;
+const POSITION_HINT = '0 is the first token, -1 the last';
 
 export interface PromptSet {
   lines: PromptLine[];
@@ -26,6 +38,9 @@ export interface PromptSet {
   target: number[];
   contrast: number[];
   tokens: string[][];
+  /** Per prompt: the δ positions (ascending) and the read-out position, as indices into its ids. */
+  delta: number[][];
+  readout: number[];
 }
 
 export const MAX_PROMPTS = 512;
@@ -37,13 +52,43 @@ export const MAX_PROMPT_RUN = 4096;
 /** No token is longer than this (GPT-2's longest is 128 bytes): a longer completion is refused without tokenising it. */
 export const MAX_COMPLETION_CHARS = 128;
 
+/**
+ * The optional position fields as written, or what is wrong with them. Checked here what needs no tokenizer
+ * (whole numbers, at least one δ position, none listed twice); ranges and order need the prompt's length
+ * (tokenisePromptLine).
+ */
+function checkPositionFields(json: Record<string, unknown>): Pick<PromptLine, 'delta_positions' | 'readout_position'> | string {
+  const out: Pick<PromptLine, 'delta_positions' | 'readout_position'> = {};
+  const delta = json.delta_positions;
+  if (delta !== undefined) {
+    if (!Array.isArray(delta)) return `"delta_positions" must be a list of token positions, e.g. [-1] or [5, -1] (${POSITION_HINT})`;
+    if (!delta.length) return '"delta_positions" is empty: give at least one token position, or leave the field out for the last token';
+    const bad = delta.find((p) => !Number.isSafeInteger(p));
+    if (bad !== undefined) return `"delta_positions" holds ${JSON.stringify(bad)}; token positions are whole numbers (${POSITION_HINT})`;
+    const seen = new Set<number>();
+    const twice = delta.find((p) => seen.size === seen.add(p).size);
+    if (twice !== undefined) return `"delta_positions" lists ${twice} twice`;
+    out.delta_positions = delta;
+  }
+  const readout = json.readout_position;
+  if (readout !== undefined) {
+    if (!Number.isSafeInteger(readout))
+      return `"readout_position" is ${JSON.stringify(readout)}; a token position is a whole number (${POSITION_HINT})`;
+    out.readout_position = readout as number;
+  }
+  return out;
+}
+
 /** The line as a PromptLine, or what is wrong with its fields (e.g. '"prompt" is empty'). */
 function checkLine(json: unknown): PromptLine | string {
   const r = lineSchema.safeParse(json);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const where = issue.path.length ? `"${issue.path.join('.')}" ` : '';
-  return `${where}${issue.code === 'invalid_type' && issue.path.length ? 'is missing or not a string' : issue.message}`;
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const where = issue.path.length ? `"${issue.path.join('.')}" ` : '';
+    return `${where}${issue.code === 'invalid_type' && issue.path.length ? 'is missing or not a string' : issue.message}`;
+  }
+  const positions = checkPositionFields(json as Record<string, unknown>);
+  return typeof positions === 'string' ? positions : { ...r.data, ...positions };
 }
 
 export function parsePromptLines(text: string, source = 'prompt set'): PromptLine[] {
@@ -66,11 +111,50 @@ export function parsePromptLines(text: string, source = 'prompt set'): PromptLin
   return lines;
 }
 
-/** One prompt line tokenised: the prompt's ids (BOS first when asked for) and the two completions' ids. */
+/**
+ * One prompt line tokenised: the prompt's ids (BOS first when asked for), the two completions' ids, and the δ and
+ * read-out positions as indices into ids (δ's in ascending order: a shared δ's k-th slot is each prompt's k-th).
+ */
 export interface TokenisedLine {
   ids: number[];
   target: number;
   contrast: number;
+  delta: number[];
+  readout: number;
+}
+
+/**
+ * The δ and read-out positions of a prompt of `length` tokens, as indices from 0, or a PromptSetInputError saying
+ * which is out of range, which two name one token, or which δ position the read-out cannot see.
+ */
+export function resolvePositions(
+  l: Pick<PromptLine, 'delta_positions' | 'readout_position'>,
+  length: number,
+): { delta: number[]; readout: number } {
+  const index = (p: number, what: string) => {
+    const i = p < 0 ? length + p : p;
+    if (i < 0 || i >= length)
+      throw new PromptSetInputError(
+        `${what} ${p} is outside the prompt's ${length} token${length === 1 ? '' : 's'} (0..${length - 1}, or -${length}..-1 from the end)`,
+      );
+    return i;
+  };
+  const written = l.delta_positions ?? [LAST];
+  const delta = written.map((p) => index(p, 'δ position'));
+  const firstAt = new Map<number, number>();
+  delta.forEach((i, k) => {
+    const first = firstAt.get(i);
+    if (first !== undefined) throw new PromptSetInputError(`δ positions ${written[first]} and ${written[k]} are the same token (${i})`);
+    firstAt.set(i, k);
+  });
+  const readout = index(l.readout_position ?? LAST, 'the read-out position');
+  // Attention is causal: δ at a token after the read-out cannot change B there.
+  const late = Math.max(...delta);
+  if (late > readout)
+    throw new PromptSetInputError(
+      `δ position ${late} comes after the read-out position ${readout}, and δ there cannot change B (attention only looks back): move "readout_position" to ${late} or later, or drop that δ position`,
+    );
+  return { delta: [...delta].sort((a, b) => a - b), readout };
 }
 
 /**
@@ -105,7 +189,7 @@ export function tokenisePromptLine(l: PromptLine, tok: Tokenizer, nCtx: number, 
   const target = one(l.target, 'target');
   const contrast = one(l.contrast, 'contrast');
   if (target === contrast) throw new PromptSetInputError('target and contrast are the same token');
-  return { ids, target, contrast };
+  return { ids, target, contrast, ...resolvePositions(l, ids.length) };
 }
 
 /**
@@ -154,18 +238,23 @@ export function tokenisePromptSet(
     target: rows.map((r) => r.target),
     contrast: rows.map((r) => r.contrast),
     tokens: ids.map((row) => tok.tokenStrings(row)),
+    delta: rows.map((r) => r.delta),
+    readout: rows.map((r) => r.readout),
   };
 }
 
 /**
  * A prompt set as JSON lines, the format parsePromptLines reads (one object per line, keys in a fixed order, the
- * label only where there is one), ending with a newline.
+ * optional fields only where a line has them), ending with a newline.
  */
 export function formatPromptLines(lines: readonly PromptLine[]): string {
   return lines
-    .map(
-      ({ prompt, target, contrast, label }) =>
-        `${JSON.stringify(label === undefined ? { prompt, target, contrast } : { prompt, target, contrast, label })}\n`,
-    )
+    .map(({ prompt, target, contrast, delta_positions, readout_position, label }) => {
+      const line: PromptLine = { prompt, target, contrast };
+      if (delta_positions !== undefined) line.delta_positions = delta_positions;
+      if (readout_position !== undefined) line.readout_position = readout_position;
+      if (label !== undefined) line.label = label;
+      return `${JSON.stringify(line)}\n`;
+    })
     .join('');
 }

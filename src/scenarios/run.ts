@@ -33,6 +33,7 @@ export function createSite(sc: LoadedScenario, defence: Defence, opts: { hookOnw
     h: sc.h,
     positions: sc.positions[defence.positions],
     behaviour: sc.behaviour,
+    unshared: defence.positions === 'default' ? sc.sharedDeltaProblem : undefined,
     hookOnward: opts.hookOnward,
   });
 }
