@@ -49,6 +49,7 @@ const labelled = (page: Page) => page.getByTestId('feature-table').locator('td.l
 test("the paper's SAE: labels for the features on screen, with progress, cancel, a refused key, and the cache after a reload", async ({
   page,
 }, info) => {
+  test.setTimeout(420_000); // the paper's 64 prompts load twice (the reload), on a software GPU
   await openModelScenario(page, 'paper-ioi');
   await page.getByTestId('model-load').click();
   await expect(page.getByTestId('defence')).toContainText(/flips \d+ of 64 samples/, { timeout: 120_000 });
