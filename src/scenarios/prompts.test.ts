@@ -11,6 +11,8 @@ import {
   parsePromptLines,
   promptLineProblems,
   resolvePositions,
+  setReadoutPosition,
+  toggleDeltaPosition,
   tokenisePromptSet,
 } from './prompts.ts';
 
@@ -158,5 +160,31 @@ describe('δ and read-out positions', () => {
   ])('after tokenising, %j → %s', (fields, message) => {
     expect(promptLineProblems([at(fields)], { tok: bpe, nCtx: 32 })).toEqual([message]);
     if (message) expect(() => tokenisePromptSet([at(fields)], bpe, 32, { source: 'set.jsonl' })).toThrow(`set.jsonl, line 1: ${message}`);
+  });
+});
+
+describe('placing positions by clicking tokens (the editor)', () => {
+  const l: PromptLine = { prompt: 'a b c d e', target: 'x', contrast: 'y' };
+  const n = 5;
+
+  it('toggles δ positions in token order; the last token is written -1; back to the default, the field is left out', () => {
+    const one = toggleDeltaPosition(l, 2, n);
+    expect(one).toEqual({ ...l, delta_positions: [2, -1] });
+    const two = toggleDeltaPosition(one, 0, n);
+    expect(two.delta_positions).toEqual([0, 2, -1]);
+    // Removing the last token's δ, written -1, by clicking it; then only 0 and 2 remain.
+    expect(toggleDeltaPosition(two, 4, n).delta_positions).toEqual([0, 2]);
+    // A position written from the end is found by its token.
+    expect(toggleDeltaPosition({ ...l, delta_positions: [-3, -1] }, 2, n)).toEqual(l);
+    expect(formatPromptLines([toggleDeltaPosition(one, 2, n)])).toBe(formatPromptLines([l]));
+    // Clicking the only δ position away leaves an empty list: the row says so rather than δ silently moving back.
+    expect(toggleDeltaPosition(l, 4, n).delta_positions).toEqual([]);
+    expect(promptLineProblems([toggleDeltaPosition(l, 4, n)])[0]).toMatch(/^"delta_positions" is empty/);
+  });
+
+  it('sets the read-out, the last token by leaving the field out, and keeps the label and δ', () => {
+    const placed = { ...l, label: 'k', delta_positions: [1] };
+    expect(setReadoutPosition(placed, 3, n)).toEqual({ ...placed, readout_position: 3 });
+    expect(setReadoutPosition({ ...placed, readout_position: 3 }, 4, n)).toEqual(placed);
   });
 });

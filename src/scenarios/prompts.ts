@@ -123,6 +123,45 @@ export interface TokenisedLine {
   readout: number;
 }
 
+/** A written token position as an index from 0 into a prompt of `length` tokens (out of range when it is not one). */
+export const tokenIndex = (p: number, length: number) => (p < 0 ? length + p : p);
+
+/** The positions a line places, as written, with the defaults (the last token) where it places none. */
+export function placedPositions(l: Pick<PromptLine, 'delta_positions' | 'readout_position'>): { delta: number[]; readout: number } {
+  return { delta: l.delta_positions ?? [LAST], readout: l.readout_position ?? LAST };
+}
+
+/**
+ * The line with its positions replaced, the fields left out where they say what the defaults say, so a set
+ * edited back to the last token is written as before. A click on the last token writes −1: it stays the last
+ * token when the prompt is edited.
+ */
+function withPositions(l: PromptLine, delta: number[], readout: number): PromptLine {
+  const { delta_positions: _d, readout_position: _r, ...out } = l;
+  return {
+    ...out,
+    ...(delta.length === 1 && delta[0] === LAST ? {} : { delta_positions: delta }),
+    ...(readout === LAST ? {} : { readout_position: readout }),
+  };
+}
+
+/** A δ position clicked in a prompt of `length` tokens: removed where the line has it (however written), else added; in token order. */
+export function toggleDeltaPosition(l: PromptLine, index: number, length: number): PromptLine {
+  const { delta, readout } = placedPositions(l);
+  const here = delta.filter((p) => tokenIndex(p, length) === index);
+  const next = here.length ? delta.filter((p) => !here.includes(p)) : [...delta, index === length - 1 ? LAST : index];
+  return withPositions(
+    l,
+    next.sort((a, b) => tokenIndex(a, length) - tokenIndex(b, length)),
+    readout,
+  );
+}
+
+/** The read-out set to a clicked token of a prompt of `length` tokens. */
+export function setReadoutPosition(l: PromptLine, index: number, length: number): PromptLine {
+  return withPositions(l, placedPositions(l).delta, index === length - 1 ? LAST : index);
+}
+
 /**
  * The δ and read-out positions of a prompt of `length` tokens, as indices from 0, or a PromptSetInputError saying
  * which is out of range, which two name one token, or which δ position the read-out cannot see.
@@ -132,14 +171,15 @@ export function resolvePositions(
   length: number,
 ): { delta: number[]; readout: number } {
   const index = (p: number, what: string) => {
-    const i = p < 0 ? length + p : p;
+    const i = tokenIndex(p, length);
     if (i < 0 || i >= length)
       throw new PromptSetInputError(
         `${what} ${p} is outside the prompt's ${length} token${length === 1 ? '' : 's'} (0..${length - 1}, or -${length}..-1 from the end)`,
       );
     return i;
   };
-  const written = l.delta_positions ?? [LAST];
+  const placed = placedPositions(l);
+  const written = placed.delta;
   const delta = written.map((p) => index(p, 'δ position'));
   const firstAt = new Map<number, number>();
   delta.forEach((i, k) => {
@@ -147,7 +187,7 @@ export function resolvePositions(
     if (first !== undefined) throw new PromptSetInputError(`δ positions ${written[first]} and ${written[k]} are the same token (${i})`);
     firstAt.set(i, k);
   });
-  const readout = index(l.readout_position ?? LAST, 'the read-out position');
+  const readout = index(placed.readout, 'the read-out position');
   // Attention is causal: δ at a token after the read-out cannot change B there.
   const late = Math.max(...delta);
   if (late > readout)

@@ -25,8 +25,9 @@ export function PromptSetPage() {
       <section className="panel" aria-labelledby="prompt-set-heading">
         <h1 id="prompt-set-heading">Prompt set</h1>
         <p className="muted">
-          Prompts with a target and a contrast completion, B = logit[target] − logit[contrast] after the prompt. Export the set and load it
-          with <code>unclamp run --prompts set.jsonl</code> or the playground's "My prompts". <a href="./">Back to the playground</a>
+          Prompts with a target and a contrast completion, B = logit[target] − logit[contrast] at the read-out position (the last token
+          unless placed). Export the set and load it with <code>unclamp run --prompts set.jsonl</code> or the playground's "My prompts".{' '}
+          <a href="./">Back to the playground</a>
         </p>
         <label className="field pe-check">
           <span>Check against</span>

@@ -1,13 +1,24 @@
 // The prompt-set editor: a table of prompts with their target and contrast completions (rows added, removed,
 // edited), JSONL import and export, the seeded template generator, and each row's problem in the words the loader
-// uses (scenarios/prompts.ts). With the model's tokenizer each prompt is also shown as tokens; clicking one names
-// its position and id. δ and B's read-out sit at the prompt's last token: prompt sets do not place them elsewhere
-// yet, so the last token is marked, not chosen.
+// uses (scenarios/prompts.ts). With the model's tokenizer each prompt is also shown as tokens, δ's positions and
+// B's read-out marked on them; clicking one names its position and id, or (with the click switch) toggles it as a
+// δ position or makes it the read-out — the line's `delta_positions` and `readout_position`.
 //
 // Controlled by `text` (the set as JSON lines) and `name` (its file name): every edit calls onChange with the
 // whole set, which is what the model scenario loads.
-import { useEffect, useMemo, useRef, useState } from 'react';
-import { formatPromptLines, MAX_PROMPTS, type PromptLine, parsePromptLines, promptLineProblems } from '../../scenarios/prompts.ts';
+import { useEffect, useId, useMemo, useRef, useState } from 'react';
+import {
+  formatPromptLines,
+  MAX_PROMPTS,
+  type PromptLine,
+  parsePromptLines,
+  placedPositions,
+  promptLineProblems,
+  setReadoutPosition,
+  toggleDeltaPosition,
+  tokenIndex,
+} from '../../scenarios/prompts.ts';
+import { sharedDeltaProblem } from '../../scenarios/positions.ts';
 import { formatWordLists, generatePrompts, parseWordLists } from '../../scenarios/template.ts';
 import type { Tokenizer } from '../../model/tokenizers/types.ts';
 import { NAMES, OBJECTS, PLACES } from '../../world/lexicon.ts';
@@ -126,21 +137,66 @@ function TemplateForm({ onLines, wordLevel }: { onLines: (lines: PromptLine[], r
   );
 }
 
-function PromptTokens({ tokens, onPick }: { tokens: string[]; onPick: (pos: number) => void }) {
+/** What a click on a token does: name it, toggle it as a δ position, or make it B's read-out. */
+type ClickMode = 'inspect' | 'delta' | 'readout';
+
+const CLICK_MODES: [ClickMode, string][] = [
+  ['inspect', 'shows its position and id'],
+  ['delta', 'adds or removes a δ position'],
+  ['readout', "sets B's read-out"],
+];
+
+/** Where a line's δ and read-out fall among `length` tokens (positions out of range are the row's problem, not marked). */
+function marks(l: PromptLine, length: number): { delta: Set<number>; readout: number } {
+  const { delta, readout } = placedPositions(l);
+  return { delta: new Set(delta.map((p) => tokenIndex(p, length))), readout: tokenIndex(readout, length) };
+}
+
+/** What sits at a token, in words: "δ and B's read-out", "δ", "B's read-out" or nothing. */
+function markText(m: { delta: Set<number>; readout: number }, i: number): string {
+  const what = [m.delta.has(i) && 'δ', m.readout === i && "B's read-out"].filter(Boolean);
+  return what.join(' and ');
+}
+
+/** The picked token's line: what sits there, as a clause after its position and id. */
+function pickedText(m: { delta: Set<number>; readout: number }, i: number): string {
+  const delta = m.delta.has(i);
+  const readout = m.readout === i;
+  return delta && readout ? ": δ and B's read-out sit here" : delta ? ': δ is added here' : readout ? ": B's read-out sits here" : '';
+}
+
+function PromptTokens({
+  tokens,
+  at,
+  mode,
+  onPick,
+}: {
+  tokens: string[];
+  at: { delta: Set<number>; readout: number };
+  mode: ClickMode;
+  onPick: (pos: number) => void;
+}) {
   return (
     <span className="tokens">
-      {tokens.map((t, i) => (
-        <button
-          // biome-ignore lint/suspicious/noArrayIndexKey: a prompt's tokens never reorder; the same word can repeat
-          key={i}
-          type="button"
-          className={i === tokens.length - 1 ? 'tok tok-delta pe-tok' : 'tok pe-tok'}
-          title={i === tokens.length - 1 ? `position ${i}: δ and B's read-out` : `position ${i}`}
-          onClick={() => onPick(i)}
-        >
-          {formatToken(t)}
-        </button>
-      ))}
+      {tokens.map((t, i) => {
+        const here = markText(at, i);
+        const cls = ['tok', 'pe-tok', at.delta.has(i) && 'tok-delta', at.readout === i && 'tok-readout'].filter(Boolean).join(' ');
+        return (
+          <button
+            // biome-ignore lint/suspicious/noArrayIndexKey: a prompt's tokens never reorder; the same word can repeat
+            key={i}
+            type="button"
+            className={cls}
+            title={here ? `position ${i}: ${here}` : `position ${i}`}
+            aria-label={`${formatToken(t)} (position ${i}${here ? `, ${here}` : ''})`}
+            // In the placing modes the button is a toggle: pressed where its mark is.
+            aria-pressed={mode === 'delta' ? at.delta.has(i) : mode === 'readout' ? at.readout === i : undefined}
+            onClick={() => onPick(i)}
+          >
+            {formatToken(t)}
+          </button>
+        );
+      })}
     </span>
   );
 }
@@ -162,6 +218,8 @@ export function PromptEditor({ text, name, onChange, tokenizer }: PromptEditorPr
     }
   });
   const [picked, setPicked] = useState<{ row: number; pos: number } | null>(null);
+  const [mode, setMode] = useState<ClickMode>('inspect');
+  const modeName = useId();
   // What this editor last sent: a `text` that differs came from outside (a file chosen elsewhere) and is read in.
   const sent = useRef(text);
   useEffect(() => {
@@ -181,7 +239,13 @@ export function PromptEditor({ text, name, onChange, tokenizer }: PromptEditorPr
     sent.current = out;
     onChange(out, nextName);
   };
-  const edit = (i: number, patch: Partial<PromptLine>) => emit(rows.map((r, k) => (k === i ? { ...r, ...patch } : r)));
+  const replace = (i: number, line: PromptLine) => emit(rows.map((r, k) => (k === i ? line : r)));
+  const edit = (i: number, patch: Partial<PromptLine>) => replace(i, { ...rows[i], ...patch });
+  const pick = (i: number, pos: number, length: number) => {
+    setPicked({ row: i, pos });
+    if (mode === 'delta') replace(i, toggleDeltaPosition(rows[i], pos, length));
+    if (mode === 'readout') replace(i, setReadoutPosition(rows[i], pos, length));
+  };
 
   const problems = useMemo(() => promptLineProblems(rows, tokenizer), [rows, tokenizer]);
   const tokens = useMemo(
@@ -199,6 +263,8 @@ export function PromptEditor({ text, name, onChange, tokenizer }: PromptEditorPr
     [rows, tokenizer],
   );
   const bad = problems.filter(Boolean).length;
+  // The model scenarios run one shared δ by default: say early when the rows' δ positions cannot share one.
+  const unaligned = useMemo(() => (rows.length ? sharedDeltaProblem(rows.map((r) => placedPositions(r).delta)) : null), [rows]);
 
   const importFile = async (f: File | undefined) => {
     if (!f) return;
@@ -251,9 +317,28 @@ export function PromptEditor({ text, name, onChange, tokenizer }: PromptEditorPr
       <p className="muted small" data-testid="prompt-summary">
         {rows.length} prompt{rows.length === 1 ? '' : 's'}
         {bad ? `, ${bad} with a problem` : rows.length ? ', all fine' : ''}
-        {tokenizer ? '' : ' (no tokenizer: completions are not checked to be single tokens)'}. B = logit[target] − logit[contrast] after the
-        prompt's last token.
+        {tokenizer ? '' : ' (no tokenizer: completions are not checked to be single tokens)'}. B = logit[target] − logit[contrast] at each
+        prompt's read-out position; δ is added at its δ positions (both the last token unless placed).
       </p>
+      {unaligned && (
+        <p className="warn small" data-testid="prompt-alignment">
+          {unaligned}.
+        </p>
+      )}
+      {tokenizer && (
+        <fieldset className="pe-mode" data-testid="prompt-click-mode">
+          <legend>Clicking a token</legend>
+          {CLICK_MODES.map(([m, label]) => (
+            <label key={m}>
+              <input type="radio" name={modeName} value={m} checked={mode === m} onChange={() => setMode(m)} /> {label}
+            </label>
+          ))}
+          <span className="muted small">
+            Marked: <span className="tok tok-delta">δ</span> <span className="tok tok-readout">read-out</span>. Positions count the tokens
+            shown; the last token is written -1, so it stays last when the prompt changes.
+          </span>
+        </fieldset>
+      )}
       <section className="table-wrap tall" tabIndex={0} aria-label="Prompts">
         <table className="pe-table" data-testid="prompt-table">
           <caption className="sr-only">Prompts with their target and contrast completions</caption>
@@ -280,11 +365,18 @@ export function PromptEditor({ text, name, onChange, tokenizer }: PromptEditorPr
                     value={r.prompt}
                     onChange={(e) => edit(i, { prompt: e.target.value })}
                   />
-                  {tokens[i] && <PromptTokens tokens={tokens[i].strings} onPick={(pos) => setPicked({ row: i, pos })} />}
+                  {tokens[i] && (
+                    <PromptTokens
+                      tokens={tokens[i].strings}
+                      at={marks(r, tokens[i].ids.length)}
+                      mode={mode}
+                      onPick={(pos) => pick(i, pos, tokens[i]?.ids.length ?? 0)}
+                    />
+                  )}
                   {picked?.row === i && tokens[i] && picked.pos < tokens[i].ids.length && (
                     <span className="muted pe-picked" data-testid="prompt-token-info">
                       position {picked.pos}, token id {tokens[i].ids[picked.pos]}
-                      {picked.pos === tokens[i].ids.length - 1 ? ": δ and B's read-out sit here" : ''}
+                      {pickedText(marks(r, tokens[i].ids.length), picked.pos)}
                     </span>
                   )}
                   {problems[i] && (
