@@ -264,7 +264,16 @@ export function PromptEditor({ text, name, onChange, tokenizer }: PromptEditorPr
   );
   const bad = problems.filter(Boolean).length;
   // The model scenarios run one shared δ by default: say early when the rows' δ positions cannot share one.
-  const unaligned = useMemo(() => (rows.length ? sharedDeltaProblem(rows.map((r) => placedPositions(r).delta)) : null), [rows]);
+  const unaligned = useMemo(
+    () =>
+      rows.length
+        ? sharedDeltaProblem(
+            rows.map((r) => placedPositions(r).delta),
+            name,
+          )
+        : null,
+    [rows, name],
+  );
 
   const importFile = async (f: File | undefined) => {
     if (!f) return;
