@@ -311,6 +311,7 @@ describe('unclamp run --prompts', () => {
     writeFileSync(path.join(dir, 'sae/sae_weights.safetensors'), sae.weights);
     writeFileSync(path.join(dir, 'set.jsonl'), jsonl(PROMPTS));
     writeFileSync(path.join(dir, 'bad.jsonl'), jsonl([{ prompt: 'x', target: ' Mary Ann', contrast: ' John' }]));
+    writeFileSync(path.join(dir, 'mixed.jsonl'), jsonl(PROMPTS.map((p, i) => (i === 1 ? { ...p, delta_positions: [2, -1] } : p))));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const unclamp = (args: string[]) => {
@@ -343,9 +344,15 @@ describe('unclamp run --prompts', () => {
     const bad = unclamp(['run', '--model', modelDir, '--sae', path.join(dir, 'sae'), '--prompts', path.join(dir, 'bad.jsonl')]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('bad.jsonl, line 1: target " Mary Ann" is 2 tokens');
-    const mixed = unclamp(['run', '--scenario', 'ioi', '--prompts', path.join(dir, 'set.jsonl')]);
-    expect(mixed.code).toBe(2);
-    expect(mixed.stderr).toBe('unclamp: --prompts runs your own prompts: leave out --scenario ioi\n');
+    // One shared δ (the default) over prompts with different numbers of δ positions: an input error, before any step.
+    const mixed = path.join(dir, 'mixed.jsonl');
+    const shared = unclamp(['run', '--model', modelDir, '--sae', path.join(dir, 'sae'), '--prompts', mixed, '--steps', '1', '--quiet']);
+    expect(shared.code).toBe(2);
+    expect(shared.stderr).toContain(`unclamp: ${mixed}: one shared δ needs the same number of δ positions in every prompt`);
+    expect(shared.stderr).toContain('but prompt 1 has 1 (position 13) and prompt 2 has 2 (positions 2, 14)');
+    const both = unclamp(['run', '--scenario', 'ioi', '--prompts', path.join(dir, 'set.jsonl')]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toBe('unclamp: --prompts runs your own prompts: leave out --scenario ioi\n');
     const none = unclamp(['run']);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(
