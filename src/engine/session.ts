@@ -62,6 +62,10 @@ export class EngineSession {
   private run: RecoveryRun | null = null;
   private runConfig: RunConfig | null = null;
   private loop: Promise<void> | null = null;
+  /** Memory requests made while a run goes, answered at the next step boundary (see memory()). */
+  private atStepBoundary: (() => void)[] = [];
+  /** The run loop is between its first and its last step (false once it has paused, finished or failed). */
+  private stepping = false;
 
   constructor(private readonly host: SessionHost) {}
 
@@ -97,10 +101,8 @@ export class EngineSession {
         return this.nextTokens(req.sample, req.topK ?? 10);
       case 'budgetSweep':
         return this.budgetSweep(req.budgets, req.relative);
-      case 'memory': {
-        const m = tf.memory();
-        return { numTensors: m.numTensors, numBytes: m.numBytes, heapBytes: this.host.heapBytes?.() ?? null };
-      }
+      case 'memory':
+        return this.memory();
     }
   }
 
@@ -209,12 +211,14 @@ export class EngineSession {
     const run = this.requireRun();
     const cfg = this.runConfig!;
     const snapshotEvery = run.deltaShape.reduce((a, b) => a * b, 1) <= SNAPSHOT_EVERY_STEP_MAX ? 1 : SNAPSHOT_EVERY_LARGE;
+    this.stepping = true;
     this.loop = (async () => {
       this.emitStatus('running');
       const status = await run.run({
         metricsEvery: cfg.metricsEvery,
         onMetrics: (entry, samples) => this.emitMetrics(entry, samples),
         beforeStep: (step) => {
+          this.answerAtStepBoundary();
           const lost = this.host.deviceLost?.();
           if (lost) throw new DeviceLostError(lost);
           if (cfg.fault && step > cfg.fault.atStep) {
@@ -231,13 +235,39 @@ export class EngineSession {
       });
       if (status === 'done') await this.finish();
       else await this.emitPaused();
-    })().catch((e) => {
-      // A failure inside the loop (a lost device, out of memory) is not a reply to any request: it is reported
-      // once, as an event-level error (a later pause or reset must not throw it again). A lost device is named
-      // as such even when the failing read-back said something else.
-      if (e instanceof WorkerCrash) this.host.crash?.(e);
-      else this.host.fail?.(this.host.deviceLost?.() && !(e instanceof DeviceLostError) ? new DeviceLostError(this.host.deviceLost()!) : e);
-    });
+    })()
+      .catch((e) => {
+        // A failure inside the loop (a lost device, out of memory) is not a reply to any request: it is reported
+        // once, as an event-level error (a later pause or reset must not throw it again). A lost device is named
+        // as such even when the failing read-back said something else.
+        if (e instanceof WorkerCrash) this.host.crash?.(e);
+        else
+          this.host.fail?.(this.host.deviceLost?.() && !(e instanceof DeviceLostError) ? new DeviceLostError(this.host.deviceLost()!) : e);
+      })
+      .finally(() => {
+        this.stepping = false;
+        this.answerAtStepBoundary();
+      });
+  }
+
+  /**
+   * What TensorFlow.js holds. While a run goes the reading waits for the boundary between two steps: read in the
+   * middle of one (the loop awaits metrics and snapshots), it would catch that step's short-lived tensors and a
+   * flat run would look like it leaks.
+   */
+  private memory(): Promise<ReplyPayload['memory']> {
+    const read = () => {
+      const m = tf.memory();
+      return { numTensors: m.numTensors, numBytes: m.numBytes, heapBytes: this.host.heapBytes?.() ?? null };
+    };
+    if (!this.stepping) return Promise.resolve(read());
+    return new Promise((resolve) => this.atStepBoundary.push(() => resolve(read())));
+  }
+
+  private answerAtStepBoundary(): void {
+    const waiting = this.atStepBoundary;
+    this.atStepBoundary = [];
+    for (const answer of waiting) answer();
   }
 
   private injectFault(kind: Fault['kind']): void {

@@ -97,21 +97,25 @@ class Bridge {
   private scheduleSave(now: boolean): void {
     if (this.saveTimer) clearTimeout(this.saveTimer);
     const wait = now ? 0 : Math.max(0, this.lastSaved + SAVE_CURRENT_MS - Date.now());
-    this.saveTimer = setTimeout(() => {
-      this.saveTimer = null;
-      const st = useStore.getState();
-      const state = this.resumeState();
-      if (!state || st.status === 'done') return;
-      this.lastSaved = Date.now();
-      const { history, ...snapshot } = state;
-      const run: CurrentRun = { config: st.config, totalSteps: st.totalSteps, snapshot, history, savedAt: Date.now() };
-      saveCurrentRun(run).catch((err) => {
-        // Said once per run: the run goes on, and later saves keep trying quietly.
-        if (this.saveFailureShown) return;
-        this.saveFailureShown = true;
-        report(err, 'The run goes on; a reload would lose the steps since the last save.');
-      });
-    }, wait);
+    this.saveTimer = setTimeout(() => this.saveNow(), wait);
+  }
+
+  /** Write the run in progress to IndexedDB now (nothing to write for a finished run, or before the first snapshot). */
+  saveNow(): void {
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = null;
+    const st = useStore.getState();
+    const state = this.resumeState();
+    if (!state || st.status === 'done') return;
+    this.lastSaved = Date.now();
+    const { history, ...snapshot } = state;
+    const run: CurrentRun = { config: st.config, totalSteps: st.totalSteps, snapshot, history, savedAt: Date.now() };
+    saveCurrentRun(run).catch((err) => {
+      // Said once per run: the run goes on, and later saves keep trying quietly.
+      if (this.saveFailureShown) return;
+      this.saveFailureShown = true;
+      report(err, 'The run goes on; a reload would lose the steps since the last save.');
+    });
   }
 
   /** Ask the engine what it holds; a failure here only leaves the readout as it was. */
@@ -176,6 +180,10 @@ class Bridge {
 }
 
 const bridge = new Bridge();
+// Leaving the page (a reload, a closed tab): write the run in progress at once rather than at the next half-second.
+globalThis.addEventListener?.('pagehide', () => {
+  if (useStore.getState().status === 'running') bridge.saveNow();
+});
 
 function mergeHistory(old: HistoryEntry[], add: HistoryEntry[]): HistoryEntry[] {
   if (!add.length) return old;
