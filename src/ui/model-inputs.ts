@@ -13,6 +13,7 @@ import { PAPER_IOI, type ScenarioId } from '../scenarios/catalog.ts';
 import type { ModelScenarioSpec } from '../scenarios/model.ts';
 import { releaseRef, SAE_RELEASES } from '../scenarios/releases.ts';
 import { useStore } from './store.ts';
+import { loadLocal, saveLocal } from './local-settings.ts';
 
 export type ModelScenarioId = Extract<ScenarioId, 'prompts' | 'paper-ioi'>;
 export const isModelScenario = (id: string): id is ModelScenarioId => id === 'prompts' || id === 'paper-ioi';
@@ -66,14 +67,7 @@ export const PAPER_IOI_DOWNLOAD = { modelMB: 548, saeMB: 151 };
 const STORAGE_KEY = 'unclamp-model-sources-v1';
 
 function loadSaved(): Saved {
-  const fallback = { endpoint: DEFAULT_HUB_ENDPOINT, sources: DEFAULT_SOURCES, promptsFile: null };
-  try {
-    const raw = globalThis.localStorage?.getItem(STORAGE_KEY);
-    const r = raw ? savedSchema.safeParse(JSON.parse(raw)) : null;
-    return r?.success ? r.data : fallback;
-  } catch {
-    return fallback;
-  }
+  return loadLocal<Saved>(STORAGE_KEY, savedSchema, { endpoint: DEFAULT_HUB_ENDPOINT, sources: DEFAULT_SOURCES, promptsFile: null });
 }
 
 export interface ModelInputsState extends Saved {
@@ -113,15 +107,8 @@ export const useModelInputs = create<ModelInputsState>((set, get) => ({
 }));
 
 function save(s: Saved): void {
-  try {
-    const promptsFile = s.promptsFile && s.promptsFile.text.length <= MAX_SAVED_PROMPTS ? s.promptsFile : null;
-    globalThis.localStorage?.setItem(
-      STORAGE_KEY,
-      JSON.stringify({ endpoint: s.endpoint, sources: s.sources, promptsFile } satisfies Saved),
-    );
-  } catch {
-    // Storage blocked: the sources last for this visit.
-  }
+  const promptsFile = s.promptsFile && s.promptsFile.text.length <= MAX_SAVED_PROMPTS ? s.promptsFile : null;
+  saveLocal<Saved>(STORAGE_KEY, { endpoint: s.endpoint, sources: s.sources, promptsFile });
 }
 
 /** Give the prompt set from elsewhere (the prompt editor): JSON lines of {prompt, target, contrast}. */

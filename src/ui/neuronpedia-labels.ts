@@ -13,6 +13,7 @@ import {
   type NeuronpediaSource,
 } from '../io/neuronpedia.ts';
 import { useStore } from './store.ts';
+import { loadLocal, saveLocal } from './local-settings.ts';
 
 /**
  * The most features one click asks for. Neuronpedia rate-limits its API and asks that bulk data come from its export
@@ -29,14 +30,7 @@ type Saved = z.infer<typeof savedSchema>;
 const STORAGE_KEY = 'unclamp-neuronpedia-v1';
 
 function loadSaved(): Saved {
-  const fallback = { endpoint: DEFAULT_NEURONPEDIA_ENDPOINT, typed: { modelId: '', source: '' } };
-  try {
-    const raw = globalThis.localStorage?.getItem(STORAGE_KEY);
-    const r = raw ? savedSchema.safeParse(JSON.parse(raw)) : null;
-    return r?.success ? r.data : fallback;
-  } catch {
-    return fallback;
-  }
+  return loadLocal<Saved>(STORAGE_KEY, savedSchema, { endpoint: DEFAULT_NEURONPEDIA_ENDPOINT, typed: { modelId: '', source: '' } });
 }
 
 export interface NeuronpediaLabelsState extends Saved {
@@ -53,12 +47,8 @@ export const useNeuronpedia = create<NeuronpediaLabelsState>((set, get) => ({
   set: (patch) => {
     set(patch);
     if (!('endpoint' in patch || 'typed' in patch)) return;
-    try {
-      const { endpoint, typed } = get();
-      globalThis.localStorage?.setItem(STORAGE_KEY, JSON.stringify({ endpoint, typed } satisfies Saved));
-    } catch {
-      // Storage blocked: the settings last for this visit.
-    }
+    const { endpoint, typed } = get();
+    saveLocal<Saved>(STORAGE_KEY, { endpoint, typed });
   },
 }));
 
