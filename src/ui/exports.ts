@@ -4,7 +4,8 @@ import type { RecoveryResult } from '../core/metrics.ts';
 import { parseResultJson, resultToJson, samplesToCsv } from '../io/results.ts';
 import { useStore } from './store.ts';
 
-function download(name: string, blob: Blob): void {
+/** Save a file from the page (every download the page offers goes through here). */
+export function download(name: string, blob: Blob): void {
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url;

@@ -23,6 +23,7 @@ import { formatWordLists, generatePrompts, parseWordLists } from '../../scenario
 import type { Tokenizer } from '../../model/tokenizers/types.ts';
 import { NAMES, OBJECTS, PLACES } from '../../world/lexicon.ts';
 import { formatToken } from '../../core/format.ts';
+import { download } from '../exports.ts';
 
 export interface PromptEditorProps {
   text: string;
@@ -35,17 +36,6 @@ export interface PromptEditorProps {
 /** An empty text is an empty set (a new editor), not an error. */
 function readLines(text: string, name: string): PromptLine[] {
   return text.trim() ? parsePromptLines(text, name) : [];
-}
-
-function download(name: string, text: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: 'application/jsonl' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
 /** The paper's IOI template (BABA), with the built-in world's words; BPE vocabularies want a leading space. */
@@ -308,7 +298,7 @@ export function PromptEditor({ text, name, onChange, tokenizer }: PromptEditorPr
           type="button"
           className="btn"
           disabled={!rows.length}
-          onClick={() => download(exportName, formatPromptLines(rows))}
+          onClick={() => download(exportName, new Blob([formatPromptLines(rows)], { type: 'application/jsonl' }))}
           data-testid="prompt-export"
         >
           Export JSONL
