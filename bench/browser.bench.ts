@@ -178,7 +178,9 @@ async function runPage(browser: Browser, base: string, run: PageRun): Promise<Be
     if (outcome.status === 'error') records.push({ ...pageFailure(run, outcome.error ?? 'unknown error'), runner: 'chromium', notes });
     return records;
   } catch (e) {
-    return [{ ...pageFailure(run, (e as Error).message), runner: 'chromium', notes: `Chromium ${browser.version()} (headless)` }];
+    const notes = `Chromium ${browser.version()} (headless); 1-min load average ${loadAtStart.toFixed(2)} at start`;
+    const message = /Timeout \d+ms exceeded/.test((e as Error).message) ? `did not finish within ${a.timeout} min` : (e as Error).message;
+    return [{ ...pageFailure(run, message), runner: 'chromium', notes }];
   } finally {
     clearInterval(poll);
     await page.close().catch(() => {});
