@@ -82,6 +82,17 @@ test.describe('fallback backend', () => {
     await screenshot(page, 'fallback-done', info.project.name);
   });
 
+  test('?backend=wasm runs the recovery on WebAssembly in the built page (single-threaded SIMD)', async ({ page }) => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await openPlayground(page, '?backend=wasm#s=probe-example&n=8&lr=0.05&b=2');
+    await expect(page.getByTestId('backend-name')).toHaveText('wasm');
+    await expect(page.getByTestId('backend-badge')).toContainText('1 thread, SIMD');
+    await page.locator('[data-action="toggle-play"]').click();
+    await expect(page.getByTestId('result-summary')).toContainText(/Recovered \d+ of \d+ valid flips/, { timeout: 120_000 });
+    expect(errors).toEqual([]);
+  });
+
   test('the URL reproduces the configuration, across a reload', async ({ page }) => {
     await openPlayground(page, '#s=probe-example&f=1.4.7&c=s0&m=none&d=shared&n=17&lr=0.07&b=1.5&seed=3');
     const check = async () => {

@@ -49,12 +49,18 @@ async function tryWebGpu(): Promise<{ ok: true; adapter: string; maxBufferBytes?
 async function trySimple(name: 'webgl' | 'wasm' | 'cpu'): Promise<string | null> {
   try {
     if (name === 'webgl') tf.env().set('SOFTWARE_WEBGL_ENABLED', true); // headless Chromium renders WebGL in software
-    if (name === 'wasm')
+    if (name === 'wasm') {
+      // TF.js's threaded build does not start in the built page: its pthread workers importScripts a blob: script,
+      // which the Content-Security-Policy refuses, and with that allowed the minified bundle's thread set-up throws
+      // a ReferenceError. The single-threaded SIMD build runs everywhere, so the page uses it.
+      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+      // TF.js wants a path for every binary, the unused threaded one included.
       setWasmPaths({
         'tfjs-backend-wasm.wasm': wasmPlain,
         'tfjs-backend-wasm-simd.wasm': wasmSimd,
         'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
       });
+    }
     if (!(await tf.setBackend(name))) return `${name}: the backend did not initialise`;
     await tf.ready();
     return null;
@@ -93,12 +99,10 @@ export function gpuDevice(): GpuDeviceHandle | null {
   return (tf.backend() as unknown as { device?: GpuDeviceHandle }).device ?? null;
 }
 
-/** The wasm build in use: threads need cross-origin isolation (SharedArrayBuffer). */
+/** The wasm build in use (single-threaded: see trySimple). */
 function wasmThreads(): string {
   const threads = getThreadsCount();
-  return threads > 1
-    ? `${threads} threads, SIMD`
-    : `1 thread${globalThis.crossOriginIsolated ? '' : ' (the page is not cross-origin isolated)'}`;
+  return `${threads} thread${threads > 1 ? 's' : ''}, SIMD`;
 }
 
 function webglRenderer(): string | undefined {
