@@ -6,15 +6,15 @@ import react from '@vitejs/plugin-react';
 // (README, "Hosting").
 const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 // The built app's Content-Security-Policy (the preview server sends it; README, "Hosting"). No 'unsafe-eval':
-// WebAssembly compilation needs only 'wasm-unsafe-eval' (the wasm backend); the threaded wasm build starts its
-// workers from blob: URLs; styles set from script are not inline styles, but libraries' style attributes are,
-// hence style-src 'unsafe-inline'. The dev server omits it (React's fast refresh injects an inline script).
+// WebAssembly compilation needs only 'wasm-unsafe-eval' (the wasm backend, single-threaded: TF.js's threaded build
+// would need blob: workers and does not start in a bundle anyway); styles set from script are not inline styles,
+// but libraries' style attributes are, hence style-src 'unsafe-inline'. The dev server omits it (React's fast refresh injects an inline script).
 // connect-src: the Hub endpoint is a setting (the Hub, whose resolve URLs redirect to its CDNs, or a mirror), so any
 // https origin, and plain http only on this machine (a local mirror, the e2e suite's fake Hub).
 export const CSP = [
   "default-src 'self'",
   "script-src 'self' 'wasm-unsafe-eval'",
-  "worker-src 'self' blob:",
+  "worker-src 'self'",
   "style-src 'self' 'unsafe-inline'",
   "img-src 'self' data: blob:",
   "connect-src 'self' https: http://127.0.0.1:* http://localhost:*",
