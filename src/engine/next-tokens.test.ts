@@ -10,13 +10,13 @@ import { tf, type Tensor } from '../core/tf.ts';
 import { InputError } from '../core/errors.ts';
 import { DefendedSet, defendedStateFull } from '../core/intervention.ts';
 import type { ClampRule } from '../core/clamp.ts';
-import { mulberry32, normals } from '../core/rng.ts';
 import type { GPT2 } from '../model/gpt2.ts';
 import { loadGpt2 } from '../model/load.ts';
 import { processWeights } from '../model/process.ts';
 import { Gpt2BpeTokenizer } from '../model/tokenizers/bpe.ts';
 import type { Sae } from '../core/sae.ts';
-import { loadSaeLens, writeSaeLensFolder } from '../io/saelens.ts';
+import { loadSaeLens } from '../io/saelens.ts';
+import { tinyBpeSae } from '../model/__fixtures__/tiny-bpe-sae.ts';
 import { SCENARIOS } from '../scenarios/catalog.ts';
 import { loadBuiltinModel, loadBuiltinSae } from '../scenarios/builtin/assets.ts';
 import type { ModelScenarioSpec } from '../scenarios/model.ts';
@@ -230,27 +230,8 @@ const PROMPTS = [
 ];
 
 function modelSpec(scenario: 'prompts' | 'paper-ioi'): ModelScenarioSpec {
-  const rand = mulberry32(3);
-  const dIn = 4;
-  const dSae = 16;
-  const sae = writeSaeLensFolder(
-    {
-      architecture: 'standard',
-      dIn,
-      dSae,
-      applyBDecToInput: true,
-      normalizeActivations: 'none',
-      centerInput: false,
-      hookName: HOOK,
-      modelName: 'tiny-bpe',
-    },
-    {
-      W_enc: normals(rand, dIn * dSae),
-      b_enc: new Float32Array(dSae).fill(0.1),
-      W_dec: normals(rand, dSae * dIn),
-      b_dec: new Float32Array(dIn),
-    },
-  );
+  const sae = tinyBpeSae(4, HOOK);
+
   return {
     kind: 'model',
     scenario,

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { tf } from '../core/tf.ts';
 import { maxRelErr } from '../core/compare.ts';
 import { mulberry32, normals } from '../core/rng.ts';
-import { writeSaeLensFolder } from '../io/saelens.ts';
+import { tinyBpeSae } from '../model/__fixtures__/tiny-bpe-sae.ts';
 import { loadGpt2 } from '../model/load.ts';
 import { processWeights } from '../model/process.ts';
 import { Gpt2BpeTokenizer } from '../model/tokenizers/bpe.ts';
@@ -32,28 +32,7 @@ const PROMPTS = [
 ];
 const jsonl = (rows: object[]) => `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;
 
-function saeFolder(dIn: number, hook: string) {
-  const rand = mulberry32(3);
-  const dSae = 16;
-  return writeSaeLensFolder(
-    {
-      architecture: 'standard',
-      dIn,
-      dSae,
-      applyBDecToInput: true,
-      normalizeActivations: 'none',
-      centerInput: false,
-      hookName: hook,
-      modelName: 'tiny-bpe',
-    },
-    {
-      W_enc: normals(rand, dIn * dSae),
-      b_enc: new Float32Array(dSae).fill(0.1),
-      W_dec: normals(rand, dSae * dIn),
-      b_dec: new Float32Array(dIn),
-    },
-  );
-}
+const saeFolder = tinyBpeSae;
 
 function spec(over: Partial<ModelScenarioSpec> = {}): ModelScenarioSpec {
   return {
