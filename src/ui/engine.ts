@@ -404,13 +404,17 @@ async function handleRunError(err: EngineError): Promise<void> {
   const next = crashed
     ? [...(failed ? [failed] : []), ...BACKEND_ORDER_NAMES.filter((b) => b !== failed && !bridge.triedBackends.includes(b))]
     : BACKEND_ORDER_NAMES.filter((b) => !bridge.triedBackends.includes(b));
+  // Only a run that was going is continued; otherwise the new engine gets the scenario and clamp and waits.
+  const running = st.status === 'running';
   const from = bridge.resumeState();
   // The charts may trail the engine by a flush; the snapshot is the step it had completed.
   const at = Math.max(useStore.getState().step, from?.step ?? 0);
   const what = crashed ? `The engine worker crashed at step ${at} (${err.message})` : `The ${failed} device was lost at step ${at}`;
   st.notify({
     kind: 'info',
-    message: `${what}; continuing on ${next[0] ?? 'no other backend'} from step ${from?.step ?? 0}.`,
+    message: running
+      ? `${what}; continuing on ${next[0] ?? 'no other backend'} from step ${from?.step ?? 0}.`
+      : `${crashed ? `The engine worker crashed (${err.message})` : `The ${failed} device was lost`}; restarted on ${next[0] ?? 'no other backend'}.`,
   });
   bridge.replaceEngine();
   try {
@@ -422,6 +426,11 @@ async function handleRunError(err: EngineError): Promise<void> {
     await request({ type: 'loadScenario', scenario: req }, req.kind === 'model' ? specTransfer(req) : []);
     const d = useStore.getState().defence!;
     await request({ type: 'setDefence', features: d.features, clamp: d.clamp });
+    if (!running) {
+      // A paused run lost with the old engine continues from its snapshot at the next play or step.
+      if (useStore.getState().status === 'paused' && bridge.lastSnapshot) bridge.pendingResume = bridge.lastSnapshot;
+      return;
+    }
     await request({ type: 'start', config: runConfig(from) });
     useStore.getState().set({ status: 'running' });
   } catch (e) {
