@@ -17,6 +17,11 @@ import { loadScenario } from '../src/scenarios/load.ts';
 import { createSite, defaultDefence, runOptions, runScenario } from '../src/scenarios/run.ts';
 import { type BenchRecord, mib } from './record.ts';
 
+/** A timed step as a record's figures: ms and steps per second, and GFLOP per step and per second. */
+function stepRate(ms: number, gflopPerStep: number) {
+  return { msPerStep: ms, stepsPerSec: 1000 / ms, gflopPerStep, gflops: gflopPerStep / (ms / 1000) };
+}
+
 export interface BenchHost {
   /** Resident memory of the process, MiB, where the host can read it (Node); null in a browser worker. */
   rssMB(): number | null;
@@ -156,10 +161,7 @@ export async function benchProbe(host: BenchHost, o: ProbeOptions): Promise<Benc
           impl: 'unclamp',
           backend: tf.getBackend(),
           mode,
-          msPerStep: ms,
-          stepsPerSec: 1000 / ms,
-          gflopPerStep: f,
-          gflops: f / (ms / 1000),
+          ...stepRate(ms, f),
           peakMB: peak.mb,
           rssMB: rss(host),
           extra: { metricsMs },
@@ -385,10 +387,7 @@ async function gpt2Variants(host: BenchHost, o: Gpt2StepOptions, records: BenchR
               records.push({
                 ...what,
                 mode,
-                msPerStep: ms,
-                stepsPerSec: 1000 / ms,
-                gflopPerStep: f,
-                gflops: f / (ms / 1000),
+                ...stepRate(ms, f),
                 peakMB: peak.mb,
                 rssMB: rss(host),
               });
