@@ -4,7 +4,7 @@
 export type BenchLevel = 'a' | 'b' | 'c';
 
 /** What ran the measurement: the Node scripts (with their PyTorch references) or Chromium (bench/browser.bench.ts). */
-export type BenchRunner = 'node' | 'chromium';
+export type BenchRunner = 'node' | 'chromium' | 'dawn';
 
 export interface BenchRecord {
   /** a: the linear-probe case; b: a built-in scenario end to end; c: a GPT-2-small-shaped IOI step. */

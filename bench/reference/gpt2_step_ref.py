@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The GPT-2-small-shaped recovery step of bench/gpt2-step.bench.ts, written independently in PyTorch (CPU, float32).
+"""The GPT-2-small-shaped recovery step of bench/gpt2-step.bench.ts, written independently in PyTorch (float32, CPU or CUDA).
 
 Random weights of GPT-2 small's shapes, N prompts × T tokens, δ shared at the last position of
 blocks.4.hook_resid_pre, 64 defended features of a 24,576-feature ReLU SAE zero-clamped there (error term kept),
@@ -10,6 +10,7 @@ B = a logit difference at the last position, Adam on δ with ‖δ‖ ≤ 20. Tw
 Modes: none, encoder (the gradient projected off W_enc[:, S]). Prints JSON records; refuses to run on the
 reference BLAS, which would flatter any ratio against it.
   /usr/bin/python3 bench/reference/gpt2_step_ref.py --n 64 --t 15 --steps 5
+  python3 bench/reference/gpt2_step_ref.py --device cuda     (on a GPU machine, beside bench/dawn.bench.ts)
 """
 import argparse
 import json
@@ -26,9 +27,18 @@ p.add_argument("--n", type=int, default=64)
 p.add_argument("--t", type=int, default=15)
 p.add_argument("--steps", type=int, default=5)
 p.add_argument("--modes", default="none,encoder")
+p.add_argument("--device", default="cpu", help="cpu, or cuda on a machine with an NVIDIA GPU (the same card as WebGPU)")
 a = p.parse_args()
-print(require_openblas(), file=sys.stderr)
-blas = "OpenBLAS"
+dev = torch.device(a.device)
+if dev.type == "cpu":
+    print(require_openblas(), file=sys.stderr)
+    backend = f"torch-cpu (OpenBLAS, {torch.get_num_threads()} threads)"
+else:
+    # float32 products as on the CPU and in WebGPU: no TF32 shortcut
+    torch.backends.cuda.matmul.allow_tf32 = False
+    backend = f"torch-cuda ({torch.cuda.get_device_name(dev)}, torch {torch.__version__}, fp32)"
+    print(backend, file=sys.stderr)
+    torch.set_default_device(dev)  # torch ≥ 2.0, as on a GPU machine; Debian's 1.13 stays on the CPU path
 
 torch.manual_seed(0)
 N, T, L, H, D, V, M, S, HOOK = a.n, a.t, 12, 12, 768, 50257, 24576, 64, 4
@@ -91,6 +101,17 @@ def project(g):
     return g - (g @ P_enc.t()) @ A.t()
 
 
+def sync():
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def peak_mb():
+    if dev.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(dev) / 2**20)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def timed(shape, mode, loss_fn):
     delta = torch.zeros(D, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=0.1)
@@ -108,21 +129,23 @@ def timed(shape, mode, loss_fn):
                 delta.mul_(20 / n)
 
     step()  # warm-up
+    sync()
     t0 = time.perf_counter()
     for _ in range(a.steps):
         step()
+    sync()
     ms = (time.perf_counter() - t0) / a.steps * 1000
     return dict(
         level="c",
         case=f"gpt2-small-shaped IOI step, {N}×{T}",
         impl=f"torch {shape}",
-        backend=f"torch-cpu ({blas}, {torch.get_num_threads()} threads)",
+        backend=backend,
         mode=mode,
         msPerStep=ms,
         stepsPerSec=1000 / ms,
         gflopPerStep=None,
         gflops=None,
-        peakMB=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        peakMB=peak_mb(),
         rssMB=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     )
 

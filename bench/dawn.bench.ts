@@ -1,0 +1,105 @@
+// The benchmark levels on WebGPU through Dawn in Node: the `webgpu` npm package is Dawn (the WebGPU implementation
+// inside Chromium) built as a Node addon, so TF.js's webgpu backend runs the same WGSL kernels on the same Dawn as
+// in the page, without a browser. This is how level c gets measured on a real GPU where Chromium cannot be
+// installed (a lent GPU machine has no package registry, and Chromium with its libraries is larger than what can
+// be carried there); on this machine it runs on SwiftShader through Chromium's Vulkan ICD, which only checks that
+// it works. Records get runner 'dawn' and the adapter in their notes.
+//   npm install --no-save webgpu@0.6.2      (not a dependency: 51 MB of prebuilt addons for every platform)
+//   npx tsx bench/dawn.bench.ts [--levels a,b,c --steps 5 --n 64 --out bench/results.json]
+// With no GPU: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (Debian's chromium package).
+import '../scripts/lib/clean-errors.ts';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import type { ProjectionMode } from '../src/core/recovery.ts';
+import { benchGpt2Step, benchProbe, benchScenarios, GPT2_DEFAULTS, PROBE_DEFAULTS, SCENARIO_DEFAULTS } from './levels.ts';
+import { nodeHost } from './node-host.ts';
+import { type BenchLevel, type BenchRecord, RESULTS_PATH, writeRecords } from './results.ts';
+
+const { values } = parseArgs({
+  options: {
+    levels: { type: 'string', default: 'a,b,c' },
+    steps: { type: 'string' },
+    n: { type: 'string', default: String(GPT2_DEFAULTS.n) },
+    modes: { type: 'string' },
+    out: { type: 'string', default: RESULTS_PATH },
+  },
+});
+
+interface Dawn {
+  create(flags: string[]): { requestAdapter(o?: object): Promise<GpuAdapter | null> };
+  globals: Record<string, unknown>;
+}
+interface GpuAdapter {
+  info?: { vendor?: string; architecture?: string; device?: string; description?: string };
+}
+
+let dawn: Dawn;
+let dawnVersion = '';
+// A name in a variable: the package is optional, so the type checker must not look for it.
+const DAWN_PACKAGE = 'webgpu';
+try {
+  dawn = (await import(DAWN_PACKAGE)) as Dawn;
+  dawnVersion = (createRequire(import.meta.url)(`${DAWN_PACKAGE}/package.json`) as { version: string }).version;
+} catch (e) {
+  console.error(`The webgpu package (Dawn for Node) is not installed: npm install --no-save webgpu@0.6.2\n(${(e as Error).message})`);
+  process.exit(2);
+}
+Object.assign(globalThis, dawn.globals);
+const gpu = dawn.create([]);
+const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+if (!adapter) {
+  console.error('Dawn found no WebGPU adapter: no Vulkan driver (set VK_ICD_FILENAMES to a Vulkan ICD, e.g. SwiftShader).');
+  process.exit(2);
+}
+// TF.js's webgpu backend registers itself when its module loads, and only if navigator.gpu exists then (Node 20
+// has no navigator; Node 21+ has one without gpu): set it first, then load TF.js.
+Object.defineProperty(globalThis, 'navigator', { value: { ...(globalThis.navigator ?? {}), gpu }, configurable: true });
+await import('@tensorflow/tfjs');
+await import('@tensorflow/tfjs-backend-webgpu');
+const { tf } = await import('../src/core/tf.ts');
+tf.env().set('PROD', true);
+if (!(await tf.setBackend('webgpu'))) {
+  console.error('the TF.js webgpu backend did not initialise on Dawn');
+  process.exit(2);
+}
+await tf.ready();
+
+const i = adapter.info ?? {};
+const adapterName = [i.description || i.device, i.vendor && `(${i.vendor}${i.architecture ? `, ${i.architecture}` : ''})`]
+  .filter(Boolean)
+  .join(' ');
+const notes = `Node ${process.version} + Dawn (npm webgpu ${dawnVersion}); adapter: ${adapterName || 'unknown'}; ${os.cpus().length} CPU cores`;
+console.error(notes);
+
+const num = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));
+const modes = values.modes?.split(',') as ProjectionMode[] | undefined;
+const levels = values.levels!.split(',') as BenchLevel[];
+for (const level of levels) {
+  let records: BenchRecord[];
+  if (level === 'a')
+    records = await benchProbe(nodeHost, {
+      ...PROBE_DEFAULTS,
+      steps: num(values.steps, PROBE_DEFAULTS.steps),
+      modes: modes ?? PROBE_DEFAULTS.modes,
+    });
+  else if (level === 'b')
+    records = await benchScenarios(nodeHost, { ...SCENARIO_DEFAULTS, steps: num(values.steps, SCENARIO_DEFAULTS.steps) });
+  else
+    records = await benchGpt2Step(nodeHost, {
+      ...GPT2_DEFAULTS,
+      n: num(values.n, GPT2_DEFAULTS.n),
+      steps: num(values.steps, GPT2_DEFAULTS.steps),
+      modes: modes ?? GPT2_DEFAULTS.modes,
+    });
+  const tagged = records.map((r) => ({ ...r, runner: 'dawn' as const, notes }));
+  for (const r of tagged)
+    console.log(
+      `${r.level} ${r.case} | ${r.impl} | ${r.mode}: ${r.failed ? `failed: ${r.failed}` : `${r.msPerStep.toFixed(2)} ms/step, peak ${r.peakMB} MB`}`,
+    );
+  writeRecords(level, tagged, values.out, 'dawn');
+}
+// The summary of what ran, for a caller that keeps only the output (the lent machine's reply).
+console.log(JSON.stringify({ notes, levels, file: values.out, results: JSON.parse(readFileSync(values.out!, 'utf8')).length }));
+process.exit(0);
