@@ -77,6 +77,13 @@ export interface ScenarioRunRequest {
   replayTopK?: number;
   /** For a scenario whose B is affine in δ: also count the feasible valid flips (modes none / encoder, δ per sample). */
   feasibility?: boolean;
+  /** Also compute the scenario's extras (default true); a caller that does not read them saves their forwards. */
+  extras?: boolean;
+  /**
+   * A site createSite made for this request's defence, for a caller that runs one defence several times (the
+   * site's baseline forwards and caches are then made once); the caller disposes it.
+   */
+  site?: RecoverySite;
 }
 
 export interface ScenarioRunOutput {
@@ -97,7 +104,8 @@ export async function runScenario(sc: LoadedScenario, req: ScenarioRunRequest = 
     positions: effectiveRun(sc.id, req.settings).positions,
   };
   const options = runOptions(sc.id, req.settings, req.advanced);
-  const site = await createSite(sc, defence);
+  if (req.site && !siteServes(req.site, sc, defence)) throw new Error("the given site was made for another defence than the request's");
+  const site = req.site ?? (await createSite(sc, defence));
   try {
     const run = await RecoveryRun.create(site, options);
     try {
@@ -112,7 +120,8 @@ export async function runScenario(sc: LoadedScenario, req: ScenarioRunRequest = 
         const feasibility = closedForm
           ? await linearFeasibility(site, options.mode as 'none' | 'encoder', run.options.budget, options.ridge)
           : null;
-        const extras = sc.extras ? await sc.extras({ features: defence.features, clamp: defence.clamp, delta: full }) : {};
+        const extras =
+          sc.extras && req.extras !== false ? await sc.extras({ features: defence.features, clamp: defence.clamp, delta: full }) : {};
         return { result, replay, feasibility, extras, delta, deltaShape };
       } finally {
         full.dispose();
@@ -121,6 +130,20 @@ export async function runScenario(sc: LoadedScenario, req: ScenarioRunRequest = 
       run.dispose();
     }
   } finally {
-    site.dispose();
+    if (!req.site) site.dispose();
   }
+}
+
+/** A reused site must be the one createSite would make, or the run would attack another defence than it reports. */
+function siteServes(site: RecoverySite, sc: LoadedScenario, defence: Defence): boolean {
+  const { spec } = site;
+  const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+  return (
+    spec.sae === sc.sae &&
+    spec.h === sc.h &&
+    spec.behaviour === sc.behaviour &&
+    spec.positions === sc.positions[defence.positions] &&
+    same(spec.features, defence.features) &&
+    JSON.stringify(spec.clamp) === JSON.stringify(defence.clamp)
+  );
 }

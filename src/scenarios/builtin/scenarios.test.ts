@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { initNodeBackend } from '../../engine/node-backend.ts';
 import { loadScenario, type LoadedScenario } from '../load.ts';
-import { createSite, defaultDefence, runOptions, runScenario } from '../run.ts';
+import { createSite, defaultDefence, runOptions, runScenario, type ScenarioRunOutput } from '../run.ts';
 import { RecoveryRun } from '../../core/recovery.ts';
 import { resultToJson } from '../../io/results.ts';
 import { BUILTIN_SCENARIO_IDS, SCENARIOS } from '../catalog.ts';
@@ -55,6 +55,24 @@ describe.each(BUILTIN_SCENARIO_IDS)('%s on the built-in model', (id) => {
     const strip = (r: typeof a.result) => resultToJson({ ...r, config: { ...r.config, backend: null } });
     expect(strip(b.result)).toEqual(strip(a.result));
     expect(a.result.config).toMatchObject({ scenario: id, steps: 8, seed: 3, mode: SCENARIOS[id].defaults.run.mode });
+  });
+
+  it('gives the same result on one site reused across runs and with metrics read only at the ends (as the report runs)', async () => {
+    const req = { settings: { steps: 8, seed: 3 } };
+    const strip = (r: ScenarioRunOutput['result']) => resultToJson({ ...r, config: { ...r.config, backend: null }, history: [] });
+    const fresh = await runScenario(sc, req);
+    const site = await createSite(sc, defaultDefence(sc));
+    try {
+      for (let i = 0; i < 2; i++) {
+        const again = await runScenario(sc, { ...req, site }, { metricsEvery: Number.POSITIVE_INFINITY });
+        expect(strip(again.result)).toEqual(strip(fresh.result));
+        // The history's entries, the projection cosine among them, are those of the same steps in the fresh run.
+        expect(again.result.history).toEqual([fresh.result.history[0], fresh.result.history.at(-1)]);
+      }
+      await expect(runScenario(sc, { ...req, features: sc.rank.slice(0, 1), site })).rejects.toThrow(/another defence/);
+    } finally {
+      site.dispose();
+    }
   });
 
   it('computes B from the hook onward (first changed position, read columns) with the whole forward’s numbers', async () => {
