@@ -192,7 +192,11 @@ export class RecoveryRun {
   private v: Variable;
   /** Checkpoints: the best admissible δ per budget group and the best fallback (B − w·drift); scores −∞ until seen. */
   private best: { delta: Variable; score: Variable; fallbackDelta: Variable; fallbackScore: Variable } | null = null;
-  private lastCos: Scalar | null = null;
+  /**
+   * The last step's raw and projected gradients (one tensor when the projection left it as is), for the projection
+   * cosine of the next record(): computed there, since a run records far fewer steps than it takes.
+   */
+  private lastGradients: { raw: Tensor; projected: Tensor } | null = null;
   private lastLoss: Scalar | null = null;
   private stepCount = 0;
   private status: RunStatus = 'ready';
@@ -342,7 +346,7 @@ export class RecoveryRun {
     const { options, site } = this;
     const { beta1, beta2, eps } = options.adam;
     const t = this.stepCount + 1;
-    const [newDelta, newM, newV, cos, loss] = tf.tidy(() => {
+    const [newDelta, newM, newV, raw, projected, loss] = tf.tidy(() => {
       const delta = this.deltaVar;
       const behaviourLoss = (x: Tensor) => tf.neg(tf.mean(site.behaviourAt(this.full(x)))) as Scalar;
       let g: Tensor;
@@ -394,19 +398,25 @@ export class RecoveryRun {
           next = this.clip(this.masked(tf.sub(next, tf.mul(options.jacobian.correctionLr, driftGrad(next)))));
         }
       }
-      return [next, m, v, cosine(raw, g) as Scalar, lossValue];
+      return [next, m, v, raw, g, lossValue] as const;
     });
     this.deltaVar.assign(newDelta);
     if (newM !== this.m) this.m.assign(newM);
     if (newV !== this.v) this.v.assign(newV);
     tf.dispose([newDelta, newM, newV].filter((x) => x !== this.m && x !== this.v));
-    this.lastCos?.dispose();
-    this.lastLoss?.dispose();
-    this.lastCos = cos;
+    this.disposeLast();
+    this.lastGradients = { raw, projected };
     this.lastLoss = loss;
     this.stepCount = t;
     const { checkpointEvery } = options;
     if (this.best && (t % checkpointEvery === 0 || this.finished)) this.updateCheckpoint();
+  }
+
+  private disposeLast(): void {
+    if (this.lastGradients) tf.dispose([this.lastGradients.raw, this.lastGradients.projected]);
+    this.lastLoss?.dispose();
+    this.lastGradients = null;
+    this.lastLoss = null;
   }
 
   private updateCheckpoint(): void {
@@ -520,7 +530,10 @@ export class RecoveryRun {
   /** Read the metrics now and append them to the history. */
   async record(): Promise<{ entry: HistoryEntry; samples: SampleMetrics[] }> {
     const samples = await this.sampleMetrics();
-    const [cos, loss] = await Promise.all([this.lastCos?.data(), this.lastLoss?.data()]);
+    const g = this.lastGradients;
+    const cosT = g ? (cosine(g.raw, g.projected) as Scalar) : null;
+    const [cos, loss] = await Promise.all([cosT?.data(), this.lastLoss?.data()]);
+    cosT?.dispose();
     const agg = summarise(samples);
     const entry: HistoryEntry = {
       step: this.stepCount,
@@ -645,11 +658,8 @@ export class RecoveryRun {
 
   dispose(): void {
     if (this.status === 'disposed') return;
-    tf.dispose(
-      [this.deltaVar, this.m, this.v, this.lastCos, this.lastLoss, this.A, this.G, ...(this.best ? Object.values(this.best) : [])].filter(
-        Boolean,
-      ) as Tensor[],
-    );
+    this.disposeLast();
+    tf.dispose([this.deltaVar, this.m, this.v, this.A, this.G, ...(this.best ? Object.values(this.best) : [])].filter(Boolean) as Tensor[]);
     this.projector?.dispose();
     this.status = 'disposed';
   }
