@@ -82,6 +82,19 @@ export interface PastKV {
 
 export type ResidHook = 'hook_resid_pre' | 'hook_resid_mid' | 'hook_resid_post';
 
+/**
+ * concat([kept, x], 2): cached keys or values, then the new positions'. The cache is a constant, so the gradient
+ * is dy's share for x alone; TF.js' concat gradient would also copy out the cache's share (a strided copy as large
+ * as the cache, done in JavaScript on wasm) at every backward pass, only to drop it.
+ */
+function afterCache(kept: Tensor4D, x: Tensor4D): Tensor4D {
+  const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.concat([kept, args[0] as Tensor4D], 2),
+    gradFunc: (dy: Tensor) => tf.slice(dy, [0, 0, kept.shape[2], 0], x.shape),
+  }));
+  return f(x) as Tensor4D;
+}
+
 /** "blocks.3.hook_resid_pre" → {layer 3, point hook_resid_pre}. */
 export function parseResidHook(name: string, nLayer: number): { layer: number; point: ResidHook } {
   const m = /^blocks\.(\d+)\.(hook_resid_pre|hook_resid_mid|hook_resid_post)$/.exec(name);
@@ -227,7 +240,7 @@ export class GPT2 {
     const past = opts.pastKV?.[i];
     const withPast = (x: Tensor, kept?: Tensor4D) => {
       const xh = tf.transpose(x, [0, 2, 1, 3]) as Tensor4D;
-      return kept ? (tf.concat([kept, xh], 2) as Tensor4D) : xh;
+      return kept ? afterCache(kept, xh) : xh;
     };
     const kh = withPast(k, past?.k); // [B, H, Tk, dh]
     const vh = withPast(v, past?.v);
