@@ -8,7 +8,7 @@ import { describeClamp } from '../core/clamp.ts';
 import type { ModelIndexEntry } from '../scenarios/builtin/assets.ts';
 import { effectiveRun, SCENARIOS, type BuiltinScenarioId, type RunSettings } from '../scenarios/catalog.ts';
 import { loadScenario, topFeatures, type LoadedScenario } from '../scenarios/load.ts';
-import { runScenario, type ScenarioRunOutput, type ScenarioRunRequest } from '../scenarios/run.ts';
+import { createSite, defaultDefence, runScenario, type ScenarioRunOutput, type ScenarioRunRequest } from '../scenarios/run.ts';
 import { refusalStage2, type Stage2Result } from '../scenarios/builtin/refusal.ts';
 import { readPublic } from './fs.ts';
 
@@ -96,11 +96,35 @@ export function randomFeatures(dSae: number, k: number, seed: number): number[] 
 
 type Log = (s: string) => void;
 
-export async function collectScenario(entry: ModelIndexEntry, id: BuiltinScenarioId, seeds: number[], log: Log): Promise<ScenarioData> {
+/**
+ * The two parts of one (scenario, seed), each runnable alone (report.ts queues each as a unit of its own, so both
+ * cores stay busy to the end): on the scenario's SAE the modes, the control, the κ sweep (and refusal's stage 2);
+ * on the TopK ladder the TopK extension and the recovery-path replay.
+ */
+export const PARTS = ['defence', 'ladder'] as const;
+export type Part = (typeof PARTS)[number];
+
+/** What the tables say about the scenario itself, from its loaded form (the defence part loads it). */
+type ScenarioMeta = Pick<ScenarioData, 'title' | 'behaviour' | 'featureRule' | 'clamp' | 'sae' | 'k' | 'shared' | 'dModel'>;
+
+/** One or more parts of a scenario over some seeds; merged into ScenarioData by mergeParts. */
+export type ScenarioPartData = Omit<ScenarioData, keyof ScenarioMeta> & { meta: ScenarioMeta | null };
+
+/** The report reads each run's final figures, not its history: metrics only before the first step and at the last. */
+const FINAL_METRICS_ONLY = { metricsEvery: Number.POSITIVE_INFINITY };
+/** Top-k of the replay's "top-k non-clamped" part. */
+const REPLAY_TOP_K = 8;
+
+export async function collectScenario(
+  entry: ModelIndexEntry,
+  id: BuiltinScenarioId,
+  seeds: number[],
+  log: Log,
+  parts: readonly Part[] = PARTS,
+): Promise<ScenarioPartData> {
   const table = SCENARIOS[id];
   const settings = effectiveRun(id);
   const linear = Boolean(table.linearReadout);
-  const load = (seed: number, sae?: string) => loadScenario({ kind: 'builtin', scenario: id, model: entry.name, sae, seed }, readPublic);
   const runs: Record<string, SeedRun[]> = {};
   const add = (key: string, seed: number, out: ScenarioRunOutput) => {
     runs[key] ??= [];
@@ -114,76 +138,155 @@ export async function collectScenario(entry: ModelIndexEntry, id: BuiltinScenari
   };
   const extras: ScenarioData['extras'] = [];
   const stage2: ScenarioData['stage2'] = [];
-  let meta: Omit<ScenarioData, 'runs' | 'ladder' | 'extras' | 'stage2' | 'seeds' | 'settings' | 'linear' | 'id'> | null = null;
+  let meta: ScenarioMeta | null = null;
+  const mainSae = table.defaults.sae ?? entry.defaultSae;
+  const mainIsRung = ladderRungs.some((r) => r.id === mainSae);
 
   for (const seed of seeds) {
-    const sc = await load(seed);
+    // One load per SAE and seed, shared by every run on it (the TopK extension and the ladder's middle rung).
+    const loads = new Map<string, LoadedScenario>();
+    const load = async (sae: string) => {
+      let sc = loads.get(sae);
+      if (!sc) {
+        sc = await loadScenario({ kind: 'builtin', scenario: id, model: entry.name, sae, seed }, readPublic);
+        loads.set(sae, sc);
+      }
+      return sc;
+    };
+    // Encoder runs at an SAE's default defence, with their replay: the ladder rung on that SAE is the same run.
+    const encoderRuns = new Map<string, ScenarioRunOutput>();
     try {
-      const run = (req: ScenarioRunRequest) => runScenario(sc, { ...req, settings: { seed, ...req.settings }, feasibility: linear });
-      meta ??= {
-        title: sc.title,
-        behaviour: sc.behaviourText,
-        featureRule: `top-${sc.defaults.features.length} ${sc.featureRule}`,
-        clamp: describeClamp(sc.defaults.clamp),
-        sae: { id: table.defaults.sae ?? '', name: sc.saeInfo.name, architecture: sc.saeInfo.architecture },
-        k: sc.defaults.features.length,
-        shared: settings.delta === 'shared',
-        dModel: sc.lm!.model.config.dModel,
-      };
-      for (const mode of MODES) {
-        const out = await run({ settings: { mode } });
-        add(mode, seed, out);
-        if (mode === 'encoder') {
-          extras.push({ seed, ...out.extras });
-          add(`kappa:${settings.budgetRel}:adam`, seed, out);
-          if (id === 'refusal' && out.result.aggregate.validFlips > 0) {
-            const valid = out.result.samples.map((x) => x.valid);
-            const s2 = await refusalStage2(sc, sc.defaults.features, sc.defaults.clamp, valid, out.delta, out.deltaShape, { seed });
-            stage2.push({ seed, ...s2 });
+      if (parts.includes('defence')) {
+        const sc = await load(mainSae);
+        meta ??= {
+          title: sc.title,
+          behaviour: sc.behaviourText,
+          featureRule: `top-${sc.defaults.features.length} ${sc.featureRule}`,
+          clamp: describeClamp(sc.defaults.clamp),
+          sae: { id: table.defaults.sae ?? '', name: sc.saeInfo.name, architecture: sc.saeInfo.architecture },
+          k: sc.defaults.features.length,
+          shared: settings.delta === 'shared',
+          dModel: sc.lm!.model.config.dModel,
+        };
+        const base = (req: ScenarioRunRequest): ScenarioRunRequest => ({
+          extras: false,
+          ...req,
+          settings: { seed, ...req.settings },
+          feasibility: linear,
+        });
+        // Every mode and every κ attacks the scenario's own defence: one site for all of them.
+        const site = await createSite(sc, defaultDefence(sc));
+        try {
+          const run = (req: ScenarioRunRequest) => runScenario(sc, { ...base(req), site }, FINAL_METRICS_ONLY);
+          for (const mode of MODES) {
+            if (mode !== 'encoder') {
+              add(mode, seed, await run({ settings: { mode } }));
+              continue;
+            }
+            // The one run whose extras the tables read; on a ladder SAE it is also that rung's replay.
+            const out = await run({ settings: { mode }, extras: true, replayTopK: mainIsRung ? REPLAY_TOP_K : undefined });
+            if (mainIsRung) encoderRuns.set(mainSae, out);
+            add(mode, seed, out);
+            extras.push({ seed, ...out.extras });
+            add(`kappa:${settings.budgetRel}:adam`, seed, out);
+            if (id === 'refusal' && out.result.aggregate.validFlips > 0) {
+              const valid = out.result.samples.map((x) => x.valid);
+              const s2 = await refusalStage2(sc, sc.defaults.features, sc.defaults.clamp, valid, out.delta, out.deltaShape, { seed });
+              stage2.push({ seed, ...s2 });
+            }
+          }
+          const control = randomFeatures(sc.sae.dSae, sc.defaults.features.length, seed);
+          add('control', seed, await runScenario(sc, base({ features: control, settings: { mode: 'encoder' } }), FINAL_METRICS_ONLY));
+          for (const kappa of KAPPAS) {
+            for (const optimizer of OPTIMIZERS) {
+              if (kappa === settings.budgetRel && optimizer === 'adam') continue; // the encoder run above
+              add(`kappa:${kappa}:${optimizer}`, seed, await run({ settings: { mode: 'encoder', budgetRel: kappa, optimizer } }));
+            }
+          }
+        } finally {
+          site.dispose();
+        }
+        if (!mainIsRung) {
+          loads.get(mainSae)?.dispose();
+          loads.delete(mainSae);
+        }
+        log(`  ${id} seed ${seed}: modes, control and κ sweep done`);
+      }
+      if (parts.includes('ladder')) {
+        if (mainSae !== TOPK_SAE) {
+          const topk = await load(TOPK_SAE);
+          const site = await createSite(topk, defaultDefence(topk));
+          try {
+            const run = (mode: 'none' | 'encoder', replayTopK?: number) =>
+              runScenario(topk, { settings: { seed, mode }, extras: false, replayTopK, site }, FINAL_METRICS_ONLY);
+            add('topk:none', seed, await run('none'));
+            const out = await run('encoder', REPLAY_TOP_K);
+            encoderRuns.set(TOPK_SAE, out);
+            add('topk:encoder', seed, out);
+          } finally {
+            site.dispose();
           }
         }
-      }
-      add(
-        'control',
-        seed,
-        await run({ features: randomFeatures(sc.sae.dSae, sc.defaults.features.length, seed), settings: { mode: 'encoder' } }),
-      );
-      for (const kappa of KAPPAS) {
-        for (const optimizer of OPTIMIZERS) {
-          if (kappa === settings.budgetRel && optimizer === 'adam') continue; // the encoder run above
-          add(`kappa:${kappa}:${optimizer}`, seed, await run({ settings: { mode: 'encoder', budgetRel: kappa, optimizer } }));
+        const rungs = [];
+        for (const rung of ladderRungs) rungs.push(await load(rung.id));
+        // The same K on every rung: the scenario's K for a 128-wide SAE, or fewer if some rung ranks fewer.
+        const k = Math.min(ladderK, ...rungs.map((l) => l.rank.length));
+        const seedRungs: LadderSeed['rungs'] = [];
+        for (const [r, lsc] of rungs.entries()) {
+          const features = topFeatures(lsc, k);
+          const done = encoderRuns.get(ladderRungs[r].id);
+          const out =
+            done && sameFeatures(done.result.config.features, features)
+              ? done
+              : await runScenario(
+                  lsc,
+                  { features, settings: { seed, mode: 'encoder' }, extras: false, replayTopK: REPLAY_TOP_K },
+                  FINAL_METRICS_ONLY,
+                );
+          seedRungs.push({
+            valid: out.result.samples.map((x) => x.valid),
+            parts: out.replay!.map((p) => ({ part: p.part, positive: p.positive })),
+          });
         }
+        ladder.seeds.push({ seed, k, rungs: seedRungs });
+        log(`  ${id} seed ${seed}: TopK extension and ladder done`);
       }
-      log(`  ${id} seed ${seed}: modes, control and κ sweep done`);
     } finally {
-      sc.dispose();
+      for (const sc of loads.values()) sc.dispose();
     }
-    if (table.defaults.sae !== TOPK_SAE) {
-      const topk = await load(seed, TOPK_SAE);
-      try {
-        for (const mode of ['none', 'encoder'] as const) add(`topk:${mode}`, seed, await runScenario(topk, { settings: { seed, mode } }));
-      } finally {
-        topk.dispose();
-      }
-    }
-    const loaded: LoadedScenario[] = [];
-    try {
-      for (const rung of ladderRungs) loaded.push(await load(seed, rung.id));
-      // The same K on every rung: the scenario's K for a 128-wide SAE, or fewer if some rung ranks fewer.
-      const k = Math.min(ladderK, ...loaded.map((l) => l.rank.length));
-      const rungs: LadderSeed['rungs'] = [];
-      for (const lsc of loaded) {
-        const out = await runScenario(lsc, { features: topFeatures(lsc, k), settings: { seed, mode: 'encoder' }, replayTopK: 8 });
-        rungs.push({
-          valid: out.result.samples.map((x) => x.valid),
-          parts: out.replay!.map((r) => ({ part: r.part, positive: r.positive })),
-        });
-      }
-      ladder.seeds.push({ seed, k, rungs });
-    } finally {
-      for (const l of loaded) l.dispose();
-    }
-    log(`  ${id} seed ${seed}: TopK extension and ladder done`);
   }
-  return { id, ...meta!, settings, linear, seeds, runs, ladder, extras, stage2 };
+  return { id, meta, settings, linear, seeds, runs, ladder, extras, stage2 };
+}
+
+function sameFeatures(a: unknown, b: readonly number[]): boolean {
+  return Array.isArray(a) && a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/**
+ * One scenario's data from its parts, each (seed, part) once, in seed order and within a seed in PARTS order:
+ * the order collectScenario writes them in when it runs every part itself.
+ */
+export function mergeParts(pieces: ScenarioPartData[]): ScenarioData {
+  const meta = pieces.find((p) => p.meta)?.meta;
+  if (!meta) throw new Error(`no defence part for ${pieces[0]?.id}: nothing says what the scenario is`);
+  const [first] = pieces;
+  const out: ScenarioData = {
+    id: first.id,
+    ...meta,
+    settings: first.settings,
+    linear: first.linear,
+    seeds: [],
+    runs: {},
+    ladder: { rungs: first.ladder.rungs, seeds: [] },
+    extras: [],
+    stage2: [],
+  };
+  for (const p of structuredClone(pieces)) {
+    for (const s of p.seeds) if (!out.seeds.includes(s)) out.seeds.push(s);
+    for (const [k, v] of Object.entries(p.runs)) out.runs[k] = [...(out.runs[k] ?? []), ...v];
+    out.ladder.seeds.push(...p.ladder.seeds);
+    out.extras.push(...p.extras);
+    out.stage2.push(...p.stage2);
+  }
+  return out;
 }
