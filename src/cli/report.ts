@@ -2,16 +2,16 @@
 // jacobian and a random-feature control, a budget sweep over κ with Adam and projected gradient, the TopK
 // extension and the recovery-path replay across the quality ladder — written to docs/results.md (pooled, with
 // intervals, beside the paper's numbers) and docs/results.json (per seed, per sample). Each (scenario, seed,
-// part) runs in a child process, several at once (wasm uses one core each), longest first. Deterministic:
+// part) is one unit of work; worker processes (wasm uses one core each) take them longest first. Deterministic:
 // regenerating gives the same figures.
-import { spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { initNodeBackend, type NodeBackend } from '../engine/node-backend.ts';
 import { InputError } from '../core/errors.ts';
-import { readModelIndex } from '../scenarios/builtin/assets.ts';
+import { readModelIndex, type ModelIndexEntry } from '../scenarios/builtin/assets.ts';
 import { BUILTIN_SCENARIO_IDS, SCENARIOS, type BuiltinScenarioId } from '../scenarios/catalog.ts';
 import { readPublic, writeOutput } from './fs.ts';
 import { integer, oneOf } from './parse.ts';
@@ -26,6 +26,8 @@ interface ReportFlags {
   seed?: number;
   /** (internal) with dataOut: just this part. */
   part?: Part;
+  /** (internal) run the units the parent process sends. */
+  worker?: boolean;
   jobs: number;
   render?: boolean;
   dataOut?: string;
@@ -46,23 +48,90 @@ interface Unit {
   part: Part;
 }
 
-/** Run one part of one scenario at one seed in a child process (its own wasm instance, its own core). */
-function child(u: Unit, flags: ReportFlags, file: string): Promise<void> {
+/** What the parent asks a worker to run, and where to write it. */
+interface Job {
+  unit: Unit;
+  file: string;
+}
+/** cpuSeconds: the unit's own CPU time, which other work on the machine inflates less than its wall time. */
+type Reply = { ready: true } | { ok: true; cpuSeconds: number } | { ok: false; error: string };
+
+/**
+ * A child process with its own wasm instance (its own core) that runs the units it is sent one after another:
+ * one start-up (Node, tsx, TF.js, the model index) for all of them rather than one per unit.
+ */
+function startWorker(flags: ReportFlags): { run: (job: Job) => Promise<number>; close: () => void } {
   const bin = path.resolve(import.meta.dirname, '../../bin/unclamp.js');
-  const unit = ['--scenario', u.id, '--seed', String(u.seed), '--part', u.part];
-  const args = [bin, 'report', ...unit, '--data-out', file, '--backend', flags.backend];
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-    p.on('error', reject);
-    p.on('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`report for ${u.id} seed ${u.seed} (${u.part}) exited with status ${code}`)),
-    );
+  const p = fork(bin, ['report', '--worker', '--backend', flags.backend], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // A message sent before the child listens would be lost: jobs wait for its first reply.
+  let ready: () => void = () => {};
+  const started = new Promise<void>((resolve, reject) => {
+    ready = resolve;
+    p.once('exit', (code, signal) => reject(new Error(`report worker exited (${signal ?? `status ${code}`}) before it started`)));
   });
+  started.catch(() => {}); // a worker closed before its first job is no error; run() still sees the rejection
+  let pending: { job: Job; resolve: (cpuSeconds: number) => void; reject: (e: Error) => void } | null = null;
+  const fail = (why: string) => {
+    const u = pending?.job.unit;
+    pending?.reject(new Error(`report worker ${why} while running ${u?.id} seed ${u?.seed} (${u?.part})`));
+    pending = null;
+  };
+  p.on('message', (reply: Reply) => {
+    if ('ready' in reply) return ready();
+    const job = pending;
+    pending = null;
+    if (reply.ok) job?.resolve(reply.cpuSeconds);
+    else job?.reject(new Error(reply.error));
+  });
+  p.on('error', (e) => fail(`failed (${e.message})`));
+  p.on('exit', (code, signal) => fail(`exited (${signal ?? `status ${code}`})`));
+  return {
+    run: async (job) => {
+      await started;
+      return new Promise((resolve, reject) => {
+        pending = { job, resolve, reject };
+        p.send(job);
+      });
+    },
+    close: () => p.connected && p.disconnect(),
+  };
+}
+
+/** The worker's side: run each unit the parent sends, write its data, reply; end when the parent disconnects. */
+async function serveUnits(flags: ReportFlags): Promise<void> {
+  await initNodeBackend(flags.backend);
+  const entry = await builtinModel();
+  // The parent disconnects once its queue is empty, possibly while this worker is still starting.
+  const send = (r: Reply) => process.connected && process.send?.(r);
+  let queue = Promise.resolve();
+  process.on('message', (job: Job) => {
+    queue = queue.then(async () => {
+      try {
+        const { id, seed, part } = job.unit;
+        const before = process.cpuUsage();
+        writeOutput(job.file, JSON.stringify(await collectScenario(entry, id, [seed], log, [part])));
+        const used = process.cpuUsage(before);
+        send({ ok: true, cpuSeconds: (used.user + used.system) / 1e6 });
+      } catch (e) {
+        send({ ok: false, error: (e as Error)?.stack ?? String(e) });
+      }
+    });
+  });
+  const done = new Promise<void>((resolve) => process.once('disconnect', resolve));
+  send({ ready: true });
+  await done;
+  await queue;
+}
+
+async function builtinModel(): Promise<ModelIndexEntry> {
+  const entry = (await readModelIndex(readPublic))[0];
+  if (!entry) throw new InputError('no built-in model in public/models/index.json');
+  return entry;
 }
 
 /**
- * Seconds one seed of each part takes on the 2-core development machine. Only the order matters: the longest go
- * first, so the last to finish are short and both cores stay busy to the end.
+ * CPU seconds one seed of each part took in `report --all` on the 2-core development machine (the log prints
+ * them). Only the order matters: the longest go first, so the last to finish are short and both cores stay busy.
  */
 const COST: Record<BuiltinScenarioId, Record<Part, number>> = {
   unlearning: { defence: 41, ladder: 18 },
@@ -80,12 +149,24 @@ async function runAll(ids: readonly BuiltinScenarioId[], seeds: number[], flags:
     const file = (u: Unit) => path.join(dir, `${u.id}-${u.seed}-${u.part}.json`);
     const queue = ids.flatMap(unitsOf).sort((a, b) => COST[b.id][b.part] - COST[a.id][a.part]);
     const worker = async () => {
-      for (let u = queue.shift(); u; u = queue.shift()) {
-        log(`${u.id} seed ${u.seed} (${u.part})…`);
-        await child(u, flags, file(u));
+      const w = startWorker(flags);
+      try {
+        for (let u = queue.shift(); u; u = queue.shift()) {
+          const started = Date.now();
+          log(`${u.id} seed ${u.seed} (${u.part})…`);
+          const cpu = await w.run({ unit: u, file: file(u) }).catch((e) => {
+            queue.length = 0; // the report fails: start nothing more
+            throw e;
+          });
+          log(`${u.id} seed ${u.seed} (${u.part}) took ${Math.round((Date.now() - started) / 1000)} s (${Math.round(cpu)} s of CPU)`);
+        }
+      } finally {
+        w.close();
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, flags.jobs) }, worker));
+    // Every worker ends its unit before the folder it writes into is removed, a failed report included.
+    const ends = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(flags.jobs, queue.length)) }, worker));
+    for (const end of ends) if (end.status === 'rejected') throw end.reason;
     return ids.map((id) => mergeParts(unitsOf(id).map((u) => JSON.parse(readFileSync(file(u), 'utf8')) as ScenarioPartData)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -102,18 +183,22 @@ export function register(program: Command): void {
     .option('--seeds <n>', 'seeds 0..n−1 (data and optimiser)', integer('--seeds'), 5)
     .option('--seed <s>', '(internal) with --data-out: just this seed', integer('--seed'))
     .option('--part <name>', '(internal) with --data-out: just this part', oneOf('--part', PARTS))
-    .option('--jobs <n>', '(scenario, seed, part) runs at once, in child processes', integer('--jobs'), 2)
+    .option('--jobs <n>', '(scenario, seed, part) units at once, in worker processes', integer('--jobs'), 2)
     .option('--render', 'only re-render the markdown from the existing .json')
     .option('--data-out <file>', '(internal) run one scenario and write its data here')
+    .option('--worker', '(internal) run the (scenario, seed, part) units the parent process sends')
     .option('--backend <name>', 'wasm | cpu', oneOf('--backend', ['wasm', 'cpu'] as const), 'wasm')
     .action(async (flags: ReportFlags) => {
       if (!(flags.seeds >= 1 && flags.seeds <= 50)) throw new InputError('--seeds must be in 1..50');
       const seeds = Array.from({ length: flags.seeds }, (_, i) => i);
+      if (flags.worker) {
+        await serveUnits(flags);
+        return;
+      }
       if (flags.dataOut) {
         if (!flags.scenario) throw new InputError('--data-out needs --scenario');
         await initNodeBackend(flags.backend);
-        const entry = (await readModelIndex(readPublic))[0];
-        if (!entry) throw new InputError('no built-in model in public/models/index.json');
+        const entry = await builtinModel();
         const data = await collectScenario(
           entry,
           flags.scenario,
@@ -130,7 +215,7 @@ export function register(program: Command): void {
         data = JSON.parse(readFileSync(json, 'utf8')) as ReportData;
       } else {
         const started = Date.now();
-        const entry = (await readModelIndex(readPublic))[0];
+        const entry = await builtinModel();
         const scenarios = await runAll(flags.scenario ? [flags.scenario] : BUILTIN_SCENARIO_IDS, seeds, flags);
         data = { meta: { seeds, backend: flags.backend, model: entry.name, seconds: (Date.now() - started) / 1000 }, scenarios };
         writeOutput(json, `${JSON.stringify(data)}\n`);
