@@ -134,10 +134,10 @@ async function builtinModel(): Promise<ModelIndexEntry> {
  * them). Only the order matters: the longest go first, so the last to finish are short and both cores stay busy.
  */
 const COST: Record<BuiltinScenarioId, Record<Part, number>> = {
-  unlearning: { defence: 41, ladder: 18 },
-  ioi: { defence: 20, ladder: 7 },
-  refusal: { defence: 18, ladder: 3 },
-  tpp: { defence: 15, ladder: 7 },
+  unlearning: { defence: 39, ladder: 16 },
+  ioi: { defence: 15, ladder: 7 },
+  refusal: { defence: 15, ladder: 3 },
+  tpp: { defence: 13, ladder: 6 },
 };
 
 async function runAll(ids: readonly BuiltinScenarioId[], seeds: number[], flags: ReportFlags): Promise<ScenarioData[]> {
