@@ -23,6 +23,8 @@ const { values } = parseArgs({
     steps: { type: 'string' },
     n: { type: 'string', default: String(GPT2_DEFAULTS.n) },
     modes: { type: 'string' },
+    // TF.js environment flags for an experiment, e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64 (named in the notes).
+    flags: { type: 'string' },
     out: { type: 'string', default: RESULTS_PATH },
   },
 });
@@ -65,12 +67,45 @@ if (!(await tf.setBackend('webgpu'))) {
   process.exit(2);
 }
 await tf.ready();
+const flags = (values.flags ?? '').split(',').filter(Boolean);
+for (const f of flags) {
+  const [name, value] = f.split('=');
+  tf.env().set(name, value === 'true' ? true : value === 'false' ? false : Number(value));
+}
+
+/**
+ * What one small kernel costs: a chain of 1,000 element-wise adds on 768 floats, which no GPU needs more than a
+ * few microseconds for, so the figure is the fixed cost of a dispatch (TF.js's bookkeeping, the WebGPU calls).
+ */
+async function dispatchMicroseconds(): Promise<number> {
+  const x = tf.ones([768]);
+  const chain = () => {
+    let y = x;
+    for (let k = 0; k < 1000; k++) {
+      const next = tf.add(y, 1e-3);
+      if (y !== x) y.dispose();
+      y = next;
+    }
+    return y;
+  };
+  await chain().data();
+  const t0 = performance.now();
+  await chain().data();
+  const us = performance.now() - t0; // ms for 1,000 kernels = µs per kernel
+  x.dispose();
+  return us;
+}
+const dispatchUs = await dispatchMicroseconds();
 
 const i = adapter.info ?? {};
 const adapterName = [i.description || i.device, i.vendor && `(${i.vendor}${i.architecture ? `, ${i.architecture}` : ''})`]
   .filter(Boolean)
   .join(' ');
-const notes = `Node ${process.version} + Dawn (npm webgpu ${dawnVersion}); adapter: ${adapterName || 'unknown'}; ${os.cpus().length} CPU cores`;
+const notes = [
+  `Node ${process.version} + Dawn (npm webgpu ${dawnVersion}); adapter: ${adapterName || 'unknown'}; ${os.cpus().length} CPU cores`,
+  `one small kernel ${dispatchUs.toFixed(0)} µs (1,000 chained adds)`,
+  ...(flags.length ? [`flags ${flags.join(', ')}`] : []),
+].join('; ');
 console.error(notes);
 
 const num = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));

@@ -28,3 +28,5 @@ timeout "${LEVEL_C_S:-240}" "$NODE" "$D/bench/dawn.bench.mjs" --levels c --steps
 timeout 120 python3 bench/reference/gpt2_step_ref.py --device cuda --steps "$STEPS" >"$OUT/torch-cuda.json"
 echo "torch cuda: $(cat "$OUT/torch-cuda.json")"
 timeout "${LEVEL_AB_S:-150}" "$NODE" "$D/bench/dawn.bench.mjs" --levels a,b --out "$OUT/dawn.json"
+# An experiment kept apart from the records: TF.js submits its queued dispatches to the GPU every 15 by default.
+timeout 90 "$NODE" "$D/bench/dawn.bench.mjs" --levels c --steps "$STEPS" --modes none --flags WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=100 --out "$OUT/dawn-batch100.json"

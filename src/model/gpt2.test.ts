@@ -5,6 +5,7 @@ import { tf, type Tensor, type Tensor3D } from '../core/tf.ts';
 import { parseSafetensors, writeSafetensors } from '../io/safetensors.ts';
 import { loadGpt2, parseGpt2Config, randomGpt2 } from './load.ts';
 import { gelu, hookNames, withTrainableWeights } from './gpt2.ts';
+import { HookOnward } from './hook-onward.ts';
 
 const fixtures = path.resolve(import.meta.dirname, '__fixtures__');
 
@@ -224,6 +225,31 @@ describe('hooks and forwardFrom', () => {
     tf.dispose([value, ...Object.values(grads)]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose(vars);
+  });
+
+  it('the written-out LayerNorm and unmasked one-query attention give the automatic gradients (trainable weights take those)', () => {
+    // Frozen weights take the written-out LayerNorm backward and, at one query position, no attention mask;
+    // the same model with Variable weights takes automatic differentiation of the plain formulas.
+    const trainable = withTrainableWeights(model);
+    const h = tf.tidy(() => tf.mul(model.runToHook(ids, 'blocks.1.hook_resid_pre'), 1.7));
+    const readout = tf.randomNormal([2, 1, 30], 0, 1, 'float32', 5);
+    for (const at of [{}, { logitsAt: [4, 1] }]) {
+      const grad = (m: typeof model) =>
+        tf.grad((d: Tensor) => tf.sum(tf.mul(m.forwardFrom('blocks.1.hook_resid_pre', tf.add(h, d) as Tensor3D, at), readout)))(
+          tf.zeros(h.shape),
+        );
+      const [mine, auto] = [grad(model), grad(trainable)];
+      expect(maxAbs(auto.dataSync())).toBeGreaterThan(1e-3);
+      expect(diff(mine, auto)).toBeLessThan(1e-5);
+      tf.dispose([mine, auto]);
+    }
+    const last = tf.slice(h, [0, 4, 0], [2, 1, 16]) as Tensor3D;
+    const prefix = tf.slice(h, [0, 0, 0], [2, 4, 16]) as Tensor3D;
+    const onward = HookOnward.create(model, 'blocks.1.hook_resid_pre', prefix);
+    const full = tf.tidy(() => tf.slice(model.residualFrom('blocks.1.hook_resid_pre', h), [0, 4, 0], [2, 1, 16]));
+    expect(diff(onward.residual(last), full)).toBeLessThan(1e-5);
+    tf.dispose([h, readout, last, prefix, full, ...(trainable.parameters() as Tensor[])]);
+    onward.dispose();
   });
 
   it('leaves no tensors behind (forward, gradient through forwardFrom, runToHook, hooks)', () => {

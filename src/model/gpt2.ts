@@ -130,9 +130,39 @@ export const gelu = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
   };
 }) as (x: Tensor) => Tensor;
 
+/** x̂ = (x − mean) / std over the last axis, std = √(var + ε); the backward pass reuses both. */
+function normalise(x: Tensor, eps: number): { xhat: Tensor; std: Tensor } {
+  const mean = tf.mean(x, -1, true);
+  const xc = tf.sub(x, mean);
+  const std = tf.sqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
+  return { xhat: tf.div(xc, std), std };
+}
+
+/**
+ * LayerNorm. With frozen w and b (a recovery step) its backward is written out,
+ *   dx = (g − mean(g) − x̂ · mean(g · x̂)) / std,  g = dy · w,
+ * 8 kernels where automatic differentiation of the moments takes about 25; on a GPU every kernel is a dispatch
+ * whose fixed cost, not its arithmetic, is what a step at one position per prompt pays. The forward is the same
+ * arithmetic either way. Trainable weights (model training) take the automatic gradient, which also gives dw, db.
+ */
 function layerNorm(x: Tensor, w: Tensor1D, b: Tensor1D, eps: number): Tensor {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), w), b);
+  if (w instanceof tf.Variable || b instanceof tf.Variable) {
+    const { xhat } = normalise(x, eps);
+    return tf.add(tf.mul(xhat, w), b);
+  }
+  const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
+    const { xhat, std } = normalise(args[0] as Tensor, eps);
+    (args[1] as tf.GradSaveFunc)([xhat, std]);
+    return {
+      value: tf.add(tf.mul(xhat, w), b),
+      gradFunc: (dy: Tensor, [xh, std]: Tensor[]) => {
+        const g = tf.mul(dy, w);
+        const centred = tf.sub(g, tf.mean(g, -1, true));
+        return tf.div(tf.sub(centred, tf.mul(xh, tf.mean(tf.mul(g, xh), -1, true))), std);
+      },
+    };
+  });
+  return f(x);
 }
 
 /** Every hook point of an n-layer model, in the order the forward pass reaches them. */
@@ -232,15 +262,18 @@ export class GPT2 {
     const [B, T] = x.shape;
     const dh = dModel / nHead;
     const qkv = tf.add(this.linear(tf.reshape(x, [B * T, dModel]), w.W_attn), w.b_attn);
-    const heads = (k: number) => tf.reshape(tf.slice(qkv, [0, k * dModel], [B * T, dModel]), [B, T, nHead, dh]);
-    const q = this.hook(`${p}hook_q`, heads(0), opts);
-    const k = this.hook(`${p}hook_k`, heads(1), opts);
-    const v = this.hook(`${p}hook_v`, heads(2), opts);
-    const qh = tf.transpose(q, [0, 2, 1, 3]); // [B, H, T, dh]
+    // One split, whose gradient is one concat (three slices' would be three pads and two adds).
+    const [qs, ks, vs] = tf.split(qkv, 3, 1).map((u) => tf.reshape(u, [B, T, nHead, dh]));
+    const q = this.hook(`${p}hook_q`, qs, opts);
+    const k = this.hook(`${p}hook_k`, ks, opts);
+    const v = this.hook(`${p}hook_v`, vs, opts);
+    // [B, T, H, dh] ↔ [B, H, T, dh]; at one position both are the same memory order, so a reshape (no kernel).
+    const swap = (u: Tensor, shape: number[]) => (T === 1 ? tf.reshape(u, shape) : tf.transpose(u, [0, 2, 1, 3])) as Tensor4D;
+    const qh = swap(q, [B, nHead, T, dh]);
     const past = opts.pastKV?.[i];
-    const withPast = (x: Tensor, kept?: Tensor4D) => {
-      const xh = tf.transpose(x, [0, 2, 1, 3]) as Tensor4D;
-      return kept ? afterCache(kept, xh) : xh;
+    const withPast = (u: Tensor, kept?: Tensor4D) => {
+      const uh = swap(u, [B, nHead, T, dh]);
+      return kept ? afterCache(kept, uh) : uh;
     };
     const kh = withPast(k, past?.k); // [B, H, Tk, dh]
     const vh = withPast(v, past?.v);
@@ -248,12 +281,18 @@ export class GPT2 {
     // Causal mask (query t sits at position Tk − T + t), plus padded keys; a large negative (not −∞) keeps
     // fully masked rows finite. As in TransformerLens, hook_attn_scores sees the scores after masking.
     // No chained tensor methods: the worker registers tfjs-core ops without the chained-op prototypes.
-    let allowed = tf.reshape(tf.linalg.bandPart(tf.ones([T, Tk]), -1, Tk - T), [1, 1, T, Tk]);
-    if (opts.attentionMask) allowed = tf.mul(allowed, tf.reshape(opts.attentionMask, [B, 1, 1, Tk]));
-    const masked = tf.add(tf.div(tf.matMul(qh, kh, false, true), Math.sqrt(dh)), tf.mul(tf.sub(1, allowed), -1e9)); // [B, H, T, Tk]
+    const raw = tf.div(tf.matMul(qh, kh, false, true), Math.sqrt(dh)); // [B, H, T, Tk]
+    // One query position with no padding (a step from the hook onward at the last token) sees every key: no mask,
+    // and none of the ten kernels that build it.
+    let masked = raw;
+    if (T > 1 || opts.attentionMask) {
+      let allowed = tf.reshape(tf.linalg.bandPart(tf.ones([T, Tk]), -1, Tk - T), [1, 1, T, Tk]);
+      if (opts.attentionMask) allowed = tf.mul(allowed, tf.reshape(opts.attentionMask, [B, 1, 1, Tk]));
+      masked = tf.add(raw, tf.mul(tf.sub(1, allowed), -1e9));
+    }
     const scores = this.hook(`${p}hook_attn_scores`, masked, opts);
     const pattern = this.hook(`${p}hook_pattern`, tf.softmax(scores, -1), opts);
-    const z = this.hook(`${p}hook_z`, tf.transpose(tf.matMul(pattern, vh), [0, 2, 1, 3]), opts); // [B, T, H, dh]
+    const z = this.hook(`${p}hook_z`, swap(tf.matMul(pattern, vh), [B, T, nHead, dh]), opts); // [B, T, H, dh]
     const out = tf.add(this.linear(tf.reshape(z, [B * T, dModel]), w.W_O), w.b_O);
     return tf.reshape(out, [B, T, dModel]) as Tensor3D;
   }
