@@ -25,6 +25,9 @@ const { values } = parseArgs({
     modes: { type: 'string' },
     // TF.js environment flags for an experiment, e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64 (named in the notes).
     flags: { type: 'string' },
+    // Level c: also one step under the profiler, with the kernels' device time (timestamp queries, which Dawn
+    // gives only with its unsafe APIs allowed).
+    profile: { type: 'boolean', default: false },
     out: { type: 'string', default: RESULTS_PATH },
   },
 });
@@ -49,7 +52,7 @@ try {
   process.exit(2);
 }
 Object.assign(globalThis, dawn.globals);
-const gpu = dawn.create([]);
+const gpu = dawn.create(values.profile ? ['enable-dawn-features=allow_unsafe_apis'] : []);
 const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
 if (!adapter) {
   console.error('Dawn found no WebGPU adapter: no Vulkan driver (set VK_ICD_FILENAMES to a Vulkan ICD, e.g. SwiftShader).');
@@ -67,11 +70,14 @@ if (!(await tf.setBackend('webgpu'))) {
   process.exit(2);
 }
 await tf.ready();
+// As the page does (src/engine/browser-backend.ts); --flags TF_UPLOADS=1 measures TF.js's own uploads instead.
+const { patchWebGpuUploads } = await import('../src/engine/webgpu-uploads.ts');
 const flags = (values.flags ?? '').split(',').filter(Boolean);
 for (const f of flags) {
   const [name, value] = f.split('=');
-  tf.env().set(name, value === 'true' ? true : value === 'false' ? false : Number(value));
+  if (name !== 'TF_UPLOADS') tf.env().set(name, value === 'true' ? true : value === 'false' ? false : Number(value));
 }
+if (!flags.includes('TF_UPLOADS=1') && !patchWebGpuUploads(tf.backend())) console.error('uploads not patched: TF.js internals differ');
 
 /**
  * What one small kernel costs: a chain of 1,000 element-wise adds on 768 floats, which no GPU needs more than a
@@ -127,6 +133,7 @@ for (const level of levels) {
       n: num(values.n, GPT2_DEFAULTS.n),
       steps: num(values.steps, GPT2_DEFAULTS.steps),
       modes: modes ?? GPT2_DEFAULTS.modes,
+      profile: values.profile,
     });
   const tagged = records.map((r) => ({ ...r, runner: 'dawn' as const, notes }));
   for (const r of tagged)

@@ -42,17 +42,47 @@ class PeakMemory {
   }
 }
 
-/** Time `steps` optimiser steps after one warm-up step (kernels compiled, buffers allocated); ms per step. */
-async function timeSteps(run: RecoveryRun, steps: number, peak: PeakMemory): Promise<number> {
+/**
+ * Time `steps` optimiser steps after one warm-up step (kernels compiled, buffers allocated): ms per step, and the
+ * part of it the host spent queuing the step (enqueueMs: on a GPU backend stepOnce returns before the kernels
+ * finish, so enqueueMs ≈ ms says the step is bound by the cost of issuing kernels, not by running them).
+ */
+async function timeSteps(run: RecoveryRun, steps: number, peak: PeakMemory): Promise<{ ms: number; enqueueMs: number }> {
   run.stepOnce();
   await run.deltaValues();
+  let enqueue = 0;
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) {
+    const e0 = performance.now();
     run.stepOnce();
+    enqueue += performance.now() - e0;
     peak.sample();
   }
   await run.deltaValues(); // wait for queued work (GPU backends return before the kernels finish)
-  return (performance.now() - t0) / steps;
+  return { ms: (performance.now() - t0) / steps, enqueueMs: enqueue / steps };
+}
+
+/**
+ * One step under TF.js's profiler: the kernels it ran and, where the backend times them (WebGPU with timestamp
+ * queries), their device time summed per kernel name. Each kernel then gets its own pass, so this step is slower
+ * than a timed one; the device milliseconds are what counts.
+ */
+async function profileStep(run: RecoveryRun, host: BenchHost): Promise<Record<string, number>> {
+  const info = await tf.profile(() => run.stepOnce());
+  await run.deltaValues();
+  const byName = new Map<string, { n: number; ms: number }>();
+  let timed = 0;
+  for (const k of info.kernels) {
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    if (ms > 0) timed++;
+    const e = byName.get(k.name) ?? { n: 0, ms: 0 };
+    byName.set(k.name, { n: e.n + 1, ms: e.ms + ms });
+  }
+  const total = [...byName.values()].reduce((a, e) => a + e.ms, 0);
+  const top = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms || b[1].n - a[1].n).slice(0, 12);
+  host.progress(`  profile: ${info.kernels.length} kernels (${timed} timed on the device), device time ${total.toFixed(2)} ms`);
+  for (const [name, e] of top) host.progress(`    ${name}: ${e.n}×, ${e.ms.toFixed(3)} ms`);
+  return { kernels: info.kernels.length, timedKernels: timed, deviceKernelMs: total };
 }
 
 const rss = (host: BenchHost) => host.rssMB() ?? 0;
@@ -150,7 +180,7 @@ export async function benchProbe(host: BenchHost, o: ProbeOptions): Promise<Benc
         jacobian: { exactMaxRows: 256, probes: 8, correctionSteps: 0, correctionLr: 0 },
       });
       try {
-        const ms = await timeSteps(run, o.steps, peak);
+        const { ms } = await timeSteps(run, o.steps, peak);
         const m0 = performance.now();
         await run.sampleMetrics();
         const metricsMs = performance.now() - m0;
@@ -229,7 +259,7 @@ export async function benchScenarios(host: BenchHost, o: ScenarioBenchOptions): 
           const run = await RecoveryRun.create(site, runOptions(id, { steps: o.steps + 1, mode: 'none' }));
           try {
             const stepPeak = new PeakMemory();
-            const ms = await timeSteps(run, o.steps, stepPeak);
+            const { ms } = await timeSteps(run, o.steps, stepPeak);
             records.push({
               ...base,
               impl: hookOnward ? SCENARIO_IMPLS.onward : SCENARIO_IMPLS.whole,
@@ -270,6 +300,8 @@ export interface Gpt2StepOptions {
    * pass, and 64 prompts of it exceed wasm's memory beside GPT-2 small's weights (ms per step scale with prompts).
    */
   fromHookN: number;
+  /** Also run one step under the profiler: kernel count and, where timed, device ms (extra). */
+  profile?: boolean;
 }
 
 export const GPT2_DEFAULTS: Gpt2StepOptions = {
@@ -381,15 +413,20 @@ async function gpt2Variants(host: BenchHost, o: Gpt2StepOptions, records: BenchR
             host.progress(`level c: ${variant}, ${n} prompts, mode ${mode}: ${o.steps} steps`);
             let run: RecoveryRun | null = null;
             try {
-              run = await RecoveryRun.create(site, resolveOptions({ mode, steps: o.steps + 1, lr: 0.1, budget: 20, delta: 'shared' }));
-              const ms = await timeSteps(run, o.steps, peak);
+              run = await RecoveryRun.create(
+                site,
+                resolveOptions({ mode, steps: o.steps + (o.profile ? 2 : 1), lr: 0.1, budget: 20, delta: 'shared' }),
+              );
+              const { ms, enqueueMs } = await timeSteps(run, o.steps, peak);
               const f = gpt2StepFlops(o, variant) / 1e9;
+              const profile = o.profile ? await profileStep(run, host) : {};
               records.push({
                 ...what,
                 mode,
                 ...stepRate(ms, f),
                 peakMB: peak.mb,
                 rssMB: rss(host),
+                extra: { enqueueMs, ...profile },
               });
               host.progress(`  ${variant} ${mode}: ${ms.toFixed(0)} ms/step`);
             } catch (e) {

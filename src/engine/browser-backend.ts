@@ -11,6 +11,7 @@ import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { tf } from '../core/tf.ts';
 import type { BackendInfo, BackendName } from './protocol.ts';
+import { patchWebGpuUploads } from './webgpu-uploads.ts';
 
 export const BACKEND_ORDER: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
@@ -32,6 +33,7 @@ async function tryWebGpu(): Promise<{ ok: true; adapter: string; maxBufferBytes?
   try {
     if (!(await tf.setBackend('webgpu'))) return { ok: false, reason: 'WebGPU: the TensorFlow.js webgpu backend did not initialise' };
     await tf.ready();
+    patchWebGpuUploads(tf.backend());
   } catch (e) {
     return { ok: false, reason: `WebGPU: backend initialisation failed (${(e as Error).message})` };
   }
