@@ -231,7 +231,7 @@ describe('hooks and forwardFrom', () => {
     // Frozen weights take the written-out LayerNorm backward and, at one query position, no attention mask;
     // the same model with Variable weights takes automatic differentiation of the plain formulas.
     const trainable = withTrainableWeights(model);
-    const h = tf.tidy(() => tf.mul(model.runToHook(ids, 'blocks.1.hook_resid_pre'), 1.7));
+    const h = tf.tidy(() => tf.mul(model.runToHook(ids, 'blocks.1.hook_resid_pre'), 1.7)) as Tensor3D;
     const readout = tf.randomNormal([2, 1, 30], 0, 1, 'float32', 5);
     for (const at of [{}, { logitsAt: [4, 1] }]) {
       const grad = (m: typeof model) =>

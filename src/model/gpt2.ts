@@ -268,7 +268,8 @@ export class GPT2 {
     const k = this.hook(`${p}hook_k`, ks, opts);
     const v = this.hook(`${p}hook_v`, vs, opts);
     // [B, T, H, dh] ↔ [B, H, T, dh]; at one position both are the same memory order, so a reshape (no kernel).
-    const swap = (u: Tensor, shape: number[]) => (T === 1 ? tf.reshape(u, shape) : tf.transpose(u, [0, 2, 1, 3])) as Tensor4D;
+    const swap = (u: Tensor, shape: [number, number, number, number]) =>
+      (T === 1 ? tf.reshape(u, shape) : tf.transpose(u, [0, 2, 1, 3])) as Tensor4D;
     const qh = swap(q, [B, nHead, T, dh]);
     const past = opts.pastKV?.[i];
     const withPast = (u: Tensor, kept?: Tensor4D) => {
