@@ -227,13 +227,14 @@ describe('hooks and forwardFrom', () => {
     tf.dispose(vars);
   });
 
-  it('the written-out LayerNorm and unmasked one-query attention give the automatic gradients (trainable weights take those)', () => {
+  it('the written-out LayerNorm and unmasked one-query attention give the automatic gradients (trainable weights take those), padded too', () => {
     // Frozen weights take the written-out LayerNorm backward and, at one query position, no attention mask;
     // the same model with Variable weights takes automatic differentiation of the plain formulas.
     const trainable = withTrainableWeights(model);
     const h = tf.tidy(() => tf.mul(model.runToHook(ids, 'blocks.1.hook_resid_pre'), 1.7)) as Tensor3D;
     const readout = tf.randomNormal([2, 1, 30], 0, 1, 'float32', 5);
-    for (const at of [{}, { logitsAt: [4, 1] }]) {
+    const padded = tf.tensor2d([1, 1, 1, 1, 1, 1, 1, 1, 0, 0], [2, 5]);
+    for (const at of [{}, { logitsAt: [4, 1] }, { attentionMask: padded }]) {
       const grad = (m: typeof model) =>
         tf.grad((d: Tensor) => tf.sum(tf.mul(m.forwardFrom('blocks.1.hook_resid_pre', tf.add(h, d) as Tensor3D, at), readout)))(
           tf.zeros(h.shape),
@@ -248,7 +249,7 @@ describe('hooks and forwardFrom', () => {
     const onward = HookOnward.create(model, 'blocks.1.hook_resid_pre', prefix);
     const full = tf.tidy(() => tf.slice(model.residualFrom('blocks.1.hook_resid_pre', h), [0, 4, 0], [2, 1, 16]));
     expect(diff(onward.residual(last), full)).toBeLessThan(1e-5);
-    tf.dispose([h, readout, last, prefix, full, ...(trainable.parameters() as Tensor[])]);
+    tf.dispose([h, readout, padded, last, prefix, full, ...(trainable.parameters() as Tensor[])]);
     onward.dispose();
   });
 
