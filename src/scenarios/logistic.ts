@@ -24,8 +24,8 @@ export async function trainBinaryProbe(
   const scale = tf.tidy(() => tf.add(tf.sqrt(tf.mean(tf.square(X))), 1e-8));
   const Xs = tf.div(X, scale) as Tensor2D;
   const y = tf.tensor2d(Array.from(labels), [n, 1]);
-  const w = tf.variable(tf.zeros([d, 1]));
-  const b = tf.variable(tf.zeros([1]));
+  // In a tidy: a variable shares its initial tensor's data, and that tensor would otherwise stay allocated.
+  const [w, b] = tf.tidy(() => [tf.variable(tf.zeros([d, 1])), tf.variable(tf.zeros([1]))]);
   const opt = tf.train.adam(lr, 0.9, 0.999, 1e-8);
   for (let e = 0; e < epochs; e++) {
     tf.tidy(() => {

@@ -3,6 +3,7 @@ import { classEffect, forgetScore, tppScore } from './selection.ts';
 import { rankPositive, topKPositive } from '../core/select.ts';
 import { probeAccuracy, trainBinaryProbe } from './logistic.ts';
 import { mulberry32, normals } from '../core/rng.ts';
+import { tf } from '../core/tf.ts';
 
 describe('feature selection rules', () => {
   it('class effect keeps only features more active on the positive class, weighted by the probe read-out', () => {
@@ -39,7 +40,9 @@ describe('logistic probe', () => {
     const x = normals(rand, n * d);
     const y = Array.from({ length: n }, (_, i) => (x[i * d] + 0.5 * x[i * d + 1] > 0 ? 1 : 0));
     const a = await trainBinaryProbe(x, n, d, y, { epochs: 200 });
+    const before = tf.memory().numTensors;
     const b = await trainBinaryProbe(x, n, d, y, { epochs: 200 });
+    expect(tf.memory().numTensors, 'tensors left behind by training').toBe(before);
     expect(Array.from(a.w)).toEqual(Array.from(b.w));
     expect(probeAccuracy(a, x, n, y)).toBeGreaterThan(0.95);
     expect(a.w[0]).toBeGreaterThan(Math.abs(a.w[3]));
