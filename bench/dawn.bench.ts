@@ -1,11 +1,10 @@
 // The benchmark levels on WebGPU through Dawn in Node: the `webgpu` npm package is Dawn (the WebGPU implementation
 // inside Chromium) built as a Node addon, so TF.js's webgpu backend runs the same WGSL kernels on the same Dawn as
-// in the page, without a browser. This is how level c gets measured on a real GPU where Chromium cannot be
-// installed (a lent GPU machine has no package registry, and Chromium with its libraries is larger than what can
-// be carried there); on this machine it runs on SwiftShader through Chromium's Vulkan ICD, which only checks that
-// it works. Records get runner 'dawn' and the adapter in their notes.
+// in the page, without a browser. This is how level c gets measured on a GPU machine where Chromium cannot be
+// installed (one with no package registry, where Chromium with its libraries is more than can be copied over);
+// without a GPU it runs on SwiftShader through Chromium's Vulkan ICD, which only checks that it works. Records get runner 'dawn' and the adapter in their notes.
 //   npm install --no-save webgpu@0.6.2      (not a dependency: 51 MB of prebuilt addons for every platform)
-//   npx tsx bench/dawn.bench.ts [--levels a,b,c --steps 5 --n 64 --out bench/results.json]
+//   npm run bench:dawn [-- --levels a,b,c --steps 5 --n 64 --modes none --flags NAME=VALUE --profile --out FILE]
 // With no GPU: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (Debian's chromium package).
 import '../scripts/lib/clean-errors.ts';
 import { readFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Packs what bench/gpu/run.sh needs on a GPU machine that has no package registry (the workplace's lent machines)
-# into .dev/ (ignored): the Dawn benchmark bundled into one file, Dawn's Linux addon, a Node binary and the Vulkan
-# loader packages, all compressed to stay within what can be carried there. Run from the repository root after
+# Packs what bench/gpu/run.sh needs on a GPU machine that has no package registry into .dev/ (git-ignored): the
+# Dawn benchmark bundled into one file, Dawn's Linux addon, a Node binary and the Vulkan loader packages, all
+# compressed to keep what is copied over small (about 29 MB). Run from the repository root after
 # `npm ci && npm install --no-save webgpu@0.6.2`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
