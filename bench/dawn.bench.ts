@@ -141,6 +141,6 @@ for (const level of levels) {
     );
   writeRecords(level, tagged, values.out, 'dawn');
 }
-// The summary of what ran, for a caller that keeps only the output (the lent machine's reply).
+// The summary of what ran, for a caller that keeps only the output (a remote machine's captured log).
 console.log(JSON.stringify({ notes, levels, file: values.out, results: JSON.parse(readFileSync(values.out!, 'utf8')).length }));
 process.exit(0);

@@ -163,6 +163,15 @@ for (const [level, title] of Object.entries(LEVELS)) {
       ),
       '',
     );
+    // On a GPU the step returns before its kernels finish: host time close to the whole step means the host's
+    // cost of issuing kernels, not the GPU, bounds it.
+    const queued = gpu.filter((g) => !g.failed && typeof g.extra?.enqueueMs === 'number');
+    if (queued.length) {
+      out.push('Host time spent issuing each step (the rest is waiting for the GPU):', '');
+      for (const r of queued)
+        out.push(`- ${r.impl}, ${promptsOf(r)} prompts, ${r.mode}: ${num(r.extra?.enqueueMs as number, 1)} of ${ms(r)} ms`);
+      out.push('');
+    }
     for (const r of gpu.filter((g) => g.failed)) out.push(`- did not run: ${r.impl}, ${r.case}, ${r.mode}: ${r.failed}`, '');
     for (const n of new Set(gpu.map((r) => r.notes).filter(Boolean))) out.push(`${n}.`, '');
   }

@@ -1,7 +1,7 @@
 // TF.js 4.22's webgpu backend uploads every tensor made from JS values — each scalar constant of an op like
 // tf.mul(0.5, x) too — through a staging buffer created for that one upload (GPUDevice.createBuffer, mapped,
 // copied, destroyed after the next submit), and ends the open compute pass to record the copy. A recovery step
-// makes dozens of such constants; on an NVIDIA H200 through Dawn the buffer creation alone was about a quarter of
+// makes dozens of such constants; on an NVIDIA H200 through Dawn the buffer creation alone was about a fifth of
 // the host time of a GPT-2-small-sized step. GPUQueue.writeBuffer does the same copy through the WebGPU
 // implementation's own staging memory, with no buffer to create and no pass to end. What upstream would need:
 // uploadToGPU using queue.writeBuffer (its uniforms already do).
