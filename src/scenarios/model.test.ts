@@ -138,20 +138,33 @@ describe('prompt sets that place δ and the read-out', () => {
       expect(out.result.aggregate.validFlips).toBe(want.validFlips);
       expect(out.result.aggregate.recovered).toBe(want.recovered);
       const samples = out.result.samples;
-      for (const k of ['base', 'defended', 'recovered'] as const)
+      // The forwards read exactly as recorded. What the optimiser reached moves with float32 rounding when the
+      // backward pass is computed in another order (the written-out LayerNorm gradient did: B 1.3e-5 after 10 steps;
+      // δ 5e-4 of its largest entry, since Adam's first steps divide by √v and so scale up the rounding of
+      // near-zero gradient entries), so those get 1e-4 and 1e-3, still far below any change in what the prompts say.
+      for (const k of ['base', 'defended'] as const)
         expect(
           maxRelErr(
             samples.map((s) => s[k]),
             want.b[k],
           ),
+          k,
         ).toBeLessThan(1e-5);
+      expect(
+        maxRelErr(
+          samples.map((s) => s.recovered),
+          want.b.recovered,
+        ),
+        'recovered',
+      ).toBeLessThan(1e-4);
       expect(
         maxRelErr(
           out.result.history.map((e) => e.objective as number),
           want.objective,
         ),
-      ).toBeLessThan(1e-5);
-      expect(maxRelErr(Array.from(out.delta), want.delta)).toBeLessThan(1e-5);
+        'objective',
+      ).toBeLessThan(1e-4);
+      expect(maxRelErr(Array.from(out.delta), want.delta), 'delta').toBeLessThan(1e-3);
     } finally {
       sc.dispose();
     }
