@@ -95,14 +95,16 @@ test.describe('crashes, reloads and a full disk (fallback backend)', () => {
     const status = page.getByTestId('run-status');
     await expect
       .poll(async () => Number(/step (\d+)/.exec((await status.textContent()) ?? '')?.[1] ?? 0), { timeout: 60_000 })
-      .toBeGreaterThan(20);
+      .toBeGreaterThan(40);
     const chartPoints = await points(page, 'rate');
     const before = await statusStep(page);
     await page.reload();
     const notice = page.getByRole('status').filter({ hasText: /Restored the run in progress at step \d+ of 150/ });
     await expect(notice).toBeVisible({ timeout: 90_000 });
     const at = Number(/at step (\d+)/.exec((await notice.textContent())!)![1]);
-    expect(at).toBeGreaterThan(20);
+    // Saved at most 0.5 s apart (up to 25 steps at 20 ms a step) and on pagehide, whose write may not finish
+    // before the page goes: the run comes back from mid-run, not from its start.
+    expect(at).toBeGreaterThan(10);
     await expect(status).toContainText(`paused · step ${at} / 150`);
     // The charts come back up to the last saved step (saved every 0.5 s, and as the page goes away), so they may
     // show fewer or more points than were drawn just before the reload.
