@@ -2,6 +2,7 @@
 // optimiser), kept per seed and per sample so the renderer can pool them and bootstrap intervals. Everything
 // goes through the one loader and run (scenarios/load.ts, scenarios/run.ts).
 import { mixSeed, mulberry32 } from '../core/rng.ts';
+import { tf } from '../core/tf.ts';
 import type { SampleMetrics } from '../core/metrics.ts';
 import type { ReplayPart } from '../core/analyses.ts';
 import { describeClamp } from '../core/clamp.ts';
@@ -236,7 +237,7 @@ export async function collectScenario(
           const features = topFeatures(lsc, k);
           const done = encoderRuns.get(ladderRungs[r].id);
           const out =
-            done && sameFeatures(done.result.config.features, features)
+            done && Array.isArray(done.result.config.features) && tf.util.arraysEqual(done.result.config.features, features)
               ? done
               : await runScenario(
                   lsc,
@@ -256,10 +257,6 @@ export async function collectScenario(
     }
   }
   return { id, meta, settings, linear, seeds, runs, ladder, extras, stage2 };
-}
-
-function sameFeatures(a: unknown, b: readonly number[]): boolean {
-  return Array.isArray(a) && a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 /**

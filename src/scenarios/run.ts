@@ -137,13 +137,12 @@ export async function runScenario(sc: LoadedScenario, req: ScenarioRunRequest = 
 /** A reused site must be the one createSite would make, or the run would attack another defence than it reports. */
 function siteServes(site: RecoverySite, sc: LoadedScenario, defence: Defence): boolean {
   const { spec } = site;
-  const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
   return (
     spec.sae === sc.sae &&
     spec.h === sc.h &&
     spec.behaviour === sc.behaviour &&
     spec.positions === sc.positions[defence.positions] &&
-    same(spec.features, defence.features) &&
+    tf.util.arraysEqual([...spec.features], [...defence.features]) &&
     JSON.stringify(spec.clamp) === JSON.stringify(defence.clamp)
   );
 }
