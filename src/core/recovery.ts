@@ -247,11 +247,12 @@ export class RecoveryRun {
     return this.stepCount >= this.options.steps;
   }
 
-  /** δ as the site sees it: broadcast to [N, P, d] and zero on unused slots. */
+  /**
+   * δ as the site sees it, [N, P, d], zero on unused slots: the product with the [N, P, 1] slot mask broadcasts a
+   * shared [1, P, d] δ (an explicit broadcastTo is a Tile, which TF.js's wasm backend runs ~100× slower).
+   */
   private full(delta: Tensor): Tensor3D {
-    const { site } = this;
-    const b = this.options.delta === 'shared' ? tf.broadcastTo(delta, [site.n, site.p, site.d]) : delta;
-    return tf.mul(b, site.slotMask) as Tensor3D;
+    return tf.mul(delta, this.site.slotMask) as Tensor3D;
   }
 
   /**
