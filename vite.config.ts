@@ -36,5 +36,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     setupFiles: ['src/engine/node-setup.ts'],
+    // One wasm thread per test process (two run at once on a 2-core machine); node-wasm-threads.test.ts runs more.
+    env: { UNCLAMP_WASM_THREADS: '1' },
   },
 });

@@ -13,9 +13,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ProjectionMode } from '../src/core/recovery.ts';
-import { initNodeBackend } from '../src/engine/node-backend.ts';
 import { benchGpt2Step, GPT2_DEFAULTS, GPT2_HOOK, type Gpt2StepOptions, type Gpt2Variant } from './levels.ts';
-import { nodeHost } from './node-host.ts';
+import { labelThreads, nodeHost, startBenchBackend, THREADS_OPTION } from './node-host.ts';
 import { type BenchRecord, perPromptRatio, printTable, RESULTS_PATH, writeRecords } from './results.ts';
 
 const { values } = parseArgs({
@@ -28,6 +27,7 @@ const { values } = parseArgs({
     'from-hook-n': { type: 'string', default: String(GPT2_DEFAULTS.fromHookN) },
     'no-torch': { type: 'boolean', default: false },
     out: { type: 'string', default: RESULTS_PATH },
+    ...THREADS_OPTION,
   },
 });
 const o: Gpt2StepOptions = {
@@ -45,7 +45,7 @@ function torchReference(): BenchRecord[] {
   if (values['no-torch'] || !existsSync('/usr/bin/python3')) return [];
   const r = spawnSync(
     '/usr/bin/python3',
-    [script, '--n', String(N), '--t', String(T), '--steps', String(STEPS), '--modes', modes.join(',')],
+    [script, '--n', String(N), '--t', String(T), '--steps', String(STEPS), '--modes', modes.join(','), '--threads', String(got.threads)],
     {
       encoding: 'utf8',
       timeout: 1_200_000,
@@ -61,9 +61,8 @@ function torchReference(): BenchRecord[] {
 
 // A variant that runs out of memory becomes a failed record (bench/levels.ts), the rest is still measured, and
 // PyTorch (its own process) still runs.
-const got = await initNodeBackend('wasm');
-console.error(`backend ${got.backend}${got.reason ? ` (${got.reason})` : ''}`);
-const ours = await benchGpt2Step(nodeHost, o);
+const got = await startBenchBackend('wasm', values.threads);
+const ours = labelThreads(await benchGpt2Step(nodeHost, o), got);
 const ref = torchReference();
 const all = [...ours, ...ref];
 console.log(

@@ -11,9 +11,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ProjectionMode } from '../src/core/recovery.ts';
-import { initNodeBackend, type NodeBackend } from '../src/engine/node-backend.ts';
+import type { NodeBackend } from '../src/engine/node-backend.ts';
 import { benchProbe, PROBE_DEFAULTS, type ProbeOptions, probeCase, probeMetricsFlops } from './levels.ts';
-import { nodeHost } from './node-host.ts';
+import { labelThreads, nodeHost, startBenchBackend, THREADS_OPTION } from './node-host.ts';
 import { type BenchRecord, printTable, writeRecords } from './results.ts';
 
 const { values } = parseArgs({
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     m: { type: 'string', default: String(PROBE_DEFAULTS.m) },
     s: { type: 'string', default: String(PROBE_DEFAULTS.s) },
     'no-torch': { type: 'boolean', default: false },
+    ...THREADS_OPTION,
   },
 });
 const o: ProbeOptions = {
@@ -37,13 +38,17 @@ const o: ProbeOptions = {
   modes: values.modes!.split(',') as ProjectionMode[],
 };
 
+/** The wasm thread count, and so PyTorch's (the first backend started sets it). */
+let threads = 1;
+
 async function benchBackend(backend: NodeBackend): Promise<BenchRecord[]> {
-  const got = await initNodeBackend(backend);
+  const got = await startBenchBackend(backend, values.threads);
   if (got.backend !== backend) {
     console.error(`skipping ${backend}: ${got.reason}`);
     return [];
   }
-  return benchProbe(nodeHost, o);
+  if (backend === 'wasm') threads = got.threads;
+  return labelThreads(await benchProbe(nodeHost, o), got);
 }
 
 /** The PyTorch rows, as records of this level. */
@@ -66,6 +71,8 @@ function torchReference(): BenchRecord[] {
       String(o.steps),
       '--modes',
       o.modes.join(','),
+      '--threads',
+      String(threads),
     ],
     { encoding: 'utf8', timeout: 600_000 },
   );

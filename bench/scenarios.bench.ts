@@ -6,21 +6,21 @@
 import '../scripts/lib/clean-errors.ts';
 import { parseArgs } from 'node:util';
 import { tf } from '../src/core/tf.ts';
-import { initNodeBackend, type NodeBackend } from '../src/engine/node-backend.ts';
+import type { NodeBackend } from '../src/engine/node-backend.ts';
 import { benchScenarios, SCENARIO_DEFAULTS, SCENARIO_IMPLS } from './levels.ts';
-import { nodeHost } from './node-host.ts';
+import { labelThreads, nodeHost, startBenchBackend, THREADS_OPTION } from './node-host.ts';
 import { printTable, writeRecords } from './results.ts';
 
 const { values } = parseArgs({
   options: {
     backend: { type: 'string', default: 'wasm' },
     steps: { type: 'string', default: String(SCENARIO_DEFAULTS.steps) },
+    ...THREADS_OPTION,
   },
 });
-const got = await initNodeBackend(values.backend as NodeBackend);
-if (got.reason) console.error(got.reason);
+const got = await startBenchBackend(values.backend as NodeBackend, values.threads);
 
-const records = await benchScenarios(nodeHost, { ...SCENARIO_DEFAULTS, steps: Number(values.steps) });
+const records = labelThreads(await benchScenarios(nodeHost, { ...SCENARIO_DEFAULTS, steps: Number(values.steps) }), got);
 const what = {
   [SCENARIO_IMPLS.run]: 'run, defaults',
   [SCENARIO_IMPLS.onward]: 'step, onward',
@@ -35,6 +35,6 @@ const rows = records.map((r) => [
   r.extra?.loadMs === undefined ? '' : Number(r.extra.loadMs).toFixed(0),
   r.extra?.runMs === undefined ? '' : Number(r.extra.runMs).toFixed(0),
 ]);
-console.log(`\nbuilt-in scenarios on ${tf.getBackend()} (Node ${process.version})\n`);
+console.log(`\nbuilt-in scenarios on ${tf.getBackend()}, ${got.threads} thread(s) (Node ${process.version})\n`);
 printTable(['scenario', 'what', 'steps', 'ms/step', 'steps/s', 'load ms', 'run ms'], rows);
 writeRecords('b', records);

@@ -20,19 +20,22 @@ import sys
 import time
 
 import torch
-from blas_check import require_openblas
+from blas_check import blas_threads, require_openblas, set_threads
 
 p = argparse.ArgumentParser()
 p.add_argument("--n", type=int, default=64)
 p.add_argument("--t", type=int, default=15)
 p.add_argument("--steps", type=int, default=5)
 p.add_argument("--modes", default="none,encoder")
+p.add_argument("--threads", type=int, help="CPU: threads for torch and OpenBLAS (default: OpenBLAS's, one per core)")
 p.add_argument("--device", default="cpu", help="cpu, or cuda on a machine with an NVIDIA GPU (the same card as WebGPU)")
 a = p.parse_args()
 dev = torch.device(a.device)
 if dev.type == "cpu":
+    if a.threads:
+        set_threads(a.threads)
     print(require_openblas(), file=sys.stderr)
-    backend = f"torch-cpu (OpenBLAS, {torch.get_num_threads()} threads)"
+    backend = f"torch-cpu (OpenBLAS, {blas_threads()} threads)"
 else:
     # float32 products as on the CPU and in WebGPU: no TF32 shortcut
     torch.backends.cuda.matmul.allow_tf32 = False

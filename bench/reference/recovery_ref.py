@@ -14,9 +14,7 @@ import time
 import sys
 
 import torch
-from blas_check import require_openblas
-
-print(require_openblas(), file=sys.stderr)
+from blas_check import blas_threads, require_openblas, set_threads
 
 p = argparse.ArgumentParser()
 p.add_argument("--n", type=int, default=64)
@@ -25,7 +23,11 @@ p.add_argument("--m", type=int, default=24576)
 p.add_argument("--s", type=int, default=64)
 p.add_argument("--steps", type=int, default=20)
 p.add_argument("--modes", default="none,encoder,jacobian")
+p.add_argument("--threads", type=int, help="threads for torch and OpenBLAS (default: OpenBLAS's, one per core)")
 a = p.parse_args()
+if a.threads:
+    set_threads(a.threads)
+print(require_openblas(), file=sys.stderr)
 torch.manual_seed(0)
 N, D, M, S = a.n, a.d, a.m, a.s
 
@@ -92,7 +94,7 @@ for mode in a.modes.split(","):
         _ = (zz[:, feats] - encode(h_def)[:, feats]).norm(dim=-1)
     ms_metrics = (time.perf_counter() - t1) * 1000
     rows.append({
-        "backend": "torch",
+        "backend": f"torch-cpu (OpenBLAS, {blas_threads()} threads)",
         "mode": mode,
         "msPerStep": ms,
         "stepsPerSec": 1000 / ms,

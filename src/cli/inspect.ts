@@ -2,7 +2,7 @@
 // the token ids, the top-k next tokens with their logits and probabilities, and at every position the hook
 // activation's norm and the SAE features active there (index, value).
 import type { Command } from 'commander';
-import { initNodeBackend, type NodeBackend } from '../engine/node-backend.ts';
+import { type BackendFlags, backendOption, startBackend, threadsOption } from './backend.ts';
 import { InputError } from '../core/errors.ts';
 import { formatNumber } from '../core/format.ts';
 import { tf, type Tensor3D } from '../core/tf.ts';
@@ -12,17 +12,16 @@ import { loadGpt2 } from '../model/load.ts';
 import { processWeights } from '../model/process.ts';
 import { loadTokenizer } from '../model/tokenizers/index.ts';
 import { writeOutput } from './fs.ts';
-import { indexList, integer, oneOf } from './parse.ts';
+import { indexList, integer } from './parse.ts';
 import { addSourceOptions, readModelSource, readSaeSource, type SourceFlags } from './sources.ts';
 
-interface InspectFlags extends SourceFlags {
+interface InspectFlags extends SourceFlags, BackendFlags {
   model: string;
   sae: string;
   prompt?: string;
   ids?: number[];
   topK: number;
   features: number;
-  backend: NodeBackend;
   json?: string;
 }
 
@@ -49,7 +48,8 @@ export function register(program: Command): void {
     .option('--top-k <k>', 'next tokens to list', integer('--top-k'), 10)
     .option('--features <k>', 'active features to list per position (largest first)', integer('--features'), 10);
   addSourceOptions(cmd, 'the model')
-    .option('--backend <name>', 'wasm | cpu', oneOf('--backend', ['wasm', 'cpu'] as const), 'wasm')
+    .addOption(backendOption())
+    .addOption(threadsOption())
     .option('--json <out>', 'write the report as JSON')
     .option('--quiet', 'no download progress')
     .action(async (flags: InspectFlags) => inspectCommand(flags));
@@ -58,7 +58,7 @@ export function register(program: Command): void {
 async function inspectCommand(flags: InspectFlags): Promise<void> {
   if ((flags.prompt === undefined) === (flags.ids === undefined)) throw new InputError('give --prompt TEXT or --ids LIST (one of them)');
   if (flags.topK < 1 || flags.features < 0) throw new InputError('--top-k must be at least 1 and --features at least 0');
-  await initNodeBackend(flags.backend);
+  await startBackend(flags);
   const modelFiles = await readModelSource(flags.model, flags);
   const saeFiles = await readSaeSource(flags.sae, flags);
   const { sae, config: saeCfg } = loadSaeLens(saeFiles, { source: saeFiles.name });

@@ -3,12 +3,11 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { tf } from '../core/tf.ts';
-import { initNodeBackend, type NodeBackend } from '../engine/node-backend.ts';
+import { type BackendFlags, backendOption, startBackend, threadsOption } from './backend.ts';
 import { loadGpt2 } from '../model/load.ts';
 import { loadTokenizer, WordTokenizer } from '../model/tokenizers/index.ts';
 import { InputError } from '../core/errors.ts';
 import { readBytes, readText, writeOutput } from './fs.ts';
-import { oneOf } from './parse.ts';
 
 /** A model folder: config.json + model.safetensors (+ tokenizer.json for word-level models). */
 export function readModelDir(dir: string) {
@@ -35,9 +34,10 @@ export function register(program: Command): void {
     .requiredOption('--model <dir>', 'model folder: config.json + model.safetensors (+ tokenizer.json)')
     .requiredOption('--prompt <text>', 'the prompt')
     .requiredOption('--json <out>', 'output JSON {tokens, ids, logits}')
-    .option('--backend <name>', 'wasm | cpu', oneOf('--backend', ['wasm', 'cpu'] as const), 'wasm')
-    .action(async (flags: { model: string; prompt: string; json: string; backend: NodeBackend }) => {
-      await initNodeBackend(flags.backend);
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .action(async (flags: { model: string; prompt: string; json: string } & BackendFlags) => {
+      await startBackend(flags);
       const { model, tokenizer } = readModelDir(flags.model);
       try {
         if (!flags.prompt.trim()) throw new InputError('--prompt is empty');

@@ -2,19 +2,19 @@
 // The same loader and run as `unclamp run` and the page; the probe scenario's table gives the defaults.
 import type { Command } from 'commander';
 import { tf } from '../core/tf.ts';
-import { initNodeBackend, type NodeBackend } from '../engine/node-backend.ts';
+import { type BackendFlags, backendOption, startBackend, threadsOption } from './backend.ts';
 import { parseClampRule } from '../core/clamp.ts';
 import { InputError } from '../core/errors.ts';
 import { resultToJson, samplesToCsv } from '../io/results.ts';
 import { loadScenario, topFeatures } from '../scenarios/load.ts';
 import { runOptions, runScenario } from '../scenarios/run.ts';
 import { readPublic, readProbeFiles, writeOutput } from './fs.ts';
-import { integer, number, oneOf } from './parse.ts';
+import { integer, number } from './parse.ts';
 import { progressBar } from './progress.ts';
 import { paperTable } from './table.ts';
 import { addDefenceOptions, addSettingOptions, settingsFromFlags, settingsLine, type SettingFlags } from './settings.ts';
 
-interface RecoverFlags extends SettingFlags {
+interface RecoverFlags extends SettingFlags, BackendFlags {
   sae: string;
   activations: string;
   probe: string;
@@ -27,7 +27,6 @@ interface RecoverFlags extends SettingFlags {
   ridge?: number;
   center?: boolean;
   normScalingFactor?: number;
-  backend: NodeBackend;
   json?: string;
   csv?: string;
   metricsEvery: number;
@@ -49,7 +48,8 @@ export function register(program: Command): void {
     .option('--center', 'centre each token (remove its mean over d) before encoding (SAEs trained on centred TransformerLens streams)')
     .option('--no-center', 'do not centre, whatever the cfg says')
     .option('--norm-scaling-factor <x>', 'scalar for normalize_activations = expected_average_only_in', number('--norm-scaling-factor'))
-    .option('--backend <name>', 'wasm | cpu', oneOf('--backend', ['wasm', 'cpu'] as const), 'wasm')
+    .addOption(backendOption())
+    .addOption(threadsOption())
     .option('--metrics-every <n>', 'record metrics every n steps', integer('--metrics-every'), 1)
     .option('--json <out>', 'write the result JSON (public/schemas/recovery-result.schema.json)')
     .option('--csv <out>', 'write per-sample metrics as CSV')
@@ -71,8 +71,7 @@ async function recover(flags: RecoverFlags): Promise<void> {
   const clamp = flags.clamp ? parseClampRule(flags.clamp, Boolean(flags.positiveOnly)) : undefined;
   const files = readProbeFiles(flags.sae, flags.activations, flags.probe);
 
-  const { backend, reason } = await initNodeBackend(flags.backend);
-  if (reason && !flags.quiet) process.stderr.write(`unclamp: using the ${backend} backend (${reason})\n`);
+  const { backend } = await startBackend(flags);
   const spec = {
     kind: 'probe',
     files,

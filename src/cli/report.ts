@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { initNodeBackend, type NodeBackend } from '../engine/node-backend.ts';
+import { defaultWasmThreads } from '../engine/node-backend.ts';
+import { type BackendFlags, backendOption, startBackend, threadsOption } from './backend.ts';
 import { InputError } from '../core/errors.ts';
 import { readModelIndex, type ModelIndexEntry } from '../scenarios/builtin/assets.ts';
 import { BUILTIN_SCENARIO_IDS, SCENARIOS, type BuiltinScenarioId } from '../scenarios/catalog.ts';
@@ -18,7 +19,7 @@ import { integer, oneOf } from './parse.ts';
 import { collectScenario, mergeParts, PARTS, type Part, type ScenarioData, type ScenarioPartData } from './report-runs.ts';
 import { reportDocument } from './report-markdown.ts';
 
-interface ReportFlags {
+interface ReportFlags extends BackendFlags {
   scenario?: BuiltinScenarioId;
   out: string;
   seeds: number;
@@ -31,7 +32,6 @@ interface ReportFlags {
   jobs: number;
   render?: boolean;
   dataOut?: string;
-  backend: NodeBackend;
 }
 
 interface ReportData {
@@ -60,9 +60,10 @@ type Reply = { ready: true } | { ok: true; cpuSeconds: number } | { ok: false; e
  * A child process with its own wasm instance (its own core) that runs the units it is sent one after another:
  * one start-up (Node, tsx, TF.js, the model index) for all of them rather than one per unit.
  */
-function startWorker(flags: ReportFlags): { run: (job: Job) => Promise<number>; close: () => void } {
+function startWorker(flags: ReportFlags, threads: number): { run: (job: Job) => Promise<number>; close: () => void } {
   const bin = path.resolve(import.meta.dirname, '../../bin/unclamp.js');
-  const p = fork(bin, ['report', '--worker', '--backend', flags.backend], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const args = ['report', '--worker', '--backend', flags.backend, '--threads', String(threads)];
+  const p = fork(bin, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   // A message sent before the child listens would be lost: jobs wait for its first reply.
   let ready: () => void = () => {};
   const started = new Promise<void>((resolve, reject) => {
@@ -99,7 +100,7 @@ function startWorker(flags: ReportFlags): { run: (job: Job) => Promise<number>; 
 
 /** The worker's side: run each unit the parent sends, write its data, reply; end when the parent disconnects. */
 async function serveUnits(flags: ReportFlags): Promise<void> {
-  await initNodeBackend(flags.backend);
+  await startBackend(flags);
   const entry = await builtinModel();
   // The parent disconnects once its queue is empty, possibly while this worker is still starting.
   const send = (r: Reply) => process.connected && process.send?.(r);
@@ -148,8 +149,11 @@ async function runAll(ids: readonly BuiltinScenarioId[], seeds: number[], flags:
     const unitsOf = (id: BuiltinScenarioId) => seedsOf(id).flatMap((seed) => PARTS.map((part) => ({ id, seed, part })));
     const file = (u: Unit) => path.join(dir, `${u.id}-${u.seed}-${u.part}.json`);
     const queue = ids.flatMap(unitsOf).sort((a, b) => COST[b.id][b.part] - COST[a.id][a.part]);
+    const jobs = Math.max(1, Math.min(flags.jobs, queue.length));
+    // The workers share the threads: each runs its units on its share (small products gain little from more).
+    const threads = Math.max(1, Math.floor((flags.threads ?? defaultWasmThreads()) / jobs));
     const worker = async () => {
-      const w = startWorker(flags);
+      const w = startWorker(flags, threads);
       try {
         for (let u = queue.shift(); u; u = queue.shift()) {
           const started = Date.now();
@@ -165,7 +169,7 @@ async function runAll(ids: readonly BuiltinScenarioId[], seeds: number[], flags:
       }
     };
     // Every worker ends its unit before the folder it writes into is removed, a failed report included.
-    const ends = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(flags.jobs, queue.length)) }, worker));
+    const ends = await Promise.allSettled(Array.from({ length: jobs }, worker));
     for (const end of ends) if (end.status === 'rejected') throw end.reason;
     return ids.map((id) => mergeParts(unitsOf(id).map((u) => JSON.parse(readFileSync(file(u), 'utf8')) as ScenarioPartData)));
   } finally {
@@ -187,7 +191,8 @@ export function register(program: Command): void {
     .option('--render', 'only re-render the markdown from the existing .json')
     .option('--data-out <file>', '(internal) run one scenario and write its data here')
     .option('--worker', '(internal) run the (scenario, seed, part) units the parent process sends')
-    .option('--backend <name>', 'wasm | cpu', oneOf('--backend', ['wasm', 'cpu'] as const), 'wasm')
+    .addOption(backendOption())
+    .addOption(threadsOption())
     .action(async (flags: ReportFlags) => {
       if (!(flags.seeds >= 1 && flags.seeds <= 50)) throw new InputError('--seeds must be in 1..50');
       const seeds = Array.from({ length: flags.seeds }, (_, i) => i);
@@ -197,7 +202,7 @@ export function register(program: Command): void {
       }
       if (flags.dataOut) {
         if (!flags.scenario) throw new InputError('--data-out needs --scenario');
-        await initNodeBackend(flags.backend);
+        await startBackend(flags);
         const entry = await builtinModel();
         const data = await collectScenario(
           entry,

@@ -1,7 +1,7 @@
 // `unclamp run`: one of the paper's experiments on the built-in model (or the probe example), with the
 // scenario's defaults unless a flag changes them.
 import type { Command } from 'commander';
-import { initNodeBackend, type NodeBackend } from '../engine/node-backend.ts';
+import { type BackendFlags, backendOption, startBackend, threadsOption } from './backend.ts';
 import { parseClampRule } from '../core/clamp.ts';
 import { InputError } from '../core/errors.ts';
 import { formatNumber } from '../core/format.ts';
@@ -13,13 +13,13 @@ import { refusalStage2 } from '../scenarios/builtin/refusal.ts';
 import { readPublic, readText, writeOutput } from './fs.ts';
 import { HubInputError } from '../io/hub.ts';
 import { addSourceOptions, readModelSource, readSaeSource, type SourceFlags } from './sources.ts';
-import { integer, oneOf } from './parse.ts';
+import { integer } from './parse.ts';
 import { paperTable } from './table.ts';
 import { paperIoiLine } from './reference.ts';
 import { progressBar } from './progress.ts';
 import { addDefenceOptions, addSettingOptions, settingsFromFlags, settingsLine, type SettingFlags } from './settings.ts';
 
-interface RunFlags extends SettingFlags, SourceFlags {
+interface RunFlags extends SettingFlags, SourceFlags, BackendFlags {
   scenario?: string;
   prompts?: string;
   model?: string;
@@ -32,7 +32,6 @@ interface RunFlags extends SettingFlags, SourceFlags {
   target?: number;
   replay?: number;
   stage2: boolean;
-  backend: NodeBackend;
   json?: string;
   csv?: string;
   quiet?: boolean;
@@ -62,7 +61,8 @@ export function register(program: Command): void {
     .option('--target <c>', 'TPP: class whose features are ablated (0..4)', integer('--target'))
     .option('--replay <k>', 'also replay the recovery path (top-k for the non-clamped part)', integer('--replay'))
     .option('--no-stage2', 'refusal: skip the second stage (answer positions)')
-    .option('--backend <name>', 'wasm | cpu', oneOf('--backend', ['wasm', 'cpu'] as const), 'wasm')
+    .addOption(backendOption())
+    .addOption(threadsOption())
     .option('--json <out>', 'write the result JSON')
     .option('--csv <out>', 'write per-sample metrics as CSV')
     .option('--quiet', 'no progress bar')
@@ -132,7 +132,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
   runOptions(id, settings); // validate before loading anything
   const clamp = flags.clamp ? parseClampRule(flags.clamp, Boolean(flags.positiveOnly)) : undefined;
   if (flags.n !== undefined && !(flags.n >= 1 && flags.n <= 512)) throw new InputError('--n must be in 1..512');
-  const { backend } = await initNodeBackend(flags.backend);
+  const { backend, threads } = await startBackend(flags);
   const sc = await loadScenario(await specFor(id, flags), readPublic);
   try {
     const features = flags.features ?? (flags.k !== undefined ? topFeatures(sc, flags.k) : undefined);
@@ -143,7 +143,9 @@ async function runCommand(flags: RunFlags): Promise<void> {
       { onMetrics: (e) => bar?.update(Math.round((100 * e.step) / runOptions(id, settings).steps)) },
     );
     bar?.done();
-    const result = { ...out.result, extras: out.extras, replay: out.replay } as typeof out.result & Record<string, unknown>;
+    // The thread count goes with the backend, for whoever compares timings or checks that a count changes nothing.
+    const config = { ...out.result.config, threads };
+    const result = { ...out.result, config, extras: out.extras, replay: out.replay } as typeof out.result & Record<string, unknown>;
     if (id === 'refusal' && flags.stage2 && out.result.aggregate.validFlips > 0) {
       const s2 = await refusalStage2(
         sc,

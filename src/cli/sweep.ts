@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { initNodeBackend, type NodeBackend } from '../engine/node-backend.ts';
+import { type BackendFlags, backendOption, startBackend, threadsOption } from './backend.ts';
 import { parseClampRule } from '../core/clamp.ts';
 import { InputError } from '../core/errors.ts';
 import type { Aggregate } from '../core/metrics.ts';
@@ -13,7 +13,6 @@ import { loadScenario, topFeatures, type LoadedScenario, type ScenarioSpec } fro
 import { runOptions, runScenario } from '../scenarios/run.ts';
 import { readPublic, writeOutput } from './fs.ts';
 import { type Cell, cellAt, type Grid, gridSize, parseGrid, parseShard, shardCells, sweepId } from './grid.ts';
-import { oneOf } from './parse.ts';
 import { addSettingOptions, settingsFromFlags, type SettingFlags } from './settings.ts';
 
 export const SWEEP_FORMAT = 'unclamp-sweep-shard/1';
@@ -36,14 +35,13 @@ export interface CellRecord {
   seconds: number;
 }
 
-interface SweepFlags extends SettingFlags {
+interface SweepFlags extends SettingFlags, BackendFlags {
   grid: string[];
   scenario?: string;
   sae?: string;
   n?: number;
   shard: string;
   out: string;
-  backend: NodeBackend;
   quiet?: boolean;
 }
 
@@ -79,7 +77,8 @@ export function register(program: Command): void {
   addSettingOptions(cmd)
     .option('--shard <i/n>', 'run the cells i, i+n, i+2n, … (0-based i, as a job-array index)', '0/1')
     .requiredOption('--out <dir>', 'folder for the shard file shard-<i>-of-<n>.jsonl')
-    .option('--backend <name>', 'wasm | cpu', oneOf('--backend', ['wasm', 'cpu'] as const), 'wasm')
+    .addOption(backendOption())
+    .addOption(threadsOption())
     .option('--quiet', 'no line per cell')
     .action(async (flags: SweepFlags) => sweepCommand(flags));
 }
@@ -158,7 +157,7 @@ async function sweepCommand(flags: SweepFlags): Promise<void> {
   process.stdout.write(
     `sweep ${header.sweep}: ${header.cells} cells, shard ${shard.index}/${shard.count} has ${cells.length} (${done.size} already done)\n`,
   );
-  const { backend } = await initNodeBackend(flags.backend);
+  const { backend } = await startBackend(flags);
   // Cells sharing a scenario, SAE, seed and n share one loaded scenario (the grid's order keeps them together).
   const cache: { key?: string; sc?: LoadedScenario } = {};
   const load = async (spec: ScenarioSpec): Promise<LoadedScenario> => {

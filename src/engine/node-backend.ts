@@ -3,17 +3,56 @@
 // @tensorflow/tfjs-node is not usable here (it downloads a binary at install time).
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
+import { InputError } from '../core/errors.ts';
 import { tf } from '../core/tf.ts';
+import { withNodeWasmThreads } from './node-wasm-threads.ts';
 
 export type NodeBackend = 'wasm' | 'cpu';
 
+/** XNNPACK's thread pool has at most 8 threads (TF.js pre-starts 8 workers). */
+export const MAX_WASM_THREADS = 8;
+
+/** Environment variable that sets the default wasm thread count (the CLI's --threads overrides it). */
+export const THREADS_ENV = 'UNCLAMP_WASM_THREADS';
+
+/** A threaded start-up that has not finished by then is abandoned for the single-threaded build. */
+const THREADED_INIT_TIMEOUT_MS = 30_000;
+
+export interface NodeBackendChoice {
+  backend: NodeBackend;
+  /** Threads of the wasm backend's matrix products (1 on cpu). */
+  threads: number;
+  /** Why the backend or thread count differs from the one asked for. */
+  reason?: string;
+}
+
+/** A thread count from the user: a whole number in 1..8 (error names `what`, e.g. "--threads"). */
+export function parseThreads(value: string | number, what: string): number {
+  const n = Number(value);
+  if (String(value).trim() === '' || !Number.isInteger(n) || n < 1 || n > MAX_WASM_THREADS)
+    throw new InputError(`${what} must be a whole number in 1..${MAX_WASM_THREADS}, got "${value}"`);
+  return n;
+}
+
+/** UNCLAMP_WASM_THREADS when set, else one thread per core this process may use (at most 8). */
+export function defaultWasmThreads(): number {
+  const env = process.env[THREADS_ENV];
+  if (env !== undefined && env !== '') return parseThreads(env, THREADS_ENV);
+  return Math.max(1, Math.min(MAX_WASM_THREADS, os.availableParallelism()));
+}
+
 let wasmPathsSet = false;
 
-/** Select `preferred` (default wasm), falling back to cpu; returns the backend actually in use. */
-export async function initNodeBackend(preferred: NodeBackend = 'wasm'): Promise<{ backend: NodeBackend; reason?: string }> {
+/**
+ * Select `preferred` (default wasm), falling back to cpu. On wasm with more than one thread, TF.js's threaded
+ * build (see node-wasm-threads.ts), falling back to the single-threaded one with the reason. The wasm backend is
+ * set up once per process: its thread count is the first call's.
+ */
+export async function initNodeBackend(preferred: NodeBackend = 'wasm', opts: { threads?: number } = {}): Promise<NodeBackendChoice> {
   // PROD silences the "install tfjs-node" banner and per-op NaN debug checks; we validate inputs ourselves.
   tf.env().set('PROD', true);
   if (preferred === 'wasm') {
@@ -22,17 +61,43 @@ export async function initNodeBackend(preferred: NodeBackend = 'wasm'): Promise<
       setWasmPaths(`${path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'))}/dist/`);
       wasmPathsSet = true;
     }
+    const threads = opts.threads ?? defaultWasmThreads();
+    let reason: string | undefined;
     try {
+      if (!tf.engine().registry.wasm && threads > 1) {
+        try {
+          if (await threadedWasm(threads)) return { backend: 'wasm', threads: getThreadsCount() };
+          reason = 'the threaded wasm build did not start';
+        } catch (e) {
+          reason = `the threaded wasm build failed to start: ${(e as Error).message}`;
+        }
+        tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+        reason += '; one thread';
+      }
       if (await tf.setBackend('wasm')) {
         await tf.ready();
-        return { backend: 'wasm' };
+        return { backend: 'wasm', threads: getThreadsCount(), ...(reason ? { reason } : {}) };
       }
     } catch (e) {
       await tf.setBackend('cpu');
-      return { backend: 'cpu', reason: `wasm backend failed to initialise: ${(e as Error).message}` };
+      return { backend: 'cpu', threads: 1, reason: `wasm backend failed to initialise: ${(e as Error).message}` };
     }
   }
   await tf.setBackend('cpu');
   await tf.ready();
-  return preferred === 'cpu' ? { backend: 'cpu' } : { backend: 'cpu', reason: 'wasm backend unavailable' };
+  return preferred === 'cpu' ? { backend: 'cpu', threads: 1 } : { backend: 'cpu', threads: 1, reason: 'wasm backend unavailable' };
+}
+
+async function threadedWasm(threads: number): Promise<boolean> {
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  setThreadsCount(threads);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${THREADED_INIT_TIMEOUT_MS / 1000} s`)), THREADED_INIT_TIMEOUT_MS);
+  });
+  try {
+    return await withNodeWasmThreads(threads, () => Promise.race([tf.setBackend('wasm'), timeout]));
+  } finally {
+    clearTimeout(timer);
+  }
 }
