@@ -56,7 +56,9 @@ describe('wasm threads in Node', () => {
     writeFileSync(pin, "Object.defineProperty(globalThis, 'Worker', { value: null });\n");
     const r = run('2', ['--import', pathToFileURL(pin).href]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/using the wasm backend \(the threaded wasm build failed to start: Cannot redefine property: Worker; one thread\)/);
+    expect(r.stderr).toMatch(
+      /using the wasm backend \(the threaded wasm build failed to start: Cannot redefine property: Worker; one thread\)/,
+    );
     expect(r.out.config.threads).toBe(1);
   });
 
