@@ -13,9 +13,18 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ProjectionMode } from '../src/core/recovery.ts';
-import { benchGpt2Step, GPT2_DEFAULTS, GPT2_HOOK, type Gpt2StepOptions, type Gpt2Variant } from './levels.ts';
+import {
+  benchGpt2Step,
+  GPT2_DEFAULTS,
+  GPT2_HOOK,
+  type Gpt2StepOptions,
+  type Gpt2Variant,
+  gpt2PaperFlops,
+  gpt2StepFlops,
+  PEAK_N,
+} from './levels.ts';
 import { labelThreads, nodeHost, startBenchBackend, THREADS_OPTION } from './node-host.ts';
-import { type BenchRecord, perPromptRatio, printTable, RESULTS_PATH, writeRecords } from './results.ts';
+import { type BenchRecord, percentOfPeak, perPromptRatio, printTable, RESULTS_PATH, writeRecords } from './results.ts';
 
 const { values } = parseArgs({
   options: {
@@ -56,7 +65,11 @@ function torchReference(): BenchRecord[] {
     return [];
   }
   if (r.stderr.trim()) console.error(r.stderr.trim());
-  return JSON.parse(r.stdout) as BenchRecord[];
+  // The same FLOP count as ours for the same shape of step, so GFLOP/s line up.
+  return (JSON.parse(r.stdout) as BenchRecord[]).map((t) => {
+    const f = (t.impl === 'torch onward' ? gpt2StepFlops(o, 'onward') : gpt2PaperFlops(o)) / 1e9;
+    return { ...t, gflopPerStep: f, gflops: f / (t.msPerStep / 1000) };
+  });
 }
 
 // A variant that runs out of memory becomes a failed record (bench/levels.ts), the rest is still measured, and
@@ -76,6 +89,7 @@ const header = [
   'steps/s',
   'GFLOP/step',
   'GFLOP/s',
+  '% of peak',
   'vs torch onward',
   'vs torch paper',
   'peak MB',
@@ -93,6 +107,7 @@ const table = all.map((r) => [
   r.stepsPerSec.toFixed(2),
   r.gflopPerStep?.toFixed(2) ?? '—',
   r.gflops?.toFixed(1) ?? '—',
+  percentOfPeak(r),
   vs(r, 'torch onward'),
   vs(r, 'torch paper-pipeline'),
   String(r.peakMB),
@@ -102,5 +117,9 @@ printTable(header, table);
 console.log(
   '\n"vs torch …" = ms per step and prompt ÷ PyTorch\'s, same mode (< 1: Unclamp is faster; the whole-residual step runs fewer prompts).',
 );
+const peaks = [
+  ...new Set(all.filter((r) => r.extra?.matmulPeakGflops).map((r) => `${r.backend} ${Number(r.extra?.matmulPeakGflops).toFixed(1)}`)),
+];
+console.log(`"% of peak" = GFLOP/s ÷ the backend's own ${PEAK_N}³ matMul GFLOP/s (${peaks.join(', ')}).`);
 
 writeRecords('c', all, values.out);

@@ -22,6 +22,40 @@ function stepRate(ms: number, gflopPerStep: number) {
   return { msPerStep: ms, stepsPerSec: 1000 / ms, gflopPerStep, gflops: gflopPerStep / (ms / 1000) };
 }
 
+/** Side of the square product that measures a backend's matrix-product peak. */
+export const PEAK_N = 1024;
+
+/**
+ * The backend's matrix-product peak: GFLOP/s of a PEAK_N³ float32 product, the best of five (read back, so a GPU
+ * backend's time is complete). A step's GFLOP/s is read against it: what share of the arithmetic ceiling a step
+ * reaches, as opposed to how high that ceiling is (the PyTorch references measure theirs the same way).
+ */
+export async function matmulPeakGflops(): Promise<number> {
+  const [a, b] = [tf.randomNormal([PEAK_N, PEAK_N]), tf.randomNormal([PEAK_N, PEAK_N])];
+  try {
+    let best = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 6; i++) {
+      const t0 = performance.now();
+      const c = tf.matMul(a, b);
+      await c.data();
+      c.dispose();
+      if (i > 0) best = Math.min(best, performance.now() - t0); // the first pays for packing and compilation
+    }
+    return (2 * PEAK_N ** 3) / best / 1e6;
+  } finally {
+    tf.dispose([a, b]);
+  }
+}
+
+/** Records of this run (those from `from` on) that ran get the backend's matrix-product peak. */
+async function addPeak(records: BenchRecord[], from: number): Promise<BenchRecord[]> {
+  const mine = records.slice(from).filter((r) => !r.failed);
+  if (!mine.length) return records;
+  const peak = await matmulPeakGflops();
+  for (const r of mine) r.extra = { ...r.extra, matmulPeakGflops: peak };
+  return records;
+}
+
 export interface BenchHost {
   /** Resident memory of the process, MiB, where the host can read it (Node); null in a browser worker. */
   rssMB(): number | null;
@@ -203,7 +237,7 @@ export async function benchProbe(host: BenchHost, o: ProbeOptions): Promise<Benc
   } finally {
     dispose();
   }
-  return records;
+  return addPeak(records, 0);
 }
 
 // ---- Level b: each built-in scenario end to end on the built-in model ----
@@ -336,6 +370,12 @@ export function gpt2StepFlops(o: Gpt2StepOptions, variant: Gpt2Variant): number 
   return 3 * gpt2Prompts(o, variant) * (after * perPrompt + 2 * GPT2_CONFIG.dModel * 2);
 }
 
+/** The paper pipeline's step (bench/reference/gpt2_step_ref.py): every layer on every position, all V logits. */
+export function gpt2PaperFlops(o: Gpt2StepOptions): number {
+  const { nLayer, dModel, vocabSize } = GPT2_CONFIG;
+  return 3 * o.n * (nLayer * layerFlops(o.t, (o.t + 1) / 2) + o.t * 2 * dModel * vocabSize);
+}
+
 /**
  * Level c: Unclamp's step with B from the hook onward (earlier positions' keys and values cached, two unembedding
  * columns) and on every position from the hook (hookOnward off). 64 prompts × 15 tokens, δ shared at the last
@@ -365,6 +405,7 @@ export async function benchGpt2Step(host: BenchHost, o: Gpt2StepOptions, records
 }
 
 async function gpt2Variants(host: BenchHost, o: Gpt2StepOptions, records: BenchRecord[]): Promise<BenchRecord[]> {
+  const first = records.length;
   const { n: N, t: T } = o;
   const config = GPT2_CONFIG;
   const d = config.dModel;
@@ -452,5 +493,5 @@ async function gpt2Variants(host: BenchHost, o: Gpt2StepOptions, records: BenchR
   } finally {
     model.dispose();
   }
-  return records;
+  return addPeak(records, first);
 }

@@ -46,3 +46,9 @@ export function promptsOf(r: BenchRecord): number {
 export function perPromptRatio(a: BenchRecord, b: BenchRecord): number {
   return a.msPerStep / promptsOf(a) / (b.msPerStep / promptsOf(b));
 }
+
+/** A record's GFLOP/s as a share of its backend's matrix-product peak (extra.matmulPeakGflops): "83%", or "—". */
+export function percentOfPeak(r: BenchRecord): string {
+  const peak = Number(r.extra?.matmulPeakGflops);
+  return r.gflops && peak > 0 ? `${Math.round((100 * r.gflops) / peak)}%` : '—';
+}

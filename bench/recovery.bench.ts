@@ -14,7 +14,7 @@ import type { ProjectionMode } from '../src/core/recovery.ts';
 import type { NodeBackend } from '../src/engine/node-backend.ts';
 import { benchProbe, PROBE_DEFAULTS, type ProbeOptions, probeCase, probeMetricsFlops } from './levels.ts';
 import { labelThreads, nodeHost, startBenchBackend, THREADS_OPTION } from './node-host.ts';
-import { type BenchRecord, printTable, writeRecords } from './results.ts';
+import { type BenchRecord, percentOfPeak, printTable, writeRecords } from './results.ts';
 
 const { values } = parseArgs({
   options: {
@@ -91,6 +91,7 @@ function torchReference(): BenchRecord[] {
     msMetrics: number;
     peakTfMB: number;
     rssMB: number;
+    matmulPeakGflops: number;
   }[];
   return rows.map((t) => ({
     level: 'a',
@@ -104,7 +105,7 @@ function torchReference(): BenchRecord[] {
     gflops: t.gflopsAchieved,
     peakMB: t.peakTfMB,
     rssMB: t.rssMB,
-    extra: { metricsMs: t.msMetrics },
+    extra: { metricsMs: t.msMetrics, matmulPeakGflops: t.matmulPeakGflops },
   }));
 }
 
@@ -114,7 +115,19 @@ const ref = torchReference();
 records.push(...ref);
 
 console.log(`\nrecovery loop, ${probeCase(o)}, ${o.steps} timed steps (Node ${process.version}, ${process.arch})\n`);
-const header = ['backend', 'mode', 'ms/step', 'steps/s', 'GFLOP/step', 'GFLOP/s', 'vs torch', 'metrics read-out ms', 'TF.js MB', 'RSS MB'];
+const header = [
+  'backend',
+  'mode',
+  'ms/step',
+  'steps/s',
+  'GFLOP/step',
+  'GFLOP/s',
+  '% of peak',
+  'vs torch',
+  'metrics read-out ms',
+  'TF.js MB',
+  'RSS MB',
+];
 const table = records.map((r) => {
   const t = ref.find((x) => x.mode === r.mode);
   return [
@@ -124,6 +137,7 @@ const table = records.map((r) => {
     r.stepsPerSec.toFixed(1),
     (r.gflopPerStep ?? 0).toFixed(4),
     (r.gflops ?? 0).toFixed(2),
+    percentOfPeak(r),
     t && r.impl !== 'torch' ? `${(r.msPerStep / t.msPerStep).toFixed(2)}×` : '—',
     Number(r.extra?.metricsMs).toFixed(0),
     String(r.peakMB || '—'),

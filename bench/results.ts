@@ -8,7 +8,7 @@ import path from 'node:path';
 import { type BenchLevel, type BenchRecord, type BenchRunner, runnerOf } from './record.ts';
 
 export type { BenchLevel, BenchRecord, BenchRunner } from './record.ts';
-export { mib, perPromptRatio, promptsOf, runnerOf } from './record.ts';
+export { mib, percentOfPeak, perPromptRatio, promptsOf, runnerOf } from './record.ts';
 
 export const RESULTS_PATH = 'bench/results.json';
 

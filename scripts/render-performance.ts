@@ -2,7 +2,7 @@
 // (Node and PyTorch; `npm run bench:browser` adds the Chromium records, bench/dawn.bench.ts those of a GPU machine).
 //   npx tsx scripts/render-performance.ts
 import { writeFileSync } from 'node:fs';
-import { type BenchRecord, perPromptRatio, promptsOf, readRecords, runnerOf } from '../bench/results.ts';
+import { type BenchRecord, percentOfPeak, perPromptRatio, promptsOf, readRecords, runnerOf } from '../bench/results.ts';
 
 const records = readRecords();
 if (!records.length) throw new Error('bench/results.json is empty or missing: run `npm run bench` first');
@@ -29,12 +29,12 @@ const ms = (r: BenchRecord) => (r.failed ? 'failed' : num(r.msPerStep, r.msPerSt
 /** Every record of `rows`, with its ratios against the PyTorch records among `refs`. */
 function table(rows: BenchRecord[], refs: BenchRecord[]): string {
   const lines = [
-    '| case | implementation | backend | mode | ms/step | steps/s | GFLOP/s | vs PyTorch (ms per step and prompt) | peak MB |',
-    '|---|---|---|---|---:|---:|---:|---|---:|',
+    '| case | implementation | backend | mode | ms/step | steps/s | GFLOP/s | % of matMul peak | vs PyTorch (ms per step and prompt) | peak MB |',
+    '|---|---|---|---|---:|---:|---:|---:|---|---:|',
   ];
   for (const r of rows)
     lines.push(
-      `| ${cell(r.case)} | ${r.impl} | ${r.backend} | ${r.mode} | ${ms(r)} | ${num(r.stepsPerSec, 2)} | ${num(r.gflops, 1)} | ${r.failed ? '—' : vsTorch(r, refs)} | ${r.peakMB || '—'} |`,
+      `| ${cell(r.case)} | ${r.impl} | ${r.backend} | ${r.mode} | ${ms(r)} | ${num(r.stepsPerSec, 2)} | ${num(r.gflops, 1)} | ${percentOfPeak(r)} | ${r.failed ? '—' : vsTorch(r, refs)} | ${r.peakMB || '—'} |`,
     );
   return lines.join('\n');
 }

@@ -16,11 +16,14 @@ def _openblas():
 
 
 def set_threads(n):
-    """Run torch's own kernels and OpenBLAS's products on n threads (the Unclamp side's count, for a fair ratio)."""
-    torch.set_num_threads(n)
+    """Run OpenBLAS's products on n threads (the Unclamp side's count, for a fair ratio). torch's own intra-op
+    count stays as it is: raised beside OpenBLAS's threads it oversubscribes the cores (measured on 2 cores: the
+    hook-onward step 169 ms with torch at 1 and OpenBLAS at 2 threads, 412 ms with both at 2)."""
     lib = _openblas()
     if lib is not None:
         lib.openblas_set_num_threads(n)
+    else:
+        torch.set_num_threads(n)
 
 
 def blas_threads():
@@ -42,3 +45,20 @@ def require_openblas():
     else:
         kernel = "OpenBLAS (libopenblas.so.0 not loadable for its config)"
     return f"torch {torch.__version__}: {kernel}; OpenBLAS {blas_threads()} threads, torch {torch.get_num_threads()} intra-op threads"
+
+
+def matmul_peak_gflops(device="cpu", n=1024):
+    """GFLOP/s of an n³ float32 product, the best of five after one warm-up: the ceiling the step's GFLOP/s is read
+    against (the Unclamp side measures its backend's the same way, bench/levels.ts)."""
+    import time
+
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
+    best = float("inf")
+    for i in range(6):
+        t0 = time.perf_counter()
+        a @ b
+        sync()
+        if i:
+            best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9

@@ -20,7 +20,7 @@ import sys
 import time
 
 import torch
-from blas_check import blas_threads, require_openblas, set_threads
+from blas_check import blas_threads, matmul_peak_gflops, require_openblas, set_threads
 
 p = argparse.ArgumentParser()
 p.add_argument("--n", type=int, default=64)
@@ -192,4 +192,7 @@ records = []
 for mode in a.modes.split(","):
     records.append(timed("onward", mode, onward_loss))
     records.append(timed("paper-pipeline", mode, paper_loss))
+peak = matmul_peak_gflops(dev)
+for r in records:
+    r.setdefault("extra", {})["matmulPeakGflops"] = peak
 print(json.dumps(records))

@@ -14,7 +14,7 @@ import time
 import sys
 
 import torch
-from blas_check import blas_threads, require_openblas, set_threads
+from blas_check import blas_threads, matmul_peak_gflops, require_openblas, set_threads
 
 p = argparse.ArgumentParser()
 p.add_argument("--n", type=int, default=64)
@@ -104,4 +104,7 @@ for mode in a.modes.split(","):
         "peakTfMB": 0,
         "rssMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     })
+peak = matmul_peak_gflops()
+for r in rows:
+    r["matmulPeakGflops"] = peak
 print(json.dumps(rows))
