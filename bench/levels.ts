@@ -357,23 +357,36 @@ export const gpt2Case = (n: number, t: number) => `gpt2-small-shaped IOI step, $
 export const gpt2Impl = (variant: Gpt2Variant) => `unclamp ${variant}`;
 export const gpt2Prompts = (o: Gpt2StepOptions, variant: Gpt2Variant) => (variant === 'onward' ? o.n : Math.min(o.n, o.fromHookN));
 
-/** Forward FLOPs of one transformer layer over `q` query positions attending to `k` keys. */
-function layerFlops(q: number, k: number): number {
+/**
+ * FLOPs of one transformer layer over `q` query positions attending to `k` keys, forward then backward. The
+ * weights are frozen, so the backward pass forms only the input's gradient: one product per weight product, as in
+ * the forward; the attention's two products (q·kᵀ, pattern·v) get both operands' gradients, two each.
+ */
+function layerFlops(q: number, k: number): { forward: number; backward: number } {
   const d = GPT2_CONFIG.dModel;
-  return q * (2 * 3 * d * d + 2 * d * d + 2 * 2 * 4 * d * d) + 2 * 2 * q * k * d;
+  const weights = q * (2 * 3 * d * d + 2 * d * d + 2 * 2 * 4 * d * d);
+  const attention = 2 * 2 * q * k * d;
+  return { forward: weights + attention, backward: weights + 2 * attention };
 }
 
-/** A step ≈ forward + backward (≈ 2× forward) through the layers after the hook, and the readout. */
+const both = (f: { forward: number; backward: number }) => f.forward + f.backward;
+
+/** A step: forward and backward through the layers after the hook, and the two-column readout. */
 export function gpt2StepFlops(o: Gpt2StepOptions, variant: Gpt2Variant): number {
   const after = GPT2_CONFIG.nLayer - GPT2_HOOK_LAYER;
   const perPrompt = variant === 'onward' ? layerFlops(1, o.t) : layerFlops(o.t, (o.t + 1) / 2);
-  return 3 * gpt2Prompts(o, variant) * (after * perPrompt + 2 * GPT2_CONFIG.dModel * 2);
+  return gpt2Prompts(o, variant) * (after * both(perPrompt) + 2 * (2 * GPT2_CONFIG.dModel * 2));
 }
 
-/** The paper pipeline's step (bench/reference/gpt2_step_ref.py): every layer on every position, all V logits. */
+/**
+ * The paper pipeline's step (bench/reference/gpt2_step_ref.py): the forward through every layer on every position
+ * and all V logits, the backward from the logits down to the hook.
+ */
 export function gpt2PaperFlops(o: Gpt2StepOptions): number {
   const { nLayer, dModel, vocabSize } = GPT2_CONFIG;
-  return 3 * o.n * (nLayer * layerFlops(o.t, (o.t + 1) / 2) + o.t * 2 * dModel * vocabSize);
+  const layer = layerFlops(o.t, (o.t + 1) / 2);
+  const logits = o.t * 2 * dModel * vocabSize;
+  return o.n * (nLayer * layer.forward + (nLayer - GPT2_HOOK_LAYER) * layer.backward + 2 * logits);
 }
 
 /**

@@ -113,6 +113,21 @@ function matMulOverCache(a: Tensor4D, kept: Tensor4D, fresh: Tensor4D, transpose
   return f(a, fresh) as Tensor4D;
 }
 
+/**
+ * x · W for a weight W. The wasm backend's matMul with transposeB, which the gradient dy · Wᵀ uses, runs ~10×
+ * slower than a plain matMul; so there a frozen W's gradient multiplies by `transposed()`, a copy of Wᵀ the caller
+ * keeps (made at the first backward pass: one more copy of the weight in memory). Other backends, and trainable
+ * weights, use matMul.
+ */
+export function matMulFrozen(x: Tensor2D, W: Tensor2D, transposed: () => Tensor2D): Tensor2D {
+  if (tf.getBackend() !== 'wasm' || W instanceof tf.Variable) return tf.matMul(x, W);
+  const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.matMul(args[0] as Tensor2D, W),
+    gradFunc: (dy: Tensor) => tf.matMul(dy as Tensor2D, transposed()),
+  }));
+  return f(x) as Tensor2D;
+}
+
 /** "blocks.3.hook_resid_pre" → {layer 3, point hook_resid_pre}. */
 export function parseResidHook(name: string, nLayer: number): { layer: number; point: ResidHook } {
   const m = /^blocks\.(\d+)\.(hook_resid_pre|hook_resid_mid|hook_resid_post)$/.exec(name);
@@ -386,27 +401,16 @@ export class GPT2 {
   private W_Et?: Tensor2D;
   private readonly transposed = new Map<Tensor2D, Tensor2D>();
 
-  /**
-   * x · W for a block weight. The wasm backend's matMul with transposeB, which the gradient dy · Wᵀ uses, runs
-   * ~10× slower than a plain matMul; so there a frozen weight's gradient multiplies by a transposed copy made
-   * at the first backward pass (then one more copy of the block weights in memory). Other backends, and
-   * trainable weights, use matMul.
-   */
+  /** x · W for a block weight (see matMulFrozen); the transposed copies are the model's, made on first use. */
   private linear(x: Tensor, W: Tensor2D): Tensor2D {
-    if (tf.getBackend() !== 'wasm' || W instanceof tf.Variable) return tf.matMul(x as Tensor2D, W);
-    const transposed = () => {
+    return matMulFrozen(x as Tensor2D, W, () => {
       let Wt = this.transposed.get(W);
       if (!Wt) {
         Wt = tf.keep(tf.transpose(W));
         this.transposed.set(W, Wt);
       }
       return Wt;
-    };
-    const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => ({
-      value: tf.matMul(args[0] as Tensor2D, W),
-      gradFunc: (dy: Tensor) => tf.matMul(dy as Tensor2D, transposed()),
-    }));
-    return f(x) as Tensor2D;
+    });
   }
 
   /** x · W_U + b_U, or x · W_Eᵀ for a tied unembedding. */

@@ -4,7 +4,7 @@
 // the earlier positions' keys and values computed once per run; and a logit readout needs ln_final at one
 // position per row and the few unembedding columns it weights, not the whole vocabulary.
 import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../core/tf.ts';
-import { type GPT2, ModelInputError, type PastKV, parseResidHook } from './gpt2.ts';
+import { type GPT2, ModelInputError, matMulFrozen, type PastKV, parseResidHook } from './gpt2.ts';
 
 /** B_n = Σ weight · logit[n, at_n, token] over row n's (token, weight) terms: a logit difference, a margin. */
 export interface LogitReadout {
@@ -18,6 +18,7 @@ export class ReadoutHead {
   readonly at: readonly number[];
   private readonly W: Tensor2D; // [d, C]: the unembedding's columns of the read tokens (W_U, or W_E's rows transposed)
   private readonly b?: Tensor1D; // [C]: b_U there, when the model has one
+  private Wt?: Tensor2D; // Wᵀ for the gradient on wasm (matMulFrozen), made at the first backward pass
   private readonly weights: Tensor2D; // [N, C]
 
   constructor(
@@ -65,13 +66,17 @@ export class ReadoutHead {
     const [n, t] = x.shape;
     // Row selection as a one-hot matmul: differentiable on every backend (gather's gradient is not on wasm).
     const rows = tf.reshape(tf.matMul(sel ?? this.selection(n, t, offset), x), [n, -1]) as Tensor2D;
-    const logits = tf.matMul(this.model.finalNorm(rows), this.W);
+    const logits = matMulFrozen(this.model.finalNorm(rows), this.W, () => {
+      this.Wt ??= tf.keep(tf.transpose(this.W));
+      return this.Wt;
+    });
     return tf.sum(tf.mul(this.b ? tf.add(logits, this.b) : logits, this.weights), 1) as Tensor1D;
   }
 
   dispose(): void {
     tf.dispose([this.W, this.weights]);
     this.b?.dispose();
+    this.Wt?.dispose();
   }
 }
 
