@@ -100,7 +100,7 @@ function startWorker(flags: ReportFlags, threads: number): { run: (job: Job) => 
 
 /** The worker's side: run each unit the parent sends, write its data, reply; end when the parent disconnects. */
 async function serveUnits(flags: ReportFlags): Promise<void> {
-  await startBackend(flags);
+  await startBackend(flags, { smallModel: true });
   const entry = await builtinModel();
   // The parent disconnects once its queue is empty, possibly while this worker is still starting.
   const send = (r: Reply) => process.connected && process.send?.(r);
@@ -151,7 +151,7 @@ async function runAll(ids: readonly BuiltinScenarioId[], seeds: number[], flags:
     const queue = ids.flatMap(unitsOf).sort((a, b) => COST[b.id][b.part] - COST[a.id][a.part]);
     const jobs = Math.max(1, Math.min(flags.jobs, queue.length));
     // The workers share the threads: each runs its units on its share (small products gain little from more).
-    const threads = Math.max(1, Math.floor((flags.threads ?? defaultWasmThreads()) / jobs));
+    const threads = Math.max(1, Math.floor((flags.threads ?? defaultWasmThreads({ smallModel: true })) / jobs));
     const worker = async () => {
       const w = startWorker(flags, threads);
       try {
@@ -202,7 +202,7 @@ export function register(program: Command): void {
       }
       if (flags.dataOut) {
         if (!flags.scenario) throw new InputError('--data-out needs --scenario');
-        await startBackend(flags);
+        await startBackend(flags, { smallModel: true });
         const entry = await builtinModel();
         const data = await collectScenario(
           entry,

@@ -6,7 +6,7 @@ import { parseClampRule } from '../core/clamp.ts';
 import { InputError } from '../core/errors.ts';
 import { formatNumber } from '../core/format.ts';
 import { resultToJson, samplesToCsv } from '../io/results.ts';
-import { isScenarioId, PAPER_IOI, SCENARIO_IDS, type ScenarioId } from '../scenarios/catalog.ts';
+import { isBuiltinScenarioId, isScenarioId, PAPER_IOI, SCENARIO_IDS, type ScenarioId } from '../scenarios/catalog.ts';
 import { loadScenario, topFeatures, type ScenarioSpec } from '../scenarios/load.ts';
 import { runOptions, runScenario } from '../scenarios/run.ts';
 import { refusalStage2 } from '../scenarios/builtin/refusal.ts';
@@ -132,7 +132,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
   runOptions(id, settings); // validate before loading anything
   const clamp = flags.clamp ? parseClampRule(flags.clamp, Boolean(flags.positiveOnly)) : undefined;
   if (flags.n !== undefined && !(flags.n >= 1 && flags.n <= 512)) throw new InputError('--n must be in 1..512');
-  const { backend, threads } = await startBackend(flags);
+  const { backend, threads } = await startBackend(flags, { smallModel: isBuiltinScenarioId(id) || id === 'probe-example' });
   const sc = await loadScenario(await specFor(id, flags), readPublic);
   try {
     const features = flags.features ?? (flags.k !== undefined ? topFeatures(sc, flags.k) : undefined);

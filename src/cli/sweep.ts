@@ -157,7 +157,7 @@ async function sweepCommand(flags: SweepFlags): Promise<void> {
   process.stdout.write(
     `sweep ${header.sweep}: ${header.cells} cells, shard ${shard.index}/${shard.count} has ${cells.length} (${done.size} already done)\n`,
   );
-  const { backend } = await startBackend(flags);
+  const { backend } = await startBackend(flags, { smallModel: true }); // sweeps run the built-in scenarios
   // Cells sharing a scenario, SAE, seed and n share one loaded scenario (the grid's order keeps them together).
   const cache: { key?: string; sc?: LoadedScenario } = {};
   const load = async (spec: ScenarioSpec): Promise<LoadedScenario> => {

@@ -38,10 +38,15 @@ export function parseThreads(value: string | number, what: string): number {
   return n;
 }
 
-/** UNCLAMP_WASM_THREADS when set, else one thread per core this process may use (at most 8). */
-export function defaultWasmThreads(): number {
+/**
+ * UNCLAMP_WASM_THREADS when set; else one thread for a small model, whose products are too small to share (the
+ * built-in model, d 64: `unclamp run --scenario ioi` takes 1.9–2.1 s on one thread and 2.7–2.8 s on two, the
+ * threaded start included); else one per core this process may use, at most 8 (GPT-2 small's step: 2× on two).
+ */
+export function defaultWasmThreads(opts: { smallModel?: boolean } = {}): number {
   const env = process.env[THREADS_ENV];
   if (env !== undefined && env !== '') return parseThreads(env, THREADS_ENV);
+  if (opts.smallModel) return 1;
   return Math.max(1, Math.min(MAX_WASM_THREADS, os.availableParallelism()));
 }
 

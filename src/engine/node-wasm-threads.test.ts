@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { THREADS_ENV } from './node-backend.ts';
+import { availableParallelism } from 'node:os';
+import { defaultWasmThreads, THREADS_ENV } from './node-backend.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -30,7 +31,8 @@ describe('wasm threads in Node', () => {
 
   const run = (threads: string, nodeArgs: string[] = []) => {
     const json = path.join(dir, `ioi-${threads}-${nodeArgs.length}.json`);
-    const r = unclamp(['run', '--scenario', 'ioi', '--steps', '6', '--quiet', '--json', json, '--threads', threads], {}, nodeArgs);
+    const count = threads === 'default' ? [] : ['--threads', threads];
+    const r = unclamp(['run', '--scenario', 'ioi', '--steps', '6', '--quiet', '--json', json, ...count], {}, nodeArgs);
     return { ...r, out: r.code === 0 ? JSON.parse(readFileSync(json, 'utf8')) : null };
   };
 
@@ -59,6 +61,24 @@ describe('wasm threads in Node', () => {
     expect(r.stderr).toMatch(
       /using the wasm backend \(the threaded wasm build failed to start: Cannot redefine property: Worker; one thread\)/,
     );
+    expect(r.out.config.threads).toBe(1);
+  });
+
+  it('defaults: the environment variable, else one thread on the built-in model and one per core (≤ 8) on others', () => {
+    const saved = process.env[THREADS_ENV];
+    try {
+      delete process.env[THREADS_ENV];
+      expect(defaultWasmThreads({ smallModel: true })).toBe(1);
+      expect(defaultWasmThreads()).toBe(Math.min(8, availableParallelism()));
+      process.env[THREADS_ENV] = '3';
+      expect(defaultWasmThreads({ smallModel: true })).toBe(3);
+      expect(defaultWasmThreads()).toBe(3);
+    } finally {
+      if (saved === undefined) delete process.env[THREADS_ENV];
+      else process.env[THREADS_ENV] = saved;
+    }
+    const r = run('default');
+    expect(r.code).toBe(0);
     expect(r.out.config.threads).toBe(1);
   });
 
