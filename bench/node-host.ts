@@ -11,13 +11,17 @@ export const nodeHost: BenchHost = {
   progress: (message) => console.error(message),
 };
 
-/** parseArgs option: --threads N (default UNCLAMP_WASM_THREADS, else one per core). */
+/** parseArgs option: --threads N (default as the CLI's: UNCLAMP_WASM_THREADS, else by the model's size). */
 export const THREADS_OPTION = { threads: { type: 'string' } } as const;
 
-/** Start `backend` on --threads threads (wasm) and say on stderr what runs. */
-export async function startBenchBackend(backend: NodeBackend, threads: string | undefined): Promise<NodeBackendChoice> {
+/** Start `backend` on --threads threads (wasm; by default the CLI's count for the model) and say on stderr what runs. */
+export async function startBenchBackend(
+  backend: NodeBackend,
+  threads: string | undefined,
+  opts: { smallModel?: boolean } = {},
+): Promise<NodeBackendChoice> {
   const got = await initNodeBackend(backend, {
-    threads: threads === undefined ? defaultWasmThreads() : parseThreads(threads, '--threads'),
+    threads: threads === undefined ? defaultWasmThreads(opts) : parseThreads(threads, '--threads'),
   });
   console.error(`backend ${got.backend}, ${got.threads} thread${got.threads > 1 ? 's' : ''}${got.reason ? ` (${got.reason})` : ''}`);
   return got;

@@ -18,7 +18,7 @@ const { values } = parseArgs({
     ...THREADS_OPTION,
   },
 });
-const got = await startBenchBackend(values.backend as NodeBackend, values.threads);
+const got = await startBenchBackend(values.backend as NodeBackend, values.threads, { smallModel: true });
 
 const records = labelThreads(await benchScenarios(nodeHost, { ...SCENARIO_DEFAULTS, steps: Number(values.steps) }), got);
 const what = {
