@@ -114,17 +114,22 @@ function matMulOverCache(a: Tensor4D, kept: Tensor4D, fresh: Tensor4D, transpose
 }
 
 /**
- * x · W for a weight W. The wasm backend's matMul with transposeB, which the gradient dy · Wᵀ uses, runs ~10×
- * slower than a plain matMul; so there a frozen W's gradient multiplies by `transposed()`, a copy of Wᵀ the caller
- * keeps (made at the first backward pass: one more copy of the weight in memory). Other backends, and trainable
- * weights, use matMul.
+ * x · W (+ b) for a weight W and optional bias b. Frozen (not Variables), the product and the bias are one fused
+ * kernel, and the backward pass forms only x's gradient, dy · Wᵀ; on wasm, whose matMul with transposeB runs ~10×
+ * slower than a plain one, by multiplying by `transposed()`, a copy of Wᵀ the caller keeps (made at the first
+ * backward pass: one more copy of the weight in memory). Trainable weights (model training) take the automatic
+ * gradient, which also gives dW and db.
  */
-export function matMulFrozen(x: Tensor2D, W: Tensor2D, transposed: () => Tensor2D): Tensor2D {
-  if (tf.getBackend() !== 'wasm' || W instanceof tf.Variable) return tf.matMul(x, W);
-  const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => ({
-    value: tf.matMul(args[0] as Tensor2D, W),
-    gradFunc: (dy: Tensor) => tf.matMul(dy as Tensor2D, transposed()),
-  }));
+export function matMulFrozen(x: Tensor2D, W: Tensor2D, transposed: () => Tensor2D, bias?: Tensor1D): Tensor2D {
+  if (W instanceof tf.Variable || bias instanceof tf.Variable) return (bias ? tf.add(tf.matMul(x, W), bias) : tf.matMul(x, W)) as Tensor2D;
+  const wasm = tf.getBackend() === 'wasm';
+  const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
+    const a = args[0] as Tensor2D;
+    return {
+      value: bias ? tf.fused.matMul({ a, b: W, bias }) : tf.matMul(a, W),
+      gradFunc: (dy: Tensor) => (wasm ? tf.matMul(dy as Tensor2D, transposed()) : tf.matMul(dy as Tensor2D, W, false, true)),
+    };
+  });
   return f(x) as Tensor2D;
 }
 
@@ -295,7 +300,7 @@ export class GPT2 {
     const p = `blocks.${i}.attn.`;
     const [B, T] = x.shape;
     const dh = dModel / nHead;
-    const qkv = tf.add(this.linear(tf.reshape(x, [B * T, dModel]), w.W_attn), w.b_attn);
+    const qkv = this.linear(tf.reshape(x, [B * T, dModel]), w.W_attn, w.b_attn);
     // One split, whose gradient is one concat (three slices' would be three pads and two adds).
     const [qs, ks, vs] = tf.split(qkv, 3, 1).map((u) => tf.reshape(u, [B, T, nHead, dh]));
     const q = this.hook(`${p}hook_q`, qs, opts);
@@ -328,7 +333,7 @@ export class GPT2 {
     const ph = pattern as Tensor4D;
     const zh = past ? matMulOverCache(ph, past.v, vh, false) : tf.matMul(ph, vh);
     const z = this.hook(`${p}hook_z`, swap(zh, [B, T, nHead, dh]), opts); // [B, T, H, dh]
-    const out = tf.add(this.linear(tf.reshape(z, [B * T, dModel]), w.W_O), w.b_O);
+    const out = this.linear(tf.reshape(z, [B * T, dModel]), w.W_O, w.b_O);
     return tf.reshape(out, [B, T, dModel]) as Tensor3D;
   }
 
@@ -339,11 +344,11 @@ export class GPT2 {
     const dMlp = w.W_in.shape[1];
     const pre = this.hook(
       `blocks.${i}.mlp.hook_pre`,
-      tf.reshape(tf.add(this.linear(tf.reshape(x, [B * T, dModel]), w.W_in), w.b_in), [B, T, dMlp]),
+      tf.reshape(this.linear(tf.reshape(x, [B * T, dModel]), w.W_in, w.b_in), [B, T, dMlp]),
       opts,
     );
     const post = this.hook(`blocks.${i}.mlp.hook_post`, gelu(pre), opts);
-    return tf.reshape(tf.add(this.linear(tf.reshape(post, [B * T, dMlp]), w.W_out), w.b_out), [B, T, dModel]) as Tensor3D;
+    return tf.reshape(this.linear(tf.reshape(post, [B * T, dMlp]), w.W_out, w.b_out), [B, T, dModel]) as Tensor3D;
   }
 
   /**
@@ -402,22 +407,25 @@ export class GPT2 {
   private W_Et?: Tensor2D;
   private readonly transposed = new Map<Tensor2D, Tensor2D>();
 
-  /** x · W for a block weight (see matMulFrozen); the transposed copies are the model's, made on first use. */
-  private linear(x: Tensor, W: Tensor2D): Tensor2D {
-    return matMulFrozen(x as Tensor2D, W, () => {
-      let Wt = this.transposed.get(W);
-      if (!Wt) {
-        Wt = tf.keep(tf.transpose(W));
-        this.transposed.set(W, Wt);
-      }
-      return Wt;
-    });
+  /** x · W + b for a block weight (see matMulFrozen). */
+  private linear(x: Tensor, W: Tensor2D, b?: Tensor1D): Tensor2D {
+    return matMulFrozen(x as Tensor2D, W, () => this.transposedOf(W), b);
+  }
+
+  /** Wᵀ for matMulFrozen's gradient on wasm: made on first use, kept until the model is disposed. */
+  private transposedOf(W: Tensor2D): Tensor2D {
+    let Wt = this.transposed.get(W);
+    if (!Wt) {
+      Wt = tf.keep(tf.transpose(W));
+      this.transposed.set(W, Wt);
+    }
+    return Wt;
   }
 
   /** x · W_U + b_U, or x · W_Eᵀ for a tied unembedding. */
   private unembedMatmul(x: Tensor2D): Tensor2D {
     const { W_U, b_U } = this.weights;
-    if (W_U) return b_U ? tf.add(this.linear(x, W_U), b_U) : this.linear(x, W_U);
+    if (W_U) return this.linear(x, W_U, b_U);
     const W_E = this.weights.W_E;
     // The wasm backend's matMul with transposeB is ~5× slower than with a transposed copy (GPT-2 small, 128
     // rows: 3.7 s vs 0.75 s). Frozen weights there get a cached W_Et = W_Eᵀ; other backends and trainable
