@@ -24,7 +24,7 @@ import {
   PEAK_N,
 } from './levels.ts';
 import { labelThreads, nodeHost, startBenchBackend, THREADS_OPTION } from './node-host.ts';
-import { type BenchRecord, percentOfPeak, perPromptRatio, printTable, RESULTS_PATH, writeRecords } from './results.ts';
+import { type BenchRecord, perPromptRatio, printTable, RATE_HEADER, RESULTS_PATH, rateCells, writeRecords } from './results.ts';
 
 const { values } = parseArgs({
   options: {
@@ -81,20 +81,7 @@ const all = [...ours, ...ref];
 console.log(
   `\nGPT-2-small-shaped recovery step: ${N} prompts × ${T} tokens, δ shared at the last position of ${GPT2_HOOK}, ${STEPS} timed steps\n`,
 );
-const header = [
-  'impl',
-  'backend',
-  'mode',
-  'ms/step',
-  'steps/s',
-  'GFLOP/step',
-  'GFLOP/s',
-  '% of peak',
-  'vs torch onward',
-  'vs torch paper',
-  'peak MB',
-  'RSS MB',
-];
+const header = ['impl', 'backend', 'mode', ...RATE_HEADER, 'vs torch onward', 'vs torch paper', 'peak MB', 'RSS MB'];
 const vs = (r: BenchRecord, impl: string) => {
   const t = ref.find((x) => x.impl === impl && x.mode === r.mode);
   return t && r.impl !== impl && !r.failed ? `${perPromptRatio(r, t).toFixed(2)}×` : '—';
@@ -103,11 +90,7 @@ const table = all.map((r) => [
   r.impl,
   r.backend,
   r.mode,
-  r.failed ? `failed: ${r.failed.slice(0, 60)}` : r.msPerStep.toFixed(0),
-  r.stepsPerSec.toFixed(2),
-  r.gflopPerStep?.toFixed(2) ?? '—',
-  r.gflops?.toFixed(1) ?? '—',
-  percentOfPeak(r),
+  ...rateCells(r),
   vs(r, 'torch onward'),
   vs(r, 'torch paper-pipeline'),
   String(r.peakMB),

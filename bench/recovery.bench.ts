@@ -14,7 +14,7 @@ import type { ProjectionMode } from '../src/core/recovery.ts';
 import type { NodeBackend } from '../src/engine/node-backend.ts';
 import { benchProbe, PROBE_DEFAULTS, type ProbeOptions, probeCase, probeMetricsFlops } from './levels.ts';
 import { labelThreads, nodeHost, startBenchBackend, THREADS_OPTION } from './node-host.ts';
-import { type BenchRecord, percentOfPeak, printTable, writeRecords } from './results.ts';
+import { type BenchRecord, printTable, RATE_HEADER, rateCells, writeRecords } from './results.ts';
 
 const { values } = parseArgs({
   options: {
@@ -115,29 +115,13 @@ const ref = torchReference();
 records.push(...ref);
 
 console.log(`\nrecovery loop, ${probeCase(o)}, ${o.steps} timed steps (Node ${process.version}, ${process.arch})\n`);
-const header = [
-  'backend',
-  'mode',
-  'ms/step',
-  'steps/s',
-  'GFLOP/step',
-  'GFLOP/s',
-  '% of peak',
-  'vs torch',
-  'metrics read-out ms',
-  'TF.js MB',
-  'RSS MB',
-];
+const header = ['backend', 'mode', ...RATE_HEADER, 'vs torch', 'metrics read-out ms', 'TF.js MB', 'RSS MB'];
 const table = records.map((r) => {
   const t = ref.find((x) => x.mode === r.mode);
   return [
     r.backend,
     r.mode,
-    r.msPerStep.toFixed(2),
-    r.stepsPerSec.toFixed(1),
-    (r.gflopPerStep ?? 0).toFixed(4),
-    (r.gflops ?? 0).toFixed(2),
-    percentOfPeak(r),
+    ...rateCells(r, true),
     t && r.impl !== 'torch' ? `${(r.msPerStep / t.msPerStep).toFixed(2)}×` : '—',
     Number(r.extra?.metricsMs).toFixed(0),
     String(r.peakMB || '—'),
@@ -146,6 +130,6 @@ const table = records.map((r) => {
 });
 printTable(header, table);
 console.log(
-  `\nmetrics read-out ≈ ${(probeMetricsFlops(o) / 1e9).toFixed(2)} GFLOP (full encode + decode of N·P rows for ‖e(h_rec)‖); "vs torch" = ms/step ÷ PyTorch's ms/step (same loop, CPU, ${'torch.get_num_threads()'} threads).`,
+  `\nmetrics read-out ≈ ${(probeMetricsFlops(o) / 1e9).toFixed(2)} GFLOP (full encode + decode of N·P rows for ‖e(h_rec)‖); "vs torch" = ms/step ÷ PyTorch's ms/step (same loop, CPU, OpenBLAS on the wasm backend's thread count).`,
 );
 writeRecords('a', records);

@@ -5,7 +5,7 @@
 // scripts/render-performance.ts turns it into docs/performance.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type BenchLevel, type BenchRecord, type BenchRunner, runnerOf } from './record.ts';
+import { type BenchLevel, type BenchRecord, type BenchRunner, percentOfPeak, runnerOf } from './record.ts';
 
 export type { BenchLevel, BenchRecord, BenchRunner } from './record.ts';
 export { mib, percentOfPeak, perPromptRatio, promptsOf, runnerOf } from './record.ts';
@@ -36,4 +36,20 @@ export function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   console.log(header.map((h, i) => h.padEnd(widths[i])).join('  '));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+}
+
+/** The rate columns of every Node bench table. */
+export const RATE_HEADER = ['ms/step', 'steps/s', 'GFLOP/step', 'GFLOP/s', '% of peak'];
+
+/** A record's cells under RATE_HEADER; `fine`: more digits, for a level whose steps take milliseconds. */
+export function rateCells(r: BenchRecord, fine = false): string[] {
+  if (r.failed) return [`failed: ${r.failed.slice(0, 60)}`, '—', '—', '—', '—'];
+  const [ms, rate, gflop, gflops] = fine ? [2, 1, 4, 2] : [0, 2, 2, 1];
+  return [
+    r.msPerStep.toFixed(ms),
+    r.stepsPerSec.toFixed(rate),
+    r.gflopPerStep?.toFixed(gflop) ?? '—',
+    r.gflops?.toFixed(gflops) ?? '—',
+    percentOfPeak(r),
+  ];
 }
