@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 import react from '@vitejs/plugin-react';
 
@@ -6,8 +8,8 @@ import react from '@vitejs/plugin-react';
 // (README, "Hosting").
 const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 // The built app's Content-Security-Policy (the preview server sends it; README, "Hosting"). No 'unsafe-eval':
-// WebAssembly compilation needs only 'wasm-unsafe-eval' (the wasm backend, single-threaded: TF.js's threaded build
-// would need blob: workers and does not start in a bundle anyway); styles set from script are not inline styles,
+// WebAssembly compilation needs only 'wasm-unsafe-eval' (the wasm backend's threaded build included: its pthread
+// workers start from same-origin scripts, see tfjsPthreadWorker); styles set from script are not inline styles,
 // but libraries' style attributes are, hence style-src 'unsafe-inline'. The dev server omits it (React's fast refresh injects an inline script).
 // connect-src: the Hub endpoint is a setting (the Hub, whose resolve URLs redirect to its CDNs, or a mirror), so any
 // https origin, and plain http only on this machine (a local mirror, the e2e suite's fake Hub).
@@ -23,8 +25,37 @@ export const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/**
+ * TF.js's pthread worker script (the wasmWorkerContents its threaded wasm build otherwise starts from a blob: URL,
+ * which worker-src 'self' refuses) as a same-origin file beside the page: written into the build, served by the dev
+ * server. src/engine/browser-wasm-threads.ts starts the threaded build's workers from it.
+ */
+function tfjsPthreadWorker(): Plugin {
+  const fileName = 'tfjs-pthread-worker.js';
+  // The string's \n escapes arrive as line breaks, inside its string literals: they go back to escapes (as TF.js
+  // does before making its Blob).
+  const source = () =>
+    (
+      createRequire(import.meta.url)('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js')
+        .wasmWorkerContents as string
+    ).replace(/\n/g, '\\n');
+  return {
+    name: 'tfjs-pthread-worker',
+    configureServer(server) {
+      server.middlewares.use(`/${fileName}`, (_req, res) => {
+        for (const [k, v] of Object.entries(isolation)) res.setHeader(k, v);
+        res.setHeader('Content-Type', 'text/javascript');
+        res.end(source());
+      });
+    },
+    generateBundle() {
+      this.emitFile({ type: 'asset', fileName, source: source() });
+    },
+  };
+}
+
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), tfjsPthreadWorker()],
   worker: { format: 'es' },
   build: { target: 'es2022', chunkSizeWarningLimit: 4096 },
   preview: { host: '127.0.0.1', port: 4173, strictPort: true, headers: { ...isolation, 'Content-Security-Policy': CSP } },

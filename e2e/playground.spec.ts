@@ -1,7 +1,7 @@
 // The playground in a real Chromium: run controls, live charts, responsiveness, URL state, persistence,
 // export/import, phone layout and accessibility (faults and reloads mid-run: reliability.spec.ts).
 import { readFileSync } from 'node:fs';
-import { expect, test } from '@playwright/test';
+import { type BrowserContext, expect, type Page, test } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
 import { openPlayground, points, screenshot } from './helpers.ts';
 
@@ -90,6 +90,33 @@ test.describe('fallback backend', () => {
     await expect(page.getByTestId('backend-badge')).toContainText('1 thread, SIMD');
     await page.locator('[data-action="toggle-play"]').click();
     await expect(page.getByTestId('result-summary')).toContainText(/Recovered \d+ of \d+ valid flips/, { timeout: 120_000 });
+    expect(errors).toEqual([]);
+  });
+
+  test('?threads=2 runs it on the threaded wasm build, under the CSP, to the one-thread numbers', async ({ browser }, info) => {
+    const errors: string[] = [];
+    const contexts: BrowserContext[] = [];
+    let page!: Page;
+    const finish = async (threads: number) => {
+      // A context of its own: the page would otherwise restore the first run, saved for this configuration.
+      const context = await browser.newContext({ baseURL: info.project.use.baseURL });
+      contexts.push(context);
+      page = await context.newPage();
+      page.on('pageerror', (e) => errors.push(e.message));
+      await openPlayground(page, `?backend=wasm&threads=${threads}#s=probe-example&n=8&lr=0.05&b=2`);
+      await expect(page.getByTestId('backend-badge')).toContainText(`${threads} thread${threads > 1 ? 's' : ''}, SIMD`);
+      await expect(page.getByTestId('run-status')).toContainText('step 0');
+      await page.locator('[data-action="toggle-play"]').click();
+      await expect(page.getByTestId('run-status')).toContainText('done · step 8 / 8', { timeout: 120_000 });
+      const summary = page.getByTestId('result-summary');
+      await expect(summary).toContainText(/Recovered \d+ of \d+ valid flips/);
+      return [await summary.textContent(), await page.getByTestId('samples-table').textContent()];
+    };
+    const one = await finish(1);
+    const two = await finish(2);
+    await screenshot(page, 'wasm-threads-done', info.project.name);
+    for (const c of contexts) await c.close();
+    expect(two).toEqual(one);
     expect(errors).toEqual([]);
   });
 

@@ -3,7 +3,6 @@
 // (src/ui/BenchPage.tsx) starts it and shows what it posts; bench/browser.bench.ts drives the page.
 import { selectBackend } from '../../src/engine/browser-backend.ts';
 import type { ProjectionMode } from '../../src/core/recovery.ts';
-import { tf } from '../../src/core/tf.ts';
 import type { BuiltinScenarioId } from '../../src/scenarios/catalog.ts';
 import {
   type BenchHost,
@@ -71,10 +70,10 @@ async function runLevel({ level, params: p }: BenchRequest): Promise<BenchRecord
 scope.addEventListener('message', async (ev: MessageEvent) => {
   const req = ev.data as BenchRequest;
   try {
-    // wasmThreads=0: TF.js's single-threaded SIMD build even where the page is cross-origin isolated (the driver's
-    // fallback when the threaded build does not start).
-    if (req.params.wasmThreads === '0') tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    const backend = await selectBackend([req.backend]);
+    // wasmThreads=N: the wasm backend's threads, as the page's ?threads=N (0 or 1: TF.js's single-threaded SIMD
+    // build, the driver's fallback); default TF.js's, half the logical cores.
+    const threads = req.params.wasmThreads === undefined ? undefined : Math.max(1, Number(req.params.wasmThreads) || 1);
+    const backend = await selectBackend([req.backend], { wasmThreads: threads });
     post({
       kind: 'ready',
       env: {

@@ -5,12 +5,13 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-webgpu';
-import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { tf } from '../core/tf.ts';
 import type { BackendInfo, BackendName } from './protocol.ts';
+import { withBrowserWasmThreads } from './browser-wasm-threads.ts';
 import { patchWebGpuUploads } from './webgpu-uploads.ts';
 
 export const BACKEND_ORDER: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
@@ -48,21 +49,9 @@ async function tryWebGpu(): Promise<{ ok: true; adapter: string; maxBufferBytes?
   };
 }
 
-async function trySimple(name: 'webgl' | 'wasm' | 'cpu'): Promise<string | null> {
+async function trySimple(name: 'webgl' | 'cpu'): Promise<string | null> {
   try {
     if (name === 'webgl') tf.env().set('SOFTWARE_WEBGL_ENABLED', true); // headless Chromium renders WebGL in software
-    if (name === 'wasm') {
-      // TF.js's threaded build does not start in the built page: its pthread workers importScripts a blob: script,
-      // which the Content-Security-Policy refuses, and with that allowed the minified bundle's thread set-up throws
-      // a ReferenceError. The single-threaded SIMD build runs everywhere, so the page uses it.
-      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-      // TF.js wants a path for every binary, the unused threaded one included.
-      setWasmPaths({
-        'tfjs-backend-wasm.wasm': wasmPlain,
-        'tfjs-backend-wasm-simd.wasm': wasmSimd,
-        'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
-      });
-    }
     if (!(await tf.setBackend(name))) return `${name}: the backend did not initialise`;
     await tf.ready();
     return null;
@@ -71,8 +60,62 @@ async function trySimple(name: 'webgl' | 'wasm' | 'cpu'): Promise<string | null>
   }
 }
 
-/** Pick the first backend in `order` that works. `order` may skip entries (e.g. after a lost device). */
-export async function selectBackend(order: BackendName[] = BACKEND_ORDER): Promise<BackendInfo> {
+/** A threaded start that has not finished by then is abandoned for the single-threaded build. */
+const THREADED_INIT_TIMEOUT_MS = 30_000;
+
+/** TF.js's own count for a page: half the logical cores (it assumes two hardware threads per core), 1..8. */
+export function defaultPageWasmThreads(): number {
+  return Math.max(1, Math.min(8, Math.floor((globalThis.navigator?.hardwareConcurrency || 1) / 2)));
+}
+
+/**
+ * The wasm backend on `threads` threads: TF.js's threaded build (browser-wasm-threads.ts) where the page is
+ * cross-origin isolated and more than one thread is asked for, else — or when that does not start — its
+ * single-threaded SIMD build, with the reason.
+ */
+async function tryWasm(threads: number): Promise<{ ok: true; note?: string } | { ok: false; reason: string }> {
+  // TF.js wants a path for every binary, whichever it loads.
+  setWasmPaths({
+    'tfjs-backend-wasm.wasm': wasmPlain,
+    'tfjs-backend-wasm-simd.wasm': wasmSimd,
+    'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
+  });
+  let note: string | undefined;
+  if (threads > 1 && !globalThis.crossOriginIsolated) note = 'threads need a cross-origin isolated page (COOP and COEP headers)';
+  else if (threads > 1) {
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+    setThreadsCount(threads);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer in ${THREADED_INIT_TIMEOUT_MS / 1000} s`)), THREADED_INIT_TIMEOUT_MS);
+    });
+    try {
+      if (await withBrowserWasmThreads(threads, () => Promise.race([tf.setBackend('wasm'), timeout]))) {
+        await tf.ready();
+        return { ok: true };
+      }
+      note = 'the threaded build did not start';
+    } catch (e) {
+      note = `the threaded build failed to start: ${(e as Error).message}`;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  try {
+    if (!(await tf.setBackend('wasm'))) return { ok: false, reason: 'wasm: the backend did not initialise' };
+    await tf.ready();
+    return { ok: true, ...(note ? { note } : {}) };
+  } catch (e) {
+    return { ok: false, reason: `wasm: initialisation failed (${(e as Error).message})` };
+  }
+}
+
+/**
+ * Pick the first backend in `order` that works. `order` may skip entries (e.g. after a lost device). wasmThreads:
+ * the wasm backend's threads (default TF.js's, half the logical cores).
+ */
+export async function selectBackend(order: BackendName[] = BACKEND_ORDER, opts: { wasmThreads?: number } = {}): Promise<BackendInfo> {
   const reasons: string[] = [];
   for (const name of order) {
     if (name === 'webgpu') {
@@ -81,9 +124,14 @@ export async function selectBackend(order: BackendName[] = BACKEND_ORDER): Promi
       reasons.push(r.reason);
       continue;
     }
+    if (name === 'wasm') {
+      const r = await tryWasm(opts.wasmThreads ?? defaultPageWasmThreads());
+      if (r.ok) return { name, adapter: `${wasmThreads()}${r.note ? ` (${r.note})` : ''}`, reasons };
+      reasons.push(r.reason);
+      continue;
+    }
     const failure = await trySimple(name);
-    if (failure === null)
-      return { name, adapter: name === 'webgl' ? webglRenderer() : name === 'wasm' ? wasmThreads() : undefined, reasons };
+    if (failure === null) return { name, adapter: name === 'webgl' ? webglRenderer() : undefined, reasons };
     reasons.push(failure);
   }
   throw new Error(`no TensorFlow.js backend could be initialised: ${reasons.join('; ')}`);
@@ -101,7 +149,7 @@ export function gpuDevice(): GpuDeviceHandle | null {
   return (tf.backend() as unknown as { device?: GpuDeviceHandle }).device ?? null;
 }
 
-/** The wasm build in use (single-threaded: see trySimple). */
+/** The wasm build in use: its thread count. */
 function wasmThreads(): string {
   const threads = getThreadsCount();
   return `${threads} thread${threads > 1 ? 's' : ''}, SIMD`;

@@ -117,7 +117,7 @@ export interface Fault {
 export type RunSnapshot = Omit<RecoveryState, 'history'>;
 
 export type Request =
-  | { type: 'init'; prefer?: BackendName[] }
+  | { type: 'init'; prefer?: BackendName[]; wasmThreads?: number }
   | { type: 'loadScenario'; scenario: ScenarioRequest }
   | { type: 'setDefence'; features: number[]; clamp: ClampRule }
   | { type: 'start'; config: RunConfig }

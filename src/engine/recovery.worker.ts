@@ -53,7 +53,7 @@ scope.addEventListener('message', (ev: MessageEvent) => {
     try {
       let payload: unknown;
       if (req.type === 'init') {
-        backend = await selectBackend(req.prefer ?? BACKEND_ORDER);
+        backend = await selectBackend(req.prefer ?? BACKEND_ORDER, { wasmThreads: req.wasmThreads });
         void gpuDevice()?.lost.then((info) => {
           lostReason = `the WebGPU device was lost (${info.reason ?? 'unknown'}${info.message ? `: ${info.message}` : ''})`;
         });

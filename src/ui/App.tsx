@@ -3,7 +3,7 @@ import { useEffect } from 'react';
 import { useStore } from './store.ts';
 import { configFromHash, configToHash } from './config.ts';
 import { boot, loadScenario, restoreCurrentRun } from './engine.ts';
-import { backendsFromSearch } from './backends.ts';
+import { backendsFromSearch, wasmThreadsFromSearch } from './backends.ts';
 import { handleKeyDown } from './actions.ts';
 import { listRuns, loadConfig, loadCurrentRun, saveConfig } from './persistence.ts';
 import { Header } from './components/Header.tsx';
@@ -29,7 +29,7 @@ async function start(): Promise<void> {
   history.replaceState(null, '', configToHash(useStore.getState().config));
   // Read before boot: loading the scenario clears the saved run in progress, and restoring writes it back.
   const current = await loadCurrentRun().catch(() => null);
-  await boot(backendsFromSearch(location.search));
+  await boot(backendsFromSearch(location.search), wasmThreadsFromSearch(location.search));
   // A run that was in progress comes back first: it is newer than any finished run (finishing one clears it).
   if (current && restoreCurrentRun(current)) return;
   // Else the last finished run of this configuration.

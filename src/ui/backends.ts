@@ -12,3 +12,12 @@ export function backendsFromSearch(search: string): BackendName[] | undefined {
   const i = BACKEND_ORDER_NAMES.indexOf(name as BackendName);
   return i < 0 ? undefined : BACKEND_ORDER_NAMES.slice(i);
 }
+
+/**
+ * `?threads=N` (1..8): the wasm backend's threads, where the page is cross-origin isolated. Default (absent or out
+ * of range): TF.js's, half the logical cores.
+ */
+export function wasmThreadsFromSearch(search: string): number | undefined {
+  const n = Number(new URLSearchParams(search).get('threads') ?? Number.NaN);
+  return Number.isInteger(n) && n >= 1 && n <= 8 ? n : undefined;
+}

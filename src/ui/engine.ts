@@ -46,6 +46,8 @@ class Bridge {
   pendingResume: RunSnapshot | null = null;
   uploaded: ProbeFiles | null = null;
   triedBackends: BackendName[] = [];
+  /** `?threads=`: asked of every engine this page starts, a restarted one included. */
+  wasmThreads: number | undefined;
   restarts = 0;
   private lastSaved = 0;
   private lastMemory = 0;
@@ -225,10 +227,11 @@ async function guarded<T>(label: string, fn: () => Promise<T>): Promise<T | unde
   }
 }
 
-export async function boot(prefer?: BackendName[]): Promise<void> {
+export async function boot(prefer?: BackendName[], wasmThreads?: number): Promise<void> {
   const st = useStore.getState();
+  bridge.wasmThreads = wasmThreads;
   await guarded('Starting the engine', async () => {
-    const backend = await request({ type: 'init', prefer });
+    const backend = await request({ type: 'init', prefer, wasmThreads });
     // The ones before it in the order were tried (or skipped by `?backend=`): a lost device moves on from here.
     bridge.triedBackends = BACKEND_ORDER_NAMES.slice(0, BACKEND_ORDER_NAMES.indexOf(backend.name) + 1);
     st.set({ backend, status: 'loading' });
@@ -418,7 +421,7 @@ async function handleRunError(err: EngineError): Promise<void> {
   });
   bridge.replaceEngine();
   try {
-    const backend = await request({ type: 'init', prefer: next });
+    const backend = await request({ type: 'init', prefer: next, wasmThreads: bridge.wasmThreads });
     if (!bridge.triedBackends.includes(backend.name)) bridge.triedBackends.push(backend.name);
     st.set({ backend });
     const req = await scenarioRequest(st.config);
