@@ -5,13 +5,14 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-webgpu';
-import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { tf } from '../core/tf.ts';
 import type { BackendInfo, BackendName } from './protocol.ts';
 import { withBrowserWasmThreads } from './browser-wasm-threads.ts';
+import { startThreadedWasm } from './wasm-threads.ts';
 import { patchWebGpuUploads } from './webgpu-uploads.ts';
 
 export const BACKEND_ORDER: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
@@ -60,9 +61,6 @@ async function trySimple(name: 'webgl' | 'cpu'): Promise<string | null> {
   }
 }
 
-/** A threaded start that has not finished by then is abandoned for the single-threaded build. */
-const THREADED_INIT_TIMEOUT_MS = 30_000;
-
 /** TF.js's own count for a page: half the logical cores (it assumes two hardware threads per core), 1..8. */
 export function defaultPageWasmThreads(): number {
   return Math.max(1, Math.min(8, Math.floor((globalThis.navigator?.hardwareConcurrency || 1) / 2)));
@@ -83,22 +81,14 @@ async function tryWasm(threads: number): Promise<{ ok: true; note?: string } | {
   let note: string | undefined;
   if (threads > 1 && !globalThis.crossOriginIsolated) note = 'threads need a cross-origin isolated page (COOP and COEP headers)';
   else if (threads > 1) {
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
-    setThreadsCount(threads);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer in ${THREADED_INIT_TIMEOUT_MS / 1000} s`)), THREADED_INIT_TIMEOUT_MS);
-    });
     try {
-      if (await withBrowserWasmThreads(threads, () => Promise.race([tf.setBackend('wasm'), timeout]))) {
+      if (await startThreadedWasm(threads, withBrowserWasmThreads)) {
         await tf.ready();
         return { ok: true };
       }
       note = 'the threaded build did not start';
     } catch (e) {
       note = `the threaded build failed to start: ${(e as Error).message}`;
-    } finally {
-      clearTimeout(timer);
     }
   }
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);

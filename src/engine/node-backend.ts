@@ -3,13 +3,14 @@
 // @tensorflow/tfjs-node is not usable here (it downloads a binary at install time).
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { InputError } from '../core/errors.ts';
 import { tf } from '../core/tf.ts';
 import { withNodeWasmThreads } from './node-wasm-threads.ts';
+import { startThreadedWasm } from './wasm-threads.ts';
 
 export type NodeBackend = 'wasm' | 'cpu';
 
@@ -18,9 +19,6 @@ export const MAX_WASM_THREADS = 8;
 
 /** Environment variable that sets the default wasm thread count (the CLI's --threads overrides it). */
 export const THREADS_ENV = 'UNCLAMP_WASM_THREADS';
-
-/** A threaded start-up that has not finished by then is abandoned for the single-threaded build. */
-const THREADED_INIT_TIMEOUT_MS = 30_000;
 
 export interface NodeBackendChoice {
   backend: NodeBackend;
@@ -71,7 +69,7 @@ export async function initNodeBackend(preferred: NodeBackend = 'wasm', opts: { t
     try {
       if (!tf.engine().registry.wasm && threads > 1) {
         try {
-          if (await threadedWasm(threads)) return { backend: 'wasm', threads: getThreadsCount() };
+          if (await startThreadedWasm(threads, withNodeWasmThreads)) return { backend: 'wasm', threads: getThreadsCount() };
           reason = 'the threaded wasm build did not start';
         } catch (e) {
           reason = `the threaded wasm build failed to start: ${(e as Error).message}`;
@@ -91,18 +89,4 @@ export async function initNodeBackend(preferred: NodeBackend = 'wasm', opts: { t
   await tf.setBackend('cpu');
   await tf.ready();
   return preferred === 'cpu' ? { backend: 'cpu', threads: 1 } : { backend: 'cpu', threads: 1, reason: 'wasm backend unavailable' };
-}
-
-async function threadedWasm(threads: number): Promise<boolean> {
-  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
-  setThreadsCount(threads);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer in ${THREADED_INIT_TIMEOUT_MS / 1000} s`)), THREADED_INIT_TIMEOUT_MS);
-  });
-  try {
-    return await withNodeWasmThreads(threads, () => Promise.race([tf.setBackend('wasm'), timeout]));
-  } finally {
-    clearTimeout(timer);
-  }
 }
