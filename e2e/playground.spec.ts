@@ -110,7 +110,23 @@ test.describe('fallback backend', () => {
       await expect(page.getByTestId('run-status')).toContainText('done · step 8 / 8', { timeout: 120_000 });
       const summary = page.getByTestId('result-summary');
       await expect(summary).toContainText(/Recovered \d+ of \d+ valid flips/);
-      return [await summary.textContent(), await page.getByTestId('samples-table').textContent()];
+      // The table re-renders after the summary (a transition): read it once it shows the summary's count of
+      // recovered flips and has stopped changing.
+      const recovered = Number(/Recovered (\d+)/.exec((await summary.textContent()) ?? '')?.[1]);
+      const table = page.getByTestId('samples-table');
+      let last: string | null = null;
+      await expect
+        .poll(
+          async () => {
+            const text = await table.textContent();
+            const settled = text === last && (text ?? '').split('✔').length - 1 === recovered;
+            last = text;
+            return settled;
+          },
+          { intervals: [500] },
+        )
+        .toBe(true);
+      return [await summary.textContent(), last];
     };
     const one = await finish(1);
     const two = await finish(2);
