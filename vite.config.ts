@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 import react from '@vitejs/plugin-react';
+import { PTHREAD_WORKER_FILE } from './src/engine/pthread-worker-file.ts';
 
 // Cross-origin isolation (COOP + COEP) gives the page SharedArrayBuffer, which TF.js's wasm backend needs for
 // its multi-threaded SIMD build; without it wasm runs on one thread. Hosting elsewhere needs the same two headers
@@ -31,7 +32,7 @@ export const CSP = [
  * server. src/engine/browser-wasm-threads.ts starts the threaded build's workers from it.
  */
 function tfjsPthreadWorker(): Plugin {
-  const fileName = 'tfjs-pthread-worker.js';
+  const fileName = PTHREAD_WORKER_FILE;
   // The string's \n escapes arrive as line breaks, inside its string literals: they go back to escapes (as TF.js
   // does before making its Blob).
   const source = () =>
