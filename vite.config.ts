@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 import react from '@vitejs/plugin-react';
-import { PTHREAD_WORKER_FILE } from './src/engine/pthread-worker-file.ts';
+import { PTHREAD_WORKER_FILE } from './src/engine/wasm-threads-config.ts';
 
 // Cross-origin isolation (COOP + COEP) gives the page SharedArrayBuffer, which TF.js's wasm backend needs for
 // its multi-threaded SIMD build; without it wasm runs on one thread. Hosting elsewhere needs the same two headers

@@ -3,12 +3,12 @@ import { Option } from 'commander';
 import {
   defaultWasmThreads,
   initNodeBackend,
-  MAX_WASM_THREADS,
   type NodeBackend,
   type NodeBackendChoice,
   parseThreads,
   THREADS_ENV,
 } from '../engine/node-backend.ts';
+import { MAX_WASM_THREADS } from '../engine/wasm-threads-config.ts';
 import { oneOf } from './parse.ts';
 
 export interface BackendFlags {

@@ -13,6 +13,7 @@ import { tf } from '../core/tf.ts';
 import type { BackendInfo, BackendName } from './protocol.ts';
 import { withBrowserWasmThreads } from './browser-wasm-threads.ts';
 import { startThreadedWasm } from './wasm-threads.ts';
+import { MAX_WASM_THREADS } from './wasm-threads-config.ts';
 import { patchWebGpuUploads } from './webgpu-uploads.ts';
 
 export const BACKEND_ORDER: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
@@ -62,8 +63,8 @@ async function trySimple(name: 'webgl' | 'cpu'): Promise<string | null> {
 }
 
 /** TF.js's own count for a page: half the logical cores (it assumes two hardware threads per core), 1..8. */
-export function defaultPageWasmThreads(): number {
-  return Math.max(1, Math.min(8, Math.floor((globalThis.navigator?.hardwareConcurrency || 1) / 2)));
+function defaultPageWasmThreads(): number {
+  return Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor((globalThis.navigator?.hardwareConcurrency || 1) / 2)));
 }
 
 /**

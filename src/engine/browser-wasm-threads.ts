@@ -9,7 +9,7 @@
 // those same-origin files instead. TF.js sizes its pool as navigator.hardwareConcurrency / 2 (capped 1..8), so the
 // count asked for is reported, doubled, as the hardware concurrency. Both changes are undone once the backend is up.
 import threadedMain from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js?url';
-import { PTHREAD_WORKER_FILE } from './pthread-worker-file.ts';
+import { PTHREAD_WORKER_FILE } from './wasm-threads-config.ts';
 
 /**
  * Run `init` (which starts TF.js's wasm backend with WASM_HAS_MULTITHREAD_SUPPORT on) with the pthread workers

@@ -10,12 +10,10 @@ import path from 'node:path';
 import { InputError } from '../core/errors.ts';
 import { tf } from '../core/tf.ts';
 import { withNodeWasmThreads } from './node-wasm-threads.ts';
+import { MAX_WASM_THREADS } from './wasm-threads-config.ts';
 import { startThreadedWasm } from './wasm-threads.ts';
 
 export type NodeBackend = 'wasm' | 'cpu';
-
-/** XNNPACK's thread pool has at most 8 threads (TF.js pre-starts 8 workers). */
-export const MAX_WASM_THREADS = 8;
 
 /** Environment variable that sets the default wasm thread count (the CLI's --threads overrides it). */
 export const THREADS_ENV = 'UNCLAMP_WASM_THREADS';

@@ -1,4 +1,5 @@
 import type { BackendName } from '../engine/protocol.ts';
+import { MAX_WASM_THREADS } from '../engine/wasm-threads-config.ts';
 
 /** The order the worker tries backends in (WebGPU → WebGL → WASM → CPU, see src/engine/browser-backend.ts); the page only needs the names. */
 export const BACKEND_ORDER_NAMES: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
@@ -14,10 +15,10 @@ export function backendsFromSearch(search: string): BackendName[] | undefined {
 }
 
 /**
- * `?threads=N` (1..8): the wasm backend's threads, where the page is cross-origin isolated. Default (absent or out
+ * `?threads=N` (1..MAX_WASM_THREADS): the wasm backend's threads, where the page is cross-origin isolated. Default (absent or out
  * of range): TF.js's, half the logical cores.
  */
 export function wasmThreadsFromSearch(search: string): number | undefined {
   const n = Number(new URLSearchParams(search).get('threads') ?? Number.NaN);
-  return Number.isInteger(n) && n >= 1 && n <= 8 ? n : undefined;
+  return Number.isInteger(n) && n >= 1 && n <= MAX_WASM_THREADS ? n : undefined;
 }
