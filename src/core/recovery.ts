@@ -175,7 +175,7 @@ export interface RunControl {
   onMetrics?: (entry: HistoryEntry, samples: SampleMetrics[]) => void | Promise<void>;
   /** Before each step, with the step about to run (may throw to abort the run). */
   beforeStep?: (step: number) => void;
-  /** After each step (e.g. to snapshot the optimiser state). */
+  /** After each step and its record, if it has one (e.g. to snapshot the optimiser state). */
   afterStep?: (step: number) => void | Promise<void>;
   /** Wait this long between steps (the page's speed control). */
   stepDelayMs?: number;
@@ -574,8 +574,10 @@ export class RecoveryRun {
       }
       control.beforeStep?.(this.stepCount + 1);
       this.stepOnce();
-      await control.afterStep?.(this.stepCount);
+      // The record before the snapshot: whoever saves a snapshot at this step then already holds its record,
+      // so a run resumed from it leaves no hole in the history.
       if (this.stepCount % every === 0 || this.finished) await this.emit(control);
+      await control.afterStep?.(this.stepCount);
       // Reading metrics back only resolves promises; a pause request needs a real turn of the event loop.
       if (delay > 0 || performance.now() - lastYield > yieldMs) {
         await sleep(delay);

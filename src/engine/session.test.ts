@@ -92,6 +92,21 @@ describe('engine session on the probe example', () => {
     await straight.session.dispose();
   });
 
+  it("posts each snapshot after its step's record, so a page saving at any event holds the whole history", () => {
+    // A page saves the last snapshot with the records it has received. Were a snapshot posted before its own
+    // step's record, a save between the two would resume past a step whose record never comes.
+    const received = new Set<number>();
+    const every = config.metricsEvery!;
+    let snapshots = 0;
+    for (const e of s.events) {
+      if (e.type === 'metrics') received.add(e.entry.step);
+      if (e.type !== 'snapshot') continue;
+      snapshots++;
+      for (let step = 0; step <= e.state.step; step += every) expect(received, `snapshot at step ${e.state.step}`).toContain(step);
+    }
+    expect(snapshots).toBeGreaterThan(10);
+  });
+
   it('replays the recovery path, analyses the Jacobian and sweeps the budget', async () => {
     const replay = await s.session.handle({ type: 'replay' });
     expect(replay.map((r) => r.part)).toEqual(REPLAY_PARTS);
