@@ -13,6 +13,7 @@ import { tf } from '../core/tf.ts';
 import type { BackendInfo, BackendName } from './protocol.ts';
 import { withBrowserWasmThreads } from './browser-wasm-threads.ts';
 import { startThreadedWasm } from './wasm-threads.ts';
+import './wasm-kernels.ts';
 import { MAX_WASM_THREADS } from './wasm-threads-config.ts';
 import { patchWebGpuUploads } from './webgpu-uploads.ts';
 

@@ -12,6 +12,7 @@ import { tf } from '../core/tf.ts';
 import { withNodeWasmThreads } from './node-wasm-threads.ts';
 import { MAX_WASM_THREADS } from './wasm-threads-config.ts';
 import { startThreadedWasm } from './wasm-threads.ts';
+import './wasm-kernels.ts';
 
 export type NodeBackend = 'wasm' | 'cpu';
 

@@ -1,0 +1,112 @@
+// Kernels the project registers over TF.js's own on the wasm backend, each for a measured reason. Imported by
+// both hosts (node-backend.ts, browser-backend.ts) right after the wasm backend itself.
+import '@tensorflow/tfjs-backend-wasm';
+import { tf } from '../core/tf.ts';
+
+type Heap = Float32Array | Int32Array | Uint8Array;
+
+/** The parts of TF.js's wasm backend these kernels use. */
+interface WasmBackend {
+  incRef(dataId: object): void;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  /** A view of a tensor's memory on the wasm heap (no copy); any allocation may move the heap, so take it last. */
+  typedArrayFromHeap(t: tf.TensorInfo): Heap;
+}
+
+/**
+ * Identity sharing its input's memory, as Reshape already does on wasm and Identity does on the cpu backend.
+ * TF.js's wasm Identity copies, and the engine runs one for every tensor a gradient keeps (each input or output a
+ * kernel's gradient reads, and each tensor a custom gradient saves): 265 copies in a GPT-2-small step from the hook
+ * onward, 8 ms of a 644 ms step on one thread. No kernel writes into its inputs, and a tensor's memory is freed with
+ * its last reference, so a shared buffer is indistinguishable from a copy.
+ */
+const sharedIdentity: tf.KernelConfig = {
+  kernelName: tf.Identity,
+  backendName: 'wasm',
+  kernelFunc: ({ inputs, backend }) => {
+    const x = inputs.x as tf.TensorInfo;
+    (backend as unknown as WasmBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  },
+};
+
+/**
+ * Copy the block `begin`..`begin + size` of x (shape `shape`) into out, in runs as long as the block allows: the
+ * innermost axes taken whole join the run.
+ */
+export function copyBlock(x: ArrayLike<number> & { subarray(a: number, b: number): Heap }, shape: number[], begin: number[], size: number[], out: Heap): void {
+  const rank = shape.length;
+  if (size.some((n) => n === 0)) return;
+  if (rank === 0) {
+    out.set(x.subarray(0, 1));
+    return;
+  }
+  const stride = new Array<number>(rank);
+  stride[rank - 1] = 1;
+  for (let j = rank - 2; j >= 0; j--) stride[j] = stride[j + 1] * shape[j + 1];
+  let k = rank - 1;
+  while (k > 0 && size[k] === shape[k]) k--; // whole axes (begin 0)
+  const run = size[k] * stride[k];
+  const index = new Array<number>(k).fill(0);
+  for (let o = 0; ; o += run) {
+    let from = begin[k] * stride[k];
+    for (let j = 0; j < k; j++) from += (begin[j] + index[j]) * stride[j];
+    out.set(x.subarray(from, from + run), o);
+    let j = k - 1;
+    while (j >= 0 && ++index[j] === size[j]) index[j--] = 0;
+    if (j < 0) return;
+  }
+}
+
+function sliceOf(x: tf.TensorInfo, begin: number[], size: number[], backend: WasmBackend): tf.TensorInfo {
+  const out = backend.makeOutput(size, x.dtype);
+  copyBlock(backend.typedArrayFromHeap(x), x.shape, begin, size, backend.typedArrayFromHeap(out));
+  return out;
+}
+
+/**
+ * Slice and SplitV reading the input where it lies. TF.js's wasm Slice first copies the whole input off the heap
+ * (`readSync`), so splitting GPT-2's fused q, k, v product ([64, 2,304]) copied it three times: 1.3 ms a split
+ * where the three slices' own copies take tens of µs. Strings keep TF.js's kernels (they do not live on the heap).
+ */
+function heapSliceKernels(): tf.KernelConfig[] {
+  const slice = tf.getKernel(tf.Slice, 'wasm')!.kernelFunc;
+  const splitV = tf.getKernel(tf.SplitV, 'wasm')!.kernelFunc;
+  return [
+    {
+      kernelName: tf.Slice,
+      backendName: 'wasm',
+      kernelFunc: (args) => {
+        const x = args.inputs.x as tf.TensorInfo;
+        if (x.dtype === 'string') return slice(args);
+        const { begin, size } = args.attrs as unknown as tf.SliceAttrs;
+        const [b, s] = tf.slice_util.parseSliceParams(x, begin, size);
+        return sliceOf(x, b, s, args.backend as unknown as WasmBackend);
+      },
+    },
+    {
+      kernelName: tf.SplitV,
+      backendName: 'wasm',
+      kernelFunc: (args) => {
+        const x = args.inputs.x as tf.TensorInfo;
+        if (x.dtype === 'string') return splitV(args);
+        const { numOrSizeSplits, axis } = args.attrs as unknown as tf.SplitVAttrs;
+        const a = tf.util.parseAxisParam(axis, x.shape)[0];
+        const begin = new Array<number>(x.shape.length).fill(0);
+        return tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, a).map((n) => {
+          const size = [...x.shape];
+          size[a] = n;
+          const out = sliceOf(x, [...begin], size, args.backend as unknown as WasmBackend);
+          begin[a] += n;
+          return out;
+        });
+      },
+    },
+  ];
+}
+
+// Over TF.js's own (a second evaluation of this module replaces the first one's, which delegate alike).
+for (const k of [sharedIdentity, ...heapSliceKernels()]) {
+  tf.unregisterKernel(k.kernelName, 'wasm');
+  tf.registerKernel(k);
+}
