@@ -58,6 +58,17 @@ function tfjsPthreadWorker(): Plugin {
 export default defineConfig({
   plugins: [react(), tfjsPthreadWorker()],
   worker: { format: 'es' },
+  // The dev server's pre-bundle of TF.js (production builds do not use it).
+  optimizeDeps: {
+    // The dependency scan does not follow new Worker(new URL(…)), so TF.js, which only the workers import, would be
+    // found only when the engine worker asks for it, forcing a second pre-bundle while the page is already loaded.
+    entries: ['index.html', 'src/engine/recovery.worker.ts', 'bench/browser/bench.worker.ts'],
+    // tfjs-core's package.json lists only some of its modules as having side effects, so the pre-bundle drops
+    // import edges through the others (dist/base.js): the tfjs-core/dist/register_all_gradients entry (the first
+    // TF.js module the worker runs) then no longer pulls in dist/flags.js, and its gradient list, which has four
+    // kernels twice, reads the DEBUG flag before it is registered: "Cannot evaluate flag 'DEBUG'".
+    rolldownOptions: { treeshake: { moduleSideEffects: [{ test: /@tensorflow[\\/]tfjs-core[\\/]/, sideEffects: true }] } },
+  },
   build: { target: 'es2022', chunkSizeWarningLimit: 4096 },
   preview: { host: '127.0.0.1', port: 4173, strictPort: true, headers: { ...isolation, 'Content-Security-Policy': CSP } },
   server: { host: '127.0.0.1', port: 5173, headers: isolation },

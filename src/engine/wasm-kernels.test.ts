@@ -74,7 +74,10 @@ describe('Slice and SplitV on wasm', () => {
   });
 
   it("give TF.js's values through the kernels, for floats, ints and bools, and strings keep working", () => {
-    const x = tf.tensor3d(Array.from({ length: 2 * 3 * 4 }, (_, i) => i), [2, 3, 4]);
+    const x = tf.tensor3d(
+      Array.from({ length: 2 * 3 * 4 }, (_, i) => i),
+      [2, 3, 4],
+    );
     expect(tf.slice(x, [0, 1, 1], [2, 2, 2]).arraySync()).toEqual([
       [
         [5, 6],

@@ -34,7 +34,13 @@ const sharedIdentity: tf.KernelConfig = {
  * Copy the block `begin`..`begin + size` of x (shape `shape`) into out, in runs as long as the block allows: the
  * innermost axes taken whole join the run.
  */
-export function copyBlock(x: ArrayLike<number> & { subarray(a: number, b: number): Heap }, shape: number[], begin: number[], size: number[], out: Heap): void {
+export function copyBlock(
+  x: ArrayLike<number> & { subarray(a: number, b: number): Heap },
+  shape: number[],
+  begin: number[],
+  size: number[],
+  out: Heap,
+): void {
   const rank = shape.length;
   if (size.some((n) => n === 0)) return;
   if (rank === 0) {
