@@ -18,7 +18,7 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH, WEBGPU_ARGS } from '../scripts/lib/chromi
 import type { BackendName } from '../src/engine/protocol.ts';
 import type { BenchOutcome } from './browser/protocol.ts';
 import { failedRecord, GPT2_DEFAULTS, gpt2Case, PROBE_DEFAULTS, probeCase } from './levels.ts';
-import { type BenchLevel, type BenchRecord, printTable, RESULTS_PATH, writeRecords } from './results.ts';
+import { type BenchLevel, type BenchRecord, printTable, OUT_OPTION, writeRecords } from './results.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -37,7 +37,7 @@ const { values: a } = parseArgs({
     'wait-max': { type: 'string', default: '600' },
     /** Minutes one page (one level on one backend) may take. */
     timeout: { type: 'string', default: '30' },
-    out: { type: 'string', default: RESULTS_PATH },
+    ...OUT_OPTION,
   },
 });
 const root = path.resolve(import.meta.dirname, '..');

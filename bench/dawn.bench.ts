@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import type { ProjectionMode } from '../src/core/recovery.ts';
 import { benchGpt2Step, benchProbe, benchScenarios, GPT2_DEFAULTS, PROBE_DEFAULTS, SCENARIO_DEFAULTS } from './levels.ts';
 import { nodeHost } from './node-host.ts';
-import { type BenchLevel, type BenchRecord, RESULTS_PATH, writeRecords } from './results.ts';
+import { type BenchLevel, type BenchRecord, OUT_OPTION, writeRecords } from './results.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,7 +27,7 @@ const { values } = parseArgs({
     // Level c: also one step under the profiler, with the kernels' device time (timestamp queries, which Dawn
     // gives only with its unsafe APIs allowed).
     profile: { type: 'boolean', default: false },
-    out: { type: 'string', default: RESULTS_PATH },
+    ...OUT_OPTION,
   },
 });
 

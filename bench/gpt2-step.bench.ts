@@ -24,7 +24,7 @@ import {
   PEAK_N,
 } from './levels.ts';
 import { labelThreads, nodeHost, startBenchBackend, THREADS_OPTION } from './node-host.ts';
-import { type BenchRecord, perPromptRatio, printTable, RATE_HEADER, RESULTS_PATH, rateCells, writeRecords } from './results.ts';
+import { type BenchRecord, perPromptRatio, printTable, RATE_HEADER, OUT_OPTION, rateCells, writeRecords } from './results.ts';
 
 const { values } = parseArgs({
   options: {
@@ -35,7 +35,7 @@ const { values } = parseArgs({
     variants: { type: 'string', default: GPT2_DEFAULTS.variants.join(',') },
     'from-hook-n': { type: 'string', default: String(GPT2_DEFAULTS.fromHookN) },
     'no-torch': { type: 'boolean', default: false },
-    out: { type: 'string', default: RESULTS_PATH },
+    ...OUT_OPTION,
     ...THREADS_OPTION,
   },
 });

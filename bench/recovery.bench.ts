@@ -14,7 +14,7 @@ import type { ProjectionMode } from '../src/core/recovery.ts';
 import type { NodeBackend } from '../src/engine/node-backend.ts';
 import { benchProbe, PROBE_DEFAULTS, type ProbeOptions, probeCase, probeMetricsFlops } from './levels.ts';
 import { labelThreads, nodeHost, startBenchBackend, THREADS_OPTION } from './node-host.ts';
-import { type BenchRecord, printTable, RATE_HEADER, rateCells, writeRecords } from './results.ts';
+import { type BenchRecord, OUT_OPTION, printTable, RATE_HEADER, rateCells, writeRecords } from './results.ts';
 
 const { values } = parseArgs({
   options: {
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     m: { type: 'string', default: String(PROBE_DEFAULTS.m) },
     s: { type: 'string', default: String(PROBE_DEFAULTS.s) },
     'no-torch': { type: 'boolean', default: false },
+    ...OUT_OPTION,
     ...THREADS_OPTION,
   },
 });
@@ -132,4 +133,4 @@ printTable(header, table);
 console.log(
   `\nmetrics read-out ≈ ${(probeMetricsFlops(o) / 1e9).toFixed(2)} GFLOP (full encode + decode of N·P rows for ‖e(h_rec)‖); "vs torch" = ms/step ÷ PyTorch's ms/step (same loop, CPU, OpenBLAS on the wasm backend's thread count).`,
 );
-writeRecords('a', records);
+writeRecords('a', records, values.out);

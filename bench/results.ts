@@ -12,6 +12,9 @@ export { mib, percentOfPeak, perPromptRatio, promptsOf, runnerOf } from './recor
 
 export const RESULTS_PATH = 'bench/results.json';
 
+/** Every bench's `--out FILE`: where its records go (default bench/results.json). */
+export const OUT_OPTION = { out: { type: 'string', default: RESULTS_PATH } } as const;
+
 export function readRecords(file = RESULTS_PATH): BenchRecord[] {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BenchRecord[]) : [];
 }

@@ -9,13 +9,14 @@ import { tf } from '../src/core/tf.ts';
 import type { NodeBackend } from '../src/engine/node-backend.ts';
 import { benchScenarios, SCENARIO_DEFAULTS, SCENARIO_IMPLS } from './levels.ts';
 import { labelThreads, nodeHost, startBenchBackend, THREADS_OPTION } from './node-host.ts';
-import { printTable, writeRecords } from './results.ts';
+import { OUT_OPTION, printTable, writeRecords } from './results.ts';
 
 const { values } = parseArgs({
   options: {
     backend: { type: 'string', default: 'wasm' },
     steps: { type: 'string', default: String(SCENARIO_DEFAULTS.steps) },
     ...THREADS_OPTION,
+    ...OUT_OPTION,
   },
 });
 const got = await startBenchBackend(values.backend as NodeBackend, values.threads, { smallModel: true });
@@ -37,4 +38,4 @@ const rows = records.map((r) => [
 ]);
 console.log(`\nbuilt-in scenarios on ${tf.getBackend()}, ${got.threads} thread(s) (Node ${process.version})\n`);
 printTable(['scenario', 'what', 'steps', 'ms/step', 'steps/s', 'load ms', 'run ms'], rows);
-writeRecords('b', records);
+writeRecords('b', records, values.out);
