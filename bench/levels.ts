@@ -344,7 +344,7 @@ export interface Gpt2StepOptions {
 export const GPT2_DEFAULTS: Gpt2StepOptions = {
   n: 64,
   t: 15,
-  steps: 5,
+  steps: 10,
   modes: ['none', 'encoder'],
   variants: ['onward', 'from-hook'],
   fromHookN: 16,
