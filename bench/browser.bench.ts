@@ -7,14 +7,14 @@
 // Level c at 64 prompts may not fit a backend's memory: that is a failed record with the error, and the level
 // runs again at --small-n prompts (ms per step compare per prompt, bench/record.ts's perPromptRatio).
 import '../scripts/lib/clean-errors.ts';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Browser, chromium } from '@playwright/test';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, WEBGPU_ARGS } from '../scripts/lib/chromium.ts';
+import { freePort, startVite } from '../scripts/lib/vite-server.ts';
 import type { BackendName } from '../src/engine/protocol.ts';
 import type { BenchOutcome } from './browser/protocol.ts';
 import { failedRecord, GPT2_DEFAULTS, gpt2Case, PROBE_DEFAULTS, probeCase } from './levels.ts';
@@ -49,52 +49,6 @@ const sh = (cmd: string, args: string[]) => spawnSync(cmd, args, { cwd: root, st
 if (sh('bash', ['scripts/ensure-chromium.sh']) !== 0) process.exit(1);
 if (!a['no-build'] || !existsSync(path.join(root, outDir, 'index.html')))
   if (sh('npx', ['vite', 'build', '--outDir', outDir, '--emptyOutDir']) !== 0) process.exit(1);
-
-/** A port nobody listens on now (the OS picks it), so this never collides with the e2e suite or a dev server. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startPreview(port: number): Promise<ChildProcess> {
-  // vite's own script under this Node, not npx: the process started here is the server, and killing it stops it.
-  const server = spawn(
-    process.execPath,
-    [
-      path.join(root, 'node_modules/vite/bin/vite.js'),
-      'preview',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--strictPort',
-      '--outDir',
-      outDir,
-    ],
-    {
-      cwd: root,
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const url = `http://127.0.0.1:${port}/`;
-  for (let i = 0; i < 120; i++) {
-    if (server.exitCode !== null) throw new Error(`vite preview exited with ${server.exitCode}`);
-    try {
-      if ((await fetch(url)).ok) return server;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  server.kill();
-  throw new Error(`vite preview did not answer at ${url}`);
-}
 
 const load1 = () => loadavg()[0];
 
@@ -190,7 +144,7 @@ async function runPage(browser: Browser, base: string, run: PageRun): Promise<Be
 const steps: Record<string, string> = a.steps ? { steps: a.steps } : {};
 const extra = Object.fromEntries(new URLSearchParams(a.query));
 const port = await freePort();
-const server = await startPreview(port);
+const { server } = await startVite(port, ['preview', '--outDir', outDir]);
 const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...WEBGPU_ARGS] });
 const all: BenchRecord[] = [];
 try {
