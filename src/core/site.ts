@@ -68,6 +68,17 @@ export interface Baseline {
   slotNormMedian: number;
 }
 
+/**
+ * Slots written at their tokens: select [N, T, P] (one-hot columns) · δ [N, P, d] → [N, T, d]. At one token with one
+ * slot (a step from the hook onward at the last position, a probe on one vector per sample) that is a batch of N
+ * products of 1 × 1 by 1 × d, which on wasm costs about 0.3 ms a call, forward and backward: there it is the
+ * elementwise product it amounts to (tens of µs).
+ */
+function placeSlots(select: Tensor3D, delta: Tensor3D): Tensor3D {
+  const [, t, p] = select.shape;
+  return (t === 1 && p === 1 ? tf.mul(select, delta) : tf.matMul(select, delta)) as Tensor3D;
+}
+
 function rowNorms(x: Tensor): Tensor1D {
   return tf.sqrt(tf.sum(tf.square(tf.reshape(x, [x.shape[0], -1])), 1)) as Tensor1D;
 }
@@ -237,13 +248,13 @@ export class RecoverySite {
 
   /** δ [N, P, d] (already broadcast and masked) written into the defended residual: [N, T, d]. */
   hRec(delta: Tensor3D): Tensor3D {
-    return tf.add(this.hDef, tf.matMul(this.select, delta)) as Tensor3D;
+    return tf.add(this.hDef, placeSlots(this.select, delta)) as Tensor3D;
   }
 
   /** B for δ [N, P, d]; from the hook onward when the behaviour allows it (the same value, less work). */
   behaviourAt(delta: Tensor3D): Tensor1D {
     const o = this.onward;
-    if (o) return o.b.behaviour(tf.add(o.hDef, tf.matMul(o.select, delta)) as Tensor3D);
+    if (o) return o.b.behaviour(tf.add(o.hDef, placeSlots(o.select, delta)) as Tensor3D);
     return this.spec.behaviour(this.hRec(delta));
   }
 
