@@ -11,7 +11,15 @@
 // nothing is read back from the device unless metrics are recorded.
 import { InputError } from './errors.ts';
 import { tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from './tf.ts';
-import { EncoderProjector, cosine, orthonormalRows, projectOffMaskedColumns, projectOffRows } from './projection.ts';
+import {
+  EncoderProjector,
+  cosine,
+  type MaskedColumns,
+  maskedColumns,
+  orthonormalRows,
+  projectOffMaskedColumns,
+  projectOffRows,
+} from './projection.ts';
 import { mixSeed, mulberry32, normals } from './rng.ts';
 import type { RecoverySite } from './site.ts';
 import { RATIO_MIN_DEFENDED_NORM, summarise, type HistoryEntry, type RecoveryResult, type SampleMetrics } from './metrics.ts';
@@ -201,9 +209,8 @@ export class RecoveryRun {
   private stepCount = 0;
   private status: RunStatus = 'ready';
   private pauseRequested = false;
-  private readonly A: Tensor2D | null;
-  /** AᵀA, for the exact Jacobian projection. */
-  private readonly G: Tensor2D | null;
+  /** The defended encoder columns, for the exact Jacobian projection (affine encoders). */
+  private readonly columns: MaskedColumns | null;
 
   private constructor(
     readonly site: RecoverySite,
@@ -217,8 +224,7 @@ export class RecoveryRun {
     this.deltaVar = zeros();
     this.m = zeros();
     this.v = zeros();
-    this.A = site.affineEncoder ? site.set.encoderDirections() : null;
-    this.G = this.A ? tf.tidy(() => tf.matMul(this.A!, this.A!, true, false)) : null;
+    this.columns = site.affineEncoder ? maskedColumns(site.set.encoderDirections()) : null;
     if (options.checkpointMaxRelDrift !== null) {
       const none = () => tf.tidy(() => tf.variable(tf.fill([shape[0]], Number.NEGATIVE_INFINITY), false));
       this.best = { delta: zeros(), score: none(), fallbackDelta: zeros(), fallbackScore: none() };
@@ -318,11 +324,11 @@ export class RecoveryRun {
     const s = site.set.size;
     const shared = options.delta === 'shared';
     const full = this.full(delta);
-    if (this.A && this.G && s <= options.jacobian.exactMaxRows) {
+    if (this.columns && s <= options.jacobian.exactMaxRows) {
       const active = site.activeMask(full); // [N, P, s]
       const mask = shared ? tf.max(active, 0) : tf.reshape(active, [n * p, s]); // [P, s] or [N·P, s]
       const rows = tf.reshape(grad, [-1, d]) as Tensor2D;
-      return tf.reshape(projectOffMaskedColumns(rows, this.A, this.G, mask as Tensor2D, options.ridge), grad.shape);
+      return tf.reshape(projectOffMaskedColumns(rows, this.columns, mask as Tensor2D, options.ridge), grad.shape);
     }
     const k = options.jacobian.probes;
     const rand = mulberry32(mixSeed(options.seed, this.stepCount));
@@ -662,7 +668,15 @@ export class RecoveryRun {
   dispose(): void {
     if (this.status === 'disposed') return;
     this.disposeLast();
-    tf.dispose([this.deltaVar, this.m, this.v, this.A, this.G, ...(this.best ? Object.values(this.best) : [])].filter(Boolean) as Tensor[]);
+    tf.dispose(
+      [
+        this.deltaVar,
+        this.m,
+        this.v,
+        ...(this.columns ? Object.values(this.columns) : []),
+        ...(this.best ? Object.values(this.best) : []),
+      ].filter(Boolean) as Tensor[],
+    );
     this.projector?.dispose();
     this.status = 'disposed';
   }

@@ -57,7 +57,9 @@ export function copyBlock(
   for (let o = 0; ; o += run) {
     let from = begin[k] * stride[k];
     for (let j = 0; j < k; j++) from += (begin[j] + index[j]) * stride[j];
-    out.set(x.subarray(from, from + run), o);
+    // A view per run costs more than copying a short run value by value (a slice of a few columns).
+    if (run < 32) for (let i = 0; i < run; i++) out[o + i] = x[from + i];
+    else out.set(x.subarray(from, from + run), o);
     let j = k - 1;
     while (j >= 0 && ++index[j] === size[j]) index[j--] = 0;
     if (j < 0) return;

@@ -115,7 +115,8 @@ export function probeBehaviour(
   // a product with a transposed column) costs about 0.5 ms where an elementwise product takes tens of µs.
   const pool = acts.t === 1 ? tf.tensor2d(weights, [acts.n, 1]) : tf.tensor3d(weights, [acts.n, 1, acts.t]);
   const behaviour: Behaviour = (hRec: Tensor3D) => {
-    const pooled = acts.t === 1 ? tf.mul(tf.reshape(hRec, [acts.n, -1]), pool) : tf.reshape(tf.matMul(pool as Tensor3D, hRec), [acts.n, -1]);
+    const pooled =
+      acts.t === 1 ? tf.mul(tf.reshape(hRec, [acts.n, -1]), pool) : tf.reshape(tf.matMul(pool as Tensor3D, hRec), [acts.n, -1]);
     return tf.add(tf.sum(tf.mul(pooled, w), 1), bias) as Tensor1D; // [N]
   };
   return { behaviour, dispose: () => tf.dispose([w, bias, pool]) };
