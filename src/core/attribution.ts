@@ -1,7 +1,7 @@
 // Feature attribution to the behaviour through a pass-through SAE (docs/method.md §6.1):
 //   attr_f = mean_i Σ_t z_{i,t,f} · ∂B_i/∂z_{i,t,f},   with h = D(z) + e(h) and e detached,
 // so ∂B/∂z_f = (∂B/∂h)·W_dec[f]ᵀ. Used to pick the defended set ("top-K positive").
-import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
+import { keepTransposes, tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
 import type { Sae } from './sae.ts';
 import type { Behaviour } from './site.ts';
 
@@ -16,12 +16,15 @@ export async function featureAttribution(sae: Sae, h: Tensor3D, behaviour: Behav
   const weights = tf.tensor3d(tokenWeights ?? new Float32Array(n * t).fill(1), [n, t, 1]);
   const chunk = Math.max(1, Math.floor(4_000_000 / Math.max(1, t * m)));
   let total = tf.zeros([m]);
+  // W_decᵀ made once for the whole loop where transposeB is slow (keepTransposes), and freed after it.
+  const W_decT = keepTransposes() ? tf.transpose(sae.W_dec) : null;
   for (let start = 0; start < n; start += chunk) {
     const size = Math.min(chunk, n - start);
     const next = tf.tidy(() => {
       const hc = tf.slice(h, [start, 0, 0], [size, t, d]);
       const gc = tf.mul(tf.slice(grad, [start, 0, 0], [size, t, d]), tf.slice(weights, [start, 0, 0], [size, t, 1]));
-      let dBdz = tf.matMul(tf.reshape(gc, [-1, d]) as Tensor2D, sae.W_dec, false, true); // [size·T, m]
+      const rows = tf.reshape(gc, [-1, d]) as Tensor2D;
+      let dBdz = W_decT ? tf.matMul(rows, W_decT) : tf.matMul(rows, sae.W_dec, false, true); // [size·T, m]
       if (sae.cfg.normalizeActivations === 'constant_norm_rescale') {
         // ĥ = (zW_dec + b_dec)/scale, so ∂ĥ/∂z carries 1/scale per token.
         const x = tf.reshape(hc, [-1, d]);
@@ -36,6 +39,6 @@ export async function featureAttribution(sae: Sae, h: Tensor3D, behaviour: Behav
     total = next;
   }
   const attr = await total.data();
-  tf.dispose([grad, weights, total]);
+  tf.dispose([grad, weights, total, ...(W_decT ? [W_decT] : [])]);
   return Float32Array.from(attr, (v) => v / n);
 }

@@ -146,7 +146,7 @@ export function batchedSolveSpd(K: Tensor3D, b: Tensor2D): Tensor2D {
 /** The columns A [d, s] of the masked projection, with what it reuses every step: Aᵀ [s, d] and G = AᵀA [s, s]. */
 export interface MaskedColumns {
   A: Tensor2D;
-  /** Kept rather than a product with transposeB, which on wasm runs about 20× slower than a plain one. */
+  /** Kept on every backend (it is small) rather than a product with transposeB, slow on wasm (keepTransposes). */
   At: Tensor2D;
   G: Tensor2D;
 }

@@ -7,7 +7,7 @@
 // Hooks read (cache), replace or add to any activation; forwardFrom(hook, resid) starts mid-network so a
 // recovery loop does not recompute the layers before the hook. Everything is differentiable w.r.t. the
 // residual and the weights; with embedding 'onehot' also on backends without a gather gradient (wasm).
-import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../core/tf.ts';
+import { keepTransposes, tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../core/tf.ts';
 import { ModelInputError } from './errors.ts';
 
 export interface GPT2Config {
@@ -122,7 +122,7 @@ function matMulOverCache(a: Tensor4D, kept: Tensor4D, fresh: Tensor4D, transpose
  */
 export function matMulFrozen(x: Tensor2D, W: Tensor2D, transposed: () => Tensor2D, bias?: Tensor1D): Tensor2D {
   if (W instanceof tf.Variable || bias instanceof tf.Variable) return (bias ? tf.add(tf.matMul(x, W), bias) : tf.matMul(x, W)) as Tensor2D;
-  const wasm = tf.getBackend() === 'wasm';
+  const wasm = keepTransposes();
   const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
     const a = args[0] as Tensor2D;
     return {
@@ -427,10 +427,9 @@ export class GPT2 {
     const { W_U, b_U } = this.weights;
     if (W_U) return this.linear(x, W_U, b_U);
     const W_E = this.weights.W_E;
-    // The wasm backend's matMul with transposeB is ~5× slower than with a transposed copy (GPT-2 small, 128
-    // rows: 3.7 s vs 0.75 s). Frozen weights there get a cached W_Et = W_Eᵀ; other backends and trainable
-    // (Variable) weights use transposeB, which costs no extra memory.
-    if (tf.getBackend() === 'wasm' && !(W_E instanceof tf.Variable)) {
+    // Frozen weights on wasm get a cached W_Et = W_Eᵀ (GPT-2 small, 128 rows: 0.75 s against 3.7 s with
+    // transposeB); other backends and trainable (Variable) weights use transposeB, which costs no extra memory.
+    if (keepTransposes() && !(W_E instanceof tf.Variable)) {
       this.W_Et ??= tf.keep(tf.transpose(W_E));
       return tf.matMul(x, this.W_Et);
     }
