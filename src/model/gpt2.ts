@@ -115,19 +115,18 @@ function matMulOverCache(a: Tensor4D, kept: Tensor4D, fresh: Tensor4D, transpose
 
 /**
  * x · W (+ b) for a weight W and optional bias b. Frozen (not Variables), the product and the bias are one fused
- * kernel, and the backward pass forms only x's gradient, dy · Wᵀ; on wasm, whose matMul with transposeB runs ~10×
- * slower than a plain one, by multiplying by `transposed()`, a copy of Wᵀ the caller keeps (made at the first
- * backward pass: one more copy of the weight in memory). Trainable weights (model training) take the automatic
- * gradient, which also gives dW and db.
+ * kernel, and the backward pass forms only x's gradient, dy · Wᵀ; where transposeB is slow (keepTransposes: wasm),
+ * by multiplying by `transposed()`, a copy of Wᵀ the caller keeps (made at the first backward pass: one more copy of
+ * the weight in memory). Trainable weights (model training) take the automatic gradient, which also gives dW and db.
  */
 export function matMulFrozen(x: Tensor2D, W: Tensor2D, transposed: () => Tensor2D, bias?: Tensor1D): Tensor2D {
   if (W instanceof tf.Variable || bias instanceof tf.Variable) return (bias ? tf.add(tf.matMul(x, W), bias) : tf.matMul(x, W)) as Tensor2D;
-  const wasm = keepTransposes();
+  const kept = keepTransposes();
   const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
     const a = args[0] as Tensor2D;
     return {
       value: bias ? tf.fused.matMul({ a, b: W, bias }) : tf.matMul(a, W),
-      gradFunc: (dy: Tensor) => (wasm ? tf.matMul(dy as Tensor2D, transposed()) : tf.matMul(dy as Tensor2D, W, false, true)),
+      gradFunc: (dy: Tensor) => (kept ? tf.matMul(dy as Tensor2D, transposed()) : tf.matMul(dy as Tensor2D, W, false, true)),
     };
   });
   return f(x) as Tensor2D;
