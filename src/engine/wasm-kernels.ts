@@ -72,49 +72,48 @@ function sliceOf(x: tf.TensorInfo, begin: number[], size: number[], backend: Was
   return out;
 }
 
+/** A kernel over TF.js's `name` on wasm for tensors on the heap; strings (which are not) keep TF.js's kernel. */
+function onHeap(
+  name: string,
+  body: (x: tf.TensorInfo, attrs: tf.NamedAttrMap, backend: WasmBackend) => tf.TensorInfo | tf.TensorInfo[],
+): tf.KernelConfig {
+  const original = tf.getKernel(name, 'wasm')!.kernelFunc;
+  return {
+    kernelName: name,
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const x = args.inputs.x as tf.TensorInfo;
+      return x.dtype === 'string' ? original(args) : body(x, args.attrs ?? {}, args.backend as unknown as WasmBackend);
+    },
+  };
+}
+
 /**
  * Slice and SplitV reading the input where it lies. TF.js's wasm Slice first copies the whole input off the heap
  * (`readSync`), so splitting GPT-2's fused q, k, v product ([64, 2,304]) copied it three times: 1.3 ms a split
- * where the three slices' own copies take tens of µs. Strings keep TF.js's kernels (they do not live on the heap).
+ * where the three slices' own copies take tens of µs.
  */
-function heapSliceKernels(): tf.KernelConfig[] {
-  const slice = tf.getKernel(tf.Slice, 'wasm')!.kernelFunc;
-  const splitV = tf.getKernel(tf.SplitV, 'wasm')!.kernelFunc;
-  return [
-    {
-      kernelName: tf.Slice,
-      backendName: 'wasm',
-      kernelFunc: (args) => {
-        const x = args.inputs.x as tf.TensorInfo;
-        if (x.dtype === 'string') return slice(args);
-        const { begin, size } = args.attrs as unknown as tf.SliceAttrs;
-        const [b, s] = tf.slice_util.parseSliceParams(x, begin, size);
-        return sliceOf(x, b, s, args.backend as unknown as WasmBackend);
-      },
-    },
-    {
-      kernelName: tf.SplitV,
-      backendName: 'wasm',
-      kernelFunc: (args) => {
-        const x = args.inputs.x as tf.TensorInfo;
-        if (x.dtype === 'string') return splitV(args);
-        const { numOrSizeSplits, axis } = args.attrs as unknown as tf.SplitVAttrs;
-        const a = tf.util.parseAxisParam(axis, x.shape)[0];
-        const begin = new Array<number>(x.shape.length).fill(0);
-        return tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, a).map((n) => {
-          const size = [...x.shape];
-          size[a] = n;
-          const out = sliceOf(x, [...begin], size, args.backend as unknown as WasmBackend);
-          begin[a] += n;
-          return out;
-        });
-      },
-    },
-  ];
-}
+const heapSlice = onHeap(tf.Slice, (x, attrs, backend) => {
+  const { begin, size } = attrs as unknown as tf.SliceAttrs;
+  const [b, s] = tf.slice_util.parseSliceParams(x, begin, size);
+  return sliceOf(x, b, s, backend);
+});
+
+const heapSplitV = onHeap(tf.SplitV, (x, attrs, backend) => {
+  const { numOrSizeSplits, axis } = attrs as unknown as tf.SplitVAttrs;
+  const a = tf.util.parseAxisParam(axis, x.shape)[0];
+  const begin = new Array<number>(x.shape.length).fill(0);
+  return tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, a).map((n) => {
+    const size = [...x.shape];
+    size[a] = n;
+    const out = sliceOf(x, [...begin], size, backend);
+    begin[a] += n;
+    return out;
+  });
+});
 
 // Over TF.js's own (a second evaluation of this module replaces the first one's, which delegate alike).
-for (const k of [sharedIdentity, ...heapSliceKernels()]) {
+for (const k of [sharedIdentity, heapSlice, heapSplitV]) {
   tf.unregisterKernel(k.kernelName, 'wasm');
   tf.registerKernel(k);
 }
