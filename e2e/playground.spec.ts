@@ -59,7 +59,12 @@ test.describe('run controls and live charts (WebGPU)', () => {
       type: 'longest main-thread task during the run',
       description: `${longest.toFixed(0)} ms (${longTasks.length} tasks over 50 ms)`,
     });
-    console.log(`longest main-thread task during the run: ${longest.toFixed(0)} ms`);
+    // The browser reports only tasks over 50 ms: none at all is the goal met.
+    console.log(
+      longTasks.length
+        ? `longest main-thread task during the run: ${longest.toFixed(0)} ms (${longTasks.length} over 50 ms)`
+        : 'longest main-thread task during the run: none over 50 ms',
+    );
     expect(longest, 'a main-thread task over 200 ms freezes the page').toBeLessThan(200);
     // Reset: back to the start.
     await page.keyboard.press('r');
