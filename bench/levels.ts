@@ -8,7 +8,7 @@ import { parseClampRule } from '../src/core/clamp.ts';
 import { RecoverySite } from '../src/core/site.ts';
 import { RecoveryRun, resolveOptions, type ProjectionMode } from '../src/core/recovery.ts';
 import { mulberry32, normals } from '../src/core/rng.ts';
-import { randomGpt2 } from '../src/model/load.ts';
+import { randomGpt2 } from '../src/model/families/gpt2/load.ts';
 import { probeBehaviour } from '../src/scenarios/probe.ts';
 import { logitBehaviour } from '../src/scenarios/builtin/common.ts';
 import type { ReadAsset } from '../src/scenarios/builtin/assets.ts';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { tf, type Variable } from '../src/core/tf.ts';
 import { initNodeBackend } from '../src/engine/node-backend.ts';
-import { gpt2ConfigJson, gpt2ToSafetensors, loadGpt2 } from '../src/model/load.ts';
+import { gpt2ConfigJson, gpt2ToSafetensors, loadGpt2 } from '../src/model/families/gpt2/load.ts';
 import { WordTokenizer } from '../src/model/tokenizers/word.ts';
 import { parseSafetensors, writeSafetensors } from '../src/io/safetensors.ts';
 import { FAMILIES, heldOutSet, trainingStream, worldVocabulary, type Example, type Family } from '../src/world/generate.ts';

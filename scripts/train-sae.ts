@@ -12,12 +12,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { tf, type Tensor2D } from '../src/core/tf.ts';
 import { initNodeBackend } from '../src/engine/node-backend.ts';
-import { loadGpt2 } from '../src/model/load.ts';
+import { loadGpt2 } from '../src/model/families/gpt2/load.ts';
 import { WordTokenizer } from '../src/model/tokenizers/word.ts';
 import { writeSaeLensFolder } from '../src/io/saelens.ts';
 import { FAMILIES, heldOutSet, trainingStream, type Example } from '../src/world/generate.ts';
 import { batchIds } from '../src/world/evaluate.ts';
-import type { GPT2 } from '../src/model/gpt2.ts';
+import type { GPT2 } from '../src/model/families/gpt2/model.ts';
 import { SaeTrainer, type SaeTrainOptions, type SaeQuality } from './train/sae.ts';
 
 const { values: a } = parseArgs({

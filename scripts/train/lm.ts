@@ -2,8 +2,8 @@
 // weighted up), Adam with warm-up and cosine decay, global-norm clipping. Deterministic given the seed.
 // The embedding is one-hot·W_E so the gradient exists on TF.js' wasm backend (no gather gradient there).
 import { tf, type Tensor, type Tensor2D, type Tensor3D, type Variable } from '../../src/core/tf.ts';
-import { GPT2, type GPT2Config, type GPT2Weights } from '../../src/model/gpt2.ts';
-import { randomGpt2 } from '../../src/model/load.ts';
+import { GPT2, type GPT2Config, type GPT2Weights } from '../../src/model/families/gpt2/model.ts';
+import { randomGpt2 } from '../../src/model/families/gpt2/load.ts';
 import type { WordTokenizer } from '../../src/model/tokenizers/word.ts';
 import { batchIds } from '../../src/world/evaluate.ts';
 import type { Example } from '../../src/world/generate.ts';

@@ -6,11 +6,9 @@ import { type BackendFlags, backendOption, startBackend, threadsOption } from '.
 import { InputError } from '../core/errors.ts';
 import { formatNumber } from '../core/format.ts';
 import { tf, type Tensor3D } from '../core/tf.ts';
-import { loadSaeLens } from '../io/saelens.ts';
-import { type GPT2, parseResidHook } from '../model/gpt2.ts';
-import { loadGpt2 } from '../model/load.ts';
-import { processWeights } from '../model/process.ts';
-import { loadTokenizer } from '../model/tokenizers/index.ts';
+import { loadSaeFolder } from '../io/sae-folder.ts';
+import { loadModel } from '../model/registry.ts';
+import type { LanguageModel } from '../model/types.ts';
 import { writeOutput } from './fs.ts';
 import { indexList, integer } from './parse.ts';
 import { addSourceOptions, readModelSource, readSaeSource, type SourceFlags } from './sources.ts';
@@ -41,7 +39,7 @@ export function register(program: Command): void {
     .description(
       "One prompt through a real model and SAE: token ids, the top next tokens, and per position the hook's norm and the active features.",
     )
-    .requiredOption('--model <dir|hf:…>', 'a GPT-2 folder (config.json, model.safetensors) or hf:owner/name')
+    .requiredOption('--model <dir|hf:…>', 'a model folder (config.json, model.safetensors, tokenizer files) or hf:owner/name')
     .requiredOption('--sae <dir|hf:…>', 'a SAELens folder or hf:owner/name/folder (its hook is where the activations are read)')
     .option('--prompt <text>', 'the prompt')
     .option('--ids <list>', 'token ids instead of a prompt, e.g. 464,3290,318', indexList('--ids'))
@@ -61,35 +59,32 @@ async function inspectCommand(flags: InspectFlags): Promise<void> {
   await startBackend(flags);
   const modelFiles = await readModelSource(flags.model, flags);
   const saeFiles = await readSaeSource(flags.sae, flags);
-  const { sae, config: saeCfg } = loadSaeLens(saeFiles, { source: saeFiles.name });
-  const raw = loadGpt2(modelFiles.configJson, modelFiles.weights, modelFiles.name);
-  let model: GPT2 = raw.model;
+  const { sae, config: saeCfg } = loadSaeFolder(saeFiles, { source: saeFiles.name });
+  let model: LanguageModel | null = null;
   try {
-    if (flags.processing !== 'none') {
-      model = processWeights(raw.model);
-      raw.model.dispose();
-    }
-    const tok = loadTokenizer(modelFiles.tokenizerJson, raw.raw);
+    const loaded = loadModel(modelFiles, flags.processing);
+    model = loaded.model;
+    const tok = loaded.tokenizer;
     const hook = saeCfg.hookName;
     if (!hook) throw new InputError(`${saeFiles.name}: cfg.json names no hook (hook_name)`);
-    parseResidHook(hook, model.config.nLayer);
+    model.residHook(hook);
     if (sae.dIn !== model.config.dModel)
       throw new InputError(`${saeFiles.name} reads d_in = ${sae.dIn} but ${modelFiles.name} has d_model = ${model.config.dModel}`);
     const body = flags.ids ?? tok.encode(flags.prompt ?? '');
-    const ids = flags.prependBos && tok.bosId !== undefined ? [tok.bosId, ...body] : body;
+    const ids = (flags.prependBos ?? tok.wantsBos) && tok.bosId !== undefined ? [tok.bosId, ...body] : body;
     const report = await inspect(model, sae, hook, ids, (xs) => tok.tokenStrings(xs), flags.topK, flags.features);
     const full: InspectReport = { model: modelFiles.name, sae: saeFiles.name, hook, processing: flags.processing, ...report };
     printReport(full);
     if (flags.json) writeOutput(flags.json, `${JSON.stringify(full, null, 2)}\n`);
   } finally {
-    model.dispose();
+    model?.dispose();
     sae.dispose();
   }
 }
 
 /** The numbers of the report (no I/O). */
 export async function inspect(
-  model: GPT2,
+  model: LanguageModel,
   sae: { encode: (h: tf.Tensor) => tf.Tensor; dSae: number },
   hook: string,
   ids: number[],
@@ -101,8 +96,8 @@ export async function inspect(
   const cache = new Map<string, tf.Tensor>([[hook, tf.scalar(0)]]);
   const placeholder = cache.get(hook)!;
   const [logitsT, hT] = tf.tidy(() => {
-    const logits = model.forward([ids], { cache });
-    return [tf.slice(logits, [0, T - 1, 0], [1, 1, -1]), cache.get(hook) as Tensor3D];
+    // The last position's logits only: a 256,000-token vocabulary at every position is not needed.
+    return [model.forward([ids], { cache, logitsAt: [T - 1] }), cache.get(hook) as Tensor3D];
   });
   placeholder.dispose();
   const logits = (await logitsT.data()) as Float32Array;

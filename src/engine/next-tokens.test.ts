@@ -10,12 +10,12 @@ import { tf, type Tensor } from '../core/tf.ts';
 import { InputError } from '../core/errors.ts';
 import { DefendedSet, defendedStateFull } from '../core/intervention.ts';
 import type { ClampRule } from '../core/clamp.ts';
-import type { GPT2 } from '../model/gpt2.ts';
-import { loadGpt2 } from '../model/load.ts';
-import { processWeights } from '../model/process.ts';
+import type { GPT2 } from '../model/families/gpt2/model.ts';
+import { loadGpt2 } from '../model/families/gpt2/load.ts';
+import { processWeights } from '../model/families/gpt2/process.ts';
 import { Gpt2BpeTokenizer } from '../model/tokenizers/bpe.ts';
 import type { Sae } from '../core/sae.ts';
-import { loadSaeLens } from '../io/saelens.ts';
+import { loadSaeFolder } from '../io/sae-folder.ts';
 import { tinyBpeSae } from '../model/__fixtures__/tiny-bpe-sae.ts';
 import { SCENARIOS } from '../scenarios/catalog.ts';
 import { loadBuiltinModel, loadBuiltinSae } from '../scenarios/builtin/assets.ts';
@@ -252,7 +252,7 @@ describe.each(['prompts', 'paper-ioi'] as const)('next tokens on a real-model sc
     const { model: raw } = loadGpt2(spec.model.configJson, spec.model.weights as Uint8Array);
     const model = processWeights(raw);
     raw.dispose();
-    const { sae } = loadSaeLens({ ...spec.sae, weights: spec.sae.weights as Uint8Array });
+    const { sae } = loadSaeFolder(spec.sae);
     const tok = new Gpt2BpeTokenizer();
     try {
       const info = await session.handle({ type: 'loadScenario', scenario: spec });

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { maxRelErr, normRelErr } from '../core/compare.ts';
 import { tf, type Tensor3D } from '../core/tf.ts';
-import { randomGpt2 } from './load.ts';
+import { randomGpt2 } from './families/gpt2/load.ts';
 import { HookOnward, ReadoutHead } from './hook-onward.ts';
 import { Sae } from '../core/sae.ts';
 import { parseClampRule } from '../core/clamp.ts';

@@ -4,7 +4,8 @@
 // the earlier positions' keys and values computed once per run; and a logit readout needs ln_final at one
 // position per row and the few unembedding columns it weights, not the whole vocabulary.
 import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../core/tf.ts';
-import { type GPT2, ModelInputError, matMulFrozen, type PastKV, parseResidHook } from './gpt2.ts';
+import { ModelInputError } from './errors.ts';
+import type { LanguageModel, LogitColumns, PastKV } from './types.ts';
 
 /** B_n = Σ weight · logit[n, at_n, token] over row n's (token, weight) terms: a logit difference, a margin. */
 export interface LogitReadout {
@@ -16,15 +17,10 @@ export interface LogitReadout {
 /** A logit readout compiled against a model: the read columns of the unembedding and the weights over them. */
 export class ReadoutHead {
   readonly at: readonly number[];
-  private readonly W: Tensor2D; // [d, C]: the unembedding's columns of the read tokens (W_U, or W_E's rows transposed)
-  private readonly b?: Tensor1D; // [C]: b_U there, when the model has one
-  private Wt?: Tensor2D; // Wᵀ for the gradient on wasm (matMulFrozen), made at the first backward pass
+  private readonly columns: LogitColumns;
   private readonly weights: Tensor2D; // [N, C]
 
-  constructor(
-    private readonly model: GPT2,
-    readout: LogitReadout,
-  ) {
+  constructor(model: LanguageModel, readout: LogitReadout) {
     const { vocabSize } = model.config;
     const n = readout.at.length;
     if (readout.terms.length !== n) throw new ModelInputError(`the readout has ${n} positions but ${readout.terms.length} rows of terms`);
@@ -39,12 +35,7 @@ export class ReadoutHead {
       for (const [t, v] of row) w[i * tokens.length + (column.get(t) as number)] += v;
     });
     this.at = readout.at;
-    const { W_E, W_U, b_U } = model.weights;
-    [this.W, this.b] = tf.tidy(() => {
-      const ids = tf.tensor1d(tokens, 'int32');
-      const W = (W_U ? tf.gather(W_U, ids, 1) : tf.transpose(tf.gather(W_E, ids))) as Tensor2D;
-      return [W, b_U ? (tf.gather(b_U, ids) as Tensor1D) : undefined];
-    });
+    this.columns = model.logitColumns(tokens);
     this.weights = tf.tensor2d(w, [n, tokens.length]);
   }
 
@@ -66,52 +57,48 @@ export class ReadoutHead {
     const [n, t] = x.shape;
     // Row selection as a one-hot matmul: differentiable on every backend (gather's gradient is not on wasm).
     const rows = tf.reshape(tf.matMul(sel ?? this.selection(n, t, offset), x), [n, -1]) as Tensor2D;
-    const logits = matMulFrozen(this.model.finalNorm(rows), this.W, () => {
-      this.Wt ??= tf.keep(tf.transpose(this.W));
-      return this.Wt;
-    });
-    return tf.sum(tf.mul(this.b ? tf.add(logits, this.b) : logits, this.weights), 1) as Tensor1D;
+    return tf.sum(tf.mul(this.columns.logits(rows), this.weights), 1) as Tensor1D;
   }
 
   dispose(): void {
-    tf.dispose([this.W, this.weights]);
-    this.b?.dispose();
-    this.Wt?.dispose();
+    this.weights.dispose();
+    this.columns.dispose();
   }
 }
 
 /** The model from a hook onward, for inputs whose positions before `from` equal a given prefix. */
 export class HookOnward {
   private constructor(
-    private readonly model: GPT2,
+    private readonly model: LanguageModel,
     readonly hook: string,
     readonly from: number,
     private readonly past: (PastKV | undefined)[],
   ) {}
 
   /** Caches, at every attention layer after the hook, the keys and values of prefix [N, from, d] (from may be 0). */
-  static create(model: GPT2, hook: string, prefix: Tensor3D): HookOnward {
-    const { layer, point } = parseResidHook(hook, model.config.nLayer);
+  static create(model: LanguageModel, hook: string, prefix: Tensor3D): HookOnward {
+    const { layer, point } = model.residHook(hook);
     const from = prefix.shape[1];
     const past: (PastKV | undefined)[] = [];
     if (from > 0) {
       const first = point === 'hook_resid_pre' ? layer : layer + 1;
       const cache = new Map<string, Tensor>();
+      const { k, v } = model.kvHooks;
       for (let i = first; i < model.config.nLayer; i++) {
-        cache.set(`blocks.${i}.attn.hook_k`, prefix);
-        cache.set(`blocks.${i}.attn.hook_v`, prefix);
+        cache.set(`blocks.${i}.${k}`, prefix);
+        cache.set(`blocks.${i}.${v}`, prefix);
       }
       tf.tidy(() => {
         model.residualFrom(hook, prefix, { cache });
       });
       for (let i = first; i < model.config.nLayer; i++) {
         const kv = (name: string) => {
-          const x = cache.get(`blocks.${i}.attn.${name}`) as Tensor;
+          const x = cache.get(`blocks.${i}.${name}`) as Tensor;
           const t = tf.keep(tf.transpose(x, [0, 2, 1, 3]) as Tensor4D);
           x.dispose();
           return t;
         };
-        past[i] = { k: kv('hook_k'), v: kv('hook_v') };
+        past[i] = { k: kv(k), v: kv(v) };
       }
     }
     return new HookOnward(model, hook, from, past);

@@ -11,7 +11,7 @@ import { InputError } from '../core/errors.ts';
 import { featureAttribution } from '../core/attribution.ts';
 import { featureStatistics } from '../core/feature-stats.ts';
 import { rankPositive } from '../core/select.ts';
-import type { GPT2 } from '../model/gpt2.ts';
+import type { LanguageModel } from '../model/types.ts';
 import type { Tokenizer } from '../model/tokenizers/types.ts';
 import type { LogitReadout } from '../model/hook-onward.ts';
 import { loadSaeLens } from '../io/saelens.ts';
@@ -63,7 +63,7 @@ export interface SampleInfo {
 
 /** The language model behind a scenario with text prompts: the residual at `hook` runs on to the logits. */
 export interface ScenarioLm {
-  model: GPT2;
+  model: LanguageModel;
   tokenizer: Tokenizer;
   hook: string;
   /**

@@ -1,16 +1,16 @@
-// A scenario on a real model: a GPT-2-family checkpoint (Hugging Face layout), a SAELens SAE at one of its
-// residual hooks, and the user's prompt set (prompts.ts). The model's weights are processed as TransformerLens
-// does by default (model/process.ts), because SAELens SAEs for GPT-2 were trained on those activations;
-// `processing: 'none'` keeps the checkpoint's own weights (and says so in the result).
+// A scenario on a real model: a checkpoint of any family the registry knows (model/registry.ts; Hugging Face
+// layout), an SAE at one of its residual hooks, and the user's prompt set (prompts.ts). The model's weights are
+// processed as TransformerLens does by default (each family's processingNote), because SAELens SAEs were trained
+// on those activations; `processing: 'none'` keeps the checkpoint's own weights (and says so in the result).
 import { tf, type Tensor3D } from '../core/tf.ts';
 import { InputError } from '../core/errors.ts';
 import { featureAttribution } from '../core/attribution.ts';
 import { rankPositive } from '../core/select.ts';
-import { loadGpt2 } from '../model/load.ts';
-import { type GPT2, parseResidHook } from '../model/gpt2.ts';
-import { processWeights } from '../model/process.ts';
-import { loadTokenizer } from '../model/tokenizers/index.ts';
-import { loadSaeLens, type SaeFolderFiles } from '../io/saelens.ts';
+import { WEIGHTS_FILE, type WeightFile } from '../model/checkpoint.ts';
+import type { WeightProcessing } from '../model/family.ts';
+import { loadModel } from '../model/registry.ts';
+import type { LanguageModel } from '../model/types.ts';
+import { loadSaeFolder, type SaeFolder } from '../io/sae-folder.ts';
 import { SCENARIOS } from './catalog.ts';
 import { logitBehaviour, logitDiff } from './builtin/common.ts';
 import { positionSets, sharedDeltaProblem } from './positions.ts';
@@ -20,26 +20,34 @@ import type { LoadedScenario } from './load.ts';
 
 type Bytes = Uint8Array | ArrayBuffer;
 
-export type WeightProcessing = 'transformer-lens' | 'none';
+export type { WeightProcessing };
 
 export interface ModelScenarioSpec {
   kind: 'model';
   /** Which catalog entry supplies the title and defaults (default: prompts, the user's own). */
   scenario?: 'prompts' | 'paper-ioi';
-  /** config.json, model.safetensors and (for a word-level model) tokenizer.json; `name` is how results cite it. */
-  model: { configJson: string; weights: Bytes; tokenizerJson?: string; name: string };
-  sae: SaeFolderFiles & { name: string };
+  /**
+   * config.json, the weights (model.safetensors, or the shards of model.safetensors.index.json) and the tokenizer
+   * files the family reads (tokenizer.json, tokenizer_config.json); `name` is how results cite it.
+   */
+  model: { configJson: string; weights: Bytes | readonly WeightFile[]; tokenizerJson?: string; tokenizerConfigJson?: string; name: string };
+  /** An SAE folder of either layout (SAELens or Gemma Scope: src/io/sae-folder.ts). */
+  sae: SaeFolder & { name: string };
   /** The prompt set's JSON lines, and its name. */
   prompts: { text: string; name: string };
   processing?: WeightProcessing;
-  /** Prepend the tokenizer's BOS token to every prompt (the paper's IOI runs without). */
+  /** Prepend the tokenizer's BOS token to every prompt (the paper's IOI runs without; default: what the tokenizer's model was trained with). */
   prependBos?: boolean;
+  /** Wrap each prompt in the instruction-tuned model's chat template (one user turn, then the model's turn). */
+  chat?: boolean;
   /** Use the first n prompts. */
   n?: number;
 }
 
+const isWeightFiles = (w: Bytes | readonly WeightFile[]): w is readonly WeightFile[] => Array.isArray(w);
+
 /** The residual at `hook` for right-padded ids, `chunk` prompts at a time (a whole batch's activations are not needed at once). */
-function residualAtHook(model: GPT2, ids: number[][], hook: string, chunk = 16): Tensor3D {
+function residualAtHook(model: LanguageModel, ids: number[][], hook: string, chunk = 16): Tensor3D {
   const parts: Tensor3D[] = [];
   for (let i = 0; i < ids.length; i += chunk) parts.push(tf.tidy(() => model.runToHook(ids.slice(i, i + chunk), hook)));
   const h = parts.length === 1 ? parts[0] : (tf.concat(parts, 0) as Tensor3D);
@@ -52,23 +60,34 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
   const processing = spec.processing ?? 'transformer-lens';
   // The cheap checks first: the prompt lines, the SAE's cfg.
   const lines = parsePromptLines(spec.prompts.text, spec.prompts.name).slice(0, spec.n);
-  const loaded = loadSaeLens({ ...spec.sae, weights: bytes(spec.sae.weights) }, { source: spec.sae.name });
+  const saeFiles = spec.sae.layout === 'gemma-scope' ? spec.sae : { ...spec.sae, weights: bytes(spec.sae.weights) };
+  const loaded = loadSaeFolder(saeFiles, { source: spec.sae.name });
   const { sae, config: saeCfg } = loaded;
-  let model: GPT2 | null = null;
+  let model: LanguageModel | null = null;
   let h: Tensor3D | null = null;
   let b: ReturnType<typeof logitBehaviour> | null = null;
   try {
-    const raw = loadGpt2(spec.model.configJson, bytes(spec.model.weights), spec.model.name);
-    model = processing === 'none' ? raw.model : processWeights(raw.model);
-    if (processing !== 'none') raw.model.dispose();
+    const files = spec.model.weights;
+    const loadedModel = loadModel(
+      { ...spec.model, weights: isWeightFiles(files) ? files : [{ name: WEIGHTS_FILE, bytes: bytes(files) }] },
+      processing,
+    );
+    model = loadedModel.model;
+    const { tokenizer } = loadedModel;
     const { config } = model;
-    const tokenizer = loadTokenizer(spec.model.tokenizerJson, raw.raw);
     const hook = saeCfg.hookName;
     if (!hook) throw new InputError(`${spec.sae.name}: cfg.json names no hook (hook_name); the SAE's place in the model is unknown`);
-    parseResidHook(hook, config.nLayer);
+    model.residHook(hook);
     if (sae.dIn !== config.dModel)
       throw new InputError(`${spec.sae.name} reads d_in = ${sae.dIn} but ${spec.model.name} has d_model = ${config.dModel}`);
-    const set = tokenisePromptSet(lines, tokenizer, config.nCtx, { prependBos: spec.prependBos, source: spec.prompts.name });
+    if (spec.chat && !tokenizer.chat)
+      throw new InputError(`${spec.model.name} has no chat template (tokenizer_config.json's chat_template): leave out the chat option`);
+    const prependBos = spec.prependBos ?? tokenizer.wantsBos ?? false;
+    const set = tokenisePromptSet(lines, tokenizer, config.nCtx, {
+      prependBos,
+      chat: spec.chat ? tokenizer.chat : undefined,
+      source: spec.prompts.name,
+    });
     const n = set.ids.length;
     const T = Math.max(...set.ids.map((r) => r.length));
     const pad = tokenizer.padId ?? 0;
@@ -129,7 +148,7 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
       featureRule: atLast ? 'positive attribution to B at the last prompt token' : "positive attribution to B at each prompt's δ positions",
       logDensity: loaded.logDensity ?? null,
       defaults: { features: rank.slice(0, entry.defaults.k(sae.dSae)), clamp: entry.defaults.clamp, run: entry.defaults.run },
-      params: { processing, prependBos: spec.prependBos ? 'yes' : 'no', n },
+      params: { processing, prependBos: prependBos ? 'yes' : 'no', ...(spec.chat ? { chat: 'yes' } : {}), n },
       sources: { model: spec.model.name, sae: spec.sae.name, prompts: spec.prompts.name },
       attribution,
       saeCheck,

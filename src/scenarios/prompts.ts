@@ -201,7 +201,13 @@ export function resolvePositions(
  * Tokenise and check one line; a problem is a PromptSetInputError whose message says what is wrong with the line
  * (e.g. "target \" Mary and\" is 2 tokens; …"), without saying which line: the caller knows that.
  */
-export function tokenisePromptLine(l: PromptLine, tok: Tokenizer, nCtx: number, opts: { prependBos?: boolean } = {}): TokenisedLine {
+export interface TokeniseOptions {
+  prependBos?: boolean;
+  /** The chat template for one user turn (Tokenizer.chat): the prompt is written into it before tokenising. */
+  chat?: (user: string) => string;
+}
+
+export function tokenisePromptLine(l: PromptLine, tok: Tokenizer, nCtx: number, opts: TokeniseOptions = {}): TokenisedLine {
   const one = (s: string, what: string) => {
     if (s.length > MAX_COMPLETION_CHARS) {
       throw new PromptSetInputError(
@@ -222,8 +228,10 @@ export function tokenisePromptLine(l: PromptLine, tok: Tokenizer, nCtx: number, 
       throw new PromptSetInputError(`the prompt has ${run.length} characters without a space; at most ${MAX_PROMPT_RUN} are allowed`);
     }
   }
-  const body = tok.encode(l.prompt);
-  const ids = opts.prependBos && tok.bosId !== undefined ? [tok.bosId, ...body] : body;
+  const body = tok.encode(opts.chat ? opts.chat(l.prompt) : l.prompt);
+  // A chat template writes BOS itself.
+  const bosWritten = opts.chat !== undefined && body[0] === tok.bosId;
+  const ids = opts.prependBos && tok.bosId !== undefined && !bosWritten ? [tok.bosId, ...body] : body;
   if (!ids.length) throw new PromptSetInputError('the prompt has no tokens');
   if (ids.length > nCtx) throw new PromptSetInputError(`the prompt is ${ids.length} tokens; the model's context is ${nCtx}`);
   const target = one(l.target, 'target');
@@ -239,7 +247,7 @@ export function tokenisePromptLine(l: PromptLine, tok: Tokenizer, nCtx: number, 
  */
 export function promptLineProblems(
   lines: readonly PromptLine[],
-  tokenizer?: { tok: Tokenizer; nCtx: number; prependBos?: boolean },
+  tokenizer?: { tok: Tokenizer; nCtx: number } & TokeniseOptions,
 ): (string | null)[] {
   return lines.map((l) => {
     const r = checkLine(l);
@@ -260,7 +268,7 @@ export function tokenisePromptSet(
   lines: PromptLine[],
   tok: Tokenizer,
   nCtx: number,
-  opts: { prependBos?: boolean; source?: string } = {},
+  opts: TokeniseOptions & { source?: string } = {},
 ): PromptSet {
   const source = opts.source ?? 'prompt set';
   const rows = lines.map((l, i) => {

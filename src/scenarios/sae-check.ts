@@ -4,7 +4,7 @@
 // the hook, processed against unprocessed weights) shows as a poor explained variance or a large loss jump.
 import { tf, type Tensor, type Tensor3D } from '../core/tf.ts';
 import type { Sae } from '../core/sae.ts';
-import type { GPT2 } from '../model/gpt2.ts';
+import type { LanguageModel } from '../model/types.ts';
 
 export interface SaeCheck {
   /** Mean number of active features per real token. */
@@ -26,7 +26,7 @@ const MAX_LOSS_JUMP = 1.5;
  * `chunk` prompts at a time (a GPT-2 forward's full logits are 3 MB per token).
  */
 export async function checkSae(
-  model: GPT2,
+  model: LanguageModel,
   sae: Sae,
   hook: string,
   ids: number[][],

@@ -5,7 +5,7 @@
 //   attributes  the model's top token is right at both attribute-dependent words (the verb and the place)
 //   mcq         the correct letter has the largest logit among A–D at the last prompt token
 import { tf, type Tensor3D } from '../core/tf.ts';
-import type { GPT2 } from '../model/gpt2.ts';
+import type { LanguageModel } from '../model/types.ts';
 import type { WordTokenizer } from '../model/tokenizers/word.ts';
 import type { Example, Family } from './generate.ts';
 import { LETTERS } from './lexicon.ts';
@@ -37,7 +37,7 @@ async function logitsAt(logits: Tensor3D, rows: number[], positions: number[]): 
 }
 
 /** Whether the model gets each example right, by the family's rule. */
-export async function judge(model: GPT2, tok: WordTokenizer, examples: Example[], chunk = 64): Promise<boolean[]> {
+export async function judge(model: LanguageModel, tok: WordTokenizer, examples: Example[], chunk = 64): Promise<boolean[]> {
   const out: boolean[] = [];
   for (let start = 0; start < examples.length; start += chunk) {
     const batch = examples.slice(start, start + chunk);
@@ -86,7 +86,7 @@ export async function judge(model: GPT2, tok: WordTokenizer, examples: Example[]
 }
 
 export async function accuracyByFamily(
-  model: GPT2,
+  model: LanguageModel,
   tok: WordTokenizer,
   sets: Partial<Record<Family, Example[]>>,
 ): Promise<Partial<Record<Family, number>>> {

@@ -1,7 +1,8 @@
-// Which tokenizer a model folder uses: a word-level tokenizer.json when present, else GPT-2's BPE for a
-// GPT-2 checkpoint (vocab 50257) with nothing but config.json and model.safetensors.
+// Which tokenizer a GPT-2-family folder uses: a word-level tokenizer.json when present, else GPT-2's BPE for a
+// GPT-2 checkpoint (vocab 50257) with nothing but config.json and model.safetensors. (Other families read their
+// tokenizer.json through Hugging Face's tokenizer library: hf.ts.)
+import type { HfConfig } from '../config.ts';
 import { ModelInputError } from '../errors.ts';
-import type { HfGpt2Config } from '../load.ts';
 import { Gpt2BpeTokenizer } from './bpe.ts';
 import type { Tokenizer } from './types.ts';
 import { WordTokenizer } from './word.ts';
@@ -10,7 +11,7 @@ export type { Tokenizer } from './types.ts';
 export { WordTokenizer } from './word.ts';
 export { Gpt2BpeTokenizer } from './bpe.ts';
 
-export function loadTokenizer(tokenizerJson: string | undefined, config: HfGpt2Config): Tokenizer {
+export function gpt2Tokenizer(tokenizerJson: string | undefined, config: HfConfig): Tokenizer {
   if (tokenizerJson !== undefined) {
     let spec: { type?: string };
     try {

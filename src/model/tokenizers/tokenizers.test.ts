@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Gpt2BpeTokenizer, loadTokenizer, WordTokenizer } from './index.ts';
+import { Gpt2BpeTokenizer, gpt2Tokenizer, WordTokenizer } from './index.ts';
 
 const fixtures = path.resolve(import.meta.dirname, '../__fixtures__');
 const gpt2Config = { model_type: 'gpt2', vocab_size: 50257, n_embd: 4, n_layer: 1, n_head: 1 };
@@ -88,21 +88,21 @@ describe('GPT-2 byte-level BPE (offline, r50k_base from the gpt-tokenizer packag
   });
 });
 
-describe('loadTokenizer', () => {
+describe('gpt2Tokenizer', () => {
   it('picks GPT-2 BPE for a GPT-2 checkpoint with no tokenizer file, or with a Hugging Face tokenizer.json', () => {
-    expect(loadTokenizer(undefined, gpt2Config).kind).toBe('gpt2-bpe');
-    expect(loadTokenizer('{"version": "1.0", "model": {"type": "BPE"}}', gpt2Config).kind).toBe('gpt2-bpe');
+    expect(gpt2Tokenizer(undefined, gpt2Config).kind).toBe('gpt2-bpe');
+    expect(gpt2Tokenizer('{"version": "1.0", "model": {"type": "BPE"}}', gpt2Config).kind).toBe('gpt2-bpe');
   });
 
   it('picks the word-level tokenizer and checks its size against config.json', () => {
     const json = readFileSync(path.join(fixtures, 'tiny-word/tokenizer.json'), 'utf8');
-    expect(loadTokenizer(json, { ...gpt2Config, vocab_size: 20 }).kind).toBe('word');
-    expect(() => loadTokenizer(json, { ...gpt2Config, vocab_size: 21 })).toThrow(/20 tokens but config\.json says vocab_size 21/);
+    expect(gpt2Tokenizer(json, { ...gpt2Config, vocab_size: 20 }).kind).toBe('word');
+    expect(() => gpt2Tokenizer(json, { ...gpt2Config, vocab_size: 21 })).toThrow(/20 tokens but config\.json says vocab_size 21/);
   });
 
   it('explains what is missing', () => {
-    expect(() => loadTokenizer(undefined, { ...gpt2Config, vocab_size: 99 })).toThrow(/no tokenizer/);
-    expect(() => loadTokenizer('{"model": {}}', { ...gpt2Config, vocab_size: 99 })).toThrow(/not supported/);
-    expect(() => loadTokenizer('{', gpt2Config)).toThrow(/tokenizer\.json: not valid JSON/);
+    expect(() => gpt2Tokenizer(undefined, { ...gpt2Config, vocab_size: 99 })).toThrow(/no tokenizer/);
+    expect(() => gpt2Tokenizer('{"model": {}}', { ...gpt2Config, vocab_size: 99 })).toThrow(/not supported/);
+    expect(() => gpt2Tokenizer('{', gpt2Config)).toThrow(/tokenizer\.json: not valid JSON/);
   });
 });

@@ -1,8 +1,8 @@
 // Loading the built-in model and its SAEs from public/models/ — through an injected reader of the public
 // folder, so the same code runs on Node (files) and in the worker (fetch).
-import { loadGpt2 } from '../../model/load.ts';
+import { loadGpt2 } from '../../model/families/gpt2/load.ts';
 import { WordTokenizer } from '../../model/tokenizers/word.ts';
-import type { GPT2 } from '../../model/gpt2.ts';
+import type { GPT2 } from '../../model/families/gpt2/model.ts';
 import { loadSaeLens, type LoadedSae } from '../../io/saelens.ts';
 import { InputError } from '../../core/errors.ts';
 

@@ -1,6 +1,6 @@
 // Pieces shared by the built-in scenarios.
 import { tf, type Tensor2D, type Tensor3D } from '../../core/tf.ts';
-import type { GPT2 } from '../../model/gpt2.ts';
+import type { LanguageModel } from '../../model/types.ts';
 import { HookOnward, type LogitReadout, ReadoutHead } from '../../model/hook-onward.ts';
 import type { Behaviour, SuffixBehaviour } from '../../core/site.ts';
 import type { WordTokenizer } from '../../model/tokenizers/word.ts';
@@ -31,7 +31,7 @@ export function logitsAtRows(logits: Tensor3D, positions: number[]): Tensor2D {
 }
 
 /** Residual at the hook for a batch of ids. */
-export function residualAt(model: GPT2, ids: number[][], hook: string): Tensor3D {
+export function residualAt(model: LanguageModel, ids: number[][], hook: string): Tensor3D {
   return tf.tidy(() => model.runToHook(ids, hook));
 }
 
@@ -40,7 +40,7 @@ export function residualAt(model: GPT2, ids: number[][], hook: string): Tensor3D
  * whole-residual form reads only the weighted unembedding columns; the `onward` form also starts at the first
  * position that can change, with the earlier positions' keys and values cached (model/hook-onward.ts).
  */
-export function logitBehaviour(model: GPT2, hook: string, readout: LogitReadout): { behaviour: Behaviour; dispose: () => void } {
+export function logitBehaviour(model: LanguageModel, hook: string, readout: LogitReadout): { behaviour: Behaviour; dispose: () => void } {
   const head = new ReadoutHead(model, readout);
   const onward = (hDef: Tensor3D, deltaFrom: number): SuffixBehaviour => {
     const from = Math.min(deltaFrom, ...readout.at);

@@ -14,7 +14,7 @@ import { DefendedSet, applyClamp } from '../../core/intervention.ts';
 import type { ClampRule } from '../../core/clamp.ts';
 import { RecoverySite } from '../../core/site.ts';
 import { RecoveryRun, type RecoveryOptions } from '../../core/recovery.ts';
-import type { GPT2 } from '../../model/gpt2.ts';
+import type { LanguageModel } from '../../model/types.ts';
 import { WordTokenizer } from '../../model/tokenizers/word.ts';
 import { refusalExample, refusalSplit, type Example } from '../../world/generate.ts';
 import { REFUSAL_TEMPLATES } from '../../world/lexicon.ts';
@@ -83,7 +83,7 @@ export async function buildRefusal(ctx: ScenarioContext, p: ScenarioParams = {})
 
 /** Greedy continuation of each prompt with the clamp applied at the hook and δ added at given positions. */
 export async function generateUnderDefence(
-  model: GPT2,
+  model: LanguageModel,
   tok: WordTokenizer,
   hook: string,
   set: DefendedSet | null,

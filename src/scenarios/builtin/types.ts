@@ -6,12 +6,12 @@ import type { Tensor3D } from '../../core/tf.ts';
 import type { Behaviour } from '../../core/site.ts';
 import type { ClampRule } from '../../core/clamp.ts';
 import type { Sae } from '../../core/sae.ts';
-import type { GPT2 } from '../../model/gpt2.ts';
+import type { LanguageModel } from '../../model/types.ts';
 import type { WordTokenizer } from '../../model/tokenizers/word.ts';
 import type { LogitReadout } from '../../model/hook-onward.ts';
 
 export interface ScenarioContext {
-  model: GPT2;
+  model: LanguageModel;
   tokenizer: WordTokenizer;
   sae: Sae;
   /** The SAE's hook, where the clamp and δ act. */

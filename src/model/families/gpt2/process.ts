@@ -11,8 +11,8 @@
 //  - fold_value_biases: b_V goes into b_O (b_O += b_V · W_O; attention patterns sum to 1), b_V = 0.
 // Net effect on hooks: hook_resid_* = the unprocessed residual minus its mean over d_model; logits = the
 // unprocessed logits minus their mean over the vocabulary (tests check both).
-import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../core/tf.ts';
-import { type BlockWeights, GPT2, type GPT2Weights } from './gpt2.ts';
+import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../../../core/tf.ts';
+import { type BlockWeights, GPT2, type GPT2Weights } from './model.ts';
 
 /** Subtract the mean over `axis`. */
 const center = <T extends Tensor>(x: T, axis: number): T => tf.sub(x, tf.mean(x, axis, true)) as T;

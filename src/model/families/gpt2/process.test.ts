@@ -1,12 +1,12 @@
 // TransformerLens's weight processing changes the hooks exactly as its algebra says: every residual hook loses
 // its mean over d_model, the logits lose their mean over the vocabulary, and nothing else moves.
 import { afterAll, describe, expect, it } from 'vitest';
-import { tf, type Tensor, type Tensor1D } from '../core/tf.ts';
-import { maxRelErr } from '../core/compare.ts';
+import { tf, type Tensor, type Tensor1D } from '../../../core/tf.ts';
+import { maxRelErr } from '../../../core/compare.ts';
 import { randomGpt2 } from './load.ts';
-import { GPT2 } from './gpt2.ts';
+import { GPT2 } from './model.ts';
 import { processWeights } from './process.ts';
-import { ReadoutHead } from './hook-onward.ts';
+import { ReadoutHead } from '../../hook-onward.ts';
 
 const config = { nLayer: 2, nHead: 2, dModel: 16, nCtx: 8, vocabSize: 40, lnEps: 1e-5 };
 

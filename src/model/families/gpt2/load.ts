@@ -1,9 +1,11 @@
 // Hugging Face GPT-2 checkpoints: config.json + model.safetensors (Conv1D weights [in, out], optional
 // "transformer." prefix, attn.bias / attn.masked_bias buffers ignored). Also the writer, so the built-in
 // model is stored in exactly the layout real GPT-2 uses.
-import { tf, type Tensor1D, type Tensor2D } from '../core/tf.ts';
-import { parseSafetensors, writeSafetensors, type SafetensorsFile } from '../io/safetensors.ts';
-import { GPT2, ModelInputError, type BlockWeights, type GPT2Config, type GPT2Weights } from './gpt2.ts';
+import { tf, type Tensor1D, type Tensor2D } from '../../../core/tf.ts';
+import { writeSafetensors } from '../../../io/safetensors.ts';
+import { Checkpoint } from '../../checkpoint.ts';
+import { parseConfigJson } from '../../config.ts';
+import { GPT2, ModelInputError, type BlockWeights, type GPT2Config, type GPT2Weights } from './model.ts';
 
 export interface HfGpt2Config {
   model_type?: string;
@@ -19,18 +21,17 @@ export interface HfGpt2Config {
 }
 
 export function parseGpt2Config(json: string, source = 'config.json'): { config: GPT2Config; raw: HfGpt2Config } {
-  let raw: HfGpt2Config;
-  try {
-    raw = JSON.parse(json);
-  } catch (e) {
-    throw new ModelInputError(`${source}: not valid JSON (${(e as Error).message})`);
-  }
+  const raw = parseConfigJson(json, source) as HfGpt2Config;
+  return { config: gpt2Config(raw, source), raw };
+}
+
+/** GPT2Config from config.json's fields, refusing settings that change the arithmetic away from GPT-2's. */
+export function gpt2Config(raw: HfGpt2Config, source: string): GPT2Config {
   const int = (k: keyof HfGpt2Config, v: unknown) => {
     if (!Number.isInteger(v) || (v as number) <= 0)
       throw new ModelInputError(`${source}: ${String(k)} must be a positive integer, got ${JSON.stringify(v)}`);
     return v as number;
   };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ModelInputError(`${source}: must be a JSON object`);
   if (raw.model_type !== undefined && raw.model_type !== 'gpt2')
     throw new ModelInputError(`${source}: model_type "${raw.model_type}" is not supported (gpt2 only)`);
   const act = raw.activation_function ?? 'gelu_new';
@@ -62,37 +63,24 @@ export function parseGpt2Config(json: string, source = 'config.json'): { config:
       `${source}: n_inner ${JSON.stringify(raw.n_inner)} is not supported (the MLP width must be 4·n_embd = ${4 * config.dModel})`,
     );
   }
-  return { config, raw };
+  return config;
 }
 
-function weightsFrom(file: SafetensorsFile, c: GPT2Config, source: string): GPT2Weights {
-  const prefix = file.tensors.has('wte.weight') ? '' : file.tensors.has('transformer.wte.weight') ? 'transformer.' : null;
-  if (prefix === null) throw new ModelInputError(`${source}: no wte.weight (is this a GPT-2 checkpoint?)`);
+/** GPT-2's weights from a checkpoint in the Hugging Face layout (Conv1D [in, out]; optional "transformer." prefix). */
+export function gpt2Weights(ckpt: Checkpoint, c: GPT2Config): GPT2Weights {
+  const prefix = ckpt.has('wte.weight') ? '' : ckpt.has('transformer.wte.weight') ? 'transformer.' : null;
+  if (prefix === null) throw new ModelInputError(`${ckpt.source}: no wte.weight (is this a GPT-2 checkpoint?)`);
   const get = (name: string, shape: number[]) => {
-    const t = file.tensors.get(prefix + name);
-    if (!t) throw new ModelInputError(`${source}: missing ${prefix + name}`);
-    if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
-      throw new ModelInputError(`${source}: ${prefix + name} has shape [${t.shape.join(', ')}], config.json implies [${shape.join(', ')}]`);
-    }
-    for (let i = 0; i < t.data.length; i++)
-      if (!Number.isFinite(t.data[i])) throw new ModelInputError(`${source}: ${prefix + name} has a non-finite value at ${i}`);
-    return shape.length === 1 ? tf.tensor1d(t.data) : tf.tensor2d(t.data, shape as [number, number]);
+    const data = ckpt.take(prefix + name, shape);
+    return shape.length === 1 ? tf.tensor1d(data) : tf.tensor2d(data, shape as [number, number]);
   };
-  // Tensors the config does not account for mean the two disagree (e.g. n_layer too small): refuse rather than
-  // silently run a truncated model. Causal-mask buffers and a tied lm_head copy are not parameters.
-  const known = new Set(['wte.weight', 'wpe.weight', 'ln_f.weight', 'ln_f.bias']);
+  // Causal-mask buffers and a tied lm_head copy are not parameters.
+  const known = new Set(['wte.weight', 'wpe.weight', 'ln_f.weight', 'ln_f.bias'].map((n) => prefix + n));
   for (let i = 0; i < c.nLayer; i++) {
     for (const n of ['ln_1', 'ln_2', 'attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'])
-      known.add(`h.${i}.${n}.weight`).add(`h.${i}.${n}.bias`);
+      known.add(`${prefix}h.${i}.${n}.weight`).add(`${prefix}h.${i}.${n}.bias`);
   }
-  const unexpected = [...file.tensors.keys()]
-    .map((n) => (n.startsWith(prefix) ? n.slice(prefix.length) : n))
-    .filter((n) => !known.has(n) && !/^h\.\d+\.attn\.(bias|masked_bias)$|^lm_head\.weight$/.test(n));
-  if (unexpected.length) {
-    throw new ModelInputError(
-      `${source}: unexpected tensor ${unexpected.slice(0, 4).join(', ')} for n_layer=${c.nLayer} (does config.json match these weights?)`,
-    );
-  }
+  ckpt.checkNoneUnexpected(known, /^(transformer\.)?h\.\d+\.attn\.(bias|masked_bias)$|^lm_head\.weight$/, `n_layer=${c.nLayer}`);
   const d = c.dModel;
   const v1 = (n: string) => get(n, [d]) as Tensor1D;
   const W_E = get('wte.weight', [c.vocabSize, d]) as Tensor2D;
@@ -127,8 +115,8 @@ function weightsFrom(file: SafetensorsFile, c: GPT2Config, source: string): GPT2
 /** Build a model from the two files of a Hugging Face GPT-2 folder. */
 export function loadGpt2(configJson: string, safetensors: Uint8Array, source = 'model'): { model: GPT2; raw: HfGpt2Config } {
   const { config, raw } = parseGpt2Config(configJson, `${source}/config.json`);
-  const file = parseSafetensors(safetensors, `${source}/model.safetensors`);
-  return { model: new GPT2(config, weightsFrom(file, config, `${source}/model.safetensors`)), raw };
+  const ckpt = new Checkpoint([{ name: 'model.safetensors', bytes: safetensors }], source);
+  return { model: new GPT2(config, gpt2Weights(ckpt, config)), raw };
 }
 
 /** HF layout names for a model's tensors (no prefix), in a fixed order. */

@@ -1,10 +1,10 @@
 // The wasm backend (the CLI's default in Node) has no gradient for gather (no UnsortedSegmentSum): training
 // must embed by one-hot·W_E, and recovery differentiates only w.r.t. a residual. Both must work there.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tf, type Tensor, type Tensor3D } from '../core/tf.ts';
-import { initNodeBackend } from '../engine/node-backend.ts';
+import { tf, type Tensor, type Tensor3D } from '../../../core/tf.ts';
+import { initNodeBackend } from '../../../engine/node-backend.ts';
 import { randomGpt2 } from './load.ts';
-import { withTrainableWeights } from './gpt2.ts';
+import { withTrainableWeights } from './model.ts';
 
 describe('GPT-2 on the wasm backend', () => {
   beforeAll(async () => {

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { tf, type Tensor, type Tensor3D } from '../core/tf.ts';
-import { parseSafetensors, writeSafetensors } from '../io/safetensors.ts';
+import { tf, type Tensor, type Tensor3D } from '../../../core/tf.ts';
+import { parseSafetensors, writeSafetensors } from '../../../io/safetensors.ts';
 import { loadGpt2, parseGpt2Config, randomGpt2 } from './load.ts';
-import { gelu, hookNames, withTrainableWeights } from './gpt2.ts';
-import { HookOnward } from './hook-onward.ts';
+import { gelu, hookNames, withTrainableWeights } from './model.ts';
+import { HookOnward } from '../../hook-onward.ts';
 
-const fixtures = path.resolve(import.meta.dirname, '__fixtures__');
+const fixtures = path.resolve(import.meta.dirname, '../../__fixtures__');
 
 /** Model folders with a PyTorch reference (ids.json + reference_logits.safetensors, see __fixtures__/README.md). */
 const MODEL_DIRS = [path.join(fixtures, 'tiny-word'), path.join(fixtures, 'tiny-bpe')];
