@@ -1,5 +1,5 @@
 // Pieces shared by the built-in scenarios.
-import { tf, type Tensor2D, type Tensor3D } from '../../core/tf.ts';
+import { tf, type Tensor3D } from '../../core/tf.ts';
 import type { LanguageModel } from '../../model/types.ts';
 import { HookOnward, type LogitReadout, ReadoutHead } from '../../model/hook-onward.ts';
 import type { Behaviour, SuffixBehaviour } from '../../core/site.ts';
@@ -18,16 +18,6 @@ export function promptIds(tok: WordTokenizer, examples: Example[]): number[][] {
 export function paddedIds(tok: WordTokenizer, seqs: string[][]): { ids: number[][]; lengths: number[] } {
   const T = Math.max(...seqs.map((s) => s.length));
   return { ids: seqs.map((s) => [...s.map((w) => tok.id(w)), ...Array(T - s.length).fill(tok.padId)]), lengths: seqs.map((s) => s.length) };
-}
-
-/** Logits [N, V] at one position per row (positions given per row), without gather (differentiable everywhere). */
-export function logitsAtRows(logits: Tensor3D, positions: number[]): Tensor2D {
-  const [N, T] = logits.shape;
-  const sel = tf.tensor3d(
-    positions.flatMap((p) => Array.from({ length: T }, (_, t) => (t === p ? 1 : 0))),
-    [N, 1, T],
-  );
-  return tf.reshape(tf.matMul(sel, logits), [N, -1]) as Tensor2D;
 }
 
 /** Residual at the hook for a batch of ids. */

@@ -6,7 +6,7 @@
 // Stage 1 (the scenario's run): δ at the last prompt token, drift-constrained checkpoint selection.
 // Stage 2 (refusalStage2): δ at the teacher-forced answer positions with stage 1's δ fixed, maximising the
 // log-probability of the base model's answer; then greedy generation under the clamp checks the answer.
-import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D } from '../../core/tf.ts';
+import { tf, type Tensor, type Tensor1D, type Tensor3D } from '../../core/tf.ts';
 import { mulberry32 } from '../../core/rng.ts';
 import { featureAttribution } from '../../core/attribution.ts';
 import { rankPositive } from '../../core/select.ts';
@@ -14,11 +14,12 @@ import { DefendedSet, applyClamp } from '../../core/intervention.ts';
 import type { ClampRule } from '../../core/clamp.ts';
 import { RecoverySite } from '../../core/site.ts';
 import { RecoveryRun, type RecoveryOptions } from '../../core/recovery.ts';
+import { greedy } from '../../model/generate.ts';
 import type { LanguageModel } from '../../model/types.ts';
 import { WordTokenizer } from '../../model/tokenizers/word.ts';
 import { refusalExample, refusalSplit, type Example } from '../../world/generate.ts';
 import { REFUSAL_TEMPLATES } from '../../world/lexicon.ts';
-import { logitBehaviour, logitDiff, logitsAtRows, paddedIds, residualAt } from './common.ts';
+import { logitBehaviour, logitDiff, paddedIds, residualAt } from './common.ts';
 import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts';
 import type { LoadedScenario } from '../load.ts';
 import { SCENARIOS } from '../catalog.ts';
@@ -92,47 +93,27 @@ export async function generateUnderDefence(
   delta: (row: number, position: number) => Float32Array | null,
   maxNew = 12,
 ): Promise<string[][]> {
-  const out: string[][] = prompts.map(() => []);
-  const seqs = prompts.map((p) => [...p]);
-  for (let step = 0; step < maxNew; step++) {
-    const active = seqs.map((s, i) => [s, i] as const).filter(([, i]) => out[i].at(-1) !== '.');
-    if (!active.length) break;
-    const batch = active.map(([s]) => s);
-    const T = Math.max(...batch.map((s) => s.length));
-    if (T >= model.config.nCtx) break;
-    const ids = batch.map((s) => [...s, ...Array(T - s.length).fill(tok.padId)]);
-    const d = model.config.dModel;
-    const add = new Float32Array(batch.length * T * d);
-    active.forEach(([s, i], b) => {
-      for (let t = 0; t < s.length; t++) {
+  const d = model.config.dModel;
+  const hooks = (rows: readonly number[], T: number) => {
+    // Row i has its prompt and the tokens generated so far: δ goes at the positions the caller names.
+    const add = new Float32Array(rows.length * T * d);
+    rows.forEach((i, b) => {
+      for (let t = 0; t < T; t++) {
         const v = delta(i, t);
         if (v) add.set(v, (b * T + t) * d);
       }
     });
-    const next = tf.tidy(() => {
-      const extra = tf.tensor3d(add, [batch.length, T, d]);
-      const hookFn = (x: Tensor) => {
-        const zS = set ? set.acts(x) : null;
-        const clamped = set && zS ? tf.add(x, set.decodeDelta(tf.sub(applyClamp(zS, clamp), zS), x)) : x;
-        return tf.add(clamped, extra);
-      };
-      const logits = model.forward(ids, { hooks: { [hook]: hookFn } });
-      return tf.argMax(
-        logitsAtRows(
-          logits as Tensor3D,
-          batch.map((s) => s.length - 1),
-        ) as Tensor2D,
-        1,
-      );
-    });
-    const chosen = await next.data();
-    next.dispose();
-    active.forEach(([s, i], b) => {
-      s.push(chosen[b]);
-      out[i].push(tok.tokenStrings([chosen[b]])[0]);
-    });
-  }
-  return out;
+    const extra = tf.tensor3d(add, [rows.length, T, d]);
+    const hookFn = (x: Tensor) => {
+      const zS = set ? set.acts(x) : null;
+      const clamped = set && zS ? tf.add(x, set.decodeDelta(tf.sub(applyClamp(zS, clamp), zS), x)) : x;
+      return tf.add(clamped, extra);
+    };
+    return { [hook]: hookFn };
+  };
+  const period = tok.id('.');
+  const ids = await greedy(model, prompts, { maxNew, padId: tok.padId, stop: (id) => id === period, hooks });
+  return ids.map((row) => row.map((id) => tok.tokenStrings([id])[0]));
 }
 
 export interface Stage2Result {
