@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseSafetensors, writeSafetensors } from './safetensors.ts';
+import { floatToBfloat16, floatToHalf, halfToFloat, parseSafetensors, writeSafetensors } from './safetensors.ts';
 
 /** Build a file by hand: header object + raw data bytes. */
 function craft(header: unknown, data: Uint8Array = new Uint8Array(0), headerText?: string): Uint8Array {
@@ -57,6 +57,86 @@ describe('safetensors round trip', () => {
     );
     expect(Array.from(file.tensors.get('h')!.data)).toEqual([1, -2, Infinity, 2 ** -24]);
     expect(Array.from(file.tensors.get('b')!.data)).toEqual([1, -5]);
+  });
+});
+
+describe('writing F16 and BF16', () => {
+  const bf16ToFloat = (b: number) => new Float32Array(new Uint32Array([b << 16]).buffer)[0];
+
+  it('every finite half and bfloat16 value survives value → bits exactly', () => {
+    const wrong: string[] = [];
+    for (let h = 0; h < 0x10000; h++) {
+      const x = halfToFloat(h);
+      if (!Number.isNaN(x) && floatToHalf(x) !== h) wrong.push(`F16 ${h.toString(16)}`);
+      const b = bf16ToFloat(h);
+      if (!Number.isNaN(b) && floatToBfloat16(b) !== h) wrong.push(`BF16 ${h.toString(16)}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('rounds to nearest with ties to even, overflows to inf and keeps NaN', () => {
+    // 1 + 2^-11 is halfway between 1 and the next half (1 + 2^-10): ties go to the even mantissa (1).
+    expect(floatToHalf(1 + 2 ** -11)).toBe(0x3c00);
+    expect(floatToHalf(1 + 3 * 2 ** -11)).toBe(0x3c02);
+    expect(floatToHalf(1 + 2 ** -11 + 2 ** -20)).toBe(0x3c01);
+    expect(floatToHalf(65520)).toBe(0x7c00); // halfway past the largest half (65504) → inf
+    expect(floatToHalf(65519)).toBe(0x7bff);
+    expect(floatToHalf(-1e9)).toBe(0xfc00);
+    expect(floatToHalf(2 ** -25)).toBe(0); // halfway to the smallest subnormal: ties to even (0)
+    expect(floatToHalf(1.5 * 2 ** -25)).toBe(1);
+    expect(floatToHalf(3 * 2 ** -25)).toBe(2); // 1.5 subnormal units: ties to even (2)
+    expect(floatToHalf(-0)).toBe(0x8000);
+    expect(Number.isNaN(halfToFloat(floatToHalf(NaN)))).toBe(true);
+    expect(floatToBfloat16(1 + 2 ** -8)).toBe(0x3f80); // tie → even
+    expect(floatToBfloat16(1 + 3 * 2 ** -8)).toBe(0x3f82);
+    expect(floatToBfloat16(3.4e38)).toBe(0x7f80); // rounds past the largest bfloat16 → inf
+    expect(Number.isNaN(bf16ToFloat(floatToBfloat16(NaN)))).toBe(true);
+  });
+
+  it('stores each tensor in its dtype and reads back the rounded values (property)', () => {
+    fc.assert(
+      fc.property(fc.float32Array({ minLength: 1, maxLength: 40, noNaN: true }), (data) => {
+        const bytes = writeSafetensors({
+          a: { shape: [data.length], data, dtype: 'BF16' },
+          b: { shape: [data.length], data, dtype: 'F16' },
+          c: { shape: [data.length], data },
+        });
+        const file = parseSafetensors(bytes);
+        expect(file.tensors.get('a')!.dtype).toBe('BF16');
+        expect(file.tensors.get('b')!.dtype).toBe('F16');
+        expect(file.tensors.get('c')!.dtype).toBe('F32');
+        expect(Array.from(file.tensors.get('a')!.data)).toEqual(Array.from(data, (x) => bf16ToFloat(floatToBfloat16(x))));
+        expect(Array.from(file.tensors.get('b')!.data)).toEqual(Array.from(data, (x) => halfToFloat(floatToHalf(x))));
+        expect(Array.from(file.tensors.get('c')!.data)).toEqual(Array.from(data));
+        // Nearest: no other half is closer than the stored one.
+        for (const x of data) {
+          const h = floatToHalf(x);
+          const got = halfToFloat(h);
+          if (Number.isFinite(got) && Math.abs(x) < 65504) {
+            for (const n of [h - 1, h + 1]) {
+              if ((n & 0x7fff) < 0x7c00 && (n & 0x8000) === (h & 0x8000)) {
+                expect(Math.abs(halfToFloat(n) - x)).toBeGreaterThanOrEqual(Math.abs(got - x));
+              }
+            }
+          }
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+
+  it('lays out mixed dtypes with byte-exact offsets', () => {
+    const bytes = writeSafetensors({
+      h: { shape: [2], data: [1, -2], dtype: 'F16' },
+      f: { shape: [1], data: [0.5] },
+      b: { shape: [1], data: [-5], dtype: 'BF16' },
+    });
+    const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+    expect(header.h).toEqual({ dtype: 'F16', shape: [2], data_offsets: [0, 4] });
+    expect(header.f).toEqual({ dtype: 'F32', shape: [1], data_offsets: [4, 8] });
+    expect(header.b).toEqual({ dtype: 'BF16', shape: [1], data_offsets: [8, 10] });
+    expect(Array.from(bytes.subarray(8 + n))).toEqual([0x00, 0x3c, 0x00, 0xc0, 0, 0, 0, 0x3f, 0xa0, 0xc0]);
   });
 });
 

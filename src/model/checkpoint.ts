@@ -1,7 +1,8 @@
 // A Hugging Face checkpoint's tensors by name: one model.safetensors, or the shards a model.safetensors.index.json
 // names (gemma-2-2b-it comes in two). Families read their weights through this, with the shape each expects and a
 // message naming the file and the tensor when one is missing, misshapen or not finite.
-import { parseSafetensors, type LoadedTensor } from '../io/safetensors.ts';
+import { type ByteSource, memorySource } from '../io/byte-source.ts';
+import { decodeSpan, headerLength, parseSafetensorsHeader, type SafetensorsLayout, type TensorSpan } from '../io/safetensors.ts';
 import { ModelInputError } from './errors.ts';
 
 type Bytes = Uint8Array | ArrayBuffer;
@@ -34,23 +35,56 @@ export function shardNames(indexJson: string, source = 'model.safetensors.index.
   return [...new Set(files as string[])];
 }
 
-export class Checkpoint {
-  private readonly tensors = new Map<string, { tensor: LoadedTensor; file: string }>();
+/** One weights file as a byte source (read by ranges), by its file name. */
+export interface WeightSource {
+  name: string;
+  source: ByteSource;
+}
 
-  /** `source` names the model folder in messages. */
+interface Entry {
+  span: TensorSpan;
+  file: string;
+  source: ByteSource;
+}
+
+/**
+ * The tensors of a checkpoint by name, read on demand: `take` at once from files in memory, `read`, `half` and
+ * `rows` from any byte source (a multi-gigabyte file is read tensor by tensor, or row by row).
+ */
+export class Checkpoint {
+  private readonly tensors = new Map<string, Entry>();
+
+  /** `source` names the model folder in messages. From files in memory: the headers are parsed at once. */
   constructor(
     files: readonly WeightFile[],
     readonly source: string,
   ) {
+    for (const f of files) {
+      const bytes = memorySource(f.bytes, f.name);
+      const readSync = bytes.readSync as NonNullable<ByteSource['readSync']>;
+      const where = `${source}/${f.name}`;
+      const headerLen = headerLength(readSync(0, 8), bytes.size, where);
+      this.add(parseSafetensorsHeader(readSync(8, headerLen), bytes.size, where, false), f.name, bytes);
+    }
+  }
+
+  /** From byte sources (files on disk or in the browser's storage): only the headers are read now. */
+  static async open(files: readonly WeightSource[], source: string): Promise<Checkpoint> {
+    const ckpt = new Checkpoint([], source);
     if (!files.length) throw new ModelInputError(`${source}: no weights file`);
     for (const f of files) {
       const where = `${source}/${f.name}`;
-      const parsed = parseSafetensors(f.bytes instanceof Uint8Array ? f.bytes : new Uint8Array(f.bytes), where);
-      for (const [name, tensor] of parsed.tensors) {
-        const seen = this.tensors.get(name);
-        if (seen) throw new ModelInputError(`${where}: tensor "${name}" is also in ${seen.file}`);
-        this.tensors.set(name, { tensor, file: f.name });
-      }
+      const headerLen = headerLength(await f.source.read(0, Math.min(8, f.source.size)), f.source.size, where);
+      ckpt.add(parseSafetensorsHeader(await f.source.read(8, headerLen), f.source.size, where, false), f.name, f.source);
+    }
+    return ckpt;
+  }
+
+  private add(layout: SafetensorsLayout, file: string, source: ByteSource): void {
+    for (const [name, span] of layout.tensors) {
+      const seen = this.tensors.get(name);
+      if (seen) throw new ModelInputError(`${this.source}/${file}: tensor "${name}" is also in ${seen.file}`);
+      this.tensors.set(name, { span, file, source });
     }
   }
 
@@ -62,18 +96,71 @@ export class Checkpoint {
     return this.tensors.has(name);
   }
 
-  /** A tensor's float32 values, checked against the shape the config implies and for non-finite values. */
+  /** The stored dtype (F32, F16, BF16, …) of a tensor. */
+  dtype(name: string): string {
+    return this.entry(name, undefined).span.dtype;
+  }
+
+  private entry(name: string, shape: readonly number[] | undefined): Entry {
+    const e = this.tensors.get(name);
+    if (!e) throw new ModelInputError(`${this.source}: missing ${name}`);
+    const s = e.span.shape;
+    if (shape && (s.length !== shape.length || s.some((d, i) => d !== shape[i])))
+      throw new ModelInputError(`${this.source}/${e.file}: ${name} has shape [${s.join(', ')}], config.json implies [${shape.join(', ')}]`);
+    return e;
+  }
+
+  private finite(e: Entry, name: string, data: Float32Array, offset = 0): Float32Array {
+    for (let i = 0; i < data.length; i++)
+      if (!Number.isFinite(data[i])) throw new ModelInputError(`${this.source}/${e.file}: ${name} has a non-finite value at ${offset + i}`);
+    return data;
+  }
+
+  /** A tensor's float32 values at once (files in memory only), checked against the shape the config implies and for non-finite values. */
   take(name: string, shape: readonly number[]): Float32Array {
-    const entry = this.tensors.get(name);
-    if (!entry) throw new ModelInputError(`${this.source}: missing ${name}`);
-    const { tensor: t, file } = entry;
-    if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i]))
-      throw new ModelInputError(
-        `${this.source}/${file}: ${name} has shape [${t.shape.join(', ')}], config.json implies [${shape.join(', ')}]`,
-      );
-    for (let i = 0; i < t.data.length; i++)
-      if (!Number.isFinite(t.data[i])) throw new ModelInputError(`${this.source}/${file}: ${name} has a non-finite value at ${i}`);
-    return t.data;
+    const e = this.entry(name, shape);
+    if (!e.source.readSync) throw new ModelInputError(`${this.source}/${e.file}: read ${name} with read(), the file is not in memory`);
+    return this.finite(e, name, decodeSpan(e.source.readSync(e.span.begin, e.span.end - e.span.begin), e.span, name, e.file));
+  }
+
+  /** A tensor's float32 values, read from its file. */
+  async read(name: string, shape: readonly number[]): Promise<Float32Array> {
+    const e = this.entry(name, shape);
+    return this.finite(e, name, decodeSpan(await e.source.read(e.span.begin, e.span.end - e.span.begin), e.span, name, e.file));
+  }
+
+  /**
+   * A 16-bit tensor's stored values, not widened (to be kept in 16 bits on the GPU), checked for non-finite values;
+   * an F32 tensor is an error (the caller widens nothing then: use read).
+   */
+  async half(name: string, shape: readonly number[]): Promise<{ dtype: 'BF16' | 'F16'; data: Uint16Array }> {
+    const e = this.entry(name, shape);
+    const { dtype } = e.span;
+    if (dtype !== 'BF16' && dtype !== 'F16') throw new ModelInputError(`${this.source}/${e.file}: ${name} is ${dtype}, not 16-bit`);
+    const bytes = await e.source.read(e.span.begin, e.span.end - e.span.begin);
+    const data = new Uint16Array(e.span.count);
+    new Uint8Array(data.buffer).set(bytes);
+    // An all-ones exponent is inf or NaN in both formats.
+    const mask = dtype === 'BF16' ? 0x7f80 : 0x7c00;
+    for (let i = 0; i < data.length; i++)
+      if ((data[i] & mask) === mask) throw new ModelInputError(`${this.source}/${e.file}: ${name} has a non-finite value at ${i}`);
+    return { dtype, data };
+  }
+
+  /** Rows of a 2-D tensor [R, C] (e.g. the embedding rows of a prompt's tokens) as float32 [rows.length, C]. */
+  async rows(name: string, shape: readonly [number, number], rows: readonly number[]): Promise<Float32Array> {
+    const e = this.entry(name, shape);
+    const [R, C] = shape;
+    const size = (e.span.end - e.span.begin) / (R * C);
+    const out = new Float32Array(rows.length * C);
+    for (let k = 0; k < rows.length; k++) {
+      const r = rows[k];
+      if (!Number.isInteger(r) || r < 0 || r >= R) throw new ModelInputError(`${name}: row ${r} is outside 0..${R - 1}`);
+      const span = { ...e.span, count: C, shape: [C] };
+      const data = decodeSpan(await e.source.read(e.span.begin + r * C * size, C * size), span, name, e.file);
+      out.set(this.finite(e, name, data, r * C), k * C);
+    }
+    return out;
   }
 
   /**
