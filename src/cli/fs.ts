@@ -4,7 +4,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../core/errors.ts';
 import { PUBLIC_DIR } from '../engine/node-host.ts';
+import type { SaeFolder } from '../io/sae-folder.ts';
 import type { SaeFolderFiles } from '../io/saelens.ts';
+import { shardNames, WEIGHTS_FILE, WEIGHTS_INDEX } from '../model/checkpoint.ts';
+import type { ModelFolder } from '../model/registry.ts';
 import type { ReadAsset } from '../scenarios/builtin/assets.ts';
 import type { ProbeFiles } from '../scenarios/load.ts';
 
@@ -34,6 +37,10 @@ export function readSaeDir(dir: string): SaeFolderFiles {
   if (!existsSync(dir)) throw new InputError(`SAE directory ${dir} does not exist`);
   if (!statSync(dir).isDirectory())
     throw new InputError(`--sae expects a directory (cfg.json + sae_weights.safetensors), got the file ${dir}`);
+  if (!existsSync(path.join(dir, 'cfg.json')) && existsSync(path.join(dir, 'params.npz')))
+    throw new InputError(
+      `${dir} is a Gemma Scope folder (params.npz); this command takes a SAELens folder (cfg.json + sae_weights.safetensors)`,
+    );
   const sparsity = path.join(dir, 'sparsity.safetensors');
   return {
     cfgJson: readText(path.join(dir, 'cfg.json'), 'SAE config'),
@@ -42,16 +49,39 @@ export function readSaeDir(dir: string): SaeFolderFiles {
   };
 }
 
-/** A Hugging Face GPT-2 folder: config.json + model.safetensors (+ tokenizer.json for a word-level model). */
-export function readModelDir(dir: string): { configJson: string; weights: Uint8Array; tokenizerJson?: string; name: string } {
+/**
+ * An SAE folder of either layout (src/io/sae-folder.ts): SAELens (cfg.json + sae_weights.safetensors, read by
+ * readSaeDir) or, without a cfg.json, Gemma Scope (params.npz; the folder's path, layer_L/width_W/average_l0_N, names
+ * the hook and the width).
+ */
+export function readSaeFolder(dir: string): SaeFolder {
+  if (existsSync(dir) && statSync(dir).isDirectory() && !existsSync(path.join(dir, 'cfg.json'))) {
+    const params = path.join(dir, 'params.npz');
+    if (existsSync(params)) return { layout: 'gemma-scope', params: readBytes(params, 'Gemma Scope weights'), path: dir };
+    throw new InputError(
+      `SAE directory ${dir} has neither cfg.json + sae_weights.safetensors (a SAELens folder) nor params.npz (a Gemma Scope folder)`,
+    );
+  }
+  return readSaeDir(dir);
+}
+
+/**
+ * A Hugging Face model folder: config.json, the weights (model.safetensors, or the shards model.safetensors.index.json
+ * names) and the tokenizer files present (tokenizer.json, tokenizer_config.json).
+ */
+export function readModelDir(dir: string): ModelFolder {
   if (!existsSync(dir)) throw new InputError(`model directory ${dir} does not exist`);
   if (!statSync(dir).isDirectory())
     throw new InputError(`--model expects a directory (config.json, model.safetensors), got the file ${dir}`);
-  const tokenizer = path.join(dir, 'tokenizer.json');
+  const optional = (name: string, what: string) => (existsSync(path.join(dir, name)) ? readText(path.join(dir, name), what) : undefined);
+  const index = optional(WEIGHTS_INDEX, 'model weights index');
+  const files =
+    index !== undefined && !existsSync(path.join(dir, WEIGHTS_FILE)) ? shardNames(index, path.join(dir, WEIGHTS_INDEX)) : [WEIGHTS_FILE];
   return {
     configJson: readText(path.join(dir, 'config.json'), 'model config'),
-    weights: readBytes(path.join(dir, 'model.safetensors'), 'model weights'),
-    tokenizerJson: existsSync(tokenizer) ? readText(tokenizer, 'tokenizer') : undefined,
+    weights: files.map((name) => ({ name, bytes: readBytes(path.join(dir, name), 'model weights') })),
+    tokenizerJson: optional('tokenizer.json', 'tokenizer'),
+    tokenizerConfigJson: optional('tokenizer_config.json', 'tokenizer config'),
     name: dir,
   };
 }

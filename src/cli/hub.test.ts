@@ -152,8 +152,18 @@ describe('unclamp run with hf: references', () => {
     expect(first.stderr).not.toContain('tok-123');
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/^prompts: mode encoder/m);
-    const fetched = hub.log.length;
-    expect(fetched).toBe(5); // config, weights, SAE cfg, SAE weights, sparsity (absent: 404)
+    // config, the weights index (absent: 404), weights, tokenizer.json and tokenizer_config.json (absent), SAE cfg,
+    // SAE weights, sparsity (absent).
+    expect(hub.log.map((l) => l.path.split('/resolve/main/')[1])).toEqual([
+      'config.json',
+      'model.safetensors.index.json',
+      'model.safetensors',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'blocks.1.hook_resid_pre/cfg.json',
+      'blocks.1.hook_resid_pre/sae_weights.safetensors',
+      'blocks.1.hook_resid_pre/sparsity.safetensors',
+    ]);
     await hub.stop();
     const second = await run([...args, ...common, '--quiet']);
     expect(second.code).toBe(0);

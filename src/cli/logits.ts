@@ -1,44 +1,31 @@
 // `unclamp logits`: the model's full logits for a prompt, for cross-checking against other implementations.
 import { existsSync, statSync } from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { tf } from '../core/tf.ts';
 import { type BackendFlags, backendOption, startBackend, threadsOption } from './backend.ts';
-import { loadGpt2 } from '../model/load.ts';
-import { loadTokenizer, WordTokenizer } from '../model/tokenizers/index.ts';
+import { loadModel } from '../model/registry.ts';
+import { WordTokenizer } from '../model/tokenizers/index.ts';
 import { InputError } from '../core/errors.ts';
-import { readBytes, readText, writeOutput } from './fs.ts';
+import { readModelDir, writeOutput } from './fs.ts';
 
-/** A model folder: config.json + model.safetensors (+ tokenizer.json for word-level models). */
-export function readModelDir(dir: string) {
+/** A model folder of any registered family, with its weights as stored (the logits are the checkpoint's own). */
+export function loadModelDir(dir: string) {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`model directory ${dir} does not exist`);
-  const tokenizerPath = path.join(dir, 'tokenizer.json');
-  const { model, raw } = loadGpt2(
-    readText(path.join(dir, 'config.json'), 'model config'),
-    readBytes(path.join(dir, 'model.safetensors'), 'model weights'),
-    dir,
-  );
-  try {
-    const tokenizer = loadTokenizer(existsSync(tokenizerPath) ? readText(tokenizerPath, 'tokenizer') : undefined, raw);
-    return { model, tokenizer, raw };
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
+  return loadModel(readModelDir(dir), 'none');
 }
 
 export function register(program: Command): void {
   program
     .command('logits')
     .description('Write the tokens, ids and full logits [T][V] of a prompt (for cross-checking).')
-    .requiredOption('--model <dir>', 'model folder: config.json + model.safetensors (+ tokenizer.json)')
+    .requiredOption('--model <dir>', 'model folder: config.json + model.safetensors (+ tokenizer.json, tokenizer_config.json)')
     .requiredOption('--prompt <text>', 'the prompt')
     .requiredOption('--json <out>', 'output JSON {tokens, ids, logits}')
     .addOption(backendOption())
     .addOption(threadsOption())
     .action(async (flags: { model: string; prompt: string; json: string } & BackendFlags) => {
       await startBackend(flags);
-      const { model, tokenizer } = readModelDir(flags.model);
+      const { model, tokenizer } = loadModelDir(flags.model);
       try {
         if (!flags.prompt.trim()) throw new InputError('--prompt is empty');
         if (tokenizer instanceof WordTokenizer) {

@@ -2,12 +2,19 @@
 // into the cache first (progress on stderr); and the flags that go with them, declared once for `run` and
 // `inspect`.
 import type { Command } from 'commander';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { InputError } from '../core/errors.ts';
 import { formatBytes } from '../core/format.ts';
-import { isHubRef, parseHubRef } from '../io/hub.ts';
-import type { SaeFolderFiles } from '../io/saelens.ts';
-import type { WeightProcessing } from '../scenarios/model.ts';
-import { readModelDir, readSaeDir } from './fs.ts';
-import { hubFolder, hubOptionsFrom } from './hub-cache.ts';
+import { HubInputError, type HubRef, isHubRef, parseHubRef } from '../io/hub.ts';
+import type { SaeFolder } from '../io/sae-folder.ts';
+import { hubRefString, isGemmaScopePath, parseClosestL0, pickClosestL0, SAE_LAYOUT_FILES } from '../io/sae-ref.ts';
+import { shardNames, WEIGHTS_FILE, WEIGHTS_INDEX } from '../model/checkpoint.ts';
+import type { WeightProcessing } from '../model/family.ts';
+import type { ModelFolder } from '../model/registry.ts';
+import { readBytes, readModelDir, readSaeDir, readSaeFolder } from './fs.ts';
+import { cachePath, type HubOptions, hubFile, hubFolder, hubOptionsFrom } from './hub-cache.ts';
+import { resolveHubSaeRef } from './hub-resolve.ts';
 import { oneOf } from './parse.ts';
 
 export interface SourceFlags {
@@ -47,14 +54,106 @@ async function localFolder(ref: string, files: { required: string[]; optional?: 
   return hubFolder(parseHubRef(ref), files, opts);
 }
 
-/** A GPT-2 folder (config.json, model.safetensors), local or from the Hub; `name` is the reference as given. */
-export async function readModelSource(ref: string, flags: SourceFlags): Promise<ReturnType<typeof readModelDir>> {
-  const dir = await localFolder(ref, { required: ['config.json', 'model.safetensors'] }, flags);
-  return { ...readModelDir(dir), name: ref };
+/**
+ * A model folder (config.json, the weights: model.safetensors or the shards of model.safetensors.index.json, and the
+ * tokenizer files it has), local or from the Hub; `name` is the reference as given.
+ */
+export async function readModelSource(ref: string, flags: SourceFlags): Promise<ModelFolder> {
+  if (isHubRef(ref)) {
+    // The index, when the repository has one, names the shards to fetch.
+    const first = await localFolder(ref, { required: ['config.json'], optional: [WEIGHTS_INDEX] }, flags);
+    const index = path.join(first, WEIGHTS_INDEX);
+    const weights = existsSync(index) ? shardNames(readFileSync(index, 'utf8'), `${ref}/${WEIGHTS_INDEX}`) : [WEIGHTS_FILE];
+    await localFolder(ref, { required: ['config.json', ...weights], optional: ['tokenizer.json', 'tokenizer_config.json'] }, flags);
+    return { ...readModelDir(first), name: ref };
+  }
+  return { ...readModelDir(ref), name: ref };
 }
 
-/** A SAELens folder (cfg.json, sae_weights.safetensors, optional sparsity), local or from the Hub. */
-export async function readSaeSource(ref: string, flags: SourceFlags): Promise<SaeFolderFiles & { name: string }> {
-  const dir = await localFolder(ref, { required: ['cfg.json', 'sae_weights.safetensors'], optional: ['sparsity.safetensors'] }, flags);
-  return { ...readSaeDir(dir), name: ref };
+/** An SAE as read: a folder of either layout (src/io/sae-folder.ts), and how results cite it. */
+export type SaeSource = SaeFolder & { name: string };
+
+/**
+ * An SAE folder, local or from the Hub, of either layout: SAELens (cfg.json, sae_weights.safetensors, optional
+ * sparsity.safetensors) or Gemma Scope (params.npz, in layer_L/width_W/average_l0_N). An hf: folder ending in
+ * average_l0_closest_N is first resolved to the folder whose average L0 is closest to N (the paper's rule,
+ * src/io/sae-ref.ts; the answer is kept in the cache for offline reruns) and `name` is then that folder; otherwise
+ * `name` is the reference as given. A local …/average_l0_closest_N is chosen the same way among the folders there.
+ * A Hub folder named like Gemma Scope's (…/average_l0_N) is fetched as one; any other is SAELens unless the Hub has
+ * no cfg.json there but a params.npz.
+ */
+export async function readSaeSource(ref: string, flags: SourceFlags): Promise<SaeSource> {
+  if (!isHubRef(ref)) {
+    const dir = localClosestL0(ref, flags);
+    return { ...readSaeFolder(dir), name: dir };
+  }
+  const opts = hubOptionsFrom(flags);
+  const { ref: hubRef, choice, cached } = await resolveHubSaeRef(parseHubRef(ref), opts);
+  const name = choice ? hubRefString(hubRef) : ref;
+  if (choice && !flags.quiet) {
+    const of = choice.candidates.map((c) => c.averageL0).join(', ');
+    process.stderr.write(
+      `${ref}: ${hubRef.path} (average L0 ${choice.averageL0}, the closest to ${choice.target} of ${of}${cached ? '; as resolved before' : ''})\n`,
+    );
+  }
+  const gemmaScope = (params: string): SaeSource => ({
+    layout: 'gemma-scope',
+    params: readBytes(params, 'Gemma Scope weights'),
+    path: name,
+    name,
+  });
+  const layout = SAE_LAYOUT_FILES;
+  if (isGemmaScopePath(hubRef.path)) return gemmaScope(path.join(await localFolder(name, layout['gemma-scope'], flags), 'params.npz'));
+  // Not named like Gemma Scope: SAELens, unless there is no cfg.json but a params.npz (each answer kept in the cache).
+  const progress = saeHubOptions(name, flags);
+  if ((await hubFile(hubRef, 'cfg.json', progress, true)) === null) {
+    const params = await hubFile(hubRef, 'params.npz', progress, true);
+    if (params) return gemmaScope(params);
+    if (knownAbsent(hubRef, 'cfg.json', progress) && knownAbsent(hubRef, 'params.npz', progress)) {
+      throw new HubInputError(
+        `${name}: the Hub has neither cfg.json + sae_weights.safetensors (a SAELens folder) nor params.npz (a Gemma Scope folder) there (check the repository id, the folder and the revision)`,
+      );
+    }
+  }
+  const dir = await localFolder(name, layout.saelens, flags);
+  return { ...readSaeDir(dir), name };
+}
+
+/** A local …/average_l0_closest_N (that is not itself a folder): the same rule over the params.npz files under its parent. */
+function localClosestL0(ref: string, flags: SourceFlags): string {
+  const want = parseClosestL0(ref.split(path.sep).join('/'));
+  if (!want || existsSync(ref)) return ref;
+  const parent = path.dirname(ref);
+  if (!existsSync(parent)) throw new InputError(`SAE directory ${parent} does not exist (to choose ${path.basename(ref)} in it)`);
+  const files = readdirSync(parent, { recursive: true, encoding: 'utf8' }).map((f) => `${want.folder}/${f.split(path.sep).join('/')}`);
+  const choice = pickClosestL0(files, want.folder, want.target, ref);
+  const dir = choice.path.split('/').join(path.sep);
+  if (!flags.quiet) {
+    const of = choice.candidates.map((c) => c.averageL0).join(', ');
+    process.stderr.write(`${ref}: ${dir} (average L0 ${choice.averageL0}, the closest to ${choice.target} of ${of})\n`);
+  }
+  return dir;
+}
+
+/** Hub options with the progress lines localFolder prints. */
+function saeHubOptions(label: string, flags: SourceFlags): HubOptions {
+  const opts = hubOptionsFrom(flags);
+  const shown = new Set<string>();
+  opts.onProgress = flags.quiet
+    ? undefined
+    : ({ file, received, total }) => {
+        if (received === total || !shown.has(file))
+          process.stderr.write(`${label}: ${file} ${formatBytes(received)}${total ? ` of ${formatBytes(total)}` : ''}\n`);
+        shown.add(file);
+      };
+  return opts;
+}
+
+/** Has the cache recorded that the Hub answered 404 for this file (hub-cache.ts's record beside the file)? */
+function knownAbsent(ref: HubRef, file: string, opts: HubOptions): boolean {
+  try {
+    return JSON.parse(readFileSync(`${cachePath(opts, ref, file)}.json`, 'utf8')).absent === true;
+  } catch {
+    return false;
+  }
 }

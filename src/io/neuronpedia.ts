@@ -75,8 +75,10 @@ export function neuronpediaSourceOf(saeName: string): NeuronpediaSource | null {
   if (ref.revision !== 'main') return null;
   for (const r of SAE_RELEASES) {
     if (!r.neuronpedia || r.repo !== ref.repo) continue;
-    const layer = r.layers.find((l) => r.folder(l) === ref.path);
-    if (layer !== undefined) return r.neuronpedia(layer);
+    for (const width of r.widths?.map((w) => w.name) ?? [undefined]) {
+      const layer = r.layers.find((l) => r.folder(l, width) === ref.path);
+      if (layer !== undefined) return r.neuronpedia(layer, width);
+    }
   }
   return null;
 }

@@ -4,13 +4,17 @@ import { Checkpoint, type WeightFile } from './checkpoint.ts';
 import { type HfConfig, parseConfigJson } from './config.ts';
 import { ModelInputError } from './errors.ts';
 import type { ModelFamily, TokenizerFiles, WeightProcessing } from './family.ts';
+import { gemma2Family } from './families/gemma2/index.ts';
 import { gpt2Family } from './families/gpt2/index.ts';
+import { gptNeoxFamily } from './families/gpt_neox/index.ts';
 import type { Tokenizer } from './tokenizers/types.ts';
 import type { LanguageModel } from './types.ts';
 
 // One line per family.
 export const FAMILIES: Readonly<Record<string, ModelFamily>> = {
   gpt2: gpt2Family,
+  gemma2: gemma2Family,
+  gpt_neox: gptNeoxFamily,
 };
 
 /** The family config.json's model_type names (GPT-2 checkpoints written before model_type existed have none). */
@@ -40,6 +44,7 @@ export interface LoadedModel {
 
 export function loadModel(folder: ModelFolder, processing: WeightProcessing = 'transformer-lens'): LoadedModel {
   const source = folder.name;
+  if (!folder.weights.length) throw new ModelInputError(`${source}: no weights file`);
   const raw = parseConfigJson(folder.configJson, `${source}/config.json`);
   const family = familyOf(raw, `${source}/config.json`);
   const config = family.parseConfig(raw, `${source}/config.json`);

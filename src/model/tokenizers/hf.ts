@@ -92,6 +92,8 @@ export class HfTokenizer implements Tokenizer {
   }
 
   decode(ids: number[]): string {
+    // The library refuses an empty list; an empty answer decodes to nothing.
+    if (!ids.length) return '';
     return this.impl.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
   }
 
