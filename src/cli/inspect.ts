@@ -40,7 +40,10 @@ export function register(program: Command): void {
       "One prompt through a real model and SAE: token ids, the top next tokens, and per position the hook's norm and the active features.",
     )
     .requiredOption('--model <dir|hf:…>', 'a model folder (config.json, model.safetensors, tokenizer files) or hf:owner/name')
-    .requiredOption('--sae <dir|hf:…>', 'a SAELens folder or hf:owner/name/folder (its hook is where the activations are read)')
+    .requiredOption(
+      '--sae <dir|hf:…>',
+      'a SAELens or Gemma Scope folder, or hf:owner/name/folder (its hook is where the activations are read)',
+    )
     .option('--prompt <text>', 'the prompt')
     .option('--ids <list>', 'token ids instead of a prompt, e.g. 464,3290,318', indexList('--ids'))
     .option('--top-k <k>', 'next tokens to list', integer('--top-k'), 10)
@@ -70,8 +73,11 @@ async function inspectCommand(flags: InspectFlags): Promise<void> {
     model.residHook(hook);
     if (sae.dIn !== model.config.dModel)
       throw new InputError(`${saeFiles.name} reads d_in = ${sae.dIn} but ${modelFiles.name} has d_model = ${model.config.dModel}`);
-    const body = flags.ids ?? tok.encode(flags.prompt ?? '');
-    const ids = (flags.prependBos ?? tok.wantsBos) && tok.bosId !== undefined ? [tok.bosId, ...body] : body;
+    if (flags.chat && !tok.chat) throw new InputError(`${modelFiles.name} has no chat template (tokenizer_config.json's chat_template)`);
+    const text = flags.prompt ?? '';
+    const body = flags.ids ?? tok.encode(flags.chat && tok.chat ? tok.chat(text) : text);
+    const bosWritten = flags.chat && body[0] === tok.bosId;
+    const ids = (flags.prependBos ?? tok.wantsBos) && tok.bosId !== undefined && !bosWritten ? [tok.bosId, ...body] : body;
     const report = await inspect(model, sae, hook, ids, (xs) => tok.tokenStrings(xs), flags.topK, flags.features);
     const full: InspectReport = { model: modelFiles.name, sae: saeFiles.name, hook, processing: flags.processing, ...report };
     printReport(full);

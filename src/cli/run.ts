@@ -51,9 +51,12 @@ export function register(program: Command): void {
     .option('--scenario <id>', `${RUNNABLE.join(' | ')} (or give --prompts)`)
     .option(
       '--model <name|dir>',
-      'built-in model (public/models/index.json); with --prompts, a GPT-2 folder (config.json, model.safetensors)',
+      'built-in model (public/models/index.json); with --prompts, a model folder or hf:owner/name (GPT-2, Gemma-2, GPT-NeoX/Pythia)',
     )
-    .option('--sae <id|dir>', "SAE id from the model's list (default: the scenario's SAE); with --prompts, a SAELens folder")
+    .option(
+      '--sae <id|dir>',
+      "SAE id from the model's list (default: the scenario's SAE); with --prompts, a SAELens or Gemma Scope folder, or hf:owner/name/folder",
+    )
     .option('--prompts <file>', 'your prompt set (JSON lines: prompt, target, contrast) on --model with --sae')
     .option('--k <k>', "size of the scenario's default defended set (its top K)", integer('--k'));
   addSettingOptions(addDefenceOptions(addSourceOptions(cmd, 'with --prompts or paper-ioi'), "the scenario's"))
@@ -102,6 +105,7 @@ async function specFor(id: ScenarioId, flags: RunFlags): Promise<ScenarioSpec> {
       prompts: { text: readText(flags.prompts, 'prompt set'), name: flags.prompts },
       processing: flags.processing,
       prependBos: flags.prependBos,
+      chat: flags.chat,
       n: flags.n,
     };
   }

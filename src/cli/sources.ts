@@ -20,6 +20,7 @@ import { oneOf } from './parse.ts';
 export interface SourceFlags {
   processing: WeightProcessing;
   prependBos?: boolean;
+  chat?: boolean;
   hubEndpoint?: string;
   hubToken?: string;
   cacheDir?: string;
@@ -34,7 +35,15 @@ export function addSourceOptions(cmd: Command, when: string): Command {
       oneOf('--processing', ['transformer-lens', 'none'] as const),
       'transformer-lens',
     )
-    .option('--prepend-bos', `${when}: start every prompt with the tokenizer's BOS token`)
+    .option(
+      '--prepend-bos',
+      `${when}: start every prompt with the tokenizer's BOS token (default: when the model was trained so, e.g. Gemma)`,
+    )
+    .option('--no-prepend-bos', `${when}: no BOS token, even for a model trained with one`)
+    .option(
+      '--chat',
+      `${when}: write each prompt into the model's chat template (instruction-tuned models: one user turn, then the model's)`,
+    )
     .option('--hub-endpoint <url>', 'with hf: references: the Hub or a mirror (default: $HF_ENDPOINT, else https://huggingface.co)')
     .option('--hub-token <token>', 'with hf: references: an access token for gated repositories (default: $HF_TOKEN)')
     .option('--cache-dir <dir>', 'with hf: references: the download cache (default: $UNCLAMP_CACHE, else ~/.cache/unclamp/hub)');
