@@ -1,0 +1,194 @@
+// The acceptance of the model families on the command line: `unclamp inspect` and `unclamp run --prompts` on a
+// Gemma-2 checkpoint with a Gemma Scope SAE and on a Pythia (GPT-NeoX) checkpoint with a SAELens SAE, each from a
+// local folder and from the Hub's layout (the fake Hub in this process; the Gemma-2 weights sharded behind a
+// model.safetensors.index.json, the Gemma Scope folder chosen by the closest-L0 rule), then again with the Hub gone.
+// The SAE features `inspect` reports are checked against the independent float64 reference of the fixtures.
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { FakeHub } from '../../scripts/fixtures/fake-hub.ts';
+import { parseSafetensors, writeSafetensors } from '../io/safetensors.ts';
+import { main } from './main.ts';
+
+const FIXTURES = path.resolve(import.meta.dirname, '../model/__fixtures__');
+const hub = new FakeHub();
+let dir: string;
+
+interface Case {
+  family: string;
+  model: string;
+  /** The SAE as a local folder and as the hf: reference the fake Hub serves it under. */
+  saeLocal: string;
+  saeHub: string;
+  /** The folder the hf: reference resolves to, and the reference's key for its features. */
+  saeResolved: string;
+  refKey: string;
+  prompts: [string, string, string][];
+}
+
+const CASES: Case[] = [
+  {
+    family: 'gemma2',
+    model: 'tiny-gemma2',
+    saeLocal: path.join(FIXTURES, 'tiny-gemma2-saes/layer_1/width_16/average_l0_5'),
+    saeHub: 'hf:test/gemma-scope-tiny/layer_1/width_16/average_l0_closest_5',
+    saeResolved: 'hf:test/gemma-scope-tiny/layer_1/width_16/average_l0_5',
+    refKey: 'sae.layer_1/width_16/average_l0_5',
+    prompts: [
+      ['The cat sat on the', ' mat', ' cat'],
+      ['The dog sat on the', ' mat', ' dog'],
+      ['When Mary and John went to the store, John gave', ' Mary', ' John'],
+    ],
+  },
+  {
+    family: 'gpt_neox',
+    model: 'tiny-neox',
+    saeLocal: path.join(FIXTURES, 'tiny-neox-saes/blocks.1.hook_resid_pre'),
+    saeHub: 'hf:test/neox-saes/blocks.1.hook_resid_pre',
+    saeResolved: 'hf:test/neox-saes/blocks.1.hook_resid_pre',
+    refKey: 'sae.blocks.1.hook_resid_pre',
+    prompts: [
+      ['The cat sat on the', ' mat', ' cat'],
+      ['The dog ran', ' home', ' away'],
+      ['When Mary and John went to the store, John gave', ' Mary', ' John'],
+    ],
+  },
+];
+
+const files = (d: string): string[] =>
+  readdirSync(d).flatMap((f) => (statSync(path.join(d, f)).isDirectory() ? files(path.join(d, f)).map((g) => `${f}/${g}`) : [f]));
+
+/** Put the fixtures on the Hub: Gemma-2's weights split into two shards with an index, as large checkpoints come. */
+function serve(): void {
+  for (const c of CASES) {
+    const dirPath = path.join(FIXTURES, c.model);
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json'])
+      hub.put(`test/${c.model}`, f, readFileSync(path.join(dirPath, f)));
+    const weights = readFileSync(path.join(dirPath, 'model.safetensors'));
+    if (c.family !== 'gemma2') {
+      hub.put(`test/${c.model}`, 'model.safetensors', weights);
+      continue;
+    }
+    const tensors = [...parseSafetensors(weights).tensors];
+    const half = Math.ceil(tensors.length / 2);
+    const map: Record<string, string> = {};
+    [tensors.slice(0, half), tensors.slice(half)].forEach((part, i) => {
+      const name = `model-0000${i + 1}-of-00002.safetensors`;
+      hub.put(`test/${c.model}`, name, writeSafetensors(Object.fromEntries(part.map(([n, t]) => [n, { ...t, dtype: 'BF16' as const }]))));
+      for (const [n] of part) map[n] = name;
+    });
+    hub.put(`test/${c.model}`, 'model.safetensors.index.json', JSON.stringify({ metadata: {}, weight_map: map }));
+  }
+  const scope = path.join(FIXTURES, 'tiny-gemma2-saes');
+  for (const f of files(scope)) hub.put('test/gemma-scope-tiny', f, readFileSync(path.join(scope, f)));
+  const neoxSae = path.join(FIXTURES, 'tiny-neox-saes');
+  for (const f of files(neoxSae)) hub.put('test/neox-saes', f, readFileSync(path.join(neoxSae, f)));
+}
+
+beforeAll(async () => {
+  await hub.start();
+  dir = mkdtempSync(path.join(tmpdir(), 'unclamp-families-'));
+  serve();
+});
+afterAll(async () => {
+  await hub.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The command line's own entry point in this process (the fake Hub answers from here too), output captured. */
+async function unclamp(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => out.push(String(s)) > 0);
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => err.push(String(s)) > 0);
+  try {
+    const code = await main([...args, '--backend', 'cpu']);
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+const hubFlags = () => ['--hub-endpoint', hub.url, '--cache-dir', path.join(dir, 'cache'), '--quiet'];
+
+describe.each(CASES)('$family on the command line', (c) => {
+  const reference = parseSafetensors(readFileSync(path.join(FIXTURES, c.model, 'reference.safetensors'))).tensors;
+  const ids = JSON.parse(readFileSync(path.join(FIXTURES, c.model, 'ids.json'), 'utf8')) as { ids: number[][]; attention_mask: number[][] };
+
+  it('inspect: the SAE features at the hook equal the float64 reference, from a local folder and from the Hub', async () => {
+    const row = ids.ids[0].slice(
+      0,
+      ids.attention_mask[0].reduce((a, b) => a + b, 0),
+    );
+    const reports = [];
+    for (const [model, sae, extra] of [
+      [path.join(FIXTURES, c.model), c.saeLocal, []],
+      [`hf:test/${c.model}`, c.saeHub, hubFlags()],
+    ] as const) {
+      const out = path.join(dir, `${c.family}-inspect.json`);
+      const r = await unclamp([
+        ...['inspect', '--model', model, '--sae', sae, '--ids', row.join(','), '--features', '16', '--processing', 'none'],
+        ...['--no-prepend-bos', '--json', out, ...extra],
+      ]);
+      expect(r.stderr.split('\n').filter((l) => l.startsWith('unclamp: error'))).toEqual([]);
+      expect(r.code).toBe(0);
+      reports.push(JSON.parse(readFileSync(out, 'utf8')));
+    }
+    const [local, fromHub] = reports;
+    expect(fromHub.sae).toBe(c.saeResolved);
+    expect(fromHub.positions).toEqual(local.positions);
+    expect(fromHub.nextTokens).toEqual(local.nextTokens);
+    const ref = reference.get(c.refKey)!;
+    const [, T, m] = ref.shape;
+    let scale = 0;
+    for (const v of ref.data) scale = Math.max(scale, Math.abs(v));
+    for (const p of local.positions as { index: number; activeFeatures: number; features: { index: number; value: number }[] }[]) {
+      const refRow = ref.data.subarray(p.index * m, (p.index + 1) * m);
+      expect(p.activeFeatures).toBe(refRow.filter((v) => v > 0).length);
+      for (const f of p.features) expect(Math.abs(f.value - refRow[f.index]) / scale).toBeLessThan(1e-4);
+    }
+    expect(local.positions).toHaveLength(row.length);
+    expect(T).toBeGreaterThanOrEqual(row.length);
+  });
+
+  it('run --prompts: the same result from the Hub layout as from local folders, and again with the Hub gone', async () => {
+    const set = path.join(dir, `${c.family}.jsonl`);
+    writeFileSync(set, c.prompts.map(([prompt, target, contrast]) => `${JSON.stringify({ prompt, target, contrast })}\n`).join(''));
+    const run = async (model: string, sae: string, extra: string[], name: string) => {
+      const out = path.join(dir, name);
+      const r = await unclamp([
+        'run',
+        '--model',
+        model,
+        '--sae',
+        sae,
+        '--prompts',
+        set,
+        '--steps',
+        '3',
+        '--json',
+        out,
+        '--quiet',
+        ...extra,
+      ]);
+      expect(r.stderr.split('\n').filter((l) => l.startsWith('unclamp: error'))).toEqual([]);
+      expect(r.code).toBe(0);
+      return { stdout: r.stdout, json: JSON.parse(readFileSync(out, 'utf8')) };
+    };
+    const local = await run(path.join(FIXTURES, c.model), c.saeLocal, [], `${c.family}-local.json`);
+    const fromHub = await run(`hf:test/${c.model}`, c.saeHub, hubFlags(), `${c.family}-hub.json`);
+    expect(local.json.aggregate.samples).toBe(3);
+    expect(fromHub.json.aggregate).toEqual(local.json.aggregate);
+    expect(fromHub.json.samples).toEqual(local.json.samples);
+    expect(fromHub.json.config.sources.sae).toBe(c.saeResolved);
+    await hub.stop();
+    try {
+      const offline = await run(`hf:test/${c.model}`, c.saeHub, hubFlags(), `${c.family}-offline.json`);
+      expect(offline.stdout).toBe(fromHub.stdout);
+    } finally {
+      await hub.start();
+    }
+  });
+});
