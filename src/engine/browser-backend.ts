@@ -14,6 +14,8 @@ import type { BackendInfo, BackendName } from './protocol.ts';
 import { withBrowserWasmThreads } from './browser-wasm-threads.ts';
 import { startThreadedWasm } from './wasm-threads.ts';
 import './wasm-kernels.ts';
+import './kernels16.ts';
+import './webgpu-matmul16.ts';
 import { MAX_WASM_THREADS } from './wasm-threads-config.ts';
 import { patchWebGpuUploads } from './webgpu-uploads.ts';
 

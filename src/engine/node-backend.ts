@@ -13,6 +13,7 @@ import { withNodeWasmThreads } from './node-wasm-threads.ts';
 import { MAX_WASM_THREADS } from './wasm-threads-config.ts';
 import { startThreadedWasm } from './wasm-threads.ts';
 import './wasm-kernels.ts';
+import './kernels16.ts';
 
 export type NodeBackend = 'wasm' | 'cpu';
 
