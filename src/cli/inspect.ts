@@ -65,7 +65,7 @@ async function inspectCommand(flags: InspectFlags): Promise<void> {
   const { sae, config: saeCfg } = loadSaeFolder(saeFiles, { source: saeFiles.name });
   let model: LanguageModel | null = null;
   try {
-    const loaded = loadModel(modelFiles, flags.processing);
+    const loaded = await loadModel(modelFiles, flags.processing);
     model = loaded.model;
     const tok = loaded.tokenizer;
     const hook = saeCfg.hookName;

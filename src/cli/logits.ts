@@ -9,7 +9,7 @@ import { InputError } from '../core/errors.ts';
 import { readModelDir, writeOutput } from './fs.ts';
 
 /** A model folder of any registered family, with its weights as stored (the logits are the checkpoint's own). */
-export function loadModelDir(dir: string) {
+export async function loadModelDir(dir: string) {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`model directory ${dir} does not exist`);
   return loadModel(readModelDir(dir), 'none');
 }
@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .addOption(threadsOption())
     .action(async (flags: { model: string; prompt: string; json: string } & BackendFlags) => {
       await startBackend(flags);
-      const { model, tokenizer } = loadModelDir(flags.model);
+      const { model, tokenizer } = await loadModelDir(flags.model);
       try {
         if (!flags.prompt.trim()) throw new InputError('--prompt is empty');
         if (tokenizer instanceof WordTokenizer) {

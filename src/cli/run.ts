@@ -168,7 +168,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
     if (sc.saeCheck) {
       const c = sc.saeCheck;
       process.stdout.write(
-        `SAE check on the prompts: L0 ${formatNumber(c.l0)}, explained variance ${formatNumber(c.explainedVariance)}, next-token loss ${formatNumber(c.lossClean)} → ${formatNumber(c.lossSpliced)} with the SAE spliced in\n`,
+        `SAE check on the prompts: L0 ${formatNumber(c.l0)}, explained variance ${formatNumber(c.explainedVariance)}${c.lossClean === null || c.lossSpliced === null ? '' : `, next-token loss ${formatNumber(c.lossClean)} → ${formatNumber(c.lossSpliced)} with the SAE spliced in`}\n`,
       );
       for (const w of c.warnings) process.stderr.write(`unclamp: warning: ${w}\n`);
     }

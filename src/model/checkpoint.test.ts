@@ -36,7 +36,11 @@ describe('Checkpoint', () => {
     expect(half.dtype).toBe('F16');
     // The stored bits, widened by the independent halfBits below, are the float32 values take() decoded.
     expect(Array.from(half.data, halfBits)).toEqual(Array.from(whole));
-    expect(() => blob.take(name, [512, 64])).toThrow(/not in memory/);
+    expect(() => blob.take(name, [512, 64])).toThrow(/embed_in\.weight was not read \(prefetch it, or read\(\) it\)/);
+    await blob.prefetch();
+    expect(blob.take(name, [512, 64])).toEqual(whole);
+    blob.release();
+    expect(() => blob.take(name, [512, 64])).toThrow(/was not read/);
   });
 
   it('reads sharded checkpoints, and refuses a tensor in two shards', async () => {

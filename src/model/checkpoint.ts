@@ -68,11 +68,12 @@ export class Checkpoint {
     }
   }
 
-  /** From byte sources (files on disk or in the browser's storage): only the headers are read now. */
-  static async open(files: readonly WeightSource[], source: string): Promise<Checkpoint> {
+  /** From byte sources (files on disk or in the browser's storage) or files in memory: only the headers are read now. */
+  static async open(files: readonly (WeightSource | WeightFile)[], source: string): Promise<Checkpoint> {
     const ckpt = new Checkpoint([], source);
     if (!files.length) throw new ModelInputError(`${source}: no weights file`);
-    for (const f of files) {
+    for (const file of files) {
+      const f = 'source' in file ? file : { name: file.name, source: memorySource(file.bytes, file.name) };
       const where = `${source}/${f.name}`;
       const headerLen = headerLength(await f.source.read(0, Math.min(8, f.source.size)), f.source.size, where);
       ckpt.add(parseSafetensorsHeader(await f.source.read(8, headerLen), f.source.size, where, false), f.name, f.source);
@@ -116,11 +117,29 @@ export class Checkpoint {
     return data;
   }
 
-  /** A tensor's float32 values at once (files in memory only), checked against the shape the config implies and for non-finite values. */
+  /**
+   * A tensor's float32 values at once (from a file in memory, or read by prefetch), checked against the shape the
+   * config implies and for non-finite values.
+   */
   take(name: string, shape: readonly number[]): Float32Array {
     const e = this.entry(name, shape);
-    if (!e.source.readSync) throw new ModelInputError(`${this.source}/${e.file}: read ${name} with read(), the file is not in memory`);
-    return this.finite(e, name, decodeSpan(e.source.readSync(e.span.begin, e.span.end - e.span.begin), e.span, name, e.file));
+    const bytes = this.fetched.get(name) ?? e.source.readSync?.(e.span.begin, e.span.end - e.span.begin);
+    if (!bytes) throw new ModelInputError(`${this.source}/${e.file}: ${name} was not read (prefetch it, or read() it)`);
+    return this.finite(e, name, decodeSpan(bytes, e.span, name, e.file));
+  }
+
+  private readonly fetched = new Map<string, Uint8Array>();
+
+  /** Read every float tensor of files that are not in memory, so that take() has them (for families that take). */
+  async prefetch(): Promise<void> {
+    for (const [name, e] of this.tensors)
+      if (!e.source.readSync && ['F32', 'F16', 'BF16'].includes(e.span.dtype))
+        this.fetched.set(name, await e.source.read(e.span.begin, e.span.end - e.span.begin));
+  }
+
+  /** Forget what prefetch read (the model holds its weights by then). */
+  release(): void {
+    this.fetched.clear();
   }
 
   /** A tensor's float32 values, read from its file. */

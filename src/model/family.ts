@@ -19,6 +19,25 @@ export interface TokenizerFiles {
   tokenizerConfigJson?: string;
 }
 
+/**
+ * What a run keeps of a model, for a family that reads its weights itself (ModelFamily.lazy): a model whose weights
+ * do not fit in float32, or not whole, keeps only what the run reads. Absent fields keep everything.
+ */
+export interface LoadPlan {
+  /** Keep the weights stored in 16 bits in 16 bits on the device, where the backend multiplies them natively (WebGPU). */
+  weights16?: boolean;
+  /**
+   * Keep only the layers from this one on (those after the run's hook, which a recovery step runs); the earlier ones
+   * are read one at a time, run and freed when the residual at the hook is computed (LanguageModel.streamToHook).
+   */
+  firstLayer?: number;
+  /**
+   * Keep only these tokens' embedding (and, tied, unembedding) rows: the prompts' and the read-out's. The full
+   * distribution over the vocabulary (the next-token view, generation, the SAE check's loss) then cannot be read.
+   */
+  tokens?: readonly number[];
+}
+
 export interface ModelFamily<C extends ModelConfig = ModelConfig> {
   /** config.json's model_type. */
   readonly modelType: string;
@@ -27,6 +46,11 @@ export interface ModelFamily<C extends ModelConfig = ModelConfig> {
   /** What 'transformer-lens' processing does to this family's weights and activations, in a sentence. */
   readonly processingNote: string;
   parseConfig(raw: HfConfig, source: string): C;
-  load(config: C, checkpoint: Checkpoint, processing: WeightProcessing): LanguageModel;
+  /**
+   * Whether load reads the checkpoint itself (Checkpoint.read, half, rows: tensor by tensor from a file that is never
+   * held whole) and follows a LoadPlan; otherwise every tensor is read into memory first and load takes them at once.
+   */
+  readonly lazy?: boolean;
+  load(config: C, checkpoint: Checkpoint, processing: WeightProcessing, plan?: LoadPlan): LanguageModel | Promise<LanguageModel>;
   tokenizer(files: TokenizerFiles, config: C, raw: HfConfig, source: string): Tokenizer;
 }

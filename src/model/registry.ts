@@ -1,14 +1,14 @@
 // The model families Unclamp loads, keyed by config.json's model_type, and loading a Hugging Face model folder
 // through the family it names.
-import { Checkpoint, type WeightFile } from './checkpoint.ts';
+import { Checkpoint, type WeightFile, type WeightSource } from './checkpoint.ts';
 import { type HfConfig, parseConfigJson } from './config.ts';
 import { ModelInputError } from './errors.ts';
-import type { ModelFamily, TokenizerFiles, WeightProcessing } from './family.ts';
+import type { LoadPlan, ModelFamily, TokenizerFiles, WeightProcessing } from './family.ts';
 import { gemma2Family } from './families/gemma2/index.ts';
 import { gpt2Family } from './families/gpt2/index.ts';
 import { gptNeoxFamily } from './families/gpt_neox/index.ts';
 import type { Tokenizer } from './tokenizers/types.ts';
-import type { LanguageModel } from './types.ts';
+import type { LanguageModel, ModelConfig } from './types.ts';
 
 // One line per family.
 export const FAMILIES: Readonly<Record<string, ModelFamily>> = {
@@ -31,7 +31,8 @@ export interface ModelFolder extends TokenizerFiles {
   /** How results and messages name the model (a path or hf: reference). */
   name: string;
   configJson: string;
-  weights: readonly WeightFile[];
+  /** In memory, or byte sources read on demand (a file on disk, a file in the browser's storage). */
+  weights: readonly (WeightFile | WeightSource)[];
 }
 
 export interface LoadedModel {
@@ -42,14 +43,62 @@ export interface LoadedModel {
   processing: WeightProcessing;
 }
 
-export function loadModel(folder: ModelFolder, processing: WeightProcessing = 'transformer-lens'): LoadedModel {
+/** What a model folder is before its weights are read: its family, config and tokenizer. */
+export interface OpenedModel {
+  source: string;
+  raw: HfConfig;
+  family: ModelFamily;
+  config: ModelConfig;
+  tokenizer: Tokenizer;
+}
+
+/** A folder's family, config and tokenizer, no weight read: enough to tokenise prompts and plan what to load. */
+export function openModel(folder: Omit<ModelFolder, 'weights'>): OpenedModel {
   const source = folder.name;
-  if (!folder.weights.length) throw new ModelInputError(`${source}: no weights file`);
   const raw = parseConfigJson(folder.configJson, `${source}/config.json`);
   const family = familyOf(raw, `${source}/config.json`);
   const config = family.parseConfig(raw, `${source}/config.json`);
-  // The tokenizer before the weights: a wrong tokenizer file is cheap to report, the weights are not cheap to load.
   const tokenizer = family.tokenizer(folder, config, raw, source);
+  return { source, raw, family, config, tokenizer };
+}
+
+/** The weights of an opened folder; `plan` says what a lazy family keeps (LoadPlan). */
+export async function loadWeights(
+  opened: OpenedModel,
+  weights: ModelFolder['weights'],
+  processing: WeightProcessing = 'transformer-lens',
+  plan: LoadPlan = {},
+): Promise<LoadedModel> {
+  const { source, raw, family, config, tokenizer } = opened;
+  if (!weights.length) throw new ModelInputError(`${source}: no weights file`);
+  const checkpoint = await Checkpoint.open(weights, source);
+  if (!family.lazy) await checkpoint.prefetch();
+  const model = await family.load(config, checkpoint, processing, plan);
+  checkpoint.release();
+  return { model, tokenizer, family, raw, processing };
+}
+
+/** A model folder through the family its config.json names (the tokenizer is checked before any weight is read). */
+export async function loadModel(
+  folder: ModelFolder,
+  processing: WeightProcessing = 'transformer-lens',
+  plan: LoadPlan = {},
+): Promise<LoadedModel> {
+  return loadWeights(openModel(folder), folder.weights, processing, plan);
+}
+
+/**
+ * The same at once, for a folder whose weights are in memory and a family that takes them at once (not lazy): tests
+ * and the built-in model.
+ */
+export function loadModelSync(
+  folder: ModelFolder & { weights: readonly WeightFile[] },
+  processing: WeightProcessing = 'transformer-lens',
+): LoadedModel {
+  if (!folder.weights.length) throw new ModelInputError(`${folder.name}: no weights file`);
+  const { source, raw, family, config, tokenizer } = openModel(folder);
+  if (family.lazy) throw new ModelInputError(`${source}: ${family.title} models load asynchronously (loadModel)`);
   const model = family.load(config, new Checkpoint(folder.weights, source), processing);
+  if (model instanceof Promise) throw new ModelInputError(`${source}: ${family.title} models load asynchronously (loadModel)`);
   return { model, tokenizer, family, raw, processing };
 }

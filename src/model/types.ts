@@ -79,5 +79,12 @@ export interface LanguageModel {
   /** The final norm and the unembedding (and any soft-capping) of a final residual [B, T, d]. */
   unembed(x: Tensor3D, opts?: RunOptions): Tensor3D;
   logitColumns(tokens: readonly number[]): LogitColumns;
+  /** False when the model keeps only some tokens' unembedding rows (LoadPlan.tokens): whole-vocabulary logits fail. */
+  readonly wholeVocabulary?: boolean;
+  /**
+   * The residual at a hook for a batch when the model keeps only the layers after it (a LoadPlan's firstLayer): the
+   * earlier layers are read from the checkpoint one at a time, run and freed. Absent: runToHook has every layer.
+   */
+  streamToHook?(ids: number[][], hook: string, chunk?: number): Promise<Tensor3D>;
   dispose(): void;
 }

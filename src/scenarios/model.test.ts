@@ -272,7 +272,7 @@ describe('the SAE check', () => {
     const exact = Sae.create(cfg, { W_enc, W_dec, b_enc: new Float32Array(2 * d), b_dec: new Float32Array(d) });
     const good = await checkSae(model, exact, HOOK, ids, lengths, h);
     expect(good.explainedVariance).toBeCloseTo(1, 5);
-    expect(good.lossSpliced).toBeCloseTo(good.lossClean, 4);
+    expect(good.lossSpliced).toBeCloseTo(good.lossClean as number, 4);
     expect(good.lossClean).toBeGreaterThan(1); // a random model is far from certain about the next token
     expect(good.l0).toBeCloseTo(d, 0);
     expect(good.warnings).toEqual([]);

@@ -6,15 +6,18 @@ import { tf, type Tensor3D } from '../core/tf.ts';
 import { InputError } from '../core/errors.ts';
 import { featureAttribution } from '../core/attribution.ts';
 import { rankPositive } from '../core/select.ts';
-import { WEIGHTS_FILE, type WeightFile } from '../model/checkpoint.ts';
+import { WEIGHTS_FILE } from '../model/checkpoint.ts';
 import type { WeightProcessing } from '../model/family.ts';
-import { loadModel } from '../model/registry.ts';
+import type { LoadPlan } from '../model/family.ts';
+import { parseResidHook } from '../model/hooks.ts';
+import { loadWeights, type ModelFolder, openModel } from '../model/registry.ts';
 import type { LanguageModel } from '../model/types.ts';
 import { loadSaeFolder, type SaeFolder } from '../io/sae-folder.ts';
 import { SCENARIOS } from './catalog.ts';
 import { logitBehaviour, logitDiff } from './builtin/common.ts';
 import { positionSets, sharedDeltaProblem } from './positions.ts';
-import { parsePromptLines, tokenisePromptSet } from './prompts.ts';
+import { type PromptSet, parsePromptLines, tokenisePromptSet } from './prompts.ts';
+import { native16 } from '../model/weights16.ts';
 import { checkSae } from './sae-check.ts';
 import type { LoadedScenario } from './load.ts';
 
@@ -30,7 +33,7 @@ export interface ModelScenarioSpec {
    * config.json, the weights (model.safetensors, or the shards of model.safetensors.index.json) and the tokenizer
    * files the family reads (tokenizer.json, tokenizer_config.json); `name` is how results cite it.
    */
-  model: { configJson: string; weights: Bytes | readonly WeightFile[]; tokenizerJson?: string; tokenizerConfigJson?: string; name: string };
+  model: ModelFolder | { configJson: string; weights: Bytes; tokenizerJson?: string; tokenizerConfigJson?: string; name: string };
   /** An SAE folder of either layout (SAELens or Gemma Scope: src/io/sae-folder.ts). */
   sae: SaeFolder & { name: string };
   /** The prompt set's JSON lines, and its name. */
@@ -40,14 +43,32 @@ export interface ModelScenarioSpec {
   prependBos?: boolean;
   /** Wrap each prompt in the instruction-tuned model's chat template (one user turn, then the model's turn). */
   chat?: boolean;
+  /** What to keep of a model whose family reads its weights itself (Gemma-2), where it differs from loadPlanFor's. */
+  load?: Omit<LoadPlan, 'tokens'>;
+  /** Keep only the prompts' and the read-out's token rows of the (un)embedding (no whole-vocabulary logits). */
+  readTokensOnly?: boolean;
   /** Use the first n prompts. */
   n?: number;
 }
 
-const isWeightFiles = (w: Bytes | readonly WeightFile[]): w is readonly WeightFile[] => Array.isArray(w);
+/**
+ * What the run reads of the model (LoadPlan), unless the spec says: the layers from the hook's on (those a recovery
+ * step runs; the residual at the hook is computed layer by layer), 16-bit weights where the backend multiplies them
+ * natively, and the whole vocabulary (the next-token view and the SAE check's loss read it) unless the spec keeps
+ * only the prompts' and the read-out's tokens.
+ */
+function loadPlanFor(spec: ModelScenarioSpec, hook: string, nLayer: number, set: PromptSet, pad: number): LoadPlan {
+  const { layer, point } = parseResidHook(hook, nLayer);
+  // The padding id fills ragged rows: its row is embedded too.
+  const tokens = spec.readTokensOnly ? [...new Set([...set.ids.flat(), ...set.target, ...set.contrast, pad])] : undefined;
+  return { firstLayer: point === 'hook_resid_post' ? layer + 1 : layer, weights16: native16(), tokens, ...spec.load };
+}
+
+const isFolder = (m: ModelScenarioSpec['model']): m is ModelFolder => Array.isArray(m.weights);
 
 /** The residual at `hook` for right-padded ids, `chunk` prompts at a time (a whole batch's activations are not needed at once). */
-function residualAtHook(model: LanguageModel, ids: number[][], hook: string, chunk = 16): Tensor3D {
+async function residualAtHook(model: LanguageModel, ids: number[][], hook: string, chunk = 16): Promise<Tensor3D> {
+  if (model.streamToHook) return model.streamToHook(ids, hook, chunk);
   const parts: Tensor3D[] = [];
   for (let i = 0; i < ids.length; i += chunk) parts.push(tf.tidy(() => model.runToHook(ids.slice(i, i + chunk), hook)));
   const h = parts.length === 1 ? parts[0] : (tf.concat(parts, 0) as Tensor3D);
@@ -67,17 +88,14 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
   let h: Tensor3D | null = null;
   let b: ReturnType<typeof logitBehaviour> | null = null;
   try {
-    const files = spec.model.weights;
-    const loadedModel = loadModel(
-      { ...spec.model, weights: isWeightFiles(files) ? files : [{ name: WEIGHTS_FILE, bytes: bytes(files) }] },
-      processing,
-    );
-    model = loadedModel.model;
-    const { tokenizer } = loadedModel;
-    const { config } = model;
+    const folder = spec.model;
+    const weightFiles = isFolder(folder) ? folder.weights : [{ name: WEIGHTS_FILE, bytes: bytes(folder.weights) }];
+    // The folder's family, config and tokenizer first: the prompts are tokenised and checked, and what the run
+    // needs of the model is known, before any weight is read.
+    const opened = openModel(folder);
+    const { tokenizer, config } = opened;
     const hook = saeCfg.hookName;
     if (!hook) throw new InputError(`${spec.sae.name}: cfg.json names no hook (hook_name); the SAE's place in the model is unknown`);
-    model.residHook(hook);
     if (sae.dIn !== config.dModel)
       throw new InputError(`${spec.sae.name} reads d_in = ${sae.dIn} but ${spec.model.name} has d_model = ${config.dModel}`);
     if (spec.chat && !tokenizer.chat)
@@ -88,15 +106,17 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
       chat: spec.chat ? tokenizer.chat : undefined,
       source: spec.prompts.name,
     });
+    const pad = tokenizer.padId ?? 0;
+    model = (await loadWeights(opened, weightFiles, processing, loadPlanFor(spec, hook, config.nLayer, set, pad))).model;
+    model.residHook(hook);
     const n = set.ids.length;
     const T = Math.max(...set.ids.map((r) => r.length));
-    const pad = tokenizer.padId ?? 0;
     const ids = set.ids.map((r) => [...r, ...Array(T - r.length).fill(pad)]);
     // δ and B's read-out where each line places them (its last token unless it says otherwise).
     const atLast = set.ids.every(
       (r, i) => set.readout[i] === r.length - 1 && set.delta[i].length === 1 && set.delta[i][0] === r.length - 1,
     );
-    h = residualAtHook(model, ids, hook);
+    h = await residualAtHook(model, ids, hook);
     const saeCheck = await checkSae(
       model,
       sae,

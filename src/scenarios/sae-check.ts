@@ -2,7 +2,7 @@
 // L0, explained variance at the hook, and the model's next-token loss with the SAE's reconstruction spliced in
 // against without — on the scenario's own prompts. A cfg read wrong (apply_b_dec_to_input, the normalisation,
 // the hook, processed against unprocessed weights) shows as a poor explained variance or a large loss jump.
-import { tf, type Tensor, type Tensor3D } from '../core/tf.ts';
+import { tf, type Tensor3D } from '../core/tf.ts';
 import type { Sae } from '../core/sae.ts';
 import type { LanguageModel } from '../model/types.ts';
 
@@ -11,9 +11,12 @@ export interface SaeCheck {
   l0: number;
   /** 1 − Σ‖h − ĥ‖² / Σ‖h − mean h‖² over real tokens. */
   explainedVariance: number;
-  /** Mean next-token cross-entropy (nats) over the prompts' real tokens, clean and with ĥ spliced in at the hook. */
-  lossClean: number;
-  lossSpliced: number;
+  /**
+   * Mean next-token cross-entropy (nats) over the prompts' real tokens, clean and with ĥ spliced in at the hook; null
+   * when the run keeps only some tokens' unembedding rows (a cross-entropy needs every token's logit).
+   */
+  lossClean: number | null;
+  lossSpliced: number | null;
   warnings: string[];
 }
 
@@ -23,7 +26,8 @@ const MAX_LOSS_JUMP = 1.5;
 
 /**
  * `ids` are right-padded [N][T] with `lengths` real tokens each; `h` the residual at the hook for them. Runs
- * `chunk` prompts at a time (a GPT-2 forward's full logits are 3 MB per token).
+ * `chunk` prompts at a time (a GPT-2 forward's full logits are 3 MB per token), from the hook on: the layers before
+ * it gave `h` already (and a large model may not keep them).
  */
 export async function checkSae(
   model: LanguageModel,
@@ -54,8 +58,16 @@ export async function checkSae(
   const l0 = l0Sum[0] / tokens;
   const variance = hSqSum[0] - Array.from(hSum as Float32Array).reduce((a, v) => a + v * v, 0) / tokens;
   const explainedVariance = 1 - errSum[0] / variance;
+  if (model.wholeVocabulary === false) {
+    return {
+      l0,
+      explainedVariance,
+      lossClean: null,
+      lossSpliced: null,
+      warnings: [...qualityWarnings(sae, l0, explainedVariance, null, null), LOSS_SKIPPED],
+    };
+  }
   // Pass 2: next-token loss over positions 0..len−2 of each prompt, clean and spliced.
-  const splice = (x: Tensor) => sae.reconstruct(x);
   let clean = 0;
   let spliced = 0;
   let count = 0;
@@ -75,9 +87,22 @@ export async function checkSae(
       const nll = (logits: Tensor3D) => {
         const flat = tf.reshape(logits, [rows.length * t, -1]);
         const picked = tf.gather(tf.logSoftmax(flat, -1), tf.tensor1d(where, 'int32'));
-        return tf.neg(tf.sum(tf.mul(picked, tf.oneHot(tf.tensor1d(targets, 'int32'), model.config.vocabSize))));
+        // Each target's log-probability by its flat index (a one-hot mask would be [tokens, V]: 300 MB at Gemma's V).
+        const V = model.config.vocabSize;
+        return tf.neg(
+          tf.sum(
+            tf.gather(
+              tf.reshape(picked, [-1]),
+              tf.tensor1d(
+                targets.map((id, k) => k * V + id),
+                'int32',
+              ),
+            ),
+          ),
+        );
       };
-      return tf.stack([nll(model.forward(rows)), nll(model.forward(rows, { hooks: { [hook]: splice } }))]);
+      const hc = tf.slice(h, [s, 0, 0], [rows.length, t, h.shape[2]]) as Tensor3D;
+      return tf.stack([nll(model.forwardFrom(hook, hc)), nll(model.forwardFrom(hook, sae.reconstruct(hc) as Tensor3D))]);
     });
     const [a, b] = await losses.data();
     losses.dispose();
@@ -87,16 +112,24 @@ export async function checkSae(
   }
   const lossClean = count ? clean / count : Number.NaN;
   const lossSpliced = count ? spliced / count : Number.NaN;
+  return { l0, explainedVariance, lossClean, lossSpliced, warnings: qualityWarnings(sae, l0, explainedVariance, lossClean, lossSpliced) };
+}
+
+const LOSS_SKIPPED =
+  "the next-token loss with the SAE spliced in is not computed: this run keeps only the prompts' and the read-out's token rows of the unembedding";
+
+/** What in these figures says the SAE is being read wrong. */
+function qualityWarnings(sae: Sae, l0: number, explainedVariance: number, lossClean: number | null, lossSpliced: number | null): string[] {
   const warnings: string[] = [];
   if (!(explainedVariance >= MIN_EV))
     warnings.push(
       `explained variance ${explainedVariance.toFixed(3)} is below ${MIN_EV}: the SAE probably does not match these activations (its hook, apply_b_dec_to_input, normalize_activations, or processed against unprocessed weights)`,
     );
-  if (lossSpliced - lossClean > MAX_LOSS_JUMP)
+  if (lossClean !== null && lossSpliced !== null && lossSpliced - lossClean > MAX_LOSS_JUMP)
     warnings.push(
       `splicing the SAE in raises the next-token loss by ${(lossSpliced - lossClean).toFixed(2)} nats (more than ${MAX_LOSS_JUMP}): check the cfg`,
     );
   if (l0 > sae.dSae / 2)
     warnings.push(`mean L0 ${l0.toFixed(0)} is over half the dictionary: the encoder's threshold or bias was probably read wrong`);
-  return { l0, explainedVariance, lossClean, lossSpliced, warnings };
+  return warnings;
 }

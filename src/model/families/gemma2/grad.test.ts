@@ -20,11 +20,12 @@ const { ids, attention_mask: mask } = JSON.parse(readFileSync(path.join(dir, 'id
 const load = (processing: 'none' | 'transformer-lens') => {
   const config = gemma2Family.parseConfig(parseConfigJson(readFileSync(path.join(dir, 'config.json'), 'utf8')), 'tiny-gemma2');
   const ckpt = new Checkpoint([{ name: 'model.safetensors', bytes: readFileSync(path.join(dir, 'model.safetensors')) }], 'tiny-gemma2');
-  return gemma2Family.load(config, ckpt, processing) as Gemma2;
+  return gemma2Family.load(config, ckpt, processing) as Promise<Gemma2>;
 };
+const loaded = { none: await load('none'), 'transformer-lens': await load('transformer-lens') };
 
 describe('Gemma-2 gradients w.r.t. the residual against finite differences (tiny-gemma2)', () => {
-  const models = { none: load('none'), 'transformer-lens': load('transformer-lens') };
+  const models = loaded;
   afterAll(() => Object.values(models).forEach((m) => m.dispose()));
 
   it.each([

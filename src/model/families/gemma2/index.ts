@@ -3,9 +3,10 @@
 import { ModelInputError } from '../../errors.ts';
 import type { ModelFamily } from '../../family.ts';
 import { HfTokenizer } from '../../tokenizers/hf.ts';
-import { gemma2Config, gemma2Weights } from './load.ts';
+import { gemma2Block, gemma2Config, gemma2Weights } from './load.ts';
 import { Gemma2, type Gemma2Config } from './model.ts';
-import { processWeights } from './process.ts';
+import { processBlock } from './process.ts';
+import { supports16 } from '../../weights16.ts';
 
 export { gemma2ConfigJson, randomGemma2 } from './load.ts';
 export { Gemma2, type Gemma2Config } from './model.ts';
@@ -16,14 +17,20 @@ export const gemma2Family: ModelFamily<Gemma2Config> = {
   processingNote:
     "fold each pre-norm's scale (1 + w) into the weights that read it (input_layernorm into W_Q/W_K/W_V, pre_feedforward_layernorm into W_gate/W_up), so ln1/ln2.hook_normalized become the bare normalisation; no centring (RMSNorm does not remove the mean); the final norm keeps its scale (folding it into the tied embedding would copy the largest tensor for the same logits); residuals, attention and logits are unchanged",
   parseConfig: (raw, source) => gemma2Config(raw, source),
-  load(config, checkpoint, processing) {
-    const model = new Gemma2(config, gemma2Weights(checkpoint, config));
-    if (processing === 'none') return model;
-    // The processed model shares the weights processing leaves unchanged (the embedding among them): disposing the
-    // original frees only those it replaced.
-    const processed = processWeights(model);
-    model.dispose();
-    return processed;
+  // Weights read tensor by tensor, kept as the LoadPlan says: gemma-2-2b is 5.2 GB as released.
+  lazy: true,
+  async load(config, checkpoint, processing, plan = {}) {
+    const keep = {
+      weights16: Boolean(plan.weights16) && supports16(),
+      firstLayer: Math.max(0, Math.min(plan.firstLayer ?? 0, config.nLayer)),
+      tokens: plan.tokens ? [...new Set(plan.tokens)].sort((a, b) => a - b) : null,
+    };
+    const weights = await gemma2Weights(checkpoint, config, keep);
+    // Each block processed as it is read: the unprocessed matrices are freed at once.
+    const processed = (b: Parameters<typeof processBlock>[0]) => (processing === 'none' ? b : processBlock(b));
+    const model = new Gemma2(config, { ...weights, blocks: weights.blocks.map((b) => (b ? processed(b) : null)) });
+    model.loadBlock = async (i) => processed(await gemma2Block(checkpoint, config, i, keep.weights16));
+    return model;
   },
   tokenizer(files, config, _raw, source) {
     if (files.tokenizerJson === undefined)

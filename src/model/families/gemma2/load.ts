@@ -5,7 +5,9 @@ import { tf, type Tensor1D, type Tensor2D } from '../../../core/tf.ts';
 import type { Checkpoint } from '../../checkpoint.ts';
 import { configFields, type HfConfig } from '../../config.ts';
 import { ModelInputError } from '../../errors.ts';
-import { Gemma2, type Gemma2BlockWeights, type Gemma2Config, type Gemma2Weights } from './model.ts';
+import { TokenTable } from '../../token-table.ts';
+import { dtype16Of, Weight16 } from '../../weights16.ts';
+import { disposeBlock, Gemma2, type Gemma2BlockWeights, type Gemma2Config, type Gemma2Weights, type Matrix } from './model.ts';
 
 const TANH_GELU = ['gelu_pytorch_tanh', 'gelu_new'];
 const LAYER_TYPES = ['sliding_attention', 'full_attention'];
@@ -100,21 +102,30 @@ function transposeInto(dst: Float32Array, dstCols: number, col0: number, src: Fl
   }
 }
 
-/** Gemma-2's weights from a checkpoint in the Hugging Face layout (Gemma2ForCausalLM: "model." prefix). */
-export function gemma2Weights(ckpt: Checkpoint, c: Gemma2Config): Gemma2Weights {
+/** What a load keeps (family.ts LoadPlan, with its defaults filled in). */
+export interface Gemma2Keep {
+  /** Keep 16-bit weights in 16 bits (the backend multiplies them natively). */
+  weights16: boolean;
+  firstLayer: number;
+  /** The tokens whose embedding and unembedding rows are kept; null: all. */
+  tokens: readonly number[] | null;
+}
+
+const LINEAR = [
+  'self_attn.q_proj',
+  'self_attn.k_proj',
+  'self_attn.v_proj',
+  'self_attn.o_proj',
+  'mlp.gate_proj',
+  'mlp.up_proj',
+  'mlp.down_proj',
+];
+const NORMS = ['input_layernorm', 'post_attention_layernorm', 'pre_feedforward_layernorm', 'post_feedforward_layernorm'];
+
+/** Refuse a checkpoint that is not Gemma-2's, or whose tensors the config does not account for. */
+export function checkGemma2Checkpoint(ckpt: Checkpoint, c: Gemma2Config): void {
   if (!ckpt.has('model.embed_tokens.weight'))
     throw new ModelInputError(`${ckpt.source}: no model.embed_tokens.weight (is this a Gemma-2 checkpoint?)`);
-  const { dModel: d, dMlp, nHead: H, nKvHead: Hkv, headDim: dh, vocabSize: V } = c;
-  const LINEAR = [
-    'self_attn.q_proj',
-    'self_attn.k_proj',
-    'self_attn.v_proj',
-    'self_attn.o_proj',
-    'mlp.gate_proj',
-    'mlp.up_proj',
-    'mlp.down_proj',
-  ];
-  const NORMS = ['input_layernorm', 'post_attention_layernorm', 'pre_feedforward_layernorm', 'post_feedforward_layernorm'];
   const known = new Set(['model.embed_tokens.weight', 'model.norm.weight']);
   if (!c.tieWordEmbeddings) known.add('lm_head.weight');
   for (let i = 0; i < c.nLayer; i++) for (const n of [...LINEAR, ...NORMS]) known.add(`model.layers.${i}.${n}.weight`);
@@ -123,44 +134,103 @@ export function gemma2Weights(ckpt: Checkpoint, c: Gemma2Config): Gemma2Weights 
     ? /^lm_head\.weight$|^model\.(layers\.\d+\.self_attn\.)?rotary_emb\.inv_freq$/
     : /^model\.(layers\.\d+\.self_attn\.)?rotary_emb\.inv_freq$/;
   ckpt.checkNoneUnexpected(known, ignored, `num_hidden_layers=${c.nLayer}, tie_word_embeddings=${c.tieWordEmbeddings}`);
+}
 
-  // The scale 1 + w, in a new array (the checkpoint's own is left as read).
-  const norm = (name: string) => tf.tensor1d(Float32Array.from(ckpt.take(name, [d]), (w) => w + 1)) as Tensor1D;
-  /** Linear weights [out_k, in] side by side as one [in, Σ out_k] for x · W. */
-  const fused = (names: string[], outs: number[], inn: number) => {
-    const cols = outs.reduce((a, b) => a + b, 0);
-    const W = new Float32Array(inn * cols);
-    let col0 = 0;
-    names.forEach((n, k) => {
-      transposeInto(W, cols, col0, ckpt.take(n, [outs[k], inn]), outs[k], inn);
-      col0 += outs[k];
-    });
-    return tf.tensor2d(W, [inn, cols]) as Tensor2D;
-  };
-  const blocks: Gemma2BlockWeights[] = [];
-  for (let i = 0; i < c.nLayer; i++) {
-    const p = `model.layers.${i}.`;
-    blocks.push({
-      ln1: norm(`${p}input_layernorm.weight`),
-      W_qkv: fused(
-        [`${p}self_attn.q_proj.weight`, `${p}self_attn.k_proj.weight`, `${p}self_attn.v_proj.weight`],
-        [H * dh, Hkv * dh, Hkv * dh],
-        d,
-      ),
-      W_O: fused([`${p}self_attn.o_proj.weight`], [d], H * dh),
-      lnPostAttn: norm(`${p}post_attention_layernorm.weight`),
-      ln2: norm(`${p}pre_feedforward_layernorm.weight`),
-      W_gateUp: fused([`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`], [dMlp, dMlp], d),
-      W_down: fused([`${p}mlp.down_proj.weight`], [d], dMlp),
-      lnPostMlp: norm(`${p}post_feedforward_layernorm.weight`),
-    });
+/**
+ * Linear weights [out_k, in] as one projection: float32 side by side [in, Σ out_k] for x · W, or — 16-bit kept, all
+ * parts stored in one 16-bit dtype — their stored rows stacked [Σ out_k, in] for x · Wᵀ.
+ */
+async function fused(ckpt: Checkpoint, names: string[], outs: number[], inn: number, keep16: boolean): Promise<Matrix> {
+  const dtype = dtype16Of(ckpt.dtype(names[0]));
+  if (keep16 && dtype && names.every((n) => ckpt.dtype(n) === ckpt.dtype(names[0]))) {
+    const rows = outs.reduce((a, b) => a + b, 0);
+    const bits = new Uint16Array(rows * inn);
+    let row0 = 0;
+    for (const [k, n] of names.entries()) {
+      bits.set((await ckpt.half(n, [outs[k], inn])).data, row0 * inn);
+      row0 += outs[k];
+    }
+    return Weight16.fromBits(bits, dtype, [rows, inn]);
   }
-  return {
-    W_E: tf.tensor2d(ckpt.take('model.embed_tokens.weight', [V, d]), [V, d]) as Tensor2D,
-    blocks,
-    lnFinal: norm('model.norm.weight'),
-    ...(c.tieWordEmbeddings ? {} : { W_U: fused(['lm_head.weight'], [V], d) }),
+  const cols = outs.reduce((a, b) => a + b, 0);
+  const W = new Float32Array(inn * cols);
+  let col0 = 0;
+  for (const [k, n] of names.entries()) {
+    transposeInto(W, cols, col0, await ckpt.read(n, [outs[k], inn]), outs[k], inn);
+    col0 += outs[k];
+  }
+  return tf.tensor2d(W, [inn, cols]) as Tensor2D;
+}
+
+/** The scale 1 + w of an RMSNorm weight, in a new array (the checkpoint's own is left as read). */
+async function norm(ckpt: Checkpoint, name: string, d: number): Promise<Tensor1D> {
+  return tf.tensor1d(Float32Array.from(await ckpt.read(name, [d]), (w) => w + 1)) as Tensor1D;
+}
+
+/** Layer i's weights from a checkpoint in the Hugging Face layout (Gemma2ForCausalLM: "model." prefix). */
+export async function gemma2Block(ckpt: Checkpoint, c: Gemma2Config, i: number, keep16: boolean): Promise<Gemma2BlockWeights> {
+  const { dModel: d, dMlp, nHead: H, nKvHead: Hkv, headDim: dh } = c;
+  const p = `model.layers.${i}.`;
+  const made: (Tensor1D | Matrix)[] = [];
+  const track = <T extends Tensor1D | Matrix>(t: T) => {
+    made.push(t);
+    return t;
   };
+  try {
+    return {
+      ln1: track(await norm(ckpt, `${p}input_layernorm.weight`, d)),
+      W_qkv: track(
+        await fused(
+          ckpt,
+          [`${p}self_attn.q_proj.weight`, `${p}self_attn.k_proj.weight`, `${p}self_attn.v_proj.weight`],
+          [H * dh, Hkv * dh, Hkv * dh],
+          d,
+          keep16,
+        ),
+      ),
+      W_O: track(await fused(ckpt, [`${p}self_attn.o_proj.weight`], [d], H * dh, keep16)),
+      lnPostAttn: track(await norm(ckpt, `${p}post_attention_layernorm.weight`, d)),
+      ln2: track(await norm(ckpt, `${p}pre_feedforward_layernorm.weight`, d)),
+      W_gateUp: track(await fused(ckpt, [`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`], [dMlp, dMlp], d, keep16)),
+      W_down: track(await fused(ckpt, [`${p}mlp.down_proj.weight`], [d], dMlp, keep16)),
+      lnPostMlp: track(await norm(ckpt, `${p}post_feedforward_layernorm.weight`, d)),
+    };
+  } catch (e) {
+    for (const t of made) t.dispose();
+    throw e;
+  }
+}
+
+/** A token matrix [V, d] (the embedding, an untied lm_head): whole, 16-bit when kept so, or the kept tokens' rows. */
+async function tokenTable(ckpt: Checkpoint, name: string, c: Gemma2Config, keep: Gemma2Keep): Promise<TokenTable> {
+  const shape: [number, number] = [c.vocabSize, c.dModel];
+  if (keep.tokens) return TokenTable.rows(keep.tokens, await ckpt.rows(name, shape, keep.tokens), c.vocabSize, c.dModel);
+  const dtype = dtype16Of(ckpt.dtype(name));
+  if (keep.weights16 && dtype) return TokenTable.whole(Weight16.fromBits((await ckpt.half(name, shape)).data, dtype, shape));
+  return TokenTable.whole(tf.tensor2d(await ckpt.read(name, shape), shape) as Tensor2D);
+}
+
+/**
+ * Gemma-2's weights from a checkpoint, keeping what `keep` says: the layers from keep.firstLayer on (the earlier ones
+ * null: read when needed through loadBlock), the token rows of keep.tokens, 16-bit matrices where asked.
+ */
+export async function gemma2Weights(ckpt: Checkpoint, c: Gemma2Config, keep: Gemma2Keep): Promise<Gemma2Weights> {
+  checkGemma2Checkpoint(ckpt, c);
+  const blocks: (Gemma2BlockWeights | null)[] = [];
+  let embedding: TokenTable | null = null;
+  let unembedding: TokenTable | null = null;
+  try {
+    // The embedding first: a config that does not match the checkpoint is reported on its first tensor.
+    embedding = await tokenTable(ckpt, 'model.embed_tokens.weight', c, keep);
+    for (let i = 0; i < c.nLayer; i++) blocks.push(i < keep.firstLayer ? null : await gemma2Block(ckpt, c, i, keep.weights16));
+    unembedding = c.tieWordEmbeddings ? embedding : await tokenTable(ckpt, 'lm_head.weight', c, keep);
+    return { embedding, blocks, lnFinal: await norm(ckpt, 'model.norm.weight', c.dModel), unembedding };
+  } catch (e) {
+    embedding?.dispose();
+    if (unembedding !== embedding) unembedding?.dispose();
+    for (const b of blocks) if (b) disposeBlock(b);
+    throw e;
+  }
 }
 
 /** config.json for a Gemma2Config (tests and benches write random models in the Hugging Face layout with it). */
@@ -213,10 +283,11 @@ export function randomGemma2(config: Gemma2Config, seed: number, initStd = 0.02,
     W_down: normal([dMlp, d]),
     lnPostMlp: scale(),
   }));
+  const embedding = TokenTable.whole(normal([V, d]));
   return new Gemma2(config, {
-    W_E: normal([V, d]),
+    embedding,
     blocks,
     lnFinal: scale(),
-    ...(config.tieWordEmbeddings ? {} : { W_U: normal([d, V]) }),
+    unembedding: config.tieWordEmbeddings ? embedding : TokenTable.whole(normal([V, d])),
   });
 }

@@ -14,11 +14,13 @@
 //   logits = softcap(RMSNorm_final(x) · W_Eᵀ)                  ln_final.hook_normalized (tied; or an own lm_head)
 // Every RMSNorm scale is the stored weight plus one (added when loading). The cached keys of a layer (kvHooks) are
 // the rotated keys, so a run from the hook onward over them rotates its own positions from the cached length on.
-import { keepTransposes, tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../../../core/tf.ts';
+import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../../../core/tf.ts';
 import { ModelInputError } from '../../errors.ts';
 import { allHookNames, applyHook, checkHookNames, checkIds, checkResidual, parseResidHook, rowsAt } from '../../hooks.ts';
 import { attention, gelu, matMulFrozen, rmsNorm, rotary, softcap, TransposeCache } from '../../layers.ts';
+import type { TokenTable } from '../../token-table.ts';
 import type { LanguageModel, LogitColumns, ModelConfig, ResidPoint, RunOptions } from '../../types.ts';
+import { linear16T, Weight16 } from '../../weights16.ts';
 
 export interface Gemma2Config extends ModelConfig {
   /** intermediate_size. */
@@ -42,33 +44,43 @@ export interface Gemma2Config extends ModelConfig {
   tieWordEmbeddings: boolean;
 }
 
+/**
+ * A frozen projection: float32 [in, out] (x · W), or 16-bit as a torch Linear stores it, [out, in] (x · Wᵀ, read in
+ * 16 bits by the product's kernel: weights16.ts).
+ */
+export type Matrix = Tensor2D | Weight16;
+
+/** A projection's output width, whichever way it is stored. */
+export const outWidth = (W: Matrix): number => (W instanceof Weight16 ? W.shape[0] : W.shape[1]);
+
 export interface Gemma2BlockWeights {
   /** input_layernorm's scale (1 + w); null once folded into W_qkv (weight processing). */
   ln1: Tensor1D | null;
-  /** [d, (H + 2·H_kv)·d_head], columns q | k | v (q_proj, k_proj, v_proj transposed into x·W). */
-  W_qkv: Tensor2D;
+  /** q | k | v: [d, (H + 2·H_kv)·d_head] (q_proj, k_proj, v_proj transposed into x·W), or their 16-bit rows stacked. */
+  W_qkv: Matrix;
   /** [H·d_head, d]. */
-  W_O: Tensor2D;
+  W_O: Matrix;
   /** post_attention_layernorm's scale (1 + w). */
   lnPostAttn: Tensor1D;
   /** pre_feedforward_layernorm's scale (1 + w); null once folded into W_gateUp. */
   ln2: Tensor1D | null;
-  /** [d, 2·d_mlp], columns gate | up. */
-  W_gateUp: Tensor2D;
+  /** gate | up: [d, 2·d_mlp]. */
+  W_gateUp: Matrix;
   /** [d_mlp, d]. */
-  W_down: Tensor2D;
+  W_down: Matrix;
   /** post_feedforward_layernorm's scale (1 + w). */
   lnPostMlp: Tensor1D;
 }
 
 export interface Gemma2Weights {
-  /** embed_tokens [V, d], as stored (the forward multiplies the rows it reads by √d). */
-  W_E: Tensor2D;
-  blocks: Gemma2BlockWeights[];
+  /** embed_tokens [V, d], as stored (the forward multiplies the rows it reads by √d): whole, or the run's tokens' rows. */
+  embedding: TokenTable;
+  /** null: a layer this model does not keep (LoadPlan.firstLayer); streamToHook reads it when it needs it. */
+  blocks: (Gemma2BlockWeights | null)[];
   /** The final norm's scale (1 + w); kept even when processed (folding it into a tied W_Eᵀ would copy W_E). */
   lnFinal: Tensor1D;
-  /** An untied lm_head, transposed to [d, V]; absent, the model unembeds with W_Eᵀ (tie_word_embeddings). */
-  W_U?: Tensor2D;
+  /** The unembedding, one row per token: the embedding itself when tied, else lm_head [V, d]. */
+  unembedding: TokenTable;
 }
 
 const BLOCK_HOOKS = [
@@ -103,7 +115,6 @@ export class Gemma2 implements LanguageModel {
   readonly kvHooks = { k: 'attn.hook_rot_k', v: 'attn.hook_v' };
   private validHooks?: Set<string>;
   private readonly transposes = new TransposeCache();
-  private W_Et?: Tensor2D;
 
   constructor(
     readonly config: Gemma2Config,
@@ -114,11 +125,31 @@ export class Gemma2 implements LanguageModel {
     if (headDim % 2) throw new ModelInputError(`head_dim ${headDim} must be even (rotary embedding)`);
     if (sliding.length !== nLayer) throw new ModelInputError(`${sliding.length} layer types for ${nLayer} layers`);
     if (weights.blocks.length !== nLayer) throw new ModelInputError(`${weights.blocks.length} blocks of weights for ${nLayer} layers`);
-    if (!weights.W_U !== config.tieWordEmbeddings)
+    if ((weights.unembedding === weights.embedding) !== config.tieWordEmbeddings)
       throw new ModelInputError(config.tieWordEmbeddings ? 'a tied model has no own unembedding' : 'an untied model needs its unembedding');
-    const b = weights.blocks[0];
-    if (b && (b.W_qkv.shape[1] !== (nHead + 2 * nKvHead) * headDim || b.W_gateUp.shape[1] !== 2 * dMlp || b.W_O.shape[1] !== dModel))
+    const b = weights.blocks.find((x) => x !== null);
+    if (b && (outWidth(b.W_qkv) !== (nHead + 2 * nKvHead) * headDim || outWidth(b.W_gateUp) !== 2 * dMlp || outWidth(b.W_O) !== dModel))
       throw new ModelInputError('Gemma-2 weights do not match the config');
+  }
+
+  /**
+   * Reads a layer this model does not keep (LoadPlan.firstLayer) from its checkpoint, processed as the kept ones:
+   * set by the loader; streamToHook calls it.
+   */
+  loadBlock?: (i: number) => Promise<Gemma2BlockWeights>;
+
+  get wholeVocabulary(): boolean {
+    return this.weights.unembedding.isWhole;
+  }
+
+  /** Block i's weights, or an error naming what this model keeps. */
+  private blockWeights(i: number): Gemma2BlockWeights {
+    const b = this.weights.blocks[i];
+    if (b) return b;
+    const first = this.weights.blocks.findIndex((x) => x !== null);
+    throw new ModelInputError(
+      `layer ${i} is not loaded: this run keeps layers ${first}–${this.config.nLayer - 1} (those after its hook); the residual at the hook is computed layer by layer (streamToHook)`,
+    );
   }
 
   /** All hook point names, in forward order. */
@@ -138,9 +169,7 @@ export class Gemma2 implements LanguageModel {
   embed(ids: number[][], opts: RunOptions = {}): Tensor3D {
     const { vocabSize, nCtx, dModel } = this.config;
     const { B, T } = checkIds(ids, vocabSize, nCtx);
-    const flat = tf.tensor1d(ids.flat(), 'int32');
-    const W_E = this.weights.W_E;
-    const tok = opts.embedding === 'onehot' ? tf.matMul(tf.cast(tf.oneHot(flat, vocabSize), 'float32'), W_E) : tf.gather(W_E, flat);
+    const tok = this.weights.embedding.lookup(ids.flat(), opts.embedding === 'onehot');
     // Hugging Face multiplies by √hidden_size as a tensor of the activations' dtype: float32 here, as TF.js rounds
     // the JavaScript number.
     return applyHook('hook_embed', tf.mul(tf.reshape(tok, [B, T, dModel]), Math.sqrt(dModel)), opts) as Tensor3D;
@@ -148,7 +177,7 @@ export class Gemma2 implements LanguageModel {
 
   private attention(i: number, x: Tensor3D, opts: RunOptions): Tensor3D {
     const { nHead: H, nKvHead: Hkv, headDim: dh, dModel, ropeTheta } = this.config;
-    const w = this.weights.blocks[i];
+    const w = this.blockWeights(i);
     const p = `blocks.${i}.attn.`;
     const [B, T] = x.shape;
     const qkv = this.linear(tf.reshape(x, [B * T, dModel]), w.W_qkv);
@@ -181,7 +210,7 @@ export class Gemma2 implements LanguageModel {
 
   private mlp(i: number, x: Tensor3D, opts: RunOptions): Tensor3D {
     const { dModel, dMlp } = this.config;
-    const w = this.weights.blocks[i];
+    const w = this.blockWeights(i);
     const p = `blocks.${i}.mlp.`;
     const [B, T] = x.shape;
     // Gate and up in one product, split once (its gradient one concat).
@@ -208,7 +237,7 @@ export class Gemma2 implements LanguageModel {
 
   private blockBody(i: number, x: Tensor3D, opts: RunOptions, from: ResidPoint, to: ResidPoint): Tensor3D {
     const eps = this.config.rmsEps;
-    const w = this.weights.blocks[i];
+    const w = this.blockWeights(i);
     const p = `blocks.${i}.`;
     if (from === 'hook_resid_pre') {
       x = applyHook(`${p}hook_resid_pre`, x, opts) as Tensor3D;
@@ -248,21 +277,15 @@ export class Gemma2 implements LanguageModel {
     return cap === null ? logits : (softcap(logits, cap) as T);
   }
 
-  /** x · W for a block weight (see matMulFrozen). */
-  private linear(x: Tensor, W: Tensor2D): Tensor2D {
+  /** x · W for a block weight: float32 (see matMulFrozen) or 16-bit (x · Wᵀ of the stored rows, linear16T). */
+  private linear(x: Tensor, W: Matrix): Tensor2D {
+    if (W instanceof Weight16) return linear16T(x as Tensor2D, W);
     return matMulFrozen(x as Tensor2D, W, () => this.transposes.of(W));
   }
 
-  /** x · W_U for an untied head, x · W_Eᵀ for a tied one. */
+  /** x · Uᵀ, U the unembedding's rows (lm_head, or the tied embedding). */
   private unembedMatmul(x: Tensor2D): Tensor2D {
-    const { W_U, W_E } = this.weights;
-    if (W_U) return this.linear(x, W_U);
-    // On wasm a kept W_Eᵀ (transposeB runs about 10× slower there); other backends transpose for free.
-    if (keepTransposes()) {
-      this.W_Et ??= tf.keep(tf.transpose(W_E));
-      return tf.matMul(x, this.W_Et);
-    }
-    return tf.matMul(x, W_E, false, true);
+    return this.weights.unembedding.logits(x);
   }
 
   /** The read tokens' unembedding columns, after the final norm, with the final soft-cap. */
@@ -271,11 +294,7 @@ export class Gemma2 implements LanguageModel {
     for (const t of tokens)
       if (!Number.isInteger(t) || t < 0 || t >= vocabSize)
         throw new ModelInputError(`token ${t} is outside the vocabulary 0..${vocabSize - 1}`);
-    const { W_E, W_U } = this.weights;
-    const W = tf.tidy(() => {
-      const ids = tf.tensor1d([...tokens], 'int32');
-      return (W_U ? tf.gather(W_U, ids, 1) : tf.transpose(tf.gather(W_E, ids))) as Tensor2D;
-    });
+    const W = this.weights.unembedding.columns(tokens);
     let Wt: Tensor2D | undefined;
     return {
       tokens,
@@ -327,18 +346,70 @@ export class Gemma2 implements LanguageModel {
     return this.block(layer, x, opts, 'hook_resid_pre', point);
   }
 
-  /** Every weight tensor, in a fixed order. */
+  /**
+   * The residual at a hook for a batch, `chunk` prompts at a time, with the layers this model does not keep read
+   * from the checkpoint one at a time (loadBlock), run, and freed: a run of gemma-2-2b from layer 11 holds 15 of its
+   * 26 layers, never 26.
+   */
+  async streamToHook(ids: number[][], hookName: string, chunk = 16): Promise<Tensor3D> {
+    const { layer, point } = this.residHook(hookName);
+    let xs = Array.from({ length: Math.ceil(ids.length / chunk) }, (_, c) =>
+      tf.tidy(() => this.embed(ids.slice(c * chunk, (c + 1) * chunk))),
+    );
+    try {
+      for (let i = 0; i <= layer; i++) {
+        const kept = this.weights.blocks[i];
+        if (!kept && !this.loadBlock) this.blockWeights(i);
+        const loaded = kept ?? (await (this.loadBlock as (i: number) => Promise<Gemma2BlockWeights>)(i));
+        this.weights.blocks[i] = loaded;
+        try {
+          const to = i === layer ? point : 'hook_resid_post';
+          const next = xs.map((x) => this.block(i, x, {}, 'hook_resid_pre', to));
+          // A block run to its own hook_resid_pre hands its input back: that one stays.
+          tf.dispose(xs.filter((x, c) => x !== next[c]));
+          xs = next;
+        } finally {
+          if (!kept) {
+            this.weights.blocks[i] = null;
+            disposeBlock(loaded);
+          }
+        }
+      }
+      const h = xs.length === 1 ? xs[0] : (tf.concat(xs, 0) as Tensor3D);
+      if (xs.length > 1) tf.dispose(xs);
+      xs = [];
+      return h;
+    } finally {
+      tf.dispose(xs);
+    }
+  }
+
+  /** Every float32 weight tensor, in a fixed order (16-bit ones are Weight16s: see dispose). */
   parameters(): Tensor[] {
     const w = this.weights;
-    const block = (b: Gemma2BlockWeights): Tensor[] =>
-      [b.ln1, b.W_qkv, b.W_O, b.lnPostAttn, b.ln2, b.W_gateUp, b.W_down, b.lnPostMlp].filter((t) => t !== null);
-    return [w.W_E, ...w.blocks.flatMap(block), w.lnFinal, ...(w.W_U ? [w.W_U] : [])];
+    const tables = w.unembedding === w.embedding ? [w.embedding] : [w.embedding, w.unembedding];
+    return [
+      ...tables.flatMap((t) => t.tensors()),
+      ...w.blocks.flatMap((b) => (b ? blockTensors(b).filter((t) => t instanceof tf.Tensor) : [])),
+      w.lnFinal,
+    ] as Tensor[];
   }
 
   dispose(): void {
-    tf.dispose(this.parameters());
-    this.W_Et?.dispose();
-    this.W_Et = undefined;
+    const w = this.weights;
+    w.embedding.dispose();
+    if (w.unembedding !== w.embedding) w.unembedding.dispose();
+    for (const b of w.blocks) if (b) disposeBlock(b);
+    w.lnFinal.dispose();
     this.transposes.dispose();
   }
+}
+
+function blockTensors(b: Gemma2BlockWeights): (Tensor | Weight16)[] {
+  return [b.ln1, b.W_qkv, b.W_O, b.lnPostAttn, b.ln2, b.W_gateUp, b.W_down, b.lnPostMlp].filter((t) => t !== null);
+}
+
+/** Frees a block's weights, float32 and 16-bit. */
+export function disposeBlock(b: Gemma2BlockWeights): void {
+  for (const t of blockTensors(b)) t.dispose();
 }

@@ -21,7 +21,7 @@ const { ids, attention_mask: mask } = JSON.parse(readFileSync(path.join(dir, 'id
 const load = () => {
   const config = gemma2Family.parseConfig(parseConfigJson(readFileSync(path.join(dir, 'config.json'), 'utf8')), 'tiny-gemma2');
   const ckpt = new Checkpoint([{ name: 'model.safetensors', bytes: readFileSync(path.join(dir, 'model.safetensors')) }], 'tiny-gemma2');
-  return gemma2Family.load(config, ckpt, 'transformer-lens') as Gemma2;
+  return gemma2Family.load(config, ckpt, 'transformer-lens') as Promise<Gemma2>;
 };
 
 describe('Gemma-2 on the wasm backend', () => {
@@ -34,8 +34,8 @@ describe('Gemma-2 on the wasm backend', () => {
 
   it('logits, the gradient w.r.t. a residual and the onward path equal the cpu backend’s; W_Eᵀ is kept once and freed', async () => {
     const hook = 'blocks.0.hook_resid_post';
-    const run = () => {
-      const model = load();
+    const run = async () => {
+      const model = await load();
       const out = tf.tidy(() => {
         const attentionMask = tf.tensor2d(mask);
         const logits = model.forward(ids, { attentionMask }).dataSync().slice();
@@ -54,11 +54,11 @@ describe('Gemma-2 on the wasm backend', () => {
       model.dispose();
       return { ...out, freed: held - tf.memory().numTensors, params: model.parameters().length };
     };
-    const wasm = run();
+    const wasm = await run();
     // The cached W_Eᵀ and the transposed block weights the backward pass used go with the model.
     expect(wasm.freed).toBeGreaterThan(wasm.params);
     await initNodeBackend('cpu');
-    const cpu = run();
+    const cpu = await run();
     expect(cpu.freed).toBe(cpu.params);
     await initNodeBackend('wasm');
     expect(maxRelErr(wasm.logits, cpu.logits)).toBeLessThan(1e-5);

@@ -21,10 +21,10 @@ import { randomGemma2 } from './load.ts';
 import type { Gemma2, Gemma2Config } from './model.ts';
 
 const dir = path.resolve(import.meta.dirname, '../../__fixtures__/tiny-gemma2');
-const fixture = (() => {
+const fixture = await (async () => {
   const config = gemma2Family.parseConfig(parseConfigJson(readFileSync(path.join(dir, 'config.json'), 'utf8')), 'tiny-gemma2');
   const ckpt = new Checkpoint([{ name: 'model.safetensors', bytes: readFileSync(path.join(dir, 'model.safetensors')) }], 'tiny-gemma2');
-  return gemma2Family.load(config, ckpt, 'transformer-lens') as Gemma2;
+  return (await gemma2Family.load(config, ckpt, 'transformer-lens')) as Gemma2;
 })();
 afterAll(() => fixture.dispose());
 const { ids } = JSON.parse(readFileSync(path.join(dir, 'ids.json'), 'utf8')) as { ids: number[][] };

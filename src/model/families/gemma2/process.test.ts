@@ -2,7 +2,7 @@
 // two pre-norms' outputs, and the logits, equal the unprocessed model's to float rounding.
 import { afterAll, describe, expect, it } from 'vitest';
 import { maxRelErr } from '../../../core/compare.ts';
-import { tf, type Tensor } from '../../../core/tf.ts';
+import { tf, type Tensor, type Tensor2D } from '../../../core/tf.ts';
 import { randomGemma2 } from './load.ts';
 import type { Gemma2Config } from './model.ts';
 import { processWeights } from './process.ts';
@@ -69,8 +69,8 @@ describe('Gemma-2 TransformerLens processing', () => {
   it('the pre-norms become the bare normalisation: ln1/ln2.hook_normalized lose their scale (1 + w)', () => {
     for (let i = 0; i < 3; i++) {
       for (const [hook, scale] of [
-        ['ln1', model.weights.blocks[i].ln1!],
-        ['ln2', model.weights.blocks[i].ln2!],
+        ['ln1', model.weights.blocks[i]!.ln1!],
+        ['ln2', model.weights.blocks[i]!.ln2!],
       ] as const) {
         const name = `blocks.${i}.${hook}.hook_normalized`;
         const want = tf.tidy(() => tf.div(tf.tensor3d(before.acts.get(name)!, [2, 8, 24]), scale).dataSync());
@@ -82,17 +82,18 @@ describe('Gemma-2 TransformerLens processing', () => {
 
   it('folds the pre-norm scales into W_qkv and W_gateUp, keeps the rest, leaves the original untouched', () => {
     const w = processed.weights;
-    for (const [i, b] of w.blocks.entries()) {
-      const o = model.weights.blocks[i];
+    for (const [i, folded] of w.blocks.entries()) {
+      const b = folded!;
+      const o = model.weights.blocks[i]!;
       expect(b.ln1).toBeNull();
       expect(b.ln2).toBeNull();
-      const folded = tf.tidy(() => tf.mul(tf.reshape(o.ln1!, [-1, 1]), o.W_qkv).dataSync());
-      expect(maxRelErr(b.W_qkv.dataSync(), folded)).toBe(0);
+      const want = tf.tidy(() => tf.mul(tf.reshape(o.ln1!, [-1, 1]), o.W_qkv as Tensor2D).dataSync());
+      expect(maxRelErr((b.W_qkv as Tensor2D).dataSync(), want)).toBe(0);
       expect(maxRelErr(b.lnPostMlp.dataSync(), o.lnPostMlp.dataSync())).toBe(0);
       expect(o.ln1).not.toBeNull();
     }
     expect(maxRelErr(w.lnFinal.dataSync(), model.weights.lnFinal.dataSync())).toBe(0);
-    expect(w.W_U).toBeUndefined();
+    expect(w.unembedding).toBe(w.embedding);
   });
 
   it('shares the unchanged weights (no copy of the embedding) and each model disposes on its own', () => {
@@ -114,7 +115,8 @@ describe('Gemma-2 TransformerLens processing', () => {
     const p = processWeights(untied);
     const [a, b] = tf.tidy(() => [untied.forward(ids).dataSync(), p.forward(ids).dataSync()]);
     expect(maxRelErr(b, a)).toBeLessThan(1e-5);
-    expect(p.weights.W_U?.shape).toEqual([24, 50]);
+    expect(p.weights.unembedding).not.toBe(p.weights.embedding);
+    expect(p.weights.unembedding.keptTokens).toBe(50);
     untied.dispose();
     p.dispose();
   });

@@ -7,7 +7,7 @@ import { tf } from '../../../core/tf.ts';
 import { writeSafetensors } from '../../../io/safetensors.ts';
 import { Checkpoint } from '../../checkpoint.ts';
 import { parseConfigJson } from '../../config.ts';
-import { familyOf, loadModel } from '../../registry.ts';
+import { familyOf, loadModelSync } from '../../registry.ts';
 import { gptNeoxFamily } from './index.ts';
 import { gptNeoxConfig, qkvColumn } from './load.ts';
 import { NEOX_DIRS, neoxFolder, neoxIds, neoxTensors } from './testing.ts';
@@ -114,7 +114,7 @@ describe('weights', () => {
   };
   const { ids } = neoxIds(dir);
   const logitsOf = (weights: Uint8Array, config: Record<string, unknown> = {}) => {
-    const { model } = loadModel(neoxFolder(dir, { weights, config }), 'none');
+    const { model } = loadModelSync(neoxFolder(dir, { weights, config }), 'none');
     const out = tf.tidy(() => model.forward(ids).dataSync().slice() as Float32Array);
     model.dispose();
     return out;
@@ -221,14 +221,14 @@ describe('weights', () => {
   ] as const)('refuses %s, naming the tensor', (_, config, edit, message) => {
     const weights = edit ? edited(edit as never) : toWrite(tensors);
     const before = tf.memory().numTensors;
-    expect(() => loadModel(neoxFolder(dir, { weights, config }), 'none')).toThrow(message);
+    expect(() => loadModelSync(neoxFolder(dir, { weights, config }), 'none')).toThrow(message);
     expect(tf.memory().numTensors, 'the tensors made before the refusal are freed').toBe(before);
   });
 
   it('needs tokenizer.json; refuses a tokenizer larger than vocab_size', () => {
     const folder = neoxFolder(dir);
-    expect(() => loadModel({ ...folder, tokenizerJson: undefined })).toThrow(/tiny-neox: no tokenizer\.json/);
-    expect(() => loadModel(neoxFolder(dir, { config: { vocab_size: 256 } }))).toThrow(
+    expect(() => loadModelSync({ ...folder, tokenizerJson: undefined })).toThrow(/tiny-neox: no tokenizer\.json/);
+    expect(() => loadModelSync(neoxFolder(dir, { config: { vocab_size: 256 } }))).toThrow(
       /has 497 tokens but config\.json says vocab_size 256/,
     );
   });

@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { LoadedTensor } from '../../../io/safetensors.ts';
 import { parseSafetensors } from '../../../io/safetensors.ts';
 import type { WeightProcessing } from '../../family.ts';
-import { type LoadedModel, loadModel, type ModelFolder } from '../../registry.ts';
+import type { WeightFile } from '../../checkpoint.ts';
+import { type LoadedModel, loadModelSync, type ModelFolder } from '../../registry.ts';
 import type { GptNeoxConfig } from './model.ts';
 
 export const FIXTURES = path.resolve(import.meta.dirname, '../../__fixtures__');
@@ -36,7 +37,10 @@ export function floatTensorsOnly(bytes: Uint8Array): Uint8Array {
  * A fixture's model folder, model.safetensors as transformers saved it (its U8, F16 −inf and inv_freq buffers
  * included); `weights` replaces it, `config` edits config.json.
  */
-export function neoxFolder(dir: string, edit: { weights?: Uint8Array; config?: Record<string, unknown> } = {}): ModelFolder {
+export function neoxFolder(
+  dir: string,
+  edit: { weights?: Uint8Array; config?: Record<string, unknown> } = {},
+): ModelFolder & { weights: WeightFile[] } {
   const read = (f: string) => readFileSync(path.join(dir, f), 'utf8');
   const config = { ...JSON.parse(read('config.json')), ...edit.config };
   return {
@@ -49,7 +53,7 @@ export function neoxFolder(dir: string, edit: { weights?: Uint8Array; config?: R
 }
 
 export function loadNeoxFixture(dir: string, processing: WeightProcessing = 'none'): LoadedModel {
-  return loadModel(neoxFolder(dir), processing);
+  return loadModelSync(neoxFolder(dir), processing);
 }
 
 /** The fixture checkpoint's float tensors, by name (F16 values as float32). */
