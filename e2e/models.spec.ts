@@ -1,6 +1,7 @@
 // Real models in the playground against the fake Hub (scripts/fixtures/fake-hub-server.ts, started by
-// playwright.config.ts; nothing here touches the real Hub): download with progress, a reload served from Cache
-// Storage, a reload with the Hub gone, resume after a dropped connection, each failure said clearly, the token in
+// playwright.config.ts; nothing here touches the real Hub): download with progress, a reload served from the
+// browser's storage (the origin-private file system; e2e/large-model.spec.ts does it at GPT-2 small's size), a reload
+// with the Hub gone, resume after a dropped connection, each failure said clearly, the token in
 // a header only, clearing the cache, and the paper's IOI preset in one click (the fake Hub serves a tiny stand-in at
 // the paper's paths).
 import { type APIRequestContext, expect, type Page, test } from '@playwright/test';

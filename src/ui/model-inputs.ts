@@ -1,6 +1,7 @@
 // The inputs of the real-model scenarios on the page (prompts: the user's model, SAE and prompts; paper-ioi: the
 // paper's IOI on GPT-2 small): where the model, the SAE and the prompts come from (the Hub, local files, the bundled
-// paper set), the Hub endpoint and access token, the downloads' progress and the cache. The sources and the endpoint
+// paper set), the Hub endpoint and access token, the downloads' progress and the store of downloaded files (the
+// origin-private file system where the page has it: src/io/file-store.ts). The sources and the endpoint
 // (and a prompt file's text) are saved in this browser with the page's settings but are not part of a link (a link
 // names the experiment, not this machine's files or mirror); the token lives in memory only and is never saved,
 // logged or put in a URL.
@@ -8,7 +9,16 @@ import { z } from 'zod';
 import { create } from 'zustand';
 import { InputError } from '../core/errors.ts';
 import { DEFAULT_HUB_ENDPOINT, type HubRef, parseHubRef } from '../io/hub.ts';
-import { clearHubCache, type DownloadProgress, hubCached, hubCacheSize, hubDownload } from '../io/hub-download.ts';
+import {
+  clearHubCache,
+  type DownloadProgress,
+  type HubBody,
+  type HubStorageState,
+  hubCached,
+  hubFile,
+  hubFileName,
+  hubStorage,
+} from '../io/hub-download.ts';
 import { PAPER_IOI, type ScenarioId } from '../scenarios/catalog.ts';
 import type { ModelScenarioSpec } from '../scenarios/model.ts';
 import { releaseRef, SAE_RELEASES } from '../scenarios/releases.ts';
@@ -78,7 +88,10 @@ export interface ModelInputsState extends Saved {
   localSae: File[];
   /** Per file, the latest progress of this load. */
   downloads: Record<string, DownloadProgress>;
-  cache: { files: number; bytes: number } | null;
+  /** What this browser keeps (files, bytes, unfinished downloads, where, and whether persistently); null: unknown. */
+  cache: HubStorageState | null;
+  /** Persistent storage was asked for a large download in this visit (the panel then says whether it was granted). */
+  persistAsked: boolean;
   /** Set by the load button: the next load may download; without it a load uses only cached or local files. */
   armed: boolean;
   /** What the last load was missing (nothing downloaded without the button), for the panel. */
@@ -94,6 +107,7 @@ export const useModelInputs = create<ModelInputsState>((set, get) => ({
   localSae: [],
   downloads: {},
   cache: null,
+  persistAsked: false,
   armed: false,
   waiting: null,
   set: (patch) => {
@@ -196,6 +210,9 @@ export async function modelScenarioRequest(id: ModelScenarioId): Promise<ModelSc
     onProgress: (p: DownloadProgress) => {
       if (!ctl.signal.aborted) useModelInputs.setState((s) => ({ downloads: { ...s.downloads, [p.file]: p } }));
     },
+    onPersist: (granted: boolean) => {
+      useModelInputs.setState((s) => ({ persistAsked: true, cache: s.cache && { ...s.cache, persisted: granted } }));
+    },
   };
   if (!armed) {
     const wanted = [
@@ -213,25 +230,24 @@ export async function modelScenarioRequest(id: ModelScenarioId): Promise<ModelSc
   }
   try {
     // The small files first: a wrong repository or folder fails before the large downloads start.
-    const text = (b: Uint8Array | null) => new TextDecoder().decode(b!);
+    const text = async (b: HubBody | null) => (b instanceof Blob ? b.text() : new TextDecoder().decode(b!));
     const modelConfig = modelRef
-      ? text(await hubDownload(modelRef, 'config.json', opts))
+      ? await text(await hubFile(modelRef, 'config.json', opts))
       : await pick(st.localModel, 'config.json')!.text();
     checkFitsGpu(modelConfig, modelRef ? `hf:${modelRef.repo}` : 'the model');
-    const saeCfg = saeRef ? text(await hubDownload(saeRef, 'cfg.json', opts)) : await pick(st.localSae, 'cfg.json')!.text();
-    const weights = modelRef
-      ? (await hubDownload(modelRef, 'model.safetensors', opts))!
-      : new Uint8Array(await pick(st.localModel, 'model.safetensors')!.arrayBuffer());
+    const saeCfg = saeRef ? await text(await hubFile(saeRef, 'cfg.json', opts)) : await pick(st.localSae, 'cfg.json')!.text();
+    // The large files stay where they are (Blobs over the stored files, or the chosen Files) until the spec is built.
+    const weightsFile = modelRef ? (await hubFile(modelRef, 'model.safetensors', opts))! : pick(st.localModel, 'model.safetensors')!;
     const tokenizer = modelRef ? null : pick(st.localModel, 'tokenizer.json');
-    const saeWeights = saeRef
-      ? (await hubDownload(saeRef, 'sae_weights.safetensors', opts))!
-      : new Uint8Array(await pick(st.localSae, 'sae_weights.safetensors')!.arrayBuffer());
-    const sparsityFile = saeRef ? null : pick(st.localSae, 'sparsity.safetensors');
-    const sparsity = saeRef
-      ? await hubDownload(saeRef, 'sparsity.safetensors', opts, true)
-      : sparsityFile
-        ? new Uint8Array(await sparsityFile.arrayBuffer())
-        : null;
+    const saeWeightsFile = saeRef
+      ? (await hubFile(saeRef, 'sae_weights.safetensors', opts))!
+      : pick(st.localSae, 'sae_weights.safetensors')!;
+    const sparsityFile = saeRef
+      ? await hubFile(saeRef, 'sparsity.safetensors', opts, true)
+      : (pick(st.localSae, 'sparsity.safetensors') ?? null);
+    const weights = await loaderBytes(weightsFile, modelRef && hubFileName(modelRef, 'model.safetensors'));
+    const saeWeights = await loaderBytes(saeWeightsFile, saeRef && hubFileName(saeRef, 'sae_weights.safetensors'));
+    const sparsity = sparsityFile && (await loaderBytes(sparsityFile, saeRef && hubFileName(saeRef, 'sparsity.safetensors')));
     const prompts = promptsFromFile
       ? { text: st.promptsFile!.text, name: st.promptsFile!.name }
       : { text: await paperPrompts(), name: PAPER_IOI.prompts };
@@ -257,7 +273,12 @@ export async function modelScenarioRequest(id: ModelScenarioId): Promise<ModelSc
       prompts,
     };
   } catch (e) {
-    if (ctl.signal.aborted) throw new InputError('the download was cancelled; the files already complete are kept, the others were not');
+    if (ctl.signal.aborted)
+      throw new InputError(
+        useModelInputs.getState().cache?.kind === 'opfs'
+          ? 'the download was cancelled; the files already complete are kept, and the next download continues the others from the parts they had'
+          : 'the download was cancelled; the files already complete are kept, the others were not',
+      );
     throw e;
   } finally {
     if (inFlight === ctl) inFlight = null;
@@ -292,21 +313,45 @@ async function paperPrompts(): Promise<string> {
   return res.text();
 }
 
+/**
+ * The one place where a stored or chosen file becomes the bytes the loader takes today (scenarios/model.ts reads a
+ * Uint8Array). A Blob (files in the origin-private file system, a Cache Storage body, a File the user chose) is read
+ * whole here, once, at disk speed, and its buffer is then transferred to the worker (specTransfer), not copied; the
+ * read's time goes on the file's progress line when it came from storage. When the loader reads tensors from Blob
+ * slices (src/io/byte-source.ts's blobSource), hand the Blob on instead: postMessage gives a worker a Blob without
+ * copying its contents, and the page would then never hold the weights at all.
+ */
+async function loaderBytes(body: HubBody, row?: string | null): Promise<Uint8Array> {
+  if (body instanceof Uint8Array) return body;
+  const t0 = performance.now();
+  const bytes = new Uint8Array(await body.arrayBuffer());
+  const note = `read in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+  if (row)
+    useModelInputs.setState((s) => {
+      const p = s.downloads[row];
+      return p?.state === 'cache' ? { downloads: { ...s.downloads, [row]: { ...p, note } } } : {};
+    });
+  return bytes;
+}
+
 /** The buffers a spec carries, to hand to the worker without a copy (the page keeps none of them). */
 export function specTransfer(spec: ModelScenarioSpec): ArrayBuffer[] {
-  const bufs = [spec.model.weights, spec.sae.weights, spec.sae.sparsity].map((b) => (b instanceof Uint8Array ? b.buffer : b));
+  const sae = spec.sae.layout === 'gemma-scope' ? [spec.sae.params] : [spec.sae.weights, spec.sae.sparsity];
+  const bufs = [spec.model.weights, ...sae].map((b) => (b instanceof Uint8Array ? b.buffer : b));
   return [...new Set(bufs.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer))];
 }
 
 export async function refreshCacheSize(): Promise<void> {
   try {
-    useModelInputs.getState().set({ cache: await hubCacheSize() });
+    useModelInputs.getState().set({ cache: await hubStorage() });
   } catch {
     useModelInputs.getState().set({ cache: null });
   }
 }
 
 export async function clearDownloads(): Promise<void> {
+  // A download in progress stops first (its open files would keep the folder from being removed).
+  cancelDownloads();
   await clearHubCache();
   useModelInputs.getState().set({ downloads: {} });
   await refreshCacheSize();

@@ -11,7 +11,7 @@ function formatSeconds(s: number): string {
 }
 
 function progressText(p: Progress): string {
-  if (p.state === 'cache') return `${formatBytes(p.received)} · from this browser's cache`;
+  if (p.state === 'cache') return `${formatBytes(p.received)} · from this browser's cache${p.note ? ` (${p.note})` : ''}`;
   const of = p.total !== null ? `${formatBytes(p.received)} of ${formatBytes(p.total)}` : formatBytes(p.received);
   if (p.state === 'done') return `${of} · done${p.note ? ` (${p.note})` : ''}`;
   if (p.state === 'failed') return `${of} · failed`;

@@ -179,7 +179,8 @@ function SaeSource({ id, sources }: { id: ModelScenarioId; sources: Sources }) {
           <label className="field">
             <span>Release</span>
             <select value={release.id} onChange={(e) => setSources(id, { sae: { ...src, release: e.target.value } })}>
-              {SAE_RELEASES.map((r) => (
+              {/* The page fetches SAELens folders only, for now: Gemma Scope's params.npz releases are left out. */}
+              {SAE_RELEASES.filter((r) => r.layout === 'saelens').map((r) => (
                 <option key={r.id} value={r.id}>
                   {r.id} ({r.model}, {r.dSae.toLocaleString('en')} features)
                 </option>
@@ -281,8 +282,10 @@ function SaeCheckView() {
   return (
     <div className="scenario-facts" data-testid="sae-check">
       <p>
-        <strong>SAE check</strong> on the prompts: L0 {check.l0.toFixed(1)}, explained variance {check.explainedVariance.toFixed(3)},
-        next-token loss {check.lossClean.toFixed(3)} → {check.lossSpliced.toFixed(3)} nats with the SAE spliced in.
+        <strong>SAE check</strong> on the prompts: L0 {check.l0.toFixed(1)}, explained variance {check.explainedVariance.toFixed(3)}
+        {check.lossClean !== null && check.lossSpliced !== null
+          ? `, next-token loss ${check.lossClean.toFixed(3)} → ${check.lossSpliced.toFixed(3)} nats with the SAE spliced in.`
+          : '.'}
       </p>
       {check.warnings.map((w) => (
         <p key={w} className="warn small" role="status">
@@ -290,6 +293,40 @@ function SaeCheckView() {
         </p>
       ))}
     </div>
+  );
+}
+
+/** Where downloads are kept, and — once there are files, or a large download asked — whether the browser keeps them for good. */
+function StorageNote() {
+  const cache = useModelInputs((s) => s.cache);
+  const asked = useModelInputs((s) => s.persistAsked);
+  if (!cache) return null;
+  if (cache.kind === 'none')
+    return (
+      <p className="muted small" data-testid="hub-storage">
+        This page cannot keep downloads (it needs https or localhost): every load downloads the files again.
+      </p>
+    );
+  const where =
+    cache.kind === 'opfs'
+      ? "Kept in this site's own files (the origin-private file system)"
+      : 'Kept in Cache Storage (this browser has no origin-private file system)';
+  const shown = cache.files > 0 || cache.unfinished > 0 || asked;
+  const persistence =
+    !shown || cache.persisted === null
+      ? ''
+      : cache.persisted
+        ? '; persistent storage granted: the browser keeps them until you clear them'
+        : '; persistent storage not granted: the browser may delete them when the disk runs low, and they are then downloaded again';
+  return (
+    <p
+      className="muted small"
+      data-testid="hub-storage"
+      data-persisted={shown && cache.persisted !== null ? String(cache.persisted) : undefined}
+    >
+      {where}
+      {persistence}.
+    </p>
   );
 }
 
@@ -407,7 +444,7 @@ export function ModelPanel({ scenario, promptEditor }: { scenario: ModelScenario
         <span>
           Downloaded files in this browser:{' '}
           {inputs.cache
-            ? `${inputs.cache.files} file${inputs.cache.files === 1 ? '' : 's'}, ${formatBytes(inputs.cache.bytes)}`
+            ? `${inputs.cache.files} file${inputs.cache.files === 1 ? '' : 's'}, ${formatBytes(inputs.cache.bytes)}${inputs.cache.unfinished ? `, and ${formatBytes(inputs.cache.unfinished)} of unfinished downloads that the next download continues` : ''}`
             : 'unknown'}
         </span>
         <button
@@ -420,6 +457,7 @@ export function ModelPanel({ scenario, promptEditor }: { scenario: ModelScenario
           Clear downloaded files
         </button>
       </p>
+      <StorageNote />
       {loaded && <SaeCheckView />}
       {scenario === 'paper-ioi' && loaded && <PaperFigures />}
     </div>
