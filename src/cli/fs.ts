@@ -1,12 +1,13 @@
 // Reading the user's files on Node, with errors that say which file and why.
-import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, openAsBlob, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../core/errors.ts';
 import { PUBLIC_DIR } from '../engine/node-host.ts';
 import type { SaeFolder } from '../io/sae-folder.ts';
 import type { SaeFolderFiles } from '../io/saelens.ts';
-import { shardNames, WEIGHTS_FILE, WEIGHTS_INDEX } from '../model/checkpoint.ts';
+import { blobSource } from '../io/byte-source.ts';
+import { shardNames, WEIGHTS_FILE, WEIGHTS_INDEX, type WeightSource } from '../model/checkpoint.ts';
 import type { ModelFolder } from '../model/registry.ts';
 import type { ReadAsset } from '../scenarios/builtin/assets.ts';
 import type { ProbeFiles } from '../scenarios/load.ts';
@@ -67,9 +68,10 @@ export function readSaeFolder(dir: string): SaeFolder {
 
 /**
  * A Hugging Face model folder: config.json, the weights (model.safetensors, or the shards model.safetensors.index.json
- * names) and the tokenizer files present (tokenizer.json, tokenizer_config.json).
+ * names) and the tokenizer files present (tokenizer.json, tokenizer_config.json). The weights are opened, not read:
+ * a family that reads its own (Gemma-2) takes tensor by tensor what its run needs from a file of gigabytes.
  */
-export function readModelDir(dir: string): ModelFolder {
+export async function readModelDir(dir: string): Promise<ModelFolder> {
   if (!existsSync(dir)) throw new InputError(`model directory ${dir} does not exist`);
   if (!statSync(dir).isDirectory())
     throw new InputError(`--model expects a directory (config.json, model.safetensors), got the file ${dir}`);
@@ -79,11 +81,18 @@ export function readModelDir(dir: string): ModelFolder {
     index !== undefined && !existsSync(path.join(dir, WEIGHTS_FILE)) ? shardNames(index, path.join(dir, WEIGHTS_INDEX)) : [WEIGHTS_FILE];
   return {
     configJson: readText(path.join(dir, 'config.json'), 'model config'),
-    weights: files.map((name) => ({ name, bytes: readBytes(path.join(dir, name), 'model weights') })),
+    weights: await Promise.all(files.map((name) => weightSource(path.join(dir, name), name))),
     tokenizerJson: optional('tokenizer.json', 'tokenizer'),
     tokenizerConfigJson: optional('tokenizer_config.json', 'tokenizer config'),
     name: dir,
   };
+}
+
+/** A weights file opened for reading by ranges (fs.openAsBlob: the file is not read here). */
+async function weightSource(file: string, name: string): Promise<WeightSource> {
+  if (!existsSync(file)) throw new InputError(`model weights ${file} does not exist`);
+  if (statSync(file).isDirectory()) throw new InputError(`model weights ${file} is a directory, expected a file`);
+  return { name, source: blobSource(await openAsBlob(file), name) };
 }
 
 /** The probe scenario's three inputs, read and named by their paths. */

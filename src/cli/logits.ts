@@ -11,7 +11,7 @@ import { readModelDir, writeOutput } from './fs.ts';
 /** A model folder of any registered family, with its weights as stored (the logits are the checkpoint's own). */
 export async function loadModelDir(dir: string) {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`model directory ${dir} does not exist`);
-  return loadModel(readModelDir(dir), 'none');
+  return loadModel(await readModelDir(dir), 'none');
 }
 
 export function register(program: Command): void {

@@ -74,9 +74,9 @@ export async function readModelSource(ref: string, flags: SourceFlags): Promise<
     const index = path.join(first, WEIGHTS_INDEX);
     const weights = existsSync(index) ? shardNames(readFileSync(index, 'utf8'), `${ref}/${WEIGHTS_INDEX}`) : [WEIGHTS_FILE];
     await localFolder(ref, { required: ['config.json', ...weights], optional: ['tokenizer.json', 'tokenizer_config.json'] }, flags);
-    return { ...readModelDir(first), name: ref };
+    return { ...(await readModelDir(first)), name: ref };
   }
-  return { ...readModelDir(ref), name: ref };
+  return { ...(await readModelDir(ref)), name: ref };
 }
 
 /** An SAE as read: a folder of either layout (src/io/sae-folder.ts), and how results cite it. */
