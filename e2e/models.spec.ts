@@ -82,13 +82,17 @@ test('downloads a model, an SAE and prompts with progress; a reload comes from t
   await expect(page.getByTestId('hub-cache')).toContainText('4 files, 810.1 kB');
   await screenshot(page, 'models-loaded', info.project.name);
   const first = await hubLog(request);
-  // config.json, cfg.json, model weights, SAE weights, sparsity.safetensors (absent: 404): one request each.
+  // config.json, the tokenizer files and the weights index (absent for this GPT-2: 404), the weights, cfg.json, the
+  // SAE weights, sparsity.safetensors (absent): one request each.
   expect(first.map((l) => l.path.split('/').pop()).sort()).toEqual([
     'cfg.json',
     'config.json',
     'model.safetensors',
+    'model.safetensors.index.json',
     'sae_weights.safetensors',
     'sparsity.safetensors',
+    'tokenizer.json',
+    'tokenizer_config.json',
   ]);
 
   await page.reload();

@@ -1,14 +1,16 @@
 // The acceptance of the model families on the command line: `unclamp inspect` and `unclamp run --prompts` on a
 // Gemma-2 checkpoint with a Gemma Scope SAE and on a Pythia (GPT-NeoX) checkpoint with a SAELens SAE, each from a
 // local folder and from the Hub's layout (the fake Hub in this process; the Gemma-2 weights sharded behind a
-// model.safetensors.index.json, the Gemma Scope folder chosen by the closest-L0 rule), then again with the Hub gone.
+// model.safetensors.index.json, the Gemma Scope folder chosen by the closest-L0 rule: hub-fixtures.ts), then again
+// with the Hub gone.
 // The SAE features `inspect` reports are checked against the independent float64 reference of the fixtures.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FakeHub } from '../../scripts/fixtures/fake-hub.ts';
-import { parseSafetensors, writeSafetensors } from '../io/safetensors.ts';
+import { FAMILY_REPOS, serveFamilyFixtures } from '../../scripts/fixtures/hub-fixtures.ts';
+import { parseSafetensors } from '../io/safetensors.ts';
 import { main } from './main.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../model/__fixtures__');
@@ -17,7 +19,9 @@ let dir: string;
 
 interface Case {
   family: string;
+  /** The fixture folder, and the repository the fake Hub serves it as. */
   model: string;
+  repo: string;
   /** The SAE as a local folder and as the hf: reference the fake Hub serves it under. */
   saeLocal: string;
   saeHub: string;
@@ -31,9 +35,10 @@ const CASES: Case[] = [
   {
     family: 'gemma2',
     model: 'tiny-gemma2',
+    repo: FAMILY_REPOS.gemma2,
     saeLocal: path.join(FIXTURES, 'tiny-gemma2-saes/layer_1/width_16/average_l0_5'),
-    saeHub: 'hf:test/gemma-scope-tiny/layer_1/width_16/average_l0_closest_5',
-    saeResolved: 'hf:test/gemma-scope-tiny/layer_1/width_16/average_l0_5',
+    saeHub: `hf:${FAMILY_REPOS.gemmaSae}`,
+    saeResolved: `hf:${FAMILY_REPOS.gemmaSaeResolved}`,
     refKey: 'sae.layer_1/width_16/average_l0_5',
     prompts: [
       ['The cat sat on the', ' mat', ' cat'],
@@ -44,9 +49,10 @@ const CASES: Case[] = [
   {
     family: 'gpt_neox',
     model: 'tiny-neox',
+    repo: FAMILY_REPOS.neox,
     saeLocal: path.join(FIXTURES, 'tiny-neox-saes/blocks.1.hook_resid_pre'),
-    saeHub: 'hf:test/neox-saes/blocks.1.hook_resid_pre',
-    saeResolved: 'hf:test/neox-saes/blocks.1.hook_resid_pre',
+    saeHub: `hf:${FAMILY_REPOS.neoxSae}`,
+    saeResolved: `hf:${FAMILY_REPOS.neoxSae}`,
     refKey: 'sae.blocks.1.hook_resid_pre',
     prompts: [
       ['The cat sat on the', ' mat', ' cat'],
@@ -56,40 +62,10 @@ const CASES: Case[] = [
   },
 ];
 
-const files = (d: string): string[] =>
-  readdirSync(d).flatMap((f) => (statSync(path.join(d, f)).isDirectory() ? files(path.join(d, f)).map((g) => `${f}/${g}`) : [f]));
-
-/** Put the fixtures on the Hub: Gemma-2's weights split into two shards with an index, as large checkpoints come. */
-function serve(): void {
-  for (const c of CASES) {
-    const dirPath = path.join(FIXTURES, c.model);
-    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json'])
-      hub.put(`test/${c.model}`, f, readFileSync(path.join(dirPath, f)));
-    const weights = readFileSync(path.join(dirPath, 'model.safetensors'));
-    if (c.family !== 'gemma2') {
-      hub.put(`test/${c.model}`, 'model.safetensors', weights);
-      continue;
-    }
-    const tensors = [...parseSafetensors(weights).tensors];
-    const half = Math.ceil(tensors.length / 2);
-    const map: Record<string, string> = {};
-    [tensors.slice(0, half), tensors.slice(half)].forEach((part, i) => {
-      const name = `model-0000${i + 1}-of-00002.safetensors`;
-      hub.put(`test/${c.model}`, name, writeSafetensors(Object.fromEntries(part.map(([n, t]) => [n, { ...t, dtype: 'BF16' as const }]))));
-      for (const [n] of part) map[n] = name;
-    });
-    hub.put(`test/${c.model}`, 'model.safetensors.index.json', JSON.stringify({ metadata: {}, weight_map: map }));
-  }
-  const scope = path.join(FIXTURES, 'tiny-gemma2-saes');
-  for (const f of files(scope)) hub.put('test/gemma-scope-tiny', f, readFileSync(path.join(scope, f)));
-  const neoxSae = path.join(FIXTURES, 'tiny-neox-saes');
-  for (const f of files(neoxSae)) hub.put('test/neox-saes', f, readFileSync(path.join(neoxSae, f)));
-}
-
 beforeAll(async () => {
   await hub.start();
   dir = mkdtempSync(path.join(tmpdir(), 'unclamp-families-'));
-  serve();
+  serveFamilyFixtures(hub);
 });
 afterAll(async () => {
   await hub.stop();
@@ -125,7 +101,7 @@ describe.each(CASES)('$family on the command line', (c) => {
     const reports = [];
     for (const [model, sae, extra] of [
       [path.join(FIXTURES, c.model), c.saeLocal, []],
-      [`hf:test/${c.model}`, c.saeHub, hubFlags()],
+      [`hf:${c.repo}`, c.saeHub, hubFlags()],
     ] as const) {
       const out = path.join(dir, `${c.family}-inspect.json`);
       const r = await unclamp([
@@ -178,14 +154,14 @@ describe.each(CASES)('$family on the command line', (c) => {
       return { stdout: r.stdout, json: JSON.parse(readFileSync(out, 'utf8')) };
     };
     const local = await run(path.join(FIXTURES, c.model), c.saeLocal, [], `${c.family}-local.json`);
-    const fromHub = await run(`hf:test/${c.model}`, c.saeHub, hubFlags(), `${c.family}-hub.json`);
+    const fromHub = await run(`hf:${c.repo}`, c.saeHub, hubFlags(), `${c.family}-hub.json`);
     expect(local.json.aggregate.samples).toBe(3);
     expect(fromHub.json.aggregate).toEqual(local.json.aggregate);
     expect(fromHub.json.samples).toEqual(local.json.samples);
     expect(fromHub.json.config.sources.sae).toBe(c.saeResolved);
     await hub.stop();
     try {
-      const offline = await run(`hf:test/${c.model}`, c.saeHub, hubFlags(), `${c.family}-offline.json`);
+      const offline = await run(`hf:${c.repo}`, c.saeHub, hubFlags(), `${c.family}-offline.json`);
       expect(offline.stdout).toBe(fromHub.stdout);
     } finally {
       await hub.start();

@@ -127,6 +127,7 @@ export class EngineSession {
         d,
         dSae: sc.sae.dSae,
         sae: sc.saeInfo,
+        model: sc.modelName,
         features,
         featureRule: `top-${sc.defaults.features.length} ${sc.featureRule}`,
         defaults: sc.defaults,

@@ -1,7 +1,7 @@
 // A Hugging Face checkpoint's tensors by name: one model.safetensors, or the shards a model.safetensors.index.json
 // names (gemma-2-2b-it comes in two). Families read their weights through this, with the shape each expects and a
 // message naming the file and the tensor when one is missing, misshapen or not finite.
-import { type ByteSource, memorySource } from '../io/byte-source.ts';
+import { blobSource, type ByteSource, memorySource } from '../io/byte-source.ts';
 import { decodeSpan, headerLength, parseSafetensorsHeader, type SafetensorsLayout, type TensorSpan } from '../io/safetensors.ts';
 import { ModelInputError } from './errors.ts';
 
@@ -33,6 +33,12 @@ export function shardNames(indexJson: string, source = 'model.safetensors.index.
       throw new ModelInputError(`${source}: weight_map names ${JSON.stringify(f)}, not a .safetensors file in the folder`);
   if (!files.length) throw new ModelInputError(`${source}: weight_map is empty`);
   return [...new Set(files as string[])];
+}
+
+/** One weights file as a Blob (a chosen File, a file in the browser's storage): what a page posts to its worker. */
+export interface WeightBlob {
+  name: string;
+  blob: Blob;
 }
 
 /** One weights file as a byte source (read by ranges), by its file name. */
@@ -69,11 +75,14 @@ export class Checkpoint {
   }
 
   /** From byte sources (files on disk or in the browser's storage) or files in memory: only the headers are read now. */
-  static async open(files: readonly (WeightSource | WeightFile)[], source: string): Promise<Checkpoint> {
+  static async open(files: readonly (WeightSource | WeightFile | WeightBlob)[], source: string): Promise<Checkpoint> {
     const ckpt = new Checkpoint([], source);
     if (!files.length) throw new ModelInputError(`${source}: no weights file`);
     for (const file of files) {
-      const f = 'source' in file ? file : { name: file.name, source: memorySource(file.bytes, file.name) };
+      const f =
+        'source' in file
+          ? file
+          : { name: file.name, source: 'blob' in file ? blobSource(file.blob, file.name) : memorySource(file.bytes, file.name) };
       const where = `${source}/${f.name}`;
       const headerLen = headerLength(await f.source.read(0, Math.min(8, f.source.size)), f.source.size, where);
       ckpt.add(parseSafetensorsHeader(await f.source.read(8, headerLen), f.source.size, where, false), f.name, f.source);

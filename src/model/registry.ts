@@ -1,6 +1,6 @@
 // The model families Unclamp loads, keyed by config.json's model_type, and loading a Hugging Face model folder
 // through the family it names.
-import { Checkpoint, type WeightFile, type WeightSource } from './checkpoint.ts';
+import { Checkpoint, type WeightBlob, type WeightFile, type WeightSource } from './checkpoint.ts';
 import { type HfConfig, parseConfigJson } from './config.ts';
 import { ModelInputError } from './errors.ts';
 import type { LoadPlan, ModelFamily, TokenizerFiles, WeightProcessing } from './family.ts';
@@ -31,8 +31,8 @@ export interface ModelFolder extends TokenizerFiles {
   /** How results and messages name the model (a path or hf: reference). */
   name: string;
   configJson: string;
-  /** In memory, or byte sources read on demand (a file on disk, a file in the browser's storage). */
-  weights: readonly (WeightFile | WeightSource)[];
+  /** In memory, or read on demand: byte sources (a file on disk), Blobs (a file in the browser's storage). */
+  weights: readonly (WeightFile | WeightSource | WeightBlob)[];
 }
 
 export interface LoadedModel {

@@ -79,6 +79,8 @@ export interface LanguageModel {
   /** The final norm and the unembedding (and any soft-capping) of a final residual [B, T, d]. */
   unembed(x: Tensor3D, opts?: RunOptions): Tensor3D;
   logitColumns(tokens: readonly number[]): LogitColumns;
+  /** What of the model is held, in words, where a LoadPlan kept less than all of it in float32 (for results and the page). */
+  residency?(): string | null;
   /** False when the model keeps only some tokens' unembedding rows (LoadPlan.tokens): whole-vocabulary logits fail. */
   readonly wholeVocabulary?: boolean;
   /**

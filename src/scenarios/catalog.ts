@@ -304,7 +304,7 @@ export const SCENARIOS: Record<ScenarioId, ScenarioEntry> = {
     title: 'Your model, SAE and prompts',
     kind: 'model',
     defaults: DEFAULTS.prompts,
-    blurb: `A GPT-2-family model, a SAELens SAE at one of its residual hooks and your prompts with a target and a contrast completion; ${clampText('prompts')}, ${runText('prompts')} at the last token.`,
+    blurb: `A GPT-2, Gemma-2 or Pythia (GPT-NeoX) model, a SAELens or Gemma Scope SAE at one of its residual hooks and your prompts with a target and a contrast completion; ${clampText('prompts')}, ${runText('prompts')} at the last token.`,
   },
 };
 

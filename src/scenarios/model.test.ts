@@ -86,7 +86,7 @@ describe('the model scenario', () => {
       expect(sc.positions.default.map((r) => r[0])).toEqual(sc.samples.map((s) => (s.tokens?.length ?? 0) - 1));
       expect(sc.rank.length).toBeGreaterThan(0);
       expect(sc.defaults.features).toEqual(sc.rank.slice(0, 16));
-      expect(sc.modelName).toBe('tiny-bpe (TransformerLens-processed weights)');
+      expect(sc.modelName).toBe('tiny-bpe (GPT-2, TransformerLens-processed weights)');
       // The residual is the processed model's, so centred over d_model at every real token.
       const { model } = loadGpt2(
         readFileSync(path.join(modelDir, 'config.json'), 'utf8'),
@@ -325,7 +325,7 @@ describe('unclamp run --prompts', () => {
     const out = JSON.parse(readFileSync(json, 'utf8'));
     expect(out.config).toMatchObject({
       scenario: 'prompts',
-      model: `${modelDir} (unprocessed weights)`,
+      model: `${modelDir} (GPT-2, unprocessed weights)`,
       hook: HOOK,
       params: { processing: 'none' },
     });

@@ -152,7 +152,7 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
         k: saeCfg.k,
         notes: loaded.notes,
       },
-      modelName: `${spec.model.name}${processing === 'none' ? ' (unprocessed weights)' : ' (TransformerLens-processed weights)'}`,
+      modelName: `${spec.model.name} (${opened.family.title}, ${processing === 'none' ? 'unprocessed weights' : 'TransformerLens-processed weights'}${m.residency?.() ? `; ${m.residency()}` : ''})`,
       h: hh,
       mask,
       behaviour: bb.behaviour,

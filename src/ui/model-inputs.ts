@@ -22,6 +22,16 @@ import {
 import { PAPER_IOI, type ScenarioId } from '../scenarios/catalog.ts';
 import type { ModelScenarioSpec } from '../scenarios/model.ts';
 import { releaseRef, SAE_RELEASES } from '../scenarios/releases.ts';
+import {
+  hubRefString,
+  isGemmaScopePath,
+  parseClosestL0,
+  resolveSaeRef,
+  SAE_LAYOUT_FILES,
+  type SaeLayout,
+  saeLayoutOf,
+} from '../io/sae-ref.ts';
+import { shardNames, WEIGHTS_FILE, WEIGHTS_INDEX, type WeightBlob, type WeightFile } from '../model/checkpoint.ts';
 import { useStore } from './store.ts';
 import { loadLocal, saveLocal } from './local-settings.ts';
 
@@ -34,7 +44,12 @@ const sourcesSchema = z.object({
     z.object({ kind: z.literal('local') }),
   ]),
   sae: z.discriminatedUnion('kind', [
-    z.object({ kind: z.literal('release'), release: z.string(), layer: z.number().int().min(0).max(200) }),
+    z.object({
+      kind: z.literal('release'),
+      release: z.string(),
+      layer: z.number().int().min(0).max(200),
+      width: z.string().max(20).optional(),
+    }),
     z.object({ kind: z.literal('hub'), ref: z.string().max(400) }),
     z.object({ kind: z.literal('local') }),
   ]),
@@ -136,7 +151,14 @@ export function saeHubRef(src: Sources['sae']): HubRef | null {
   if (src.kind === 'hub') return parseHubRef(src.ref.startsWith('hf:') ? src.ref : `hf:${src.ref}`);
   const r = SAE_RELEASES.find((x) => x.id === src.release);
   if (!r) throw new InputError(`unknown SAE release "${src.release}"`);
-  return parseHubRef(releaseRef(r, src.layer));
+  return parseHubRef(releaseRef(r, src.layer, src.width));
+}
+
+/** Which SAE layout a source names: a release's, a Hub folder's by its name, local files' by theirs. */
+function saeLayout(src: Sources['sae'], local: File[]): SaeLayout {
+  if (src.kind === 'release') return SAE_RELEASES.find((x) => x.id === src.release)?.layout ?? 'saelens';
+  if (src.kind === 'hub') return isGemmaScopePath(saeHubRef(src)?.path ?? '') ? 'gemma-scope' : 'saelens';
+  return saeLayoutOf(local.map((f) => f.name)) ?? 'saelens';
 }
 
 export function modelHubRef(src: Sources['model']): HubRef | null {
@@ -144,8 +166,12 @@ export function modelHubRef(src: Sources['model']): HubRef | null {
   return parseHubRef(`hf:${src.repo.trim()}${src.revision.trim() && src.revision.trim() !== 'main' ? `@${src.revision.trim()}` : ''}`);
 }
 
-const MODEL_FILES = { required: ['config.json', 'model.safetensors'] };
-const SAE_FILES = { required: ['cfg.json', 'sae_weights.safetensors'], optional: ['sparsity.safetensors'] };
+/** Where the page takes a token (as hub-download.ts says it). */
+const TOKEN_HINT = 'enter a Hub access token in the settings';
+
+/** A model folder's files beside its weights; tokenizer files are the family's to require (GPT-2 needs none). */
+const MODEL_CONFIG = 'config.json';
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'];
 
 /** Local files by name: the chosen folder's or the dropped files' (the last path part decides). */
 function pick(files: File[], name: string): File | undefined {
@@ -191,8 +217,8 @@ export async function modelScenarioRequest(id: ModelScenarioId): Promise<ModelSc
   const saeRef = saeHubRef(src.sae);
   const promptsFromFile = id === 'prompts' && src.prompts === 'file';
   try {
-    if (!modelRef) requireLocal(st.localModel, 'the model', MODEL_FILES.required);
-    if (!saeRef) requireLocal(st.localSae, 'the SAE', SAE_FILES.required);
+    if (!modelRef) requireLocal(st.localModel, 'the model', [MODEL_CONFIG, ...localWeightNames(st.localModel)]);
+    if (!saeRef) requireLocal(st.localSae, 'the SAE', SAE_LAYOUT_FILES[saeLayout(src.sae, st.localSae)].required);
     if (promptsFromFile && !st.promptsFile) throw new InputError('choose a prompt file (JSON lines with prompt, target and contrast)');
   } catch (e) {
     // Without the button (a reload, a link) a missing choice is not an error yet: local files are not kept.
@@ -215,39 +241,66 @@ export async function modelScenarioRequest(id: ModelScenarioId): Promise<ModelSc
     },
   };
   if (!armed) {
+    // Without the button nothing is fetched: the files the load needs must all be stored (a folder whose average L0
+    // the Hub's listing decides, or a sharded model whose index is not stored yet, needs the button).
+    const sae = saeRef && !parseClosestL0(saeRef.path) ? saeRef : null;
     const wanted = [
-      ...(modelRef ? MODEL_FILES.required.map((f) => [modelRef, f] as const) : []),
-      ...(saeRef ? SAE_FILES.required.map((f) => [saeRef, f] as const) : []),
+      ...(modelRef ? [MODEL_CONFIG, WEIGHTS_FILE].map((f) => [modelRef, f] as const) : []),
+      ...(sae ? SAE_LAYOUT_FILES[saeLayout(src.sae, st.localSae)].required.map((f) => [sae, f] as const) : []),
     ];
     const have = await Promise.all(wanted.map(([r, f]) => hubCached(r, f, opts).catch(() => false)));
-    const missing = wanted.filter((_, i) => !have[i]);
+    const missing = wanted.filter((_, i) => !have[i]).map(([r, f]) => `${r.repo}/${[r.path, f].filter(Boolean).join('/')}`);
+    if (saeRef && !sae)
+      missing.push(`the Hub's listing of ${saeRef.repo}/${parseClosestL0(saeRef.path)?.folder} (the folder closest to the average L0)`);
     if (missing.length) {
-      st.set({
-        waiting: `${missing.length} file${missing.length > 1 ? 's' : ''} to download: ${missing.map(([r, f]) => `${r.repo}/${[r.path, f].filter(Boolean).join('/')}`).join(', ')}`,
-      });
+      st.set({ waiting: `${missing.length} file${missing.length > 1 ? 's' : ''} to download: ${missing.join(', ')}` });
       return null;
     }
   }
   try {
     // The small files first: a wrong repository or folder fails before the large downloads start.
     const text = async (b: HubBody | null) => (b instanceof Blob ? b.text() : new TextDecoder().decode(b!));
+    const modelName = modelRef
+      ? `hf:${modelRef.repo}${modelRef.revision === 'main' ? '' : `@${modelRef.revision}`}`
+      : localName(st.localModel, 'local model');
     const modelConfig = modelRef
-      ? await text(await hubFile(modelRef, 'config.json', opts))
-      : await pick(st.localModel, 'config.json')!.text();
-    checkFitsGpu(modelConfig, modelRef ? `hf:${modelRef.repo}` : 'the model');
-    const saeCfg = saeRef ? await text(await hubFile(saeRef, 'cfg.json', opts)) : await pick(st.localSae, 'cfg.json')!.text();
-    // The large files stay where they are (Blobs over the stored files, or the chosen Files) until the spec is built.
-    const weightsFile = modelRef ? (await hubFile(modelRef, 'model.safetensors', opts))! : pick(st.localModel, 'model.safetensors')!;
-    const tokenizer = modelRef ? null : pick(st.localModel, 'tokenizer.json');
-    const saeWeightsFile = saeRef
-      ? (await hubFile(saeRef, 'sae_weights.safetensors', opts))!
-      : pick(st.localSae, 'sae_weights.safetensors')!;
-    const sparsityFile = saeRef
-      ? await hubFile(saeRef, 'sparsity.safetensors', opts, true)
-      : (pick(st.localSae, 'sparsity.safetensors') ?? null);
-    const weights = await loaderBytes(weightsFile, modelRef && hubFileName(modelRef, 'model.safetensors'));
-    const saeWeights = await loaderBytes(saeWeightsFile, saeRef && hubFileName(saeRef, 'sae_weights.safetensors'));
-    const sparsity = sparsityFile && (await loaderBytes(sparsityFile, saeRef && hubFileName(saeRef, 'sparsity.safetensors')));
+      ? await text(await hubFile(modelRef, MODEL_CONFIG, opts))
+      : await pick(st.localModel, MODEL_CONFIG)!.text();
+    checkFitsGpu(modelConfig, modelName);
+    const tokenizerFiles: Record<string, string | undefined> = {};
+    for (const f of TOKENIZER_FILES) {
+      const body = modelRef ? await hubFile(modelRef, f, opts, true) : pick(st.localModel, f);
+      tokenizerFiles[f] = body ? await text(body) : undefined;
+    }
+    const layout = saeLayout(src.sae, st.localSae);
+    // A folder named by the closest-L0 rule is made concrete through the Hub's listing first (results name it).
+    const treeOpts = { endpoint: st.endpoint, token: st.token || undefined, signal: ctl.signal, tokenHint: TOKEN_HINT };
+    const sae = saeRef ? (await resolveSaeRef(saeRef, treeOpts)).ref : null;
+    const saeName = sae ? hubRefString(sae) : localName(st.localSae, 'local SAE');
+    const saeCfg =
+      layout === 'saelens' ? (sae ? await text(await hubFile(sae, 'cfg.json', opts)) : await pick(st.localSae, 'cfg.json')!.text()) : null;
+    // The large files stay where they are (Blobs over the stored files, or the chosen Files): the worker reads the
+    // tensors it needs from them.
+    const weights = modelRef ? await hubWeights(modelRef, opts, text) : await localWeights(st.localModel);
+    const saeFile = async (f: string, optional = false) => (sae ? await hubFile(sae, f, opts, optional) : (pick(st.localSae, f) ?? null));
+    const saeBytes = async (f: string, optional = false) => {
+      const body = await saeFile(f, optional);
+      return body && (await loaderBytes(body, sae && hubFileName(sae, f)));
+    };
+    const saeSpec: ModelScenarioSpec['sae'] =
+      layout === 'gemma-scope'
+        ? {
+            layout,
+            params: (await saeBytes('params.npz')) as Uint8Array,
+            path: sae ? saeName : (localPath(st.localSae) ?? saeName),
+            name: saeName,
+          }
+        : {
+            cfgJson: saeCfg as string,
+            weights: (await saeBytes('sae_weights.safetensors')) as Uint8Array,
+            sparsity: (await saeBytes('sparsity.safetensors', true)) ?? undefined,
+            name: saeName,
+          };
     const prompts = promptsFromFile
       ? { text: st.promptsFile!.text, name: st.promptsFile!.name }
       : { text: await paperPrompts(), name: PAPER_IOI.prompts };
@@ -257,19 +310,11 @@ export async function modelScenarioRequest(id: ModelScenarioId): Promise<ModelSc
       model: {
         configJson: modelConfig,
         weights,
-        tokenizerJson: tokenizer ? await tokenizer.text() : undefined,
-        name: modelRef
-          ? `hf:${modelRef.repo}${modelRef.revision === 'main' ? '' : `@${modelRef.revision}`}`
-          : localName(st.localModel, 'local model'),
+        tokenizerJson: tokenizerFiles['tokenizer.json'],
+        tokenizerConfigJson: tokenizerFiles['tokenizer_config.json'],
+        name: modelName,
       },
-      sae: {
-        cfgJson: saeCfg,
-        weights: saeWeights,
-        sparsity: sparsity ?? undefined,
-        name: saeRef
-          ? `hf:${saeRef.repo}${saeRef.revision === 'main' ? '' : `@${saeRef.revision}`}/${saeRef.path}`
-          : localName(st.localSae, 'local SAE'),
-      },
+      sae: saeSpec,
       prompts,
     };
   } catch (e) {
@@ -307,6 +352,38 @@ export function checkFitsGpu(configJson: string, name: string): void {
     );
 }
 
+/** The weights files a local folder holds: model.safetensors, or the shards its index names (the index read later). */
+function localWeightNames(files: File[]): string[] {
+  return pick(files, WEIGHTS_FILE) || !pick(files, WEIGHTS_INDEX) ? [WEIGHTS_FILE] : [WEIGHTS_INDEX];
+}
+
+/** The chosen folder's path as the browser gives it (webkitRelativePath's folder part), for a Gemma Scope folder's name. */
+function localPath(files: File[]): string | null {
+  const rel = (files[0] as (File & { webkitRelativePath?: string }) | undefined)?.webkitRelativePath;
+  return rel ? rel.split('/').slice(0, -1).join('/') : null;
+}
+
+/** A weights file for the worker: a Blob it reads by slices (posted without copying), or bytes it is handed. */
+const weightFile = (name: string, body: HubBody): WeightFile | WeightBlob =>
+  body instanceof Uint8Array ? { name, bytes: body } : { name, blob: body };
+
+/** The weights of a Hub model: model.safetensors, or the shards its model.safetensors.index.json names. */
+async function hubWeights(ref: HubRef, opts: Parameters<typeof hubFile>[2], text: (b: HubBody) => Promise<string>) {
+  const index = await hubFile(ref, WEIGHTS_INDEX, opts, true);
+  const names = index ? shardNames(await text(index), `hf:${ref.repo}/${WEIGHTS_INDEX}`) : [WEIGHTS_FILE];
+  const out: (WeightFile | WeightBlob)[] = [];
+  for (const n of names) out.push(weightFile(n, (await hubFile(ref, n, opts)) as HubBody));
+  return out;
+}
+
+/** The weights of a chosen folder: model.safetensors, or the shards its index names (each must be among the files). */
+async function localWeights(files: File[]): Promise<WeightBlob[]> {
+  const index = pick(files, WEIGHTS_FILE) ? undefined : pick(files, WEIGHTS_INDEX);
+  const names = index ? shardNames(await index.text(), WEIGHTS_INDEX) : [WEIGHTS_FILE];
+  requireLocal(files, 'the model', names);
+  return names.map((n) => ({ name: n, blob: pick(files, n) as File }));
+}
+
 async function paperPrompts(): Promise<string> {
   const res = await fetch(new URL(PAPER_IOI.prompts, document.baseURI));
   if (!res.ok) throw new InputError(`the paper's prompt set (${PAPER_IOI.prompts}) could not be loaded (status ${res.status})`);
@@ -337,7 +414,9 @@ async function loaderBytes(body: HubBody, row?: string | null): Promise<Uint8Arr
 /** The buffers a spec carries, to hand to the worker without a copy (the page keeps none of them). */
 export function specTransfer(spec: ModelScenarioSpec): ArrayBuffer[] {
   const sae = spec.sae.layout === 'gemma-scope' ? [spec.sae.params] : [spec.sae.weights, spec.sae.sparsity];
-  const bufs = [spec.model.weights, ...sae].map((b) => (b instanceof Uint8Array ? b.buffer : b));
+  const { weights } = spec.model;
+  const model = Array.isArray(weights) ? weights.map((w) => ('bytes' in w ? w.bytes : undefined)) : [weights];
+  const bufs = [...model, ...sae].map((b) => (b instanceof Uint8Array ? b.buffer : b));
   return [...new Set(bufs.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer))];
 }
 

@@ -108,7 +108,7 @@ function ModelSource({ id, sources }: { id: ModelScenarioId; sources: Sources })
         value={src.kind}
         options={[
           ['hub', fixed ? `GPT-2 small from the Hub (${PAPER_IOI.model})` : 'From the Hub'],
-          ['local', 'Local files (config.json, model.safetensors)'],
+          ['local', 'Local files (config.json, model.safetensors or its shards, tokenizer files)'],
         ]}
         onChange={(k) =>
           setSources(id, { model: k === 'hub' ? { kind: 'hub', repo: 'openai-community/gpt2', revision: 'main' } : { kind: 'local' } })
@@ -160,7 +160,7 @@ function SaeSource({ id, sources }: { id: ModelScenarioId; sources: Sources }) {
             : [
                 ['release', 'A known release'],
                 ['hub', 'A Hub folder'],
-                ['local', 'Local files (cfg.json, sae_weights.safetensors)'],
+                ['local', 'Local files (SAELens: cfg.json, sae_weights.safetensors; Gemma Scope: params.npz)'],
               ]
         }
         onChange={(k) =>
@@ -178,15 +178,37 @@ function SaeSource({ id, sources }: { id: ModelScenarioId; sources: Sources }) {
         <div className="row">
           <label className="field">
             <span>Release</span>
-            <select value={release.id} onChange={(e) => setSources(id, { sae: { ...src, release: e.target.value } })}>
-              {/* The page fetches SAELens folders only, for now: Gemma Scope's params.npz releases are left out. */}
-              {SAE_RELEASES.filter((r) => r.layout === 'saelens').map((r) => (
+            <select
+              value={release.id}
+              onChange={(e) => {
+                const r = SAE_RELEASES.find((x) => x.id === e.target.value) ?? jb;
+                setSources(id, { sae: { kind: 'release', release: r.id, layer: r.defaultLayer, width: r.widths?.[0].name } });
+              }}
+              data-testid="sae-release"
+            >
+              {SAE_RELEASES.map((r) => (
                 <option key={r.id} value={r.id}>
-                  {r.id} ({r.model}, {r.dSae.toLocaleString('en')} features)
+                  {r.id} ({r.model}, {r.architecture})
                 </option>
               ))}
             </select>
           </label>
+          {release.widths && (
+            <label className="field narrow">
+              <span>Width</span>
+              <select
+                value={src.width ?? release.widths[0].name}
+                onChange={(e) => setSources(id, { sae: { ...src, width: e.target.value } })}
+                data-testid="sae-width"
+              >
+                {release.widths.map((w) => (
+                  <option key={w.name} value={w.name}>
+                    {w.name} ({w.dSae.toLocaleString('en')} features)
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
           <label className="field narrow">
             <span>Layer</span>
             <select
@@ -202,13 +224,18 @@ function SaeSource({ id, sources }: { id: ModelScenarioId; sources: Sources }) {
             </select>
           </label>
           <span className="muted small">
-            {release.repo}/{release.folder(src.layer)}, ~{formatBytes(releaseWeightBytes(release))}
+            {release.repo}/{release.folder(src.layer, src.width)}
+            {release.needsResolution ? ' (the folder the Hub lists closest to that average L0)' : ''}, ~
+            {formatBytes(releaseWeightBytes(release, src.width))}
           </span>
         </div>
       )}
       {src.kind === 'hub' && (
         <label className="field">
-          <span>Hub folder (owner/name[@revision]/folder with cfg.json and sae_weights.safetensors)</span>
+          <span>
+            Hub folder (owner/name[@revision]/folder: SAELens's cfg.json + sae_weights.safetensors, or Gemma Scope's params.npz in
+            layer_L/width_W/average_l0_N; …/average_l0_closest_100 picks the folder nearest that L0)
+          </span>
           <input
             value={src.ref}
             onChange={(e) => setSources(id, { sae: { kind: 'hub', ref: e.target.value } })}

@@ -117,6 +117,7 @@ export function ScenarioPanel() {
       {scenario && (
         <div className="scenario-facts" data-testid="scenario-info">
           <p>{scenario.behaviour}</p>
+          {scenario.model && <p className="muted small">Model: {scenario.model}</p>}
           <p className="muted">
             {scenario.n} samples · d = {scenario.d} · SAE {scenario.sae.architecture}
             {scenario.sae.k ? ` (k = ${scenario.sae.k})` : ''}, {scenario.dSae} features at {scenario.sae.hookName ?? 'the hook'}

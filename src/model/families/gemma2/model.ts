@@ -138,6 +138,17 @@ export class Gemma2 implements LanguageModel {
    */
   loadBlock?: (i: number) => Promise<Gemma2BlockWeights>;
 
+  residency(): string | null {
+    const { blocks, embedding } = this.weights;
+    const first = blocks.findIndex((b) => b !== null);
+    const parts: string[] = [];
+    if (first > 0) parts.push(`layers ${first}–${this.config.nLayer - 1} kept (the earlier ones streamed once)`);
+    const W = blocks[first]?.W_qkv;
+    if (W instanceof Weight16) parts.push(`${W.dtype} weights kept in 16 bits on the device`);
+    if (!embedding.isWhole) parts.push(`${embedding.keptTokens} of ${this.config.vocabSize} token rows`);
+    return parts.length ? parts.join('; ') : null;
+  }
+
   get wholeVocabulary(): boolean {
     return this.weights.unembedding.isWhole;
   }
