@@ -7,76 +7,9 @@
 import { Sae, SaeError, type SaeConfig } from '../core/sae.ts';
 import { gemmaScopeSae } from './npz.ts';
 import type { LoadedSae, SaeLoadOptions } from './saelens.ts';
+import { GEMMA_SCOPE_WIDTHS, type GemmaScopePathInfo, gemmaScopePathInfo } from './sae-ref.ts';
 
-/** Width names → d_sae, as SAELens's gemma_2 loader maps them (powers of two named by their thousands). */
-export const GEMMA_SCOPE_WIDTHS: Readonly<Record<string, number>> = {
-  '4k': 4096,
-  '16k': 16384,
-  '32k': 32768,
-  '65k': 65536,
-  '131k': 131072,
-  '262k': 262144,
-  '524k': 524288,
-  '1m': 1048576,
-};
-
-/** The residual stream's width of each Gemma 2 size, as SAELens's gemma_2 loader knows them. */
-const GEMMA_2_MODELS: [key: string, name: string, dIn: number][] = [
-  ['2b-it', 'gemma-2-2b-it', 2304],
-  ['9b-it', 'gemma-2-9b-it', 3584],
-  ['27b-it', 'gemma-2-27b-it', 4608],
-  ['2b', 'gemma-2-2b', 2304],
-  ['9b', 'gemma-2-9b', 3584],
-  ['27b', 'gemma-2-27b', 4608],
-];
-
-export interface GemmaScopePathInfo {
-  layer?: number;
-  /** The width's name (16k, 65k) and the d_sae it means, when the name is known (or plain digits). */
-  width?: string;
-  dSae?: number;
-  averageL0?: number;
-  /** An embedding SAE's folder (embedding/width_4k/…): hook_embed, not a residual stream. */
-  embedding: boolean;
-  /** The repository's name when the path holds it (gemma-scope-2b-pt-res), and what it tells. */
-  repoName?: string;
-  site?: 'res' | 'mlp' | 'att';
-  modelName?: string;
-  modelDIn?: number;
-}
-
-/**
- * What a Gemma Scope folder's path says: an hf: reference (hf:google/gemma-scope-2b-pt-res/layer_11/width_65k/
- * average_l0_70) or a local path (…/gemma-scope-2b-pt-res/layer_11/width_65k/average_l0_70, or any folder whose last
- * parts are layer_L/width_W/average_l0_N).
- */
-export function gemmaScopePathInfo(path: string): GemmaScopePathInfo {
-  const parts = path
-    .replace(/^hf:/, '')
-    .split(/[\\/]+/)
-    .map((p) => p.replace(/@.*$/, ''))
-    .filter(Boolean);
-  const info: GemmaScopePathInfo = { embedding: false };
-  for (const p of parts) {
-    const layer = /^layer_(\d+)$/.exec(p);
-    const width = /^width_(\w+)$/.exec(p);
-    const l0 = /^average_l0_(\d+)$/.exec(p);
-    if (layer) info.layer = Number(layer[1]);
-    else if (width) {
-      info.width = width[1];
-      info.dSae = GEMMA_SCOPE_WIDTHS[width[1]] ?? (/^\d+$/.test(width[1]) ? Number(width[1]) : undefined);
-    } else if (l0) info.averageL0 = Number(l0[1]);
-    else if (p === 'embedding') info.embedding = true;
-    else if (/^gemma-scope-/.test(p)) {
-      info.repoName = p;
-      const rest = p.slice('gemma-scope-'.length);
-      info.site = /(^|-)res(-|$)/.test(rest) ? 'res' : /(^|-)mlp(-|$)/.test(rest) ? 'mlp' : /(^|-)att(-|$)/.test(rest) ? 'att' : undefined;
-      const model = GEMMA_2_MODELS.find(([key]) => rest.includes(key));
-      if (model) [, info.modelName, info.modelDIn] = model;
-    }
-  }
-  return info;
-}
+export { GEMMA_SCOPE_WIDTHS, type GemmaScopePathInfo, gemmaScopePathInfo };
 
 export interface GemmaScopeFiles {
   /** params.npz's bytes. */

@@ -2,6 +2,7 @@
 // Hugging Face layout and processed as TransformerLens processes them, and its tokenizer. Adding a family is one
 // folder under families/ exporting a ModelFamily, and one line in registry.ts (docs/architecture.md).
 import type { Checkpoint } from './checkpoint.ts';
+import type { ModelShape } from './memory-plan.ts';
 import type { HfConfig } from './config.ts';
 import type { Tokenizer } from './tokenizers/types.ts';
 import type { LanguageModel, ModelConfig } from './types.ts';
@@ -38,7 +39,12 @@ export interface LoadPlan {
   tokens?: readonly number[];
 }
 
-export interface ModelFamily<C extends ModelConfig = ModelConfig> {
+/**
+ * What a family says of a model folder before any weight is read: its config parsed, what the memory plan needs of
+ * it, its tokenizer. TensorFlow.js-free (families/<model_type>/config.ts), so the page's main thread plans a run and
+ * refuses one that cannot fit before it downloads the weights.
+ */
+export interface FamilyConfig<C extends ModelConfig = ModelConfig> {
   /** config.json's model_type. */
   readonly modelType: string;
   /** The family's name for people: "GPT-2", "Gemma-2", "GPT-NeoX (Pythia)". */
@@ -46,11 +52,16 @@ export interface ModelFamily<C extends ModelConfig = ModelConfig> {
   /** What 'transformer-lens' processing does to this family's weights and activations, in a sentence. */
   readonly processingNote: string;
   parseConfig(raw: HfConfig, source: string): C;
+  /** The config's figures as the memory plan takes them. */
+  shape(config: C, raw: HfConfig): ModelShape;
+  tokenizer(files: TokenizerFiles, config: C, raw: HfConfig, source: string): Tokenizer;
+}
+
+export interface ModelFamily<C extends ModelConfig = ModelConfig> extends FamilyConfig<C> {
   /**
    * Whether load reads the checkpoint itself (Checkpoint.read, half, rows: tensor by tensor from a file that is never
    * held whole) and follows a LoadPlan; otherwise every tensor is read into memory first and load takes them at once.
    */
   readonly lazy?: boolean;
   load(config: C, checkpoint: Checkpoint, processing: WeightProcessing, plan?: LoadPlan): LanguageModel | Promise<LanguageModel>;
-  tokenizer(files: TokenizerFiles, config: C, raw: HfConfig, source: string): Tokenizer;
 }

@@ -2,31 +2,9 @@
 // record it in the cache.
 import { tf, type Tensor, type Tensor3D } from '../core/tf.ts';
 import { ModelInputError } from './errors.ts';
-import type { ResidPoint, RunOptions } from './types.ts';
+import type { RunOptions } from './types.ts';
 
-/**
- * "blocks.3.hook_resid_pre" → {layer 3, point hook_resid_pre}. `points`: the residual points the family has (a
- * parallel-attention model has no hook_resid_mid).
- */
-export function parseResidHook(
-  name: string,
-  nLayer: number,
-  points: readonly ResidPoint[] = ['hook_resid_pre', 'hook_resid_mid', 'hook_resid_post'],
-): { layer: number; point: ResidPoint } {
-  const m = /^blocks\.(\d+)\.(hook_resid_pre|hook_resid_mid|hook_resid_post)$/.exec(name);
-  if (!m || !points.includes(m[2] as ResidPoint))
-    throw new ModelInputError(`"${name}" is not a residual hook of this model (blocks.{i}.${points.join('|')})`);
-  const layer = Number(m[1]);
-  if (layer >= nLayer) throw new ModelInputError(`${name}: the model has layers 0..${nLayer - 1}`);
-  return { layer, point: m[2] as ResidPoint };
-}
-
-/** Every hook name of an n-layer model: `outer` before the blocks, `block` per block, `after` at the end. */
-export function allHookNames(nLayer: number, outer: string[], block: string[], after: string[]): string[] {
-  const names = [...outer];
-  for (let i = 0; i < nLayer; i++) names.push(...block.map((h) => `blocks.${i}.${h}`));
-  return [...names, ...after];
-}
+export { allHookNames, parseResidHook } from './hook-names.ts';
 
 /** A misspelt hook name would otherwise silently do nothing. */
 export function checkHookNames(opts: RunOptions, valid: () => Set<string>, nLayer: number): void {

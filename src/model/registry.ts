@@ -1,16 +1,19 @@
 // The model families Unclamp loads, keyed by config.json's model_type, and loading a Hugging Face model folder
 // through the family it names.
 import { Checkpoint, type WeightBlob, type WeightFile, type WeightSource } from './checkpoint.ts';
-import { type HfConfig, parseConfigJson } from './config.ts';
+import type { HfConfig } from './config.ts';
+import { modelTypeOf, type OpenedModel, openModel } from './configs.ts';
 import { ModelInputError } from './errors.ts';
 import type { LoadPlan, ModelFamily, TokenizerFiles, WeightProcessing } from './family.ts';
 import { gemma2Family } from './families/gemma2/index.ts';
 import { gpt2Family } from './families/gpt2/index.ts';
 import { gptNeoxFamily } from './families/gpt_neox/index.ts';
 import type { Tokenizer } from './tokenizers/types.ts';
-import type { LanguageModel, ModelConfig } from './types.ts';
+import type { LanguageModel } from './types.ts';
 
-// One line per family.
+export { type OpenedModel, openModel };
+
+// One line per family (and one in configs.ts).
 export const FAMILIES: Readonly<Record<string, ModelFamily>> = {
   gpt2: gpt2Family,
   gemma2: gemma2Family,
@@ -19,11 +22,7 @@ export const FAMILIES: Readonly<Record<string, ModelFamily>> = {
 
 /** The family config.json's model_type names (GPT-2 checkpoints written before model_type existed have none). */
 export function familyOf(raw: HfConfig, source: string): ModelFamily {
-  const type = raw.model_type ?? 'gpt2';
-  if (typeof type === 'string' && Object.hasOwn(FAMILIES, type)) return FAMILIES[type];
-  throw new ModelInputError(
-    `${source}: model_type ${JSON.stringify(type)} is not supported (supported: ${Object.keys(FAMILIES).join(', ')})`,
-  );
+  return FAMILIES[modelTypeOf(raw, source)];
 }
 
 /** A Hugging Face model folder's files: config.json, the weights (one file or the shards of an index), tokenizer files. */
@@ -43,25 +42,6 @@ export interface LoadedModel {
   processing: WeightProcessing;
 }
 
-/** What a model folder is before its weights are read: its family, config and tokenizer. */
-export interface OpenedModel {
-  source: string;
-  raw: HfConfig;
-  family: ModelFamily;
-  config: ModelConfig;
-  tokenizer: Tokenizer;
-}
-
-/** A folder's family, config and tokenizer, no weight read: enough to tokenise prompts and plan what to load. */
-export function openModel(folder: Omit<ModelFolder, 'weights'>): OpenedModel {
-  const source = folder.name;
-  const raw = parseConfigJson(folder.configJson, `${source}/config.json`);
-  const family = familyOf(raw, `${source}/config.json`);
-  const config = family.parseConfig(raw, `${source}/config.json`);
-  const tokenizer = family.tokenizer(folder, config, raw, source);
-  return { source, raw, family, config, tokenizer };
-}
-
 /** The weights of an opened folder; `plan` says what a lazy family keeps (LoadPlan). */
 export async function loadWeights(
   opened: OpenedModel,
@@ -69,7 +49,8 @@ export async function loadWeights(
   processing: WeightProcessing = 'transformer-lens',
   plan: LoadPlan = {},
 ): Promise<LoadedModel> {
-  const { source, raw, family, config, tokenizer } = opened;
+  const { source, raw, config, tokenizer } = opened;
+  const family = FAMILIES[opened.modelType];
   if (!weights.length) throw new ModelInputError(`${source}: no weights file`);
   const checkpoint = await Checkpoint.open(weights, source);
   if (!family.lazy) await checkpoint.prefetch();
@@ -96,7 +77,8 @@ export function loadModelSync(
   processing: WeightProcessing = 'transformer-lens',
 ): LoadedModel {
   if (!folder.weights.length) throw new ModelInputError(`${folder.name}: no weights file`);
-  const { source, raw, family, config, tokenizer } = openModel(folder);
+  const { source, raw, modelType, config, tokenizer } = openModel(folder);
+  const family = FAMILIES[modelType];
   if (family.lazy) throw new ModelInputError(`${source}: ${family.title} models load asynchronously (loadModel)`);
   const model = family.load(config, new Checkpoint(folder.weights, source), processing);
   if (model instanceof Promise) throw new ModelInputError(`${source}: ${family.title} models load asynchronously (loadModel)`);

@@ -2,12 +2,13 @@
 // held whole (float32, or 16-bit where the backend multiplies 16 bits natively) or only as the rows of the tokens a
 // run reads (LoadPlan.tokens): gemma-2-2b's is 256,000 × 2,304, 2.4 GB in float32, of which a recovery run reads the
 // prompts' few hundred rows and the read-out's two or three.
-import { keepTransposes, tf, type Tensor, type Tensor2D } from '../core/tf.ts';
+import { tf, type Tensor, type Tensor2D } from '../core/tf.ts';
 import { ModelInputError } from './errors.ts';
+import { TiedUnembedding } from './transformer.ts';
 import { embed16, linear16T, type Weight16 } from './weights16.ts';
 
 export class TokenTable {
-  private Wt?: Tensor2D;
+  private readonly tied = new TiedUnembedding();
 
   private constructor(
     readonly vocabSize: number,
@@ -72,14 +73,7 @@ export class TokenTable {
       throw new ModelInputError(
         `the whole vocabulary's logits need the whole unembedding, and this run loaded ${this.keptTokens} of its ${this.vocabSize} rows (the prompts' and the read-out's tokens: what fits)`,
       );
-    if (!(whole instanceof tf.Tensor)) return linear16T(x, whole);
-    // On wasm a kept Eᵀ (transposeB runs about 10× slower there); elsewhere transposeB costs nothing. Trainable
-    // (Variable) weights use transposeB.
-    if (keepTransposes() && !(whole instanceof tf.Variable)) {
-      this.Wt ??= tf.keep(tf.transpose(whole));
-      return tf.matMul(x, this.Wt);
-    }
-    return tf.matMul(x, whole, false, true);
+    return whole instanceof tf.Tensor ? this.tied.logits(x, whole) : linear16T(x, whole);
   }
 
   /** The same table sharing this one's tensors (tf.clone: counted references, no copy), to be disposed on its own. */
@@ -97,7 +91,6 @@ export class TokenTable {
   dispose(): void {
     tf.dispose(this.tensors());
     if (this.whole && !(this.whole instanceof tf.Tensor)) this.whole.dispose();
-    this.Wt?.dispose();
-    this.Wt = undefined;
+    this.tied.dispose();
   }
 }

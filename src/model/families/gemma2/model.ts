@@ -16,10 +16,11 @@
 // the rotated keys, so a run from the hook onward over them rotates its own positions from the cached length on.
 import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../../../core/tf.ts';
 import { ModelInputError } from '../../errors.ts';
-import { allHookNames, applyHook, checkHookNames, checkIds, checkResidual, parseResidHook, rowsAt } from '../../hooks.ts';
-import { attention, gelu, matMulFrozen, rmsNorm, rotary, softcap, TransposeCache } from '../../layers.ts';
+import { allHookNames, applyHook, checkIds } from '../../hooks.ts';
+import { attention, gelu, matMulFrozen, rmsNorm, rotary, softcap } from '../../layers.ts';
 import type { TokenTable } from '../../token-table.ts';
-import type { LanguageModel, LogitColumns, ModelConfig, ResidPoint, RunOptions } from '../../types.ts';
+import { checkTokens, columnReadout, Transformer } from '../../transformer.ts';
+import type { LogitColumns, ModelConfig, ResidPoint, RunOptions } from '../../types.ts';
 import { linear16T, Weight16 } from '../../weights16.ts';
 
 export interface Gemma2Config extends ModelConfig {
@@ -109,17 +110,16 @@ export function hookNames(nLayer: number): string[] {
   return allHookNames(nLayer, ['hook_embed'], BLOCK_HOOKS, ['ln_final.hook_normalized']);
 }
 
-export class Gemma2 implements LanguageModel {
+export class Gemma2 extends Transformer<Gemma2Config> {
   readonly family = 'gemma2';
   /** The rotated keys: a layer's cache holds them as attention reads them. */
   readonly kvHooks = { k: 'attn.hook_rot_k', v: 'attn.hook_v' };
-  private validHooks?: Set<string>;
-  private readonly transposes = new TransposeCache();
 
   constructor(
-    readonly config: Gemma2Config,
+    config: Gemma2Config,
     readonly weights: Gemma2Weights,
   ) {
+    super(config);
     const { nHead, nKvHead, headDim, dModel, dMlp, nLayer, sliding } = config;
     if (nHead % nKvHead) throw new ModelInputError(`num_attention_heads ${nHead} is not a multiple of num_key_value_heads ${nKvHead}`);
     if (headDim % 2) throw new ModelInputError(`head_dim ${headDim} must be even (rotary embedding)`);
@@ -166,14 +166,6 @@ export class Gemma2 implements LanguageModel {
   /** All hook point names, in forward order. */
   hookNames(): string[] {
     return hookNames(this.config.nLayer);
-  }
-
-  residHook(name: string): { layer: number; point: ResidPoint } {
-    return parseResidHook(name, this.config.nLayer);
-  }
-
-  private checkHooks(opts: RunOptions): void {
-    checkHookNames(opts, () => (this.validHooks ??= new Set(this.hookNames())), this.config.nLayer);
   }
 
   /** The scaled token embeddings: blocks.0.hook_resid_pre. ids are [B][T] (right-padded when ragged). */
@@ -232,21 +224,7 @@ export class Gemma2 implements LanguageModel {
     return tf.reshape(this.linear(tf.reshape(post, [B * T, dMlp]), w.W_down), [B, T, dModel]) as Tensor3D;
   }
 
-  /**
-   * Run block i from `from` up to and including the hook `to` (default: the whole block), in its own tidy scope
-   * (under a gradient tape the tape keeps what the backward pass needs).
-   */
-  private block(
-    i: number,
-    x: Tensor3D,
-    opts: RunOptions,
-    from: ResidPoint = 'hook_resid_pre',
-    to: ResidPoint = 'hook_resid_post',
-  ): Tensor3D {
-    return tf.tidy(() => this.blockBody(i, x, opts, from, to));
-  }
-
-  private blockBody(i: number, x: Tensor3D, opts: RunOptions, from: ResidPoint, to: ResidPoint): Tensor3D {
+  protected blockBody(i: number, x: Tensor3D, opts: RunOptions, from: ResidPoint, to: ResidPoint): Tensor3D {
     const eps = this.config.rmsEps;
     const w = this.blockWeights(i);
     const p = `blocks.${i}.`;
@@ -268,16 +246,6 @@ export class Gemma2 implements LanguageModel {
     return applyHook(`${p}hook_resid_post`, x, opts) as Tensor3D;
   }
 
-  /** The final norm, the unembedding and the final soft-cap: [B, T, V] (or [B, 1, V] with opts.logitsAt). */
-  unembed(x: Tensor3D, opts: RunOptions = {}): Tensor3D {
-    const { dModel, vocabSize } = this.config;
-    const B = x.shape[0];
-    if (opts.logitsAt) x = rowsAt(x, opts.logitsAt) as Tensor3D;
-    const rows = x.shape[1];
-    const normed = tf.reshape(applyHook('ln_final.hook_normalized', this.finalNorm(x), opts), [B * rows, dModel]) as Tensor2D;
-    return tf.reshape(this.capLogits(this.unembedMatmul(normed)), [B, rows, vocabSize]) as Tensor3D;
-  }
-
   /** The final RMSNorm (model.norm). */
   finalNorm<T extends Tensor>(x: T): T {
     return rmsNorm(x, this.weights.lnFinal, this.config.rmsEps) as T;
@@ -294,67 +262,21 @@ export class Gemma2 implements LanguageModel {
     return matMulFrozen(x as Tensor2D, W, () => this.transposes.of(W));
   }
 
-  /** x · Uᵀ, U the unembedding's rows (lm_head, or the tied embedding). */
-  private unembedMatmul(x: Tensor2D): Tensor2D {
-    return this.weights.unembedding.logits(x);
+  /** softcap(x · Uᵀ), U the unembedding's rows (lm_head, or the tied embedding). */
+  protected unembedRows(x: Tensor2D): Tensor2D {
+    return this.capLogits(this.weights.unembedding.logits(x));
   }
 
   /** The read tokens' unembedding columns, after the final norm, with the final soft-cap. */
   logitColumns(tokens: readonly number[]): LogitColumns {
-    const { vocabSize } = this.config;
-    for (const t of tokens)
-      if (!Number.isInteger(t) || t < 0 || t >= vocabSize)
-        throw new ModelInputError(`token ${t} is outside the vocabulary 0..${vocabSize - 1}`);
-    const W = this.weights.unembedding.columns(tokens);
-    let Wt: Tensor2D | undefined;
-    return {
+    checkTokens(tokens, this.config.vocabSize);
+    return columnReadout(
       tokens,
-      logits: (rows) =>
-        this.capLogits(
-          matMulFrozen(this.finalNorm(rows), W, () => {
-            Wt ??= tf.keep(tf.transpose(W));
-            return Wt;
-          }),
-        ),
-      dispose: () => {
-        W.dispose();
-        Wt?.dispose();
-      },
-    };
-  }
-
-  /** Logits [B, T, V] for token ids [B][T]. */
-  forward(ids: number[][], opts: RunOptions = {}): Tensor3D {
-    this.checkHooks(opts);
-    let x = this.embed(ids, opts);
-    for (let i = 0; i < this.config.nLayer; i++) x = this.block(i, x, opts);
-    return this.unembed(x, opts);
-  }
-
-  /** Logits from a residual given at a hook point (hooks at that point and downstream apply). */
-  forwardFrom(hookName: string, resid: Tensor3D, opts: RunOptions = {}): Tensor3D {
-    return this.unembed(this.residualFrom(hookName, resid, opts), opts);
-  }
-
-  /** The final residual (before the final norm) from a residual given at a hook point. */
-  residualFrom(hookName: string, resid: Tensor3D, opts: RunOptions = {}): Tensor3D {
-    const { layer, point } = this.residHook(hookName);
-    this.checkHooks(opts);
-    checkResidual(hookName, resid, this.config.dModel, this.config.nCtx);
-    let x = resid;
-    if (point === 'hook_resid_post') x = applyHook(hookName, x, opts) as Tensor3D;
-    else x = this.block(layer, x, opts, point);
-    for (let i = layer + 1; i < this.config.nLayer; i++) x = this.block(i, x, opts);
-    return x;
-  }
-
-  /** The residual at a hook point (nothing after it is run). */
-  runToHook(ids: number[][], hookName: string, opts: RunOptions = {}): Tensor3D {
-    const { layer, point } = this.residHook(hookName);
-    this.checkHooks(opts);
-    let x = this.embed(ids, opts);
-    for (let i = 0; i < layer; i++) x = this.block(i, x, opts);
-    return this.block(layer, x, opts, 'hook_resid_pre', point);
+      this.weights.unembedding.columns(tokens),
+      undefined,
+      (rows) => this.finalNorm(rows),
+      (logits) => this.capLogits(logits),
+    );
   }
 
   /**

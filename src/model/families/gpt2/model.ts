@@ -7,11 +7,12 @@
 // Hooks read (cache), replace or add to any activation; forwardFrom(hook, resid) starts mid-network so a
 // recovery loop does not recompute the layers before the hook. Everything is differentiable w.r.t. the
 // residual and the weights; with embedding 'onehot' also on backends without a gather gradient (wasm).
-import { keepTransposes, tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../../../core/tf.ts';
+import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../../../core/tf.ts';
 import { ModelInputError } from '../../errors.ts';
-import { allHookNames, applyHook, checkHookNames, checkIds, checkResidual, parseResidHook, rowsAt } from '../../hooks.ts';
-import { attention, gelu, layerNorm, matMulFrozen, TransposeCache } from '../../layers.ts';
-import type { HookFn, LanguageModel, LogitColumns, PastKV, ResidPoint, RunOptions } from '../../types.ts';
+import { allHookNames, applyHook, checkIds } from '../../hooks.ts';
+import { attention, gelu, layerNorm, matMulFrozen } from '../../layers.ts';
+import { checkTokens, columnReadout, TiedUnembedding, Transformer } from '../../transformer.ts';
+import type { HookFn, LogitColumns, PastKV, ResidPoint, RunOptions } from '../../types.ts';
 
 export type { HookFn, PastKV, RunOptions };
 export { gelu, matMulFrozen, ModelInputError };
@@ -78,29 +79,21 @@ export function hookNames(nLayer: number): string[] {
   return allHookNames(nLayer, ['hook_embed', 'hook_pos_embed'], BLOCK_HOOKS, ['ln_final.hook_normalized']);
 }
 
-export class GPT2 implements LanguageModel {
+export class GPT2 extends Transformer<GPT2Config> {
   readonly family = 'gpt2';
   readonly kvHooks = { k: 'attn.hook_k', v: 'attn.hook_v' };
-  private validHooks?: Set<string>;
-  private readonly transposes = new TransposeCache();
-  private W_Et?: Tensor2D;
+  private readonly tied = new TiedUnembedding();
 
   constructor(
-    readonly config: GPT2Config,
+    config: GPT2Config,
     readonly weights: GPT2Weights,
-  ) {}
+  ) {
+    super(config);
+  }
 
   /** All hook point names, in forward order. */
   hookNames(): string[] {
     return hookNames(this.config.nLayer);
-  }
-
-  residHook(name: string): { layer: number; point: ResidPoint } {
-    return parseResidHook(name, this.config.nLayer);
-  }
-
-  private checkHooks(opts: RunOptions): void {
-    checkHookNames(opts, () => (this.validHooks ??= new Set(this.hookNames())), this.config.nLayer);
   }
 
   /** Token + position embeddings: blocks.0.hook_resid_pre. ids are [B][T] (right-padded when ragged). */
@@ -152,22 +145,7 @@ export class GPT2 implements LanguageModel {
     return tf.reshape(this.linear(tf.reshape(post, [B * T, dMlp]), w.W_out, w.b_out), [B, T, dModel]) as Tensor3D;
   }
 
-  /**
-   * Run block i from `from` up to and including the hook `to` (default: the whole block). Each block is its own
-   * tidy scope, so a forward holds one block's intermediates at a time (under a gradient tape the tape keeps
-   * what the backward pass needs).
-   */
-  private block(
-    i: number,
-    x: Tensor3D,
-    opts: RunOptions,
-    from: ResidPoint = 'hook_resid_pre',
-    to: ResidPoint = 'hook_resid_post',
-  ): Tensor3D {
-    return tf.tidy(() => this.blockBody(i, x, opts, from, to));
-  }
-
-  private blockBody(i: number, x: Tensor3D, opts: RunOptions, from: ResidPoint, to: ResidPoint): Tensor3D {
+  protected blockBody(i: number, x: Tensor3D, opts: RunOptions, from: ResidPoint, to: ResidPoint): Tensor3D {
     const { lnEps } = this.config;
     const w = this.weights.blocks[i];
     const p = `blocks.${i}.`;
@@ -189,16 +167,6 @@ export class GPT2 implements LanguageModel {
     return applyHook(`${p}hook_resid_post`, x, opts) as Tensor3D;
   }
 
-  /** ln_final and the unembedding (W_U, or GPT-2's tied W_Eᵀ): [B, T, V] (or [B, 1, V] with opts.logitsAt). */
-  unembed(x: Tensor3D, opts: RunOptions = {}): Tensor3D {
-    const { dModel, vocabSize } = this.config;
-    const B = x.shape[0];
-    if (opts.logitsAt) x = rowsAt(x, opts.logitsAt) as Tensor3D;
-    const rows = x.shape[1];
-    const normed = tf.reshape(applyHook('ln_final.hook_normalized', this.finalNorm(x), opts), [B * rows, dModel]) as Tensor2D;
-    return tf.reshape(this.unembedMatmul(normed), [B, rows, vocabSize]) as Tensor3D;
-  }
-
   /** ln_final. */
   finalNorm<T extends Tensor>(x: T): T {
     return layerNorm(x, this.weights.lnf_w, this.weights.lnf_b, this.config.lnEps) as T;
@@ -210,88 +178,21 @@ export class GPT2 implements LanguageModel {
   }
 
   /** x · W_U + b_U, or x · W_Eᵀ for a tied unembedding. */
-  private unembedMatmul(x: Tensor2D): Tensor2D {
+  protected unembedRows(x: Tensor2D): Tensor2D {
     const { W_U, b_U } = this.weights;
-    if (W_U) return this.linear(x, W_U, b_U);
-    const W_E = this.weights.W_E;
-    // Frozen weights on wasm get a cached W_Et = W_Eᵀ (GPT-2 small, 128 rows: 0.75 s against 3.7 s with
-    // transposeB); other backends and trainable (Variable) weights use transposeB, which costs no extra memory.
-    if (keepTransposes() && !(W_E instanceof tf.Variable)) {
-      this.W_Et ??= tf.keep(tf.transpose(W_E));
-      return tf.matMul(x, this.W_Et);
-    }
-    return tf.matMul(x, W_E, false, true);
+    return W_U ? this.linear(x, W_U, b_U) : this.tied.logits(x, this.weights.W_E);
   }
 
   /** The read tokens' unembedding columns (W_U's, or W_E's rows transposed) and b_U there, after ln_final. */
   logitColumns(tokens: readonly number[]): LogitColumns {
-    const { vocabSize } = this.config;
-    for (const t of tokens)
-      if (!Number.isInteger(t) || t < 0 || t >= vocabSize)
-        throw new ModelInputError(`token ${t} is outside the vocabulary 0..${vocabSize - 1}`);
+    checkTokens(tokens, this.config.vocabSize);
     const { W_E, W_U, b_U } = this.weights;
     const [W, b] = tf.tidy(() => {
       const ids = tf.tensor1d([...tokens], 'int32');
       const cols = (W_U ? tf.gather(W_U, ids, 1) : tf.transpose(tf.gather(W_E, ids))) as Tensor2D;
       return [cols, b_U ? (tf.gather(b_U, ids) as Tensor1D) : undefined];
     });
-    let Wt: Tensor2D | undefined;
-    return {
-      tokens,
-      logits: (rows) => {
-        const logits = matMulFrozen(this.finalNorm(rows), W, () => {
-          Wt ??= tf.keep(tf.transpose(W));
-          return Wt;
-        });
-        return b ? (tf.add(logits, b) as Tensor2D) : logits;
-      },
-      dispose: () => {
-        W.dispose();
-        b?.dispose();
-        Wt?.dispose();
-      },
-    };
-  }
-
-  /** Logits [B, T, V] for token ids [B][T]. */
-  forward(ids: number[][], opts: RunOptions = {}): Tensor3D {
-    this.checkHooks(opts);
-    let x = this.embed(ids, opts);
-    for (let i = 0; i < this.config.nLayer; i++) x = this.block(i, x, opts);
-    return this.unembed(x, opts);
-  }
-
-  /**
-   * Logits from a residual given at a hook point, e.g. forwardFrom('blocks.2.hook_resid_pre', h). Hooks at that
-   * point and downstream still apply (the given residual passes through the hook at `hookName` first).
-   */
-  forwardFrom(hookName: string, resid: Tensor3D, opts: RunOptions = {}): Tensor3D {
-    return this.unembed(this.residualFrom(hookName, resid, opts), opts);
-  }
-
-  /** The final residual (before ln_final) from a residual given at a hook point: forwardFrom without the unembedding. */
-  residualFrom(hookName: string, resid: Tensor3D, opts: RunOptions = {}): Tensor3D {
-    const { layer, point } = this.residHook(hookName);
-    this.checkHooks(opts);
-    checkResidual(hookName, resid, this.config.dModel, this.config.nCtx);
-    let x = resid;
-    if (point === 'hook_resid_post') {
-      x = applyHook(hookName, x, opts) as Tensor3D;
-      for (let i = layer + 1; i < this.config.nLayer; i++) x = this.block(i, x, opts);
-    } else {
-      x = this.block(layer, x, opts, point);
-      for (let i = layer + 1; i < this.config.nLayer; i++) x = this.block(i, x, opts);
-    }
-    return x;
-  }
-
-  /** The residual at a hook point (nothing after it is run). */
-  runToHook(ids: number[][], hookName: string, opts: RunOptions = {}): Tensor3D {
-    const { layer, point } = this.residHook(hookName);
-    this.checkHooks(opts);
-    let x = this.embed(ids, opts);
-    for (let i = 0; i < layer; i++) x = this.block(i, x, opts);
-    return this.block(layer, x, opts, 'hook_resid_pre', point);
+    return columnReadout(tokens, W, b, (rows) => this.finalNorm(rows));
   }
 
   /** Every weight tensor, in a fixed order (for training and disposal). */
@@ -303,8 +204,7 @@ export class GPT2 implements LanguageModel {
 
   dispose(): void {
     tf.dispose(this.parameters());
-    this.W_Et?.dispose();
-    this.W_Et = undefined;
+    this.tied.dispose();
     this.transposes.dispose();
   }
 }

@@ -10,11 +10,11 @@
 // (rotate-half, as Hugging Face), scores divided by √head_size, the MLP's GELU exact (erf) for hidden_act "gelu".
 // A parallel block has no hook_resid_mid (as in TransformerLens). Queries and keys run from position T_past when
 // cached keys and values of earlier positions are given (RunOptions.pastKV): those keys are after rotary.
-import { keepTransposes, tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../../../core/tf.ts';
-import { ModelInputError } from '../../errors.ts';
-import { allHookNames, applyHook, checkHookNames, checkIds, checkResidual, parseResidHook, rowsAt } from '../../hooks.ts';
-import { attention, gelu, geluErf, layerNorm, matMulFrozen, rotary, TransposeCache } from '../../layers.ts';
-import type { LanguageModel, LogitColumns, ModelConfig, ResidPoint, RunOptions } from '../../types.ts';
+import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../../../core/tf.ts';
+import { allHookNames, applyHook, checkIds } from '../../hooks.ts';
+import { attention, gelu, geluErf, layerNorm, matMulFrozen, rotary } from '../../layers.ts';
+import { checkTokens, columnReadout, TiedUnembedding, Transformer } from '../../transformer.ts';
+import type { LogitColumns, ModelConfig, ResidPoint, RunOptions } from '../../types.ts';
 
 export interface GptNeoxConfig extends ModelConfig {
   nHead: number;
@@ -85,29 +85,25 @@ export function hookNames(nLayer: number, parallel: boolean): string[] {
 const PARALLEL_POINTS: readonly ResidPoint[] = ['hook_resid_pre', 'hook_resid_post'];
 const SEQUENTIAL_POINTS: readonly ResidPoint[] = ['hook_resid_pre', 'hook_resid_mid', 'hook_resid_post'];
 
-export class GptNeox implements LanguageModel {
+export class GptNeox extends Transformer<GptNeoxConfig> {
   readonly family = 'gpt_neox';
   /** Keys as attention reads them: after rotary. */
   readonly kvHooks = { k: 'attn.hook_rot_k', v: 'attn.hook_v' };
-  private validHooks?: Set<string>;
-  private readonly transposes = new TransposeCache();
-  private W_Et?: Tensor2D;
+  private readonly tied = new TiedUnembedding();
 
   constructor(
-    readonly config: GptNeoxConfig,
+    config: GptNeoxConfig,
     readonly weights: GptNeoxWeights,
-  ) {}
+  ) {
+    super(config);
+  }
 
   hookNames(): string[] {
     return hookNames(this.config.nLayer, this.config.parallel);
   }
 
-  residHook(name: string): { layer: number; point: ResidPoint } {
-    return parseResidHook(name, this.config.nLayer, this.config.parallel ? PARALLEL_POINTS : SEQUENTIAL_POINTS);
-  }
-
-  private checkHooks(opts: RunOptions): void {
-    checkHookNames(opts, () => (this.validHooks ??= new Set(this.hookNames())), this.config.nLayer);
+  protected override residPoints(): readonly ResidPoint[] {
+    return this.config.parallel ? PARALLEL_POINTS : SEQUENTIAL_POINTS;
   }
 
   /** embed_in rows: hook_embed, which is blocks.0.hook_resid_pre (no position embedding: rotary). */
@@ -159,18 +155,7 @@ export class GptNeox implements LanguageModel {
     return tf.reshape(this.linear(tf.reshape(post, [B * T, dMlp]), w.W_out, w.b_out), [B, T, dModel]) as Tensor3D;
   }
 
-  /** Block i from `from` up to and including `to`, in its own tidy scope (see GPT2.block). */
-  private block(
-    i: number,
-    x: Tensor3D,
-    opts: RunOptions,
-    from: ResidPoint = 'hook_resid_pre',
-    to: ResidPoint = 'hook_resid_post',
-  ): Tensor3D {
-    return tf.tidy(() => this.blockBody(i, x, opts, from, to));
-  }
-
-  private blockBody(i: number, x: Tensor3D, opts: RunOptions, from: ResidPoint, to: ResidPoint): Tensor3D {
+  protected blockBody(i: number, x: Tensor3D, opts: RunOptions, from: ResidPoint, to: ResidPoint): Tensor3D {
     const { lnEps, parallel } = this.config;
     const w = this.weights.blocks[i];
     const p = `blocks.${i}.`;
@@ -195,16 +180,6 @@ export class GptNeox implements LanguageModel {
     return applyHook(`${p}hook_resid_post`, x, opts) as Tensor3D;
   }
 
-  /** final_layer_norm and the unembedding: [B, T, V] (or [B, 1, V] with opts.logitsAt). */
-  unembed(x: Tensor3D, opts: RunOptions = {}): Tensor3D {
-    const { dModel, vocabSize } = this.config;
-    const B = x.shape[0];
-    if (opts.logitsAt) x = rowsAt(x, opts.logitsAt) as Tensor3D;
-    const rows = x.shape[1];
-    const normed = tf.reshape(applyHook('ln_final.hook_normalized', this.finalNorm(x), opts), [B * rows, dModel]) as Tensor2D;
-    return tf.reshape(this.unembedMatmul(normed), [B, rows, vocabSize]) as Tensor3D;
-  }
-
   /** final_layer_norm. */
   finalNorm<T extends Tensor>(x: T): T {
     return layerNorm(x, this.weights.lnf_w, this.weights.lnf_b, this.config.lnEps) as T;
@@ -215,75 +190,22 @@ export class GptNeox implements LanguageModel {
     return matMulFrozen(x as Tensor2D, W, () => this.transposes.of(W), b);
   }
 
-  /** x · W_U + b_U, or x · W_Eᵀ for tied embeddings (on wasm by a kept W_Eᵀ, as GPT-2). */
-  private unembedMatmul(x: Tensor2D): Tensor2D {
+  /** x · W_U + b_U, or x · W_Eᵀ for tied embeddings. */
+  protected unembedRows(x: Tensor2D): Tensor2D {
     const { W_U, b_U, W_E } = this.weights;
-    if (W_U) return this.linear(x, W_U, b_U);
-    if (keepTransposes() && !(W_E instanceof tf.Variable)) {
-      this.W_Et ??= tf.keep(tf.transpose(W_E));
-      return tf.matMul(x, this.W_Et);
-    }
-    return tf.matMul(x, W_E, false, true);
+    return W_U ? this.linear(x, W_U, b_U) : this.tied.logits(x, W_E);
   }
 
   /** The read tokens' unembedding columns (and b_U there), after final_layer_norm. */
   logitColumns(tokens: readonly number[]): LogitColumns {
-    const { vocabSize } = this.config;
-    for (const t of tokens)
-      if (!Number.isInteger(t) || t < 0 || t >= vocabSize)
-        throw new ModelInputError(`token ${t} is outside the vocabulary 0..${vocabSize - 1}`);
+    checkTokens(tokens, this.config.vocabSize);
     const { W_E, W_U, b_U } = this.weights;
     const [W, b] = tf.tidy(() => {
       const ids = tf.tensor1d([...tokens], 'int32');
       const cols = (W_U ? tf.gather(W_U, ids, 1) : tf.transpose(tf.gather(W_E, ids))) as Tensor2D;
       return [cols, b_U ? (tf.gather(b_U, ids) as Tensor1D) : undefined];
     });
-    let Wt: Tensor2D | undefined;
-    return {
-      tokens,
-      logits: (rows) => {
-        const logits = matMulFrozen(this.finalNorm(rows), W, () => {
-          Wt ??= tf.keep(tf.transpose(W));
-          return Wt;
-        });
-        return b ? (tf.add(logits, b) as Tensor2D) : logits;
-      },
-      dispose: () => {
-        W.dispose();
-        b?.dispose();
-        Wt?.dispose();
-      },
-    };
-  }
-
-  forward(ids: number[][], opts: RunOptions = {}): Tensor3D {
-    this.checkHooks(opts);
-    let x = this.embed(ids, opts);
-    for (let i = 0; i < this.config.nLayer; i++) x = this.block(i, x, opts);
-    return this.unembed(x, opts);
-  }
-
-  forwardFrom(hookName: string, resid: Tensor3D, opts: RunOptions = {}): Tensor3D {
-    return this.unembed(this.residualFrom(hookName, resid, opts), opts);
-  }
-
-  residualFrom(hookName: string, resid: Tensor3D, opts: RunOptions = {}): Tensor3D {
-    const { layer, point } = this.residHook(hookName);
-    this.checkHooks(opts);
-    checkResidual(hookName, resid, this.config.dModel, this.config.nCtx);
-    let x = resid;
-    if (point === 'hook_resid_post') x = applyHook(hookName, x, opts) as Tensor3D;
-    else x = this.block(layer, x, opts, point);
-    for (let i = layer + 1; i < this.config.nLayer; i++) x = this.block(i, x, opts);
-    return x;
-  }
-
-  runToHook(ids: number[][], hookName: string, opts: RunOptions = {}): Tensor3D {
-    const { layer, point } = this.residHook(hookName);
-    this.checkHooks(opts);
-    let x = this.embed(ids, opts);
-    for (let i = 0; i < layer; i++) x = this.block(i, x, opts);
-    return this.block(layer, x, opts, 'hook_resid_pre', point);
+    return columnReadout(tokens, W, b, (rows) => this.finalNorm(rows));
   }
 
   /** Every weight tensor, in a fixed order (for training and disposal). */
@@ -295,8 +217,7 @@ export class GptNeox implements LanguageModel {
 
   dispose(): void {
     tf.dispose(this.parameters());
-    this.W_Et?.dispose();
-    this.W_Et = undefined;
+    this.tied.dispose();
     this.transposes.dispose();
   }
 }
