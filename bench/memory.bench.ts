@@ -10,7 +10,8 @@
 //        b8 the same on 8 prompts (--n 8), c8 the same on the cpu backend (--backend cpu --n 8: the wasm heap's part)
 // --ceiling: how large a tensor, and how many 256 MiB tensors, TF.js's wasm backend accepts (in child processes).
 // --calibrate: the tensor bytes a GPT-2 layer holds at the height of a backward pass, per row (the whole residual)
-//   and per prompt (one row after a cached prefix), on wasm, against ACTIVATION_FLOATS.gpt2 in src/model/memory-plan.ts.
+//   and per prompt (one row after a cached prefix), on wasm, against ACTIVATION_FLOATS.gpt2 in src/model/memory-plan.ts:
+//   d_model 768 at 15 and 30 tokens, 512 at 15, and 512 with MLPs of 2 and 8 × d_model (the d_mlp slope).
 // The machine's other work changes the times, not the memory: run one case at a time (the script does).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -63,16 +64,9 @@ async function ceilingChild(spec: string): Promise<void> {
     return;
   }
   if (mode === 'guard') {
-    // The guard the engine could install: Emscripten's _malloc stub replaces itself with the raw export on its first
-    // call, so allocate once, then wrap it to throw where it would return 0.
-    tf.dispose(tf.fill([4], 1));
-    const w = (tf.backend() as unknown as { wasm: { _malloc: (n: number) => number } }).wasm;
-    const malloc = w._malloc;
-    w._malloc = (bytes: number) => {
-      const p = malloc(bytes);
-      if (p === 0 && bytes > 0) throw new Error(`wasm memory exhausted: ${bytes} bytes could not be allocated`);
-      return p;
-    };
+    // The guard the engine installs wherever it starts wasm (src/engine/wasm-malloc-guard.ts).
+    const { guardWasmMalloc } = await import('../src/engine/wasm-malloc-guard.ts');
+    if (!guardWasmMalloc()) throw new Error('the guard was not installed');
     const kept: Tensor[] = [];
     let error = '';
     try {
@@ -175,7 +169,7 @@ interface CalibrationModules {
 }
 
 async function calibrateChild(spec: string): Promise<void> {
-  const [d, T] = spec.split(':').map(Number);
+  const [d, T, F = 4 * d] = spec.split(':').map(Number);
   const paths = ['../src/engine/node-backend.ts', '../src/model/families/gpt2/load.ts', '../src/model/hook-onward.ts'];
   const [nb, load, onwardMod] = await Promise.all(paths.map((p) => import(p)));
   const m = { ...nb, ...load, ...onwardMod } as CalibrationModules;
@@ -195,6 +189,16 @@ async function calibrateChild(spec: string): Promise<void> {
   const hookLayer = 4;
   const hook = `blocks.${hookLayer}.hook_resid_pre`;
   const model = m.randomGpt2({ nLayer: L, nHead: d / 64, dModel: d, nCtx: 1024, vocabSize: 50257, lnEps: 1e-5 }, 1);
+  if (F !== 4 * d) {
+    // Another MLP width: the blocks' W_in, b_in, W_out replaced (GPT-2's forward reads the width from W_in).
+    const blocks = (model as unknown as { weights: { blocks: Record<string, Tensor>[] } }).weights.blocks;
+    blocks.forEach((b, i) => {
+      tf.dispose([b.W_in, b.b_in, b.W_out]);
+      b.W_in = tf.randomNormal([d, F], 0, 0.02, 'float32', 100 + i);
+      b.b_in = tf.zeros([F]);
+      b.W_out = tf.randomNormal([F, d], 0, 0.02, 'float32', 200 + i);
+    });
+  }
   const ids = Array.from({ length: N }, (_, i) => Array.from({ length: T }, (_, t) => (i * 31 + t * 7) % 50257));
   const h = tf.tidy(() => model.runToHook(ids, hook));
   const measure = (f: (x: Tensor) => Tensor, x: Tensor) => {
@@ -207,35 +211,42 @@ async function calibrateChild(spec: string): Promise<void> {
   const whole = measure((x) => model.residualFrom(hook, x), h) / (N * T);
   const onward = m.HookOnward.create(model, hook, tf.slice(h, [0, 0, 0], [N, T - 1, d]));
   const perPrompt = measure((x) => onward.residual(x), tf.slice(h, [0, T - 1, 0], [N, 1, d])) / N;
-  console.log(JSON.stringify({ d, T, wholePerRow: whole, onwardPerPrompt: perPrompt }));
+  console.log(JSON.stringify({ d, T, F, wholePerRow: whole, onwardPerPrompt: perPrompt }));
 }
 
 function calibrate(): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
-  for (const [d, T] of [
-    [768, 15],
-    [768, 30],
-    [512, 15],
+  // [d, T, d_mlp]: GPT-2 small's width at two prompt lengths, a narrower model, and two more MLP widths (its slope).
+  for (const [d, T, F] of [
+    [768, 15, 3072],
+    [768, 30, 3072],
+    [512, 15, 2048],
+    [512, 15, 1024],
+    [512, 15, 4096],
   ]) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/memory.bench.ts'), '--calibrate-child', `${d}:${T}`], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 900_000,
-    });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'bench/memory.bench.ts'), '--calibrate-child', `${d}:${T}:${F}`],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 900_000,
+      },
+    );
     const line = r.stdout.trim().split('\n').at(-1) ?? '';
     if (!line.startsWith('{')) {
-      console.log(`calibration d ${d}, T ${T} failed: ${(r.stderr || `exit ${r.status}`).split('\n').slice(0, 3).join(' ')}`);
+      console.log(`calibration d ${d}, T ${T}, d_mlp ${F} failed: ${(r.stderr || `exit ${r.status}`).split('\n').slice(0, 3).join(' ')}`);
       continue;
     }
     const rec = JSON.parse(line) as { wholePerRow: number; onwardPerPrompt: number };
-    const shape = { ...MODEL_SHAPES['gpt2-small'], dModel: d, nHead: d / 64, nKvHeads: d / 64, dMlp: 4 * d };
+    const shape = { ...MODEL_SHAPES['gpt2-small'], dModel: d, nHead: d / 64, nKvHeads: d / 64, dMlp: F };
     const a = ACTIVATION_FLOATS.gpt2;
     const plannedWhole = a.perRow(shape, T);
     const plannedOnward = a.perRow(shape, T) + a.perPrompt(shape, T);
     console.log(
-      `calibration d ${d}, T ${T}: the whole residual ${rec.wholePerRow.toFixed(0)} values a row and layer (plan ${plannedWhole}, ${((100 * plannedWhole) / rec.wholePerRow - 100).toFixed(1)}%); one row after the cache ${rec.onwardPerPrompt.toFixed(0)} a prompt and layer (plan ${plannedOnward}, ${((100 * plannedOnward) / rec.onwardPerPrompt - 100).toFixed(1)}%)`,
+      `calibration d ${d}, T ${T}, d_mlp ${F}: the whole residual ${rec.wholePerRow.toFixed(0)} values a row and layer (plan ${plannedWhole}, ${((100 * plannedWhole) / rec.wholePerRow - 100).toFixed(1)}%); one row after the cache ${rec.onwardPerPrompt.toFixed(0)} a prompt and layer (plan ${plannedOnward}, ${((100 * plannedOnward) / rec.onwardPerPrompt - 100).toFixed(1)}%)`,
     );
-    out.push({ d, T, ...rec, plannedWhole, plannedOnward });
+    out.push({ d, T, F, ...rec, plannedWhole, plannedOnward });
   }
   return out;
 }

@@ -13,6 +13,7 @@ import { tf } from '../core/tf.ts';
 import type { BackendInfo, BackendName } from './protocol.ts';
 import { withBrowserWasmThreads } from './browser-wasm-threads.ts';
 import { startThreadedWasm } from './wasm-threads.ts';
+import { guardWasmMalloc } from './wasm-malloc-guard.ts';
 import './wasm-kernels.ts';
 import './kernels16.ts';
 import './webgpu-matmul16.ts';
@@ -88,6 +89,7 @@ async function tryWasm(threads: number): Promise<{ ok: true; note?: string } | {
     try {
       if (await startThreadedWasm(threads, withBrowserWasmThreads)) {
         await tf.ready();
+        guardWasmMalloc();
         return { ok: true };
       }
       note = 'the threaded build did not start';
@@ -99,6 +101,7 @@ async function tryWasm(threads: number): Promise<{ ok: true; note?: string } | {
   try {
     if (!(await tf.setBackend('wasm'))) return { ok: false, reason: 'wasm: the backend did not initialise' };
     await tf.ready();
+    guardWasmMalloc();
     return { ok: true, ...(note ? { note } : {}) };
   } catch (e) {
     return { ok: false, reason: `wasm: initialisation failed (${(e as Error).message})` };

@@ -12,6 +12,7 @@ import { tf } from '../core/tf.ts';
 import { withNodeWasmThreads } from './node-wasm-threads.ts';
 import { MAX_WASM_THREADS } from './wasm-threads-config.ts';
 import { startThreadedWasm } from './wasm-threads.ts';
+import { guardWasmMalloc } from './wasm-malloc-guard.ts';
 import './wasm-kernels.ts';
 import './kernels16.ts';
 
@@ -69,7 +70,10 @@ export async function initNodeBackend(preferred: NodeBackend = 'wasm', opts: { t
     try {
       if (!tf.engine().registry.wasm && threads > 1) {
         try {
-          if (await startThreadedWasm(threads, withNodeWasmThreads)) return { backend: 'wasm', threads: getThreadsCount() };
+          if (await startThreadedWasm(threads, withNodeWasmThreads)) {
+            guardWasmMalloc();
+            return { backend: 'wasm', threads: getThreadsCount() };
+          }
           reason = 'the threaded wasm build did not start';
         } catch (e) {
           reason = `the threaded wasm build failed to start: ${(e as Error).message}`;
@@ -79,6 +83,7 @@ export async function initNodeBackend(preferred: NodeBackend = 'wasm', opts: { t
       }
       if (await tf.setBackend('wasm')) {
         await tf.ready();
+        guardWasmMalloc();
         return { backend: 'wasm', threads: getThreadsCount(), ...(reason ? { reason } : {}) };
       }
     } catch (e) {

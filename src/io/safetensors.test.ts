@@ -58,6 +58,21 @@ describe('safetensors round trip', () => {
     expect(Array.from(file.tensors.get('h')!.data)).toEqual([1, -2, Infinity, 2 ** -24]);
     expect(Array.from(file.tensors.get('b')!.data)).toEqual([1, -5]);
   });
+
+  it('reads aligned F32 data as a view of the bytes (no copy) and unaligned data as a copy, the same values', () => {
+    const values = [1.5, -2, 3.25];
+    const bytes = writeSafetensors({ a: { shape: [3], data: new Float32Array(values) } });
+    const view = parseSafetensors(bytes).tensors.get('a')!.data;
+    expect(Array.from(view)).toEqual(values);
+    expect(view.buffer).toBe(bytes.buffer);
+    // The same file one byte into a larger buffer: its data is no longer 4-byte aligned there.
+    const shifted = new Uint8Array(bytes.length + 1);
+    shifted.set(bytes, 1);
+    const copy = parseSafetensors(shifted.subarray(1)).tensors.get('a')!.data;
+    expect(Array.from(copy)).toEqual(values);
+    expect(copy.buffer).not.toBe(shifted.buffer);
+    expect(copy.byteOffset).toBe(0);
+  });
 });
 
 describe('writing F16 and BF16', () => {

@@ -20,7 +20,7 @@ export class SafetensorsError extends InputError {
 export interface LoadedTensor {
   dtype: SafetensorsDType;
   shape: number[];
-  /** Always float32, whatever the stored dtype. */
+  /** Always float32, whatever the stored dtype; F32 data aligned in the file is a view of its bytes (see decode). */
   data: Float32Array;
 }
 
@@ -47,8 +47,15 @@ export function halfToFloat(h: number): number {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/**
+ * float32 values of a span. F32 data that lies 4-byte aligned in its buffer is a view of the bytes, not a copy (a
+ * checkpoint's tensors pass through on their way to the backend without a second copy of the file): it shares their
+ * memory, so the caller must not mutate the bytes while it uses the values, nor the values (copy first, e.g.
+ * .slice()). Unaligned F32 data is copied; F16 and BF16 are widened into a new array.
+ */
 function decode(bytes: Uint8Array, dtype: SafetensorsDType, count: number): Float32Array {
   if (dtype === 'F32' && LITTLE_ENDIAN) {
+    if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, count);
     return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + 4 * count) as ArrayBuffer);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -39,6 +39,8 @@ describe('Checkpoint', () => {
     expect(() => blob.take(name, [512, 64])).toThrow(/embed_in\.weight was not read \(prefetch it, or read\(\) it\)/);
     await blob.prefetch();
     expect(blob.take(name, [512, 64])).toEqual(whole);
+    // take() hands the prefetched bytes over: the checkpoint holds them no longer.
+    expect(() => blob.take(name, [512, 64])).toThrow(/was not read \(prefetch it, or read\(\) it\): it was taken already/);
     blob.release();
     expect(() => blob.take(name, [512, 64])).toThrow(/was not read/);
   });

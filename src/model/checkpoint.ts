@@ -128,16 +128,25 @@ export class Checkpoint {
 
   /**
    * A tensor's float32 values at once (from a file in memory, or read by prefetch), checked against the shape the
-   * config implies and for non-finite values.
+   * config implies and for non-finite values. Prefetched bytes are handed over: the checkpoint forgets them, so once
+   * the caller has made its tensor from the values (float32 data is a view of the bytes: src/io/safetensors.ts)
+   * nothing holds them, and a file's bytes go tensor by tensor, not all at release(). A prefetched tensor is taken
+   * once.
    */
   take(name: string, shape: readonly number[]): Float32Array {
     const e = this.entry(name, shape);
     const bytes = this.fetched.get(name) ?? e.source.readSync?.(e.span.begin, e.span.end - e.span.begin);
-    if (!bytes) throw new ModelInputError(`${this.source}/${e.file}: ${name} was not read (prefetch it, or read() it)`);
-    return this.finite(e, name, decodeSpan(bytes, e.span, name, e.file));
+    if (!bytes)
+      throw new ModelInputError(
+        `${this.source}/${e.file}: ${name} was not read (prefetch it, or read() it)${this.taken.has(name) ? ': it was taken already' : ''}`,
+      );
+    const data = this.finite(e, name, decodeSpan(bytes, e.span, name, e.file));
+    if (this.fetched.delete(name)) this.taken.add(name);
+    return data;
   }
 
   private readonly fetched = new Map<string, Uint8Array>();
+  private readonly taken = new Set<string>();
 
   /** Read every float tensor of files that are not in memory, so that take() has them (for families that take). */
   async prefetch(): Promise<void> {
@@ -146,7 +155,7 @@ export class Checkpoint {
         this.fetched.set(name, await e.source.read(e.span.begin, e.span.end - e.span.begin));
   }
 
-  /** Forget what prefetch read (the model holds its weights by then). */
+  /** Forget what prefetch read and take() has not taken (the model holds its weights by then). */
   release(): void {
     this.fetched.clear();
   }

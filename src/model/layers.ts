@@ -6,6 +6,10 @@
 // frozen, and on a GPU every kernel is a dispatch whose fixed cost, not its arithmetic, is what a step at one
 // position per prompt pays; so the pieces on the step's path give their backward pass as a few kernels from saved
 // values. Trainable weights (the built-in model's training) take TF.js's automatic gradient instead.
+// Each written-out gradient's body runs in tf.tidy: TF.js 4.22 calls a custom gradient's gradFunc in the backward
+// pass's one scope (backpropagateGradients tidies only the closure that hands the result over), so without it every
+// intermediate of every layer's gradient would be held until the whole backward pass ends. The forward bodies need
+// none: the engine runs them in a tidy of its own and keeps only the clones of what they save.
 import { keepTransposes, tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor4D } from '../core/tf.ts';
 import type { PastKV } from './types.ts';
 
@@ -62,17 +66,18 @@ export function matMulOverCache(a: Tensor4D, kept: Tensor4D, fresh: Tensor4D, tr
     (args[2] as tf.GradSaveFunc)([x, full]);
     return {
       value: tf.matMul(x, full, false, transposeB),
-      gradFunc: (dy: Tensor, [xs, fs]: Tensor[]) => {
-        const [B, H, T] = xs.shape as [number, number, number, number];
-        const Tk = fs.shape[2] as number;
-        const Tn = fresh.shape[2];
-        const dx = tf.matMul(dy as Tensor4D, fs as Tensor4D, false, !transposeB);
-        // dFresh = lᵀ · r, l the columns of the scores' gradient (or of the pattern) that meet fresh: [B, H, T, Tn].
-        const cols = (u: Tensor) => tf.slice(u, [0, 0, 0, Tk - Tn], [B, H, T, Tn]) as Tensor4D;
-        const [l, r] = transposeB ? [cols(dy), xs as Tensor4D] : [cols(xs), dy as Tensor4D];
-        const dFresh = T === 1 && Tn === 1 ? tf.mul(tf.reshape(l, [B, H, 1, 1]), r) : tf.matMul(l, r, true, false);
-        return [dx, dFresh];
-      },
+      gradFunc: (dy: Tensor, [xs, fs]: Tensor[]) =>
+        tf.tidy(() => {
+          const [B, H, T] = xs.shape as [number, number, number, number];
+          const Tk = fs.shape[2] as number;
+          const Tn = fresh.shape[2];
+          const dx = tf.matMul(dy as Tensor4D, fs as Tensor4D, false, !transposeB);
+          // dFresh = lᵀ · r, l the columns of the scores' gradient (or of the pattern) that meet fresh: [B, H, T, Tn].
+          const cols = (u: Tensor) => tf.slice(u, [0, 0, 0, Tk - Tn], [B, H, T, Tn]) as Tensor4D;
+          const [l, r] = transposeB ? [cols(dy), xs as Tensor4D] : [cols(xs), dy as Tensor4D];
+          const dFresh = T === 1 && Tn === 1 ? tf.mul(tf.reshape(l, [B, H, 1, 1]), r) : tf.matMul(l, r, true, false);
+          return [dx, dFresh];
+        }),
     };
   });
   return f(a, fresh) as Tensor4D;
@@ -95,11 +100,12 @@ export const gelu = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
   (args[1] as tf.GradSaveFunc)([x, s]);
   return {
     value: tf.mul(x, s),
-    gradFunc: (dy: Tensor, [xs, ss]: Tensor[]) => {
-      const twoDu = tf.add(2 * GELU_C, tf.mul(6 * GELU_C * 0.044715, tf.square(xs)));
-      const d = tf.add(ss, tf.mul(tf.mul(xs, tf.mul(ss, tf.sub(1, ss))), twoDu));
-      return tf.mul(dy, d);
-    },
+    gradFunc: (dy: Tensor, [xs, ss]: Tensor[]) =>
+      tf.tidy(() => {
+        const twoDu = tf.add(2 * GELU_C, tf.mul(6 * GELU_C * 0.044715, tf.square(xs)));
+        const d = tf.add(ss, tf.mul(tf.mul(xs, tf.mul(ss, tf.sub(1, ss))), twoDu));
+        return tf.mul(dy, d);
+      }),
   };
 }) as (x: Tensor) => Tensor;
 
@@ -113,10 +119,11 @@ export const geluErf = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => 
   (args[1] as tf.GradSaveFunc)([x, cdf]);
   return {
     value: tf.mul(x, cdf),
-    gradFunc: (dy: Tensor, [xs, c]: Tensor[]) => {
-      const pdf = tf.mul(1 / Math.sqrt(2 * Math.PI), tf.exp(tf.mul(-0.5, tf.square(xs))));
-      return tf.mul(dy, tf.add(c, tf.mul(xs, pdf)));
-    },
+    gradFunc: (dy: Tensor, [xs, c]: Tensor[]) =>
+      tf.tidy(() => {
+        const pdf = tf.mul(1 / Math.sqrt(2 * Math.PI), tf.exp(tf.mul(-0.5, tf.square(xs))));
+        return tf.mul(dy, tf.add(c, tf.mul(xs, pdf)));
+      }),
   };
 }) as (x: Tensor) => Tensor;
 
@@ -144,11 +151,12 @@ export function layerNorm(x: Tensor, w: Tensor1D, b: Tensor1D, eps: number): Ten
     (args[1] as tf.GradSaveFunc)([xhat, std]);
     return {
       value: tf.add(tf.mul(xhat, w), b),
-      gradFunc: (dy: Tensor, [xh, std]: Tensor[]) => {
-        const g = tf.mul(dy, w);
-        const centred = tf.sub(g, tf.mean(g, -1, true));
-        return tf.div(tf.sub(centred, tf.mul(xh, tf.mean(tf.mul(g, xh), -1, true))), std);
-      },
+      gradFunc: (dy: Tensor, [xh, std]: Tensor[]) =>
+        tf.tidy(() => {
+          const g = tf.mul(dy, w);
+          const centred = tf.sub(g, tf.mean(g, -1, true));
+          return tf.div(tf.sub(centred, tf.mul(xh, tf.mean(tf.mul(g, xh), -1, true))), std);
+        }),
     };
   });
   return f(x);
@@ -168,10 +176,11 @@ export function rmsNorm(x: Tensor, scale: Tensor1D | null, eps: number): Tensor 
     (args[1] as tf.GradSaveFunc)([xhat, r]);
     return {
       value: scale ? tf.mul(xhat, scale) : xhat,
-      gradFunc: (dy: Tensor, [xh, rr]: Tensor[]) => {
-        const g = scale ? tf.mul(dy, scale) : dy;
-        return tf.mul(rr, tf.sub(g, tf.mul(xh, tf.mean(tf.mul(g, xh), -1, true))));
-      },
+      gradFunc: (dy: Tensor, [xh, rr]: Tensor[]) =>
+        tf.tidy(() => {
+          const g = scale ? tf.mul(dy, scale) : dy;
+          return tf.mul(rr, tf.sub(g, tf.mul(xh, tf.mean(tf.mul(g, xh), -1, true))));
+        }),
     };
   });
   return f(x);

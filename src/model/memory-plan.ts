@@ -39,17 +39,23 @@
 //   kv cache    ℓ · 2·N·from·Hkv·hd · 4                               (keys and values of the prefix, per onward layer)
 //   optimiser   (4 + (checkpoints ? 2 : 0)) · (shared ? 1 : N) · P · d · 4      (δ, Adam's m and v, the gradient)
 // Transients, each over the resident set (values a row and layer at the backward pass's height, ACTIVATION_FLOATS;
-// GPT-2 measured: 58·d + 16·d_mlp + 9·H·T a row, + 2·T·Hkv·hd a prompt whose step starts after a cached prefix):
+// GPT-2 measured: 48·d + 8.5·d_mlp + 13·H·T a row, + 2·T·Hkv·hd + 8·d a prompt whose step starts after a cached
+// prefix):
 //   load        one layer processed as it arrives, 3 · block · w; the whole unembedding folded, 2·V·d·w, when needed
 //   step        ℓ · (N·(T − from) · perRow + N · perPrompt) · 4
 //   attribution the feature attribution's backward pass, ℓ · N·(T − attributionFrom) · perRow · 4 (+ perPrompt),
-//               attributionFrom = from by default (the onward form: its weights are zero before the first δ
-//               position; today's code takes 0, the whole residual — pass attributionFrom: 0 to plan it), its chunk
-//               of feature activations, 3 · min(4 M, T·dSae) · 4, and on wasm W_decᵀ, dSae·dIn·4
+//               attributionFrom = from by default: the onward form, as a real-model scenario computes it
+//               (src/scenarios/model.ts: its weights are zero before the first δ position; the built-in scenarios
+//               take the whole residual — pass attributionFrom: 0 to plan that); its chunk of feature activations,
+//               3 · c·(T − attributionFrom)·dSae · 4 with c = min(N, max(1, ⌊4 M / ((T − attributionFrom)·dSae)⌋))
+//               prompts, and on wasm W_decᵀ, dSae·dIn·4
 //   (all four GPT-2 figures are checked against tf.memory() by bench/memory.bench.ts)
-//   sae check   the next-token loss over chunks of 8 prompts: the whole unembedding, the chunk's two full forwards
-//               (12 · 8·T·V · 4: logits, log-softmax, one-hot targets, clean and spliced, measured) and its SAE
-//               encoding (6 · 8·T·dSae · 4; today's code encodes all N prompts at once)
+//   sae check   the whole unembedding (for the next-token loss), and the larger of a chunk's SAE encoding,
+//               8 · c_e·T·dSae · 4, and a chunk's full forward, 10 · c_f·T·V · 4 (logits, log-softmax, the gathered
+//               log-probabilities, the forward's own activations; clean and spliced one after the other): the two
+//               passes follow one another. Both measured; the chunks c_e and c_f are as many prompts as keep one
+//               [c·T, dSae] or [c·T, V] tensor under SAE_CHECK_CHUNK_BYTES (32 MiB: 22 and 11 prompts of 15 tokens
+//               at GPT-2 small, 2 at Gemma-2's V)
 // Peak = resident + the largest transient (conservative: the site and optimiser exist only from the run on).
 // Host memory (the checkpoint on its way to the device), by loader:
 //   'whole-file' (readFileSync, then parse): the file (F bytes) + every tensor decoded to float32 at once (F for
@@ -68,8 +74,9 @@
 //            is warned about. Measured (bench/memory.bench.ts --ceiling): one tensor of 4,095 MiB is accepted;
 //            tensors of 256 MiB stop fitting after 15 (3,840 MiB of tensors, heap 3,936 MiB); the next ones
 //            "succeed", tf.memory() counting them, until the process dies ("memory access out of bounds") or reads
-//            wrong values. Wrapping the module's _malloc (after its first call, when Emscripten's stub has replaced
-//            itself) to throw on 0 turns that into an error and leaves the backend usable (measured: --ceiling).
+//            wrong values. The engine wraps the module's _malloc wherever it starts wasm (src/engine/wasm-malloc-guard.ts:
+//            after its first call, when Emscripten's stub has replaced itself) to throw on 0, or on a block past the
+//            heap's end: an error that names the ceiling, and the backend stays usable (measured: --ceiling).
 //   webgpu   one tensor (one GPUBuffer) may not exceed min(maxBufferSize, maxStorageBufferBindingSize) of the
 //            device TF.js asks for (the adapter's own limits): refused, naming the tensor. 16-bit weights are split
 //            into row chunks that fit (src/model/weights16.ts), so only unsplit tensors count. A browser reports no
@@ -213,7 +220,7 @@ export interface RunShape {
   sae: SaeShape;
   /** The SAE check's next-token loss (default true): a full forward per chunk of prompts, all V logits. */
   saeCheck?: boolean;
-  /** First position of the feature attribution's gradient (default 0: the whole residual from the hook, as today). */
+  /** First position of the feature attribution's gradient (default `from`: the onward form a real-model scenario takes; 0: the whole residual, as the built-in scenarios take it). */
   attributionFrom?: number;
   /** How the checkpoint reaches the device (default 'lazy'). */
   loader?: 'whole-file' | 'lazy';
@@ -294,31 +301,35 @@ export interface ActivationFloats {
  * scope and frees the saved tensors only at its end). Counting those by hand undercounts by half, so GPT-2's figures
  * are measured: tf.memory() at the backward pass's height on the wasm backend, hook at layer 4 of 12, 8 prompts
  * (bench/memory.bench.ts --calibrate), values a row and layer for the whole residual / a prompt and layer for one row
- * after a cached prefix:
- *   d 768, T 15: 96,432 / 120,690     d 768, T 30: 98,777 / 145,710     d 512, T 15: 64,292 / 80,462
- * and varying d_mlp at d 512 (2d, 4d, 8d: 45,369, 61,753, 94,521 a row) gives its slope, 16 a row. The plan's
- * 58·d + 16·d_mlp + 9·H·keys a row, plus 2·keys·Hkv·hd a prompt at a suffix (the cache concatenated with the suffix's
- * own keys and values), is within 2% under each. Running each custom gradient's body in tf.tidy (gelu, LayerNorm,
- * attention over the cache) cut them by a third and a fifth (92,610 → 60,710 and 117,765 → 92,002 on the code of
- * commit bf9071e, whose figures were 3% under these).
+ * after a cached prefix, with each custom gradient's body in tf.tidy (src/model/layers.ts; before it, in brackets):
+ *   d 768, T 15:  64,556 / 94,135    (96,432 / 120,690)
+ *   d 768, T 30:  66,902 / 118,187   (98,777 / 145,710)
+ *   d 512, T 15:  43,040 / 59,178    (64,292 / 80,462)
+ *   d 512, T 15, d_mlp 2d and 8d: 34,848 / 50,986 and 60,919 / 80,421   (47,908 / 64,078 and 97,060 / 113,230)
+ * The tidy cut a third of the whole residual's figure and a fifth to a quarter of the onward row's. The plan's
+ * 48·d + 8.5·d_mlp + 13·H·keys a row (the d_mlp slope from the three d 512 widths, the keys slope from T 15 and 30) is
+ * within 1.2% over each (0.02% under at d 512, d_mlp 2d); plus 2·keys·Hkv·hd + 8·d a prompt at a suffix (the cache
+ * concatenated with the suffix's own keys and values), within 0–7% over the onward rows (0.02% under at d_mlp 8d).
  * Gemma-2 and GPT-NeoX are estimates from their code, not measured: Gemma's four norms, rotary embedding and
- * soft-capped scores (73·d, 12·H·keys) and its gated MLP (gate, up, their product: 22·d_mlp); NeoX is GPT-2's count
- * with rotary (61·d).
+ * soft-capped scores and its gated MLP (gate, up, their product): 63·d + 14.5·d_mlp + 16·H·keys; NeoX is GPT-2's count
+ * with rotary (51·d). Each was set at GPT-2's figure plus its own parts (73·d + 22·d_mlp + 12·H·keys and 61·d against
+ * GPT-2's 58·d + 16·d_mlp + 9·H·keys then), and moved with GPT-2's when the tidy came in (−10·d, −7.5·d_mlp and +4·H·keys,
+ * the last a correction: the old fit's keys slope was 9 where T 15 and 30 measure 13).
  */
 export const ACTIVATION_FLOATS: Record<string, ActivationFloats> = {
   gpt2: {
-    perRow: (m, keys) => 58 * m.dModel + 16 * m.dMlp + 9 * m.nHead * keys,
-    perPrompt: (m, keys) => 2 * keys * m.nKvHeads * m.headDim,
+    perRow: (m, keys) => 48 * m.dModel + 8.5 * m.dMlp + 13 * m.nHead * keys,
+    perPrompt: (m, keys) => 2 * keys * m.nKvHeads * m.headDim + 8 * m.dModel,
     source: 'measured',
   },
   gemma2: {
-    perRow: (m, keys) => 73 * m.dModel + 22 * m.dMlp + 12 * m.nHead * keys,
-    perPrompt: (m, keys) => 2 * keys * m.nKvHeads * m.headDim,
+    perRow: (m, keys) => 63 * m.dModel + 14.5 * m.dMlp + 16 * m.nHead * keys,
+    perPrompt: (m, keys) => 2 * keys * m.nKvHeads * m.headDim + 8 * m.dModel,
     source: 'estimated',
   },
   gpt_neox: {
-    perRow: (m, keys) => 61 * m.dModel + 16 * m.dMlp + 9 * m.nHead * keys,
-    perPrompt: (m, keys) => 2 * keys * m.nKvHeads * m.headDim,
+    perRow: (m, keys) => 51 * m.dModel + 8.5 * m.dMlp + 13 * m.nHead * keys,
+    perPrompt: (m, keys) => 2 * keys * m.nKvHeads * m.headDim + 8 * m.dModel,
     source: 'estimated',
   },
 };
@@ -328,20 +339,33 @@ export const WASM_HEAP_MAX = 4_294_901_760;
 /**
  * The wasm heap's size over the tensors' peak: its growth steps (20%, or the request + 96 MiB) and fragmentation (a
  * freed block too small for the next tensor; the heap never shrinks). Measured on GPT-2 small's paper-ioi
- * (bench/memory.bench.ts): 1.09 today, where one phase's monotone climb makes the peak; 1.2–1.9 once that phase is
- * cut and tensors of many sizes come and go. A plan over the ceiling at 1.1 is refused (it cannot fit); over it at
+ * (bench/memory.bench.ts): 1.09 where one phase's monotone climb made the peak (the attribution over the whole
+ * residual); 1.65 (8 prompts) and 1.75 (64) since that is cut and tensors of many sizes come and go (processing
+ * freed the raw weights' blocks, and later tensors fit their holes only in part). A plan over the ceiling at 1.1 is refused (it cannot fit); over it at
  * WASM_HEAP_WORST it is warned about, and the host figure counts the heap at WASM_HEAP_WORST.
  */
 export const WASM_HEAP_FACTOR = 1.1;
 export const WASM_HEAP_WORST = 1.9;
 /** A Node CLI process before any model: V8, TF.js with its wasm module, the tokenizer (measured RSS, rounded up). */
 export const NODE_BASELINE_BYTES = 300e6;
-/** The SAE check's full forwards (clean and spliced, one scope): about 12 logit-sized tensors per chunk (measured). */
-export const SAE_CHECK_LOGIT_COPIES = 12;
+/**
+ * The SAE check's full forward (one scope; clean and spliced one after the other): about 10 logit-sized tensors per
+ * chunk, the forward's own activations included (measured: 306 MiB over 11 prompts × 15 × 50,257 logits, 9.7).
+ */
+export const SAE_CHECK_LOGIT_COPIES = 10;
+/** The SAE check's encoding of a chunk (pre-activations, z, its step, the reconstruction): 7.4 [c·T, dSae] measured. */
+export const SAE_CHECK_ENCODING_COPIES = 8;
 /** Node's fs.readFileSync refuses a file over 2 GiB − 1 byte (ERR_FS_FILE_TOO_LARGE). */
 export const NODE_READ_FILE_MAX = 2 ** 31 - 1;
-/** Prompts per chunk of the SAE check's full forwards (src/scenarios/sae-check.ts). */
-export const SAE_CHECK_CHUNK = 8;
+/**
+ * The SAE check (src/scenarios/sae-check.ts) runs a chunk of prompts at a time, as many as keep the chunk's largest
+ * tensor — its [rows·T, d_sae] feature activations, or its [rows·T, V] logits — under this many bytes (one prompt at
+ * least): GPT-2 small's 15-token IOI prompts go 11 to a forward (3 MB of logits a prompt), gemma-2-2b's 2.
+ */
+export const SAE_CHECK_CHUNK_BYTES = 32 * 2 ** 20;
+/** Prompts per chunk of T tokens whose per-token width (d_sae, or the vocabulary) is `width` floats. */
+export const saeCheckChunkRows = (tokens: number, width: number, bytes = SAE_CHECK_CHUNK_BYTES): number =>
+  Math.max(1, Math.floor(bytes / (4 * tokens * width)));
 
 const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 
@@ -503,17 +527,29 @@ export function planRun(m: ModelShape, shape: RunShape): MemoryPlan {
     'attribution',
   );
   if (run.backend === 'wasm') add("the attribution's W_decᵀ (wasm)", dSae * dIn * F32, 'attribution');
-  // The attribution's chunk: [chunk·T, dSae] activations, their gradient and product (≤ 4 M values each).
-  add("the attribution's chunk of feature activations", 3 * Math.min(4_000_000, T * dSae) * F32, 'attribution');
+  // The attribution's chunk: [chunk·rows, dSae] activations, their gradient and product (≤ 4 M values each, one
+  // prompt at least; core/attribution.ts).
+  const attrChunk = Math.min(N, Math.max(1, Math.floor(4_000_000 / (attrRows * dSae))));
+  add("the attribution's chunk of feature activations", 3 * attrChunk * attrRows * dSae * F32, 'attribution');
   if (run.saeCheck) {
-    const chunk = Math.min(SAE_CHECK_CHUNK, N);
+    const chunk = Math.min(saeCheckChunkRows(T, V), N);
+    const encodeChunk = Math.min(saeCheckChunkRows(T, dSae), N);
     if (!fullUnembed) add('the whole unembedding, for the SAE check’s next-token loss', unembedFull, 'sae-check');
-    add(
-      `the SAE check's full forwards: ${chunk} prompts × ${T} positions × ${V.toLocaleString('en-US')} logits, clean and spliced`,
-      SAE_CHECK_LOGIT_COPIES * chunk * T * V * F32,
-      'sae-check',
-    );
-    add(`the SAE check's encoding of ${chunk} prompts (pre-activations, z, its reconstruction)`, 6 * chunk * T * dSae * F32, 'sae-check');
+    // Its encoding pass, then its forwards: the larger of the two chunks' transients.
+    const forward = SAE_CHECK_LOGIT_COPIES * chunk * T * V * F32;
+    const encoding = SAE_CHECK_ENCODING_COPIES * encodeChunk * T * dSae * F32;
+    if (forward >= encoding)
+      add(
+        `the SAE check's full forward: ${chunk} prompt${chunk === 1 ? '' : 's'} × ${T} positions × ${V.toLocaleString('en-US')} logits`,
+        forward,
+        'sae-check',
+      );
+    else
+      add(
+        `the SAE check's encoding of ${encodeChunk} prompt${encodeChunk === 1 ? '' : 's'} (pre-activations, z, its reconstruction)`,
+        encoding,
+        'sae-check',
+      );
     if (run.backend === 'wasm' && !ownUnembed && !fullUnembed) add('W_Eᵀ for the SAE check (wasm)', V * d * F32, 'sae-check');
   }
 
@@ -538,7 +574,7 @@ export function planRun(m: ModelShape, shape: RunShape): MemoryPlan {
     },
   ];
   if (run.saeCheck || fullUnembed) {
-    const rows = run.saeCheck ? Math.min(SAE_CHECK_CHUNK, N) * T : N;
+    const rows = run.saeCheck ? Math.min(saeCheckChunkRows(T, V), N) * T : N;
     tensors.push({ what: `logits (${rows} rows × ${V.toLocaleString('en-US')})`, bytes: rows * V * F32 });
   }
   if (w === 4) {

@@ -2,8 +2,9 @@
 // L0, explained variance at the hook, and the model's next-token loss with the SAE's reconstruction spliced in
 // against without — on the scenario's own prompts. A cfg read wrong (apply_b_dec_to_input, the normalisation,
 // the hook, processed against unprocessed weights) shows as a poor explained variance or a large loss jump.
-import { tf, type Tensor3D } from '../core/tf.ts';
+import { tf, type Tensor, type Tensor3D } from '../core/tf.ts';
 import type { Sae } from '../core/sae.ts';
+import { SAE_CHECK_CHUNK_BYTES, saeCheckChunkRows } from '../model/memory-plan.ts';
 import type { LanguageModel } from '../model/types.ts';
 
 export interface SaeCheck {
@@ -25,8 +26,10 @@ const MIN_EV = 0.5;
 const MAX_LOSS_JUMP = 1.5;
 
 /**
- * `ids` are right-padded [N][T] with `lengths` real tokens each; `h` the residual at the hook for them. Runs
- * `chunk` prompts at a time (a GPT-2 forward's full logits are 3 MB per token), from the hook on: the layers before
+ * `ids` are right-padded [N][T] with `lengths` real tokens each; `h` the residual at the hook for them. The SAE's
+ * encoding and the model's forwards run a chunk of prompts at a time, sized so that a chunk's largest tensor (its
+ * [rows·T, d_sae] activations; its [rows·T, V] logits: 3 MB a token for GPT-2, 1 MB for Gemma-2's 256,000-token
+ * vocabulary) stays under `chunkBytes` (saeCheckChunkRows); the forwards from the hook on, since the layers before
  * it gave `h` already (and a large model may not keep them).
  */
 export async function checkSae(
@@ -36,28 +39,43 @@ export async function checkSae(
   ids: number[][],
   lengths: number[],
   h: Tensor3D,
-  chunk = 8,
+  chunkBytes = SAE_CHECK_CHUNK_BYTES,
 ): Promise<SaeCheck> {
-  const [n, t] = h.shape;
+  const [n, t, d] = h.shape;
+  const rowsFor = (width: number) => saeCheckChunkRows(t, width, chunkBytes);
   const mask = new Float32Array(n * t);
   lengths.forEach((l, i) => mask.fill(1, i * t, i * t + l));
   const tokens = lengths.reduce((a, l) => a + l, 0);
-  // Pass 1: L0, the error energy, and Σh, Σ‖h‖² for the variance, at real tokens.
-  const stats = tf.tidy(() => {
-    const m = tf.reshape(tf.tensor2d(mask, [n, t]), [n, t, 1]);
-    const err = tf.mul(sae.error(h), m);
-    return [
-      tf.sum(tf.mul(tf.step(sae.encode(h)), m)),
-      tf.sum(tf.square(err)),
-      tf.sum(tf.mul(h, m), [0, 1]),
-      tf.sum(tf.mul(tf.square(h), m)),
-    ];
-  });
-  const [l0Sum, errSum, hSum, hSqSum] = await Promise.all(stats.map((x) => x.data()));
-  tf.dispose(stats);
-  const l0 = l0Sum[0] / tokens;
-  const variance = hSqSum[0] - Array.from(hSum as Float32Array).reduce((a, v) => a + v * v, 0) / tokens;
-  const explainedVariance = 1 - errSum[0] / variance;
+  // Pass 1: L0, the error energy, and Σh, Σ‖h‖² for the variance, at real tokens, a chunk of prompts at a time (z
+  // encoded once per chunk), the chunks' sums added in float64: fewer float32 additions in a row than one sum over
+  // every token (the variance is a difference of two such sums).
+  let l0Sum = 0;
+  let errSum = 0;
+  let hSqSum = 0;
+  const hSum = new Float64Array(d);
+  const encodeRows = rowsFor(sae.dSae);
+  for (let s = 0; s < n; s += encodeRows) {
+    const rows = Math.min(encodeRows, n - s);
+    const sums = tf.tidy(() => {
+      const hc = tf.slice(h, [s, 0, 0], [rows, t, d]);
+      const m = tf.reshape(tf.tensor2d(mask.subarray(s * t, (s + rows) * t), [rows, t]), [rows, t, 1]);
+      const z = sae.encode(hc);
+      const err = tf.mul(tf.sub(hc, sae.decodeFor(z, hc)), m);
+      const scalars = tf.stack([tf.sum(tf.mul(tf.step(z), m)), tf.sum(tf.square(err)), tf.sum(tf.mul(tf.square(hc), m))]);
+      return [scalars, tf.sum(tf.mul(hc, m), [0, 1])];
+    });
+    const [[l0, e, sq], hs] = await Promise.all(sums.map((x) => x.data()));
+    tf.dispose(sums);
+    l0Sum += l0;
+    errSum += e;
+    hSqSum += sq;
+    hs.forEach((v, j) => {
+      hSum[j] += v;
+    });
+  }
+  const l0 = l0Sum / tokens;
+  const variance = hSqSum - hSum.reduce((a, v) => a + v * v, 0) / tokens;
+  const explainedVariance = 1 - errSum / variance;
   if (model.wholeVocabulary === false) {
     return {
       l0,
@@ -67,7 +85,9 @@ export async function checkSae(
       warnings: [...qualityWarnings(sae, l0, explainedVariance, null, null), LOSS_SKIPPED],
     };
   }
-  // Pass 2: next-token loss over positions 0..len−2 of each prompt, clean and spliced.
+  // Pass 2: next-token loss over positions 0..len−2 of each prompt, clean and spliced, one forward per scope.
+  const V = model.config.vocabSize;
+  const chunk = rowsFor(V);
   let clean = 0;
   let spliced = 0;
   let count = 0;
@@ -83,31 +103,28 @@ export async function checkSae(
       }
     });
     if (!where.length) continue;
-    const losses = tf.tidy(() => {
-      const nll = (logits: Tensor3D) => {
-        const flat = tf.reshape(logits, [rows.length * t, -1]);
-        const picked = tf.gather(tf.logSoftmax(flat, -1), tf.tensor1d(where, 'int32'));
-        // Each target's log-probability by its flat index (a one-hot mask would be [tokens, V]: 300 MB at Gemma's V).
-        const V = model.config.vocabSize;
-        return tf.neg(
-          tf.sum(
-            tf.gather(
-              tf.reshape(picked, [-1]),
-              tf.tensor1d(
-                targets.map((id, k) => k * V + id),
-                'int32',
-              ),
-            ),
-          ),
-        );
-      };
-      const hc = tf.slice(h, [s, 0, 0], [rows.length, t, h.shape[2]]) as Tensor3D;
-      return tf.stack([nll(model.forwardFrom(hook, hc)), nll(model.forwardFrom(hook, sae.reconstruct(hc) as Tensor3D))]);
-    });
-    const [a, b] = await losses.data();
-    losses.dispose();
-    clean += a;
-    spliced += b;
+    // −Σ log p(target) over the chunk's positions: each target's log-probability gathered by its flat index (a
+    // one-hot mask would be [tokens, V]: 300 MB at Gemma's V).
+    const nll = (logits: Tensor3D): Tensor => {
+      const flat = tf.reshape(logits, [rows.length * t, -1]);
+      const picked = tf.gather(tf.logSoftmax(flat, -1), tf.tensor1d(where, 'int32'));
+      const flatIndex = tf.tensor1d(
+        targets.map((id, k) => k * V + id),
+        'int32',
+      );
+      return tf.neg(tf.sum(tf.gather(tf.reshape(picked, [-1]), flatIndex)));
+    };
+    const hc = tf.slice(h, [s, 0, 0], [rows.length, t, d]) as Tensor3D;
+    try {
+      const a = tf.tidy(() => nll(model.forwardFrom(hook, hc)));
+      const b = tf.tidy(() => nll(model.forwardFrom(hook, sae.reconstruct(hc) as Tensor3D)));
+      const [ca, sb] = await Promise.all([a.data(), b.data()]);
+      tf.dispose([a, b]);
+      clean += ca[0];
+      spliced += sb[0];
+    } finally {
+      hc.dispose();
+    }
     count += where.length;
   }
   const lossClean = count ? clean / count : Number.NaN;
