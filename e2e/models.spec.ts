@@ -212,7 +212,7 @@ test("the paper's IOI preset says what it needs without a network, then loads in
   await screenshot(page, 'models-paper-ioi', info.project.name);
 });
 
-test('on WebGPU a model whose token embedding no GPU buffer holds is refused, naming the limit, before its weights download', async ({
+test('on WebGPU a model whose largest weight no GPU buffer holds is refused, naming the figure and the limit, before its weights download', async ({
   page,
   request,
 }) => {
@@ -221,9 +221,15 @@ test('on WebGPU a model whose token embedding no GPU buffer holds is refused, na
   await chooseSources(page, FIXTURE_REPOS.hugeModel, FIXTURE_REPOS.sae);
   await page.getByTestId('model-load').click();
   await expect(alert(page)).toContainText(
-    /hf:test\/huge-gpt2: its token embedding \(50257 × 1048576 floats, 210793 MB\) is larger than the largest buffer this GPU allows WebGPU to bind \(maxStorageBufferBindingSize \/ maxBufferSize: \d+ MiB\)/,
+    /this run needs one GPU buffer of [\d.]+ GB for a block's W_in \(1048576 × 4194304 floats\); WebGPU here allows at most [\d.]+ [MG]B \(\d+ [MG]iB\) in one buffer/,
   );
-  expect((await hubLog(request)).map((l) => l.path)).toEqual([`/${FIXTURE_REPOS.hugeModel}/resolve/main/config.json`]);
+  // The small files only (the model's config and tokenizer files, the SAE's cfg.json): no weights.
+  expect((await hubLog(request)).map((l) => l.path.split('/resolve/main/')[1])).toEqual([
+    'config.json',
+    'tokenizer.json',
+    'tokenizer_config.json',
+    `${FIXTURE_REPOS.sae.split('/').slice(2).join('/')}/cfg.json`,
+  ]);
 });
 
 test('on WebGPU a GPT-2-small-wide model loads: its 154 MB token embedding is over the default 128 MiB binding', async ({

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { FakeHub } from '../../scripts/fixtures/fake-hub.ts';
 import { FAMILY_REPOS, serveFamilyFixtures } from '../../scripts/fixtures/hub-fixtures.ts';
 import { parseSafetensors } from '../io/safetensors.ts';
+import { writeSaeLensFolder } from '../io/saelens.ts';
 import { main } from './main.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../model/__fixtures__');
@@ -166,5 +167,99 @@ describe.each(CASES)('$family on the command line', (c) => {
     } finally {
       await hub.start();
     }
+  });
+});
+
+describe('a run that cannot fit', () => {
+  it('gemma-2-2b on wasm is refused before its weights are downloaded, naming the figure and the limit', async () => {
+    // gemma-2-2b's config (its tokenizer stands in: only its size is checked against vocab_size), an SAE at layer 11
+    // of its width (16 features, so the SAE itself is small), and no weights on the Hub at all.
+    const repo = 'test/gemma-2-2b-config';
+    const gemma = JSON.parse(readFileSync(path.join(FIXTURES, 'tiny-gemma2/config.json'), 'utf8'));
+    const config = {
+      ...gemma,
+      hidden_size: 2304,
+      intermediate_size: 9216,
+      num_hidden_layers: 26,
+      num_attention_heads: 8,
+      num_key_value_heads: 4,
+      head_dim: 256,
+      query_pre_attn_scalar: 256,
+      sliding_window: 4096,
+      attn_logit_softcapping: 50,
+      final_logit_softcapping: 30,
+      max_position_embeddings: 8192,
+      vocab_size: 256000,
+    };
+    hub.put(repo, 'config.json', JSON.stringify(config));
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) hub.put(repo, f, readFileSync(path.join(FIXTURES, 'tiny-gemma2', f)));
+    const sae = writeSaeLensFolder(
+      {
+        architecture: 'standard',
+        dIn: 2304,
+        dSae: 16,
+        applyBDecToInput: false,
+        normalizeActivations: 'none',
+        centerInput: false,
+        hookName: 'blocks.11.hook_resid_post',
+      },
+      {
+        W_enc: new Float32Array(2304 * 16),
+        b_enc: new Float32Array(16),
+        W_dec: new Float32Array(16 * 2304),
+        b_dec: new Float32Array(2304),
+      },
+    );
+    hub.put('test/gemma-2-2b-sae', 'l11/cfg.json', sae.cfgJson);
+    hub.put('test/gemma-2-2b-sae', 'l11/sae_weights.safetensors', sae.weights);
+    const set = path.join(dir, 'big.jsonl');
+    writeFileSync(set, `${JSON.stringify({ prompt: 'The cat sat on the', target: ' mat', contrast: ' cat' })}\n`);
+    hub.log = [];
+    const out: string[] = [];
+    const o = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => out.push(String(s)) > 0);
+    let code: number;
+    try {
+      code = await main([
+        'run',
+        '--model',
+        `hf:${repo}`,
+        '--sae',
+        'hf:test/gemma-2-2b-sae/l11',
+        '--prompts',
+        set,
+        ...hubFlags(),
+        '--backend',
+        'wasm',
+      ]);
+    } finally {
+      o.mockRestore();
+      e.mockRestore();
+    }
+    const said = out.join('');
+    expect(code).toBe(2);
+    expect(said).toMatch(
+      /this run needs [\d.]+ GB of wasm memory for hf:test\/gemma-2-2b-config's layers 12–25 in float32 \(widened from bfloat16\) and 1 prompt .*; the wasm backend \(TF\.js's 4 GB heap\) has at most 4\.3 GB/,
+    );
+    // `unclamp plan` says the same per backend, from the same small files.
+    const plan = await unclamp([
+      'plan',
+      '--model',
+      `hf:${repo}`,
+      '--sae',
+      'hf:test/gemma-2-2b-sae/l11',
+      '--prompts',
+      set,
+      '--no-dawn',
+      ...hubFlags(),
+    ]);
+    expect(plan.stderr).toBe('');
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toMatch(/parameters 2,614,341,888/);
+    expect(plan.stdout).toMatch(
+      /TF\.js wasm, \d cores? \(4\.3 GB \(4 GiB\) heap\): peak [\d.]+ GB on the device.*\n {2}does not fit: this run needs [\d.]+ GB of wasm memory/,
+    );
+    // The weights index was asked for (absent); no weights file was.
+    expect(hub.log.filter((l) => l.path.startsWith(`/${repo}/`) && l.path.endsWith('.safetensors'))).toEqual([]);
   });
 });

@@ -72,16 +72,22 @@ export function readSaeFolder(dir: string): SaeFolder {
  * a family that reads its own (Gemma-2) takes tensor by tensor what its run needs from a file of gigabytes.
  */
 export async function readModelDir(dir: string): Promise<ModelFolder> {
-  if (!existsSync(dir)) throw new InputError(`model directory ${dir} does not exist`);
-  if (!statSync(dir).isDirectory())
-    throw new InputError(`--model expects a directory (config.json, model.safetensors), got the file ${dir}`);
+  const meta = readModelMeta(dir);
   const optional = (name: string, what: string) => (existsSync(path.join(dir, name)) ? readText(path.join(dir, name), what) : undefined);
   const index = optional(WEIGHTS_INDEX, 'model weights index');
   const files =
     index !== undefined && !existsSync(path.join(dir, WEIGHTS_FILE)) ? shardNames(index, path.join(dir, WEIGHTS_INDEX)) : [WEIGHTS_FILE];
+  return { ...meta, weights: await Promise.all(files.map((name) => weightSource(path.join(dir, name), name))) };
+}
+
+/** A model folder's config.json and tokenizer files: what a run's plan needs before any weight is read. */
+export function readModelMeta(dir: string): Omit<ModelFolder, 'weights'> {
+  if (!existsSync(dir)) throw new InputError(`model directory ${dir} does not exist`);
+  if (!statSync(dir).isDirectory())
+    throw new InputError(`--model expects a directory (config.json, model.safetensors), got the file ${dir}`);
+  const optional = (name: string, what: string) => (existsSync(path.join(dir, name)) ? readText(path.join(dir, name), what) : undefined);
   return {
     configJson: readText(path.join(dir, 'config.json'), 'model config'),
-    weights: await Promise.all(files.map((name) => weightSource(path.join(dir, name), name))),
     tokenizerJson: optional('tokenizer.json', 'tokenizer'),
     tokenizerConfigJson: optional('tokenizer_config.json', 'tokenizer config'),
     name: dir,

@@ -152,17 +152,17 @@ describe('unclamp run with hf: references', () => {
     expect(first.stderr).not.toContain('tok-123');
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/^prompts: mode encoder/m);
-    // config, the weights index (absent: 404), weights, tokenizer.json and tokenizer_config.json (absent), SAE cfg,
-    // SAE weights, sparsity (absent).
+    // The plan's small files first (the model's config, weights index and tokenizer files: absent; the SAE's
+    // cfg.json), then, the plan fitting, the SAE's weights (sparsity: absent) and the model's weights.
     expect(hub.log.map((l) => l.path.split('/resolve/main/')[1])).toEqual([
       'config.json',
       'model.safetensors.index.json',
-      'model.safetensors',
       'tokenizer.json',
       'tokenizer_config.json',
       'blocks.1.hook_resid_pre/cfg.json',
       'blocks.1.hook_resid_pre/sae_weights.safetensors',
       'blocks.1.hook_resid_pre/sparsity.safetensors',
+      'model.safetensors',
     ]);
     await hub.stop();
     const second = await run([...args, ...common, '--quiet']);

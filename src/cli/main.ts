@@ -15,6 +15,7 @@ async function loadCommands(): Promise<Register[]> {
     import('./merge.ts'),
     import('./inspect.ts'),
     import('./logits.ts'),
+    import('./plan.ts'),
   ]);
   return mods.map((m) => m.register);
 }

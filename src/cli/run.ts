@@ -12,7 +12,8 @@ import { runOptions, runScenario } from '../scenarios/run.ts';
 import { refusalStage2 } from '../scenarios/builtin/refusal.ts';
 import { readPublic, readText, writeOutput } from './fs.ts';
 import { HubInputError } from '../io/hub.ts';
-import { addSourceOptions, readModelSource, readSaeSource, type SourceFlags } from './sources.ts';
+import { addSourceOptions, modelRunSpec, type SourceFlags } from './sources.ts';
+import type { Backend } from '../model/memory-plan.ts';
 import { integer } from './parse.ts';
 import { paperTable } from './table.ts';
 import { paperIoiLine } from './reference.ts';
@@ -72,22 +73,21 @@ export function register(program: Command): void {
     .action(async (flags: RunFlags) => runCommand(flags));
 }
 
-async function specFor(id: ScenarioId, flags: RunFlags): Promise<ScenarioSpec> {
+async function specFor(id: ScenarioId, flags: RunFlags, backend: Backend): Promise<ScenarioSpec> {
   if (id === 'probe-example') return { kind: 'probe-example' };
   if (id === 'paper-ioi') {
-    const model = flags.model ?? PAPER_IOI.model;
-    const sae = flags.sae ?? PAPER_IOI.sae;
     try {
-      return {
-        kind: 'model',
-        scenario: 'paper-ioi',
-        model: await readModelSource(model, flags),
-        sae: await readSaeSource(sae, flags),
-        prompts: { text: new TextDecoder().decode(await readPublic(PAPER_IOI.prompts)), name: PAPER_IOI.prompts },
-        processing: flags.processing,
-        prependBos: false,
-        n: flags.n,
-      };
+      return await modelRunSpec(
+        {
+          scenario: 'paper-ioi',
+          model: flags.model ?? PAPER_IOI.model,
+          sae: flags.sae ?? PAPER_IOI.sae,
+          prompts: { text: new TextDecoder().decode(await readPublic(PAPER_IOI.prompts)), name: PAPER_IOI.prompts },
+          prependBos: false,
+        },
+        flags,
+        backend,
+      );
     } catch (e) {
       if (e instanceof HubInputError) throw new InputError(`${e.message}; ${PAPER_IOI_OFFLINE}`);
       throw e;
@@ -98,16 +98,17 @@ async function specFor(id: ScenarioId, flags: RunFlags): Promise<ScenarioSpec> {
       throw new InputError(
         'your own prompts need --model (a folder or hf:owner/name), --sae (a folder or hf:owner/name/folder) and --prompts FILE',
       );
-    return {
-      kind: 'model',
-      model: await readModelSource(flags.model, flags),
-      sae: await readSaeSource(flags.sae, flags),
-      prompts: { text: readText(flags.prompts, 'prompt set'), name: flags.prompts },
-      processing: flags.processing,
-      prependBos: flags.prependBos,
-      chat: flags.chat,
-      n: flags.n,
-    };
+    return modelRunSpec(
+      {
+        model: flags.model,
+        sae: flags.sae,
+        prompts: { text: readText(flags.prompts, 'prompt set'), name: flags.prompts },
+        prependBos: flags.prependBos,
+        chat: flags.chat,
+      },
+      flags,
+      backend,
+    );
   }
   if (id === 'probe') throw new InputError('--scenario probe needs your files: use `unclamp recover`');
   return {
@@ -137,7 +138,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
   const clamp = flags.clamp ? parseClampRule(flags.clamp, Boolean(flags.positiveOnly)) : undefined;
   if (flags.n !== undefined && !(flags.n >= 1 && flags.n <= 512)) throw new InputError('--n must be in 1..512');
   const { backend, threads } = await startBackend(flags, { smallModel: isBuiltinScenarioId(id) || id === 'probe-example' });
-  const sc = await loadScenario(await specFor(id, flags), readPublic);
+  const sc = await loadScenario(await specFor(id, flags, backend as Backend), readPublic);
   try {
     const features = flags.features ?? (flags.k !== undefined ? topFeatures(sc, flags.k) : undefined);
     const bar = flags.quiet ? null : progressBar(100, `${id} (${backend})`);
@@ -165,6 +166,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
         `refusal stage 2: non-refusal ${s2.nonRefusal}/${s2.validFlips} (stage 1 alone ${s2.nonRefusalStage1}), base-like ${s2.baseLike}/${s2.validFlips}\n`,
       );
     }
+    for (const w of sc.warnings ?? []) process.stderr.write(`unclamp: warning: ${w}\n`);
     if (sc.saeCheck) {
       const c = sc.saeCheck;
       process.stdout.write(

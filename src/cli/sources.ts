@@ -12,7 +12,13 @@ import { hubRefString, isGemmaScopePath, parseClosestL0, pickClosestL0, SAE_LAYO
 import { shardNames, WEIGHTS_FILE, WEIGHTS_INDEX } from '../model/checkpoint.ts';
 import type { WeightProcessing } from '../model/family.ts';
 import type { ModelFolder } from '../model/registry.ts';
-import { readBytes, readModelDir, readSaeDir, readSaeFolder } from './fs.ts';
+import { readBytes, readModelDir, readModelMeta, readSaeDir, readSaeFolder } from './fs.ts';
+import os from 'node:os';
+import type { Backend, Limits, MemoryPlan } from '../model/memory-plan.ts';
+import { type OpenedModel, openModel } from '../model/configs.ts';
+import type { ModelScenarioSpec } from '../scenarios/model.ts';
+import { type PromptSet, parsePromptLines, tokenisePromptSet } from '../scenarios/prompts.ts';
+import { planModelRun, requireFits, type SaeDims, saeDimsOf } from '../scenarios/run-memory.ts';
 import { cachePath, type HubOptions, hubFile, hubFolder, hubOptionsFrom } from './hub-cache.ts';
 import { resolveHubSaeRef } from './hub-resolve.ts';
 import { oneOf } from './parse.ts';
@@ -69,15 +75,118 @@ async function localFolder(ref: string, files: { required: string[]; optional?: 
  */
 export async function readModelSource(ref: string, flags: SourceFlags): Promise<ModelFolder> {
   if (isHubRef(ref)) {
-    // The index, when the repository has one, names the shards to fetch.
-    const first = await localFolder(ref, { required: ['config.json'], optional: [WEIGHTS_INDEX] }, flags);
+    // The small files first: the index, when the repository has one, names the shards to fetch.
+    const first = await localFolder(ref, { required: ['config.json'], optional: [WEIGHTS_INDEX, ...TOKENIZER_FILES] }, flags);
     const index = path.join(first, WEIGHTS_INDEX);
     const weights = existsSync(index) ? shardNames(readFileSync(index, 'utf8'), `${ref}/${WEIGHTS_INDEX}`) : [WEIGHTS_FILE];
-    await localFolder(ref, { required: ['config.json', ...weights], optional: ['tokenizer.json', 'tokenizer_config.json'] }, flags);
+    await localFolder(ref, { required: ['config.json', ...weights] }, flags);
     return { ...(await readModelDir(first)), name: ref };
   }
   return { ...(await readModelDir(ref)), name: ref };
 }
+
+/**
+ * A real-model scenario's spec from the command line: the run's memory planned from the small files against where it
+ * runs (planFromSources, src/scenarios/run-memory.ts) — refused there, before any weights are downloaded or read, when
+ * it cannot fit — then the SAE and the model.
+ */
+export async function modelRunSpec(
+  what: ModelRunRequest & { scenario?: 'paper-ioi' },
+  flags: SourceFlags & { n?: number },
+  backend: Backend,
+): Promise<ModelScenarioSpec> {
+  const limits = cliLimits(backend);
+  // The plan first, from the small files only (the SAE's cfg.json or Gemma Scope path, the model's config.json
+  // and tokenizer files): nothing large is downloaded for a run that cannot fit.
+  const planned = await planFromSources(what, flags, backend);
+  if (planned) for (const w of requireFits(planned.plan, limits)) if (!flags.quiet) process.stderr.write(`unclamp: warning: ${w}\n`);
+  const sae = await readSaeSource(what.sae, flags);
+  const model = await readModelSource(what.model, flags);
+  return {
+    kind: 'model',
+    ...(what.scenario ? { scenario: what.scenario } : {}),
+    model,
+    sae,
+    prompts: what.prompts,
+    processing: flags.processing,
+    prependBos: what.prependBos,
+    chat: what.chat,
+    n: flags.n,
+    limits,
+  };
+}
+
+/** What a prompt-set run is, for a plan: the model, the SAE and the prompts as references, and how the prompts are read. */
+export interface ModelRunRequest {
+  model: string;
+  sae: string;
+  prompts: { text: string; name: string };
+  prependBos?: boolean;
+  chat?: boolean;
+}
+
+/**
+ * The memory plan of a prompt-set run from the small files alone: the SAE's dimensions (its cfg.json, or a Gemma
+ * Scope folder's path), the model's config.json and tokenizer files (the prompts tokenised). Null when the SAE's
+ * dimensions cannot be told without its weights (the loader then reports what is wrong with it).
+ */
+export async function planFromSources(
+  what: ModelRunRequest,
+  flags: SourceFlags & { n?: number },
+  backend: Backend,
+): Promise<{ plan: MemoryPlan; opened: OpenedModel; set: PromptSet; sae: SaeDims } | null> {
+  const lines = parsePromptLines(what.prompts.text, what.prompts.name).slice(0, flags.n);
+  const opened = openModel(await readModelMetaSource(what.model, flags));
+  const sae = await saeDimsSource(what.sae, flags, opened.config.dModel);
+  if (!sae) return null;
+  const tok = opened.tokenizer;
+  const set = tokenisePromptSet(lines, tok, opened.config.nCtx, {
+    prependBos: what.prependBos ?? tok.wantsBos ?? false,
+    chat: what.chat ? tok.chat : undefined,
+    source: what.prompts.name,
+  });
+  return { plan: planModelRun(opened, set, sae, { backend, processing: flags.processing }), opened, set, sae };
+}
+
+/** A model folder's config.json and tokenizer files, local or from the Hub (the weights not fetched). */
+export async function readModelMetaSource(ref: string, flags: SourceFlags): Promise<Omit<ModelFolder, 'weights'>> {
+  if (!isHubRef(ref)) return readModelMeta(ref);
+  const dir = await localFolder(ref, { required: ['config.json'], optional: [WEIGHTS_INDEX, ...TOKENIZER_FILES] }, flags);
+  return { ...readModelMeta(dir), name: ref };
+}
+
+/**
+ * An SAE's dimensions and hook without its weights: a SAELens folder's cfg.json (from the Hub, that one small file)
+ * or a Gemma Scope folder's path (resolved first when it names the closest-L0 folder).
+ */
+export async function saeDimsSource(ref: string, flags: SourceFlags, dModel: number): Promise<SaeDims | null> {
+  if (!isHubRef(ref)) {
+    const dir = localClosestL0(ref, { ...flags, quiet: true });
+    const cfg = path.join(dir, 'cfg.json');
+    return existsSync(cfg)
+      ? saeDimsOf({ cfgJson: readFileSync(cfg, 'utf8') }, dModel)
+      : saeDimsOf({ layout: 'gemma-scope', path: dir }, dModel);
+  }
+  const opts = hubOptionsFrom(flags);
+  const { ref: hubRef } = await resolveHubSaeRef(parseHubRef(ref), opts);
+  if (isGemmaScopePath(hubRef.path)) return saeDimsOf({ layout: 'gemma-scope', path: hubRefString(hubRef) }, dModel);
+  const cfg = await hubFile(hubRef, 'cfg.json', saeHubOptions(ref, flags), true);
+  return cfg ? saeDimsOf({ cfgJson: readFileSync(cfg, 'utf8') }, dModel) : null;
+}
+
+/** Where a run on this Node process goes: the backend, and the machine's memory (its container's limit when lower). */
+export function cliLimits(backend: Backend): Limits {
+  const constrained = process.constrainedMemory?.();
+  const total = os.totalmem();
+  return {
+    backend,
+    label: backend === 'wasm' ? "the wasm backend (TF.js's 4 GB heap)" : `the ${backend} backend`,
+    hostTotalBytes: constrained && constrained > 0 && constrained < total ? constrained : total,
+    hostAvailableBytes: os.freemem(),
+  };
+}
+
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'];
 
 /** An SAE as read: a folder of either layout (src/io/sae-folder.ts), and how results cite it. */
 export type SaeSource = SaeFolder & { name: string };

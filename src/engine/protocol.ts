@@ -41,6 +41,8 @@ export interface ScenarioInfo {
   sae: { name: string; architecture: string; hookName?: string; k?: number; notes: string[] };
   /** The model: its name, family, weight processing and what of it the run keeps (real models). */
   model?: string;
+  /** What the user should know before running (e.g. that the run may not fit the memory here). */
+  warnings?: string[];
   /** Per feature, length d_sae: attribution to B, mean activation on the samples, log10 density. */
   features: { attribution: Float32Array; meanActivation: Float32Array; logDensity: Float32Array };
   /** How the default defended set was chosen, e.g. "top-8 positive attribution to B at the answer position". */

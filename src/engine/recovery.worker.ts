@@ -31,6 +31,14 @@ const session = new EngineSession({
       throw e;
     }),
   heapBytes: () => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? null,
+  limits: () =>
+    backend && {
+      backend: backend.name,
+      label: backend.name === 'webgpu' ? `WebGPU here (${backend.adapter ?? 'this adapter'})` : `this page's ${backend.name} backend`,
+      maxBufferSize: backend.maxBufferBytes,
+      maxStorageBufferBindingSize: backend.maxBufferBytes,
+      deviceMemoryGiB: (navigator as Navigator & { deviceMemory?: number }).deviceMemory,
+    },
 });
 
 let backend: BackendInfo | null = null;

@@ -9,6 +9,7 @@ import { RecoveryRun } from '../core/recovery.ts';
 import { jacobianAnalysis, recoveryPathReplay } from '../core/analyses.ts';
 import type { HistoryEntry, SampleMetrics } from '../core/metrics.ts';
 import { effectiveRun, type DeltaPositions } from '../scenarios/catalog.ts';
+import type { Limits } from '../model/memory-plan.ts';
 import { featureTable, loadScenario, type LoadedScenario } from '../scenarios/load.ts';
 import { createSite, resultConfig, runOptions, type Defence } from '../scenarios/run.ts';
 import { nextTokenView, requireLanguageModel } from '../scenarios/next-tokens.ts';
@@ -38,6 +39,8 @@ export interface SessionHost {
   crash?(error: Error): void;
   /** The host's JS heap in bytes, where it can tell. */
   heapBytes?(): number | null;
+  /** Where a run goes and what that allows (the backend, its buffer limits): a real model's run is planned against it. */
+  limits?(): Limits | null;
 }
 
 /** A lost GPU device, as the run loop reports it (the worker maps it to the 'device' error code). */
@@ -113,6 +116,8 @@ export class EngineSession {
     this.disposeDefence();
     this.scenario?.dispose();
     this.scenario = null;
+    const limits = spec.kind === 'model' && !spec.limits ? this.host.limits?.() : null;
+    if (limits && spec.kind === 'model') spec = { ...spec, limits };
     const sc = await loadScenario(spec, async (p) => new Uint8Array(await this.host.fetchAsset(p)));
     try {
       const features = await featureTable(sc);
@@ -128,6 +133,7 @@ export class EngineSession {
         dSae: sc.sae.dSae,
         sae: sc.saeInfo,
         model: sc.modelName,
+        warnings: sc.warnings,
         features,
         featureRule: `top-${sc.defaults.features.length} ${sc.featureRule}`,
         defaults: sc.defaults,

@@ -106,6 +106,8 @@ export interface LoadedScenario {
   attribution?: Float32Array;
   /** A real model's SAE read on the scenario's prompts: L0, explained variance, loss with the SAE spliced in. */
   saeCheck?: SaeCheck;
+  /** What the user should know before running (e.g. that the run may not fit the memory where it runs). */
+  warnings?: string[];
   dispose(): void;
 }
 

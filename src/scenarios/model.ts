@@ -4,13 +4,15 @@
 // on those activations; `processing: 'none'` keeps the checkpoint's own weights (and says so in the result).
 import { tf, type Tensor3D } from '../core/tf.ts';
 import { InputError } from '../core/errors.ts';
-import { featureAttribution } from '../core/attribution.ts';
+import { featureAttributionOnward } from '../core/attribution.ts';
 import { rankPositive } from '../core/select.ts';
 import { WEIGHTS_FILE } from '../model/checkpoint.ts';
 import type { WeightProcessing } from '../model/family.ts';
 import type { LoadPlan } from '../model/family.ts';
 import { parseResidHook } from '../model/hooks.ts';
+import type { Limits } from '../model/memory-plan.ts';
 import { loadWeights, type ModelFolder, openModel } from '../model/registry.ts';
+import { planModelRun, requireFits } from './run-memory.ts';
 import type { LanguageModel } from '../model/types.ts';
 import { loadSaeFolder, type SaeFolder } from '../io/sae-folder.ts';
 import { SCENARIOS } from './catalog.ts';
@@ -47,6 +49,8 @@ export interface ModelScenarioSpec {
   load?: Omit<LoadPlan, 'tokens'>;
   /** Keep only the prompts' and the read-out's token rows of the (un)embedding (no whole-vocabulary logits). */
   readTokensOnly?: boolean;
+  /** Where the run goes and what that allows: a run that cannot fit is refused before any weight is read. */
+  limits?: Limits;
   /** Use the first n prompts. */
   n?: number;
 }
@@ -106,6 +110,19 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
       chat: spec.chat ? tokenizer.chat : undefined,
       source: spec.prompts.name,
     });
+    parseResidHook(hook, config.nLayer);
+    // What the run needs, against where it runs, before a weight is read (the host says where: spec.limits).
+    const memoryWarnings = spec.limits
+      ? requireFits(
+          planModelRun(
+            opened,
+            set,
+            { dIn: sae.dIn, dSae: sae.dSae, threshold: saeCfg.architecture === 'jumprelu', hook },
+            { backend: spec.limits.backend, readTokensOnly: spec.readTokensOnly, processing },
+          ),
+          spec.limits,
+        )
+      : [];
     const pad = tokenizer.padId ?? 0;
     model = (await loadWeights(opened, weightFiles, processing, loadPlanFor(spec, hook, config.nLayer, set, pad))).model;
     model.residHook(hook);
@@ -129,12 +146,13 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
     b = logitBehaviour(model, hook, readout);
     const mask = new Float32Array(n * T);
     set.ids.forEach((r, i) => mask.fill(1, i * T, i * T + r.length));
-    // The paper's rule, attribution where δ acts: there the clamp is what δ must undo.
+    // The paper's rule, attribution where δ acts: there the clamp is what δ must undo. Its backward pass runs from the
+    // first δ position on (the behaviour's onward form: the weights are zero before it).
     const weights = new Float32Array(n * T);
     set.delta.forEach((row, i) => {
       for (const t of row) weights[i * T + t] = 1;
     });
-    const attribution = await featureAttribution(sae, h, b.behaviour, weights);
+    const attribution = await featureAttributionOnward(sae, h, b.behaviour, weights);
     const rank = rankPositive(attribution);
     const id = spec.scenario ?? 'prompts';
     const entry = SCENARIOS[id];
@@ -152,6 +170,7 @@ export async function loadModelScenario(spec: ModelScenarioSpec): Promise<Loaded
         k: saeCfg.k,
         notes: loaded.notes,
       },
+      warnings: memoryWarnings,
       modelName: `${spec.model.name} (${opened.family.title}, ${processing === 'none' ? 'unprocessed weights' : 'TransformerLens-processed weights'}${m.residency?.() ? `; ${m.residency()}` : ''})`,
       h: hh,
       mask,

@@ -3,10 +3,19 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { PAPER_IOI } from '../scenarios/catalog.ts';
 import { parseHubRef } from '../io/hub.ts';
-import { checkFitsGpu, DEFAULT_SOURCES, modelHubRef, modelScenarioRequest, saeHubRef, useModelInputs } from './model-inputs.ts';
+import { checkRunFits, DEFAULT_SOURCES, modelHubRef, modelScenarioRequest, saeHubRef, useModelInputs } from './model-inputs.ts';
 import { useStore } from './store.ts';
 
-const gpt2Config = JSON.stringify({ vocab_size: 50257, n_embd: 768, n_layer: 12 });
+const gpt2Config = JSON.stringify({ model_type: 'gpt2', vocab_size: 50257, n_embd: 768, n_layer: 12, n_head: 12, n_positions: 1024 });
+/** GPT-2 small, the paper's SAE (its cfg.json's figures) and one IOI prompt: the paper-ioi run's shape. */
+const paperRun = {
+  model: { name: 'hf:openai-community/gpt2', configJson: gpt2Config },
+  sae: { cfgJson: JSON.stringify({ d_in: 768, d_sae: 24576, hook_point: 'blocks.4.hook_resid_pre' }) },
+  prompts: {
+    text: `${JSON.stringify({ prompt: 'When Mary and John went to the store, John gave a drink to', target: ' Mary', contrast: ' John' })}\n`,
+    name: 'p',
+  },
+};
 
 afterEach(() => useStore.getState().set({ backend: null }));
 
@@ -28,16 +37,16 @@ describe('model inputs', () => {
     expect(() => saeHubRef({ kind: 'release', release: 'nope', layer: 1 })).toThrow('unknown SAE release "nope"');
   });
 
-  it("refuse, naming the limit, a model whose token embedding exceeds the WebGPU device's buffer limit", () => {
-    checkFitsGpu(gpt2Config, 'hf:openai-community/gpt2'); // no backend yet: nothing to check
+  it('refuse, before the download and naming the figure and the limit, a run whose largest tensor exceeds the WebGPU buffer limit', async () => {
+    expect(await checkRunFits(paperRun)).toEqual([]); // no backend yet: nothing to check
     useStore.getState().set({ backend: { name: 'webgpu', reasons: [], maxBufferBytes: 2 ** 30 } });
-    checkFitsGpu(gpt2Config, 'hf:openai-community/gpt2'); // 154 MB < 1 GiB
+    expect(await checkRunFits(paperRun)).toEqual([]); // 154 MB < 1 GiB
     useStore.getState().set({ backend: { name: 'webgpu', reasons: [], maxBufferBytes: 128 * 2 ** 20 } });
-    expect(() => checkFitsGpu(gpt2Config, 'hf:openai-community/gpt2')).toThrow(
-      'hf:openai-community/gpt2: its token embedding (50257 × 768 floats, 154 MB) is larger than the largest buffer this GPU allows WebGPU to bind (maxStorageBufferBindingSize / maxBufferSize: 128 MiB)',
+    await expect(checkRunFits(paperRun)).rejects.toThrow(
+      'this run needs one GPU buffer of 154 MB for the unembedding (768 × 50,257 floats); WebGPU here allows at most 134 MB (128 MiB) in one buffer (maxStorageBufferBindingSize)',
     );
     useStore.getState().set({ backend: { name: 'webgl', reasons: [] } });
-    checkFitsGpu(gpt2Config, 'hf:openai-community/gpt2');
+    expect(await checkRunFits(paperRun)).toEqual([]);
   });
 
   it('do not download unasked: a load without the button says which files it would fetch', async () => {

@@ -111,6 +111,8 @@ export interface ModelInputsState extends Saved {
   armed: boolean;
   /** What the last load was missing (nothing downloaded without the button), for the panel. */
   waiting: string | null;
+  /** What the memory plan warned about for the last load (it may not fit where it runs). */
+  planWarnings: string[];
   set: (patch: Partial<Omit<ModelInputsState, 'set' | 'setSources'>>) => void;
   setSources: (id: ModelScenarioId, patch: Partial<Sources>) => void;
 }
@@ -125,6 +127,7 @@ export const useModelInputs = create<ModelInputsState>((set, get) => ({
   persistAsked: false,
   armed: false,
   waiting: null,
+  planWarnings: [],
   set: (patch) => {
     set(patch);
     if ('endpoint' in patch || 'promptsFile' in patch) save(get());
@@ -266,7 +269,6 @@ export async function modelScenarioRequest(id: ModelScenarioId): Promise<ModelSc
     const modelConfig = modelRef
       ? await text(await hubFile(modelRef, MODEL_CONFIG, opts))
       : await pick(st.localModel, MODEL_CONFIG)!.text();
-    checkFitsGpu(modelConfig, modelName);
     const tokenizerFiles: Record<string, string | undefined> = {};
     for (const f of TOKENIZER_FILES) {
       const body = modelRef ? await hubFile(modelRef, f, opts, true) : pick(st.localModel, f);
@@ -279,6 +281,20 @@ export async function modelScenarioRequest(id: ModelScenarioId): Promise<ModelSc
     const saeName = sae ? hubRefString(sae) : localName(st.localSae, 'local SAE');
     const saeCfg =
       layout === 'saelens' ? (sae ? await text(await hubFile(sae, 'cfg.json', opts)) : await pick(st.localSae, 'cfg.json')!.text()) : null;
+    const prompts = promptsFromFile
+      ? { text: st.promptsFile!.text, name: st.promptsFile!.name }
+      : { text: await paperPrompts(), name: PAPER_IOI.prompts };
+    const warnings = await checkRunFits({
+      model: {
+        name: modelName,
+        configJson: modelConfig,
+        tokenizerJson: tokenizerFiles['tokenizer.json'],
+        tokenizerConfigJson: tokenizerFiles['tokenizer_config.json'],
+      },
+      sae: layout === 'gemma-scope' ? { layout, path: saeName } : { cfgJson: saeCfg as string },
+      prompts,
+    });
+    st.set({ planWarnings: warnings });
     // The large files stay where they are (Blobs over the stored files, or the chosen Files): the worker reads the
     // tensors it needs from them.
     const weights = modelRef ? await hubWeights(modelRef, opts, text) : await localWeights(st.localModel);
@@ -301,9 +317,6 @@ export async function modelScenarioRequest(id: ModelScenarioId): Promise<ModelSc
             sparsity: (await saeBytes('sparsity.safetensors', true)) ?? undefined,
             name: saeName,
           };
-    const prompts = promptsFromFile
-      ? { text: st.promptsFile!.text, name: st.promptsFile!.name }
-      : { text: await paperPrompts(), name: PAPER_IOI.prompts };
     return {
       kind: 'model',
       scenario: id,
@@ -332,24 +345,41 @@ export async function modelScenarioRequest(id: ModelScenarioId): Promise<ModelSc
 }
 
 /**
- * A tensor lives in one GPU buffer on WebGPU; GPT-2's largest is its token embedding (vocab × d_model floats, 154 MB
- * for GPT-2 small). When the device cannot bind that much, say so before anything large is downloaded.
+ * What the run needs against what this page's backend allows, from the model's config.json and tokenizer files, the
+ * prompts (tokenised here) and the SAE's dimensions (its cfg.json, or a Gemma Scope folder's path): a run that cannot
+ * fit is refused, naming the figure and the limit, before the weights are downloaded (src/scenarios/run-memory.ts).
+ * The planning modules load on first use (the tokenizers are large): the page's first paint does not wait for them.
  */
-export function checkFitsGpu(configJson: string, name: string): void {
+export async function checkRunFits(r: {
+  model: { name: string; configJson: string; tokenizerJson?: string; tokenizerConfigJson?: string };
+  sae: { layout?: 'saelens'; cfgJson: string } | { layout: 'gemma-scope'; path: string };
+  prompts: { text: string; name: string };
+}): Promise<string[]> {
   const backend = useStore.getState().backend;
-  const limit = backend?.name === 'webgpu' ? backend.maxBufferBytes : undefined;
-  if (!limit) return;
-  let c: { vocab_size?: number; n_embd?: number };
-  try {
-    c = JSON.parse(configJson);
-  } catch {
-    return; // the loader names a broken config.json
-  }
-  const bytes = (c.vocab_size ?? 0) * (c.n_embd ?? 0) * 4;
-  if (bytes > limit)
-    throw new InputError(
-      `${name}: its token embedding (${c.vocab_size} × ${c.n_embd} floats, ${(bytes / 1e6).toFixed(0)} MB) is larger than the largest buffer this GPU allows WebGPU to bind (maxStorageBufferBindingSize / maxBufferSize: ${(limit / 2 ** 20).toFixed(0)} MiB); run it from the command line (unclamp run), or in a browser without WebGPU, where the page uses WebGL or WASM`,
-    );
+  if (!backend) return [];
+  const [{ openModel }, { planModelRun, requireFits, saeDimsOf }, { parsePromptLines, tokenisePromptSet }] = await Promise.all([
+    import('../model/configs.ts'),
+    import('../scenarios/run-memory.ts'),
+    import('../scenarios/prompts.ts'),
+  ]);
+  const opened = openModel(r.model);
+  const dims = saeDimsOf(r.sae, opened.config.dModel);
+  if (!dims) return []; // the loader says what is wrong with the SAE
+  const tok = opened.tokenizer;
+  const set = tokenisePromptSet(parsePromptLines(r.prompts.text, r.prompts.name), tok, opened.config.nCtx, {
+    prependBos: tok.wantsBos ?? false,
+    source: r.prompts.name,
+  });
+  const name =
+    backend.name === 'webgpu' || backend.name === 'webgl' || backend.name === 'wasm' || backend.name === 'cpu' ? backend.name : 'cpu';
+  const deviceMemory = (globalThis.navigator as (Navigator & { deviceMemory?: number }) | undefined)?.deviceMemory;
+  return requireFits(planModelRun(opened, set, dims, { backend: name }), {
+    backend: name,
+    label: name === 'webgpu' ? 'WebGPU here' : `this page's ${name} backend`,
+    maxBufferSize: backend.maxBufferBytes,
+    maxStorageBufferBindingSize: backend.maxBufferBytes,
+    deviceMemoryGiB: deviceMemory,
+  });
 }
 
 /** The weights files a local folder holds: model.safetensors, or the shards its index names (the index read later). */

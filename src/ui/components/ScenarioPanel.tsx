@@ -118,6 +118,11 @@ export function ScenarioPanel() {
         <div className="scenario-facts" data-testid="scenario-info">
           <p>{scenario.behaviour}</p>
           {scenario.model && <p className="muted small">Model: {scenario.model}</p>}
+          {scenario.warnings?.map((w) => (
+            <p key={w} className="warn small" role="status">
+              ⚠ {w}
+            </p>
+          ))}
           <p className="muted">
             {scenario.n} samples · d = {scenario.d} · SAE {scenario.sae.architecture}
             {scenario.sae.k ? ` (k = ${scenario.sae.k})` : ''}, {scenario.dSae} features at {scenario.sae.hookName ?? 'the hook'}
