@@ -4,6 +4,8 @@
 // bodies as the Node scripts (bench/levels.ts). Records go to bench/results.json with runner "chromium" (the Node
 // and PyTorch records stay), and the notes say which Chromium, adapter and cores, and the machine's load average.
 //   npm run bench:browser [-- --levels a,b,c --backends webgpu,webgl,wasm --steps N --no-build --wait-load 1.0]
+// Level d (not in the default --levels: the gemma-2-2b-shaped step, bench/families.ts) at reduced width by default,
+// with 16-bit weights on WebGPU and float32 elsewhere: --levels d --backends webgpu,wasm [--query 'size=full'].
 // Level c at 64 prompts may not fit a backend's memory: that is a failed record with the error, and the level
 // runs again at --small-n prompts (ms per step compare per prompt, bench/record.ts's perPromptRatio).
 import '../scripts/lib/clean-errors.ts';
@@ -17,6 +19,7 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH, WEBGPU_ARGS } from '../scripts/lib/chromi
 import { freePort, startVite } from '../scripts/lib/vite-server.ts';
 import type { BackendName } from '../src/engine/protocol.ts';
 import type { BenchOutcome } from './browser/protocol.ts';
+import { GEMMA_DEFAULTS, type GemmaSize, gemmaCase } from './families.ts';
 import { failedRecord, GPT2_DEFAULTS, gpt2Case, PROBE_DEFAULTS, probeCase } from './levels.ts';
 import { type BenchLevel, type BenchRecord, printTable, OUT_OPTION, writeRecords } from './results.ts';
 
@@ -86,7 +89,9 @@ function pageFailure(run: PageRun, error: string): BenchRecord {
         })
       : run.level === 'b'
         ? 'built-in scenarios'
-        : gpt2Case(Number(q.n ?? GPT2_DEFAULTS.n), Number(q.t ?? GPT2_DEFAULTS.t));
+        : run.level === 'd'
+          ? gemmaCase((q.size || GEMMA_DEFAULTS.size) as GemmaSize, Number(q.n ?? GEMMA_DEFAULTS.n), Number(q.t ?? GEMMA_DEFAULTS.t))
+          : gpt2Case(Number(q.n ?? GPT2_DEFAULTS.n), Number(q.t ?? GPT2_DEFAULTS.t));
   // A blob: address differs on every run and says nothing.
   const message = error.replace(/blob:\S+?(?=['"\s]|$)/g, 'blob:…');
   return failedRecord({ level: run.level, case: caseName, impl: 'unclamp', backend: run.backend, mode: '—' }, message);
@@ -94,7 +99,9 @@ function pageFailure(run: PageRun, error: string): BenchRecord {
 
 async function runPage(browser: Browser, base: string, run: PageRun): Promise<BenchRecord[]> {
   const loadAtStart = await settle();
-  const query = new URLSearchParams({ view: 'bench', level: run.level, backend: run.backend, ...run.params });
+  // The page accepts levels a–c: level d goes as level c with run=d, which the worker reads first.
+  const pageLevel: Record<string, string> = run.level === 'd' ? { level: 'c', run: 'd' } : { level: run.level };
+  const query = new URLSearchParams({ view: 'bench', ...pageLevel, backend: run.backend, ...run.params });
   const page = await browser.newPage();
   const crashed = new Promise<string>((resolve) => page.on('crash', () => resolve('the page crashed (renderer out of memory?)')));
   page.on('console', (m) => m.type() === 'error' && console.error(`  [page] ${m.text()}`));

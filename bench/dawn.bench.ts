@@ -5,6 +5,10 @@
 // without a GPU it runs on SwiftShader through Chromium's Vulkan ICD, which only checks that it works. Records get runner 'dawn' and the adapter in their notes.
 //   npm install --no-save webgpu@0.6.2      (not a dependency: 51 MB of prebuilt addons for every platform)
 //   npm run bench:dawn [-- --levels a,b,c --steps 5 --n 64 --modes none --flags NAME=VALUE --profile --out FILE]
+// Level d (--levels d, not in the default list): the gemma-2-2b-shaped step of bench/families.ts, at full size by
+// default (--size reduced for SwiftShader), 24 × 40, bfloat16 weights kept 16-bit on the device (the 16-bit
+// kernels of src/engine/webgpu-matmul16.ts); ms per step, peak tensor memory (between steps and within one), and
+// the memory plan's figure beside them.
 // With no GPU: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (Debian's chromium package).
 import '../scripts/lib/clean-errors.ts';
 import { readFileSync } from 'node:fs';
@@ -12,6 +16,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { ProjectionMode } from '../src/core/recovery.ts';
+import { benchGemmaStep, GEMMA_DEFAULTS, type GemmaSize, type StepVariant } from './families.ts';
 import { benchGpt2Step, benchProbe, benchScenarios, GPT2_DEFAULTS, PROBE_DEFAULTS, SCENARIO_DEFAULTS } from './levels.ts';
 import { nodeHost } from './node-host.ts';
 import { type BenchLevel, type BenchRecord, OUT_OPTION, writeRecords } from './results.ts';
@@ -21,6 +26,10 @@ const { values } = parseArgs({
     levels: { type: 'string', default: 'a,b,c' },
     steps: { type: 'string' },
     n: { type: 'string', default: String(GPT2_DEFAULTS.n) },
+    // Level d: the gemma-2-2b-shaped step's size (full, reduced) and prompts.
+    size: { type: 'string', default: 'full' },
+    'd-n': { type: 'string', default: String(GEMMA_DEFAULTS.n) },
+    'd-variants': { type: 'string', default: GEMMA_DEFAULTS.variants.join(',') },
     modes: { type: 'string' },
     // TF.js environment flags for an experiment, e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64 (named in the notes).
     flags: { type: 'string' },
@@ -71,6 +80,8 @@ if (!(await tf.setBackend('webgpu'))) {
 await tf.ready();
 // As the page does (src/engine/browser-backend.ts); --flags TF_UPLOADS=1 measures TF.js's own uploads instead.
 const { patchWebGpuUploads } = await import('../src/engine/webgpu-uploads.ts');
+// The 16-bit weight kernels (level d keeps gemma's matrices in bfloat16), as the page's worker registers them.
+await import('../src/engine/webgpu-matmul16.ts');
 const flags = (values.flags ?? '').split(',').filter(Boolean);
 for (const f of flags) {
   const [name, value] = f.split('=');
@@ -111,6 +122,7 @@ const adapterName = [i.description || i.device, i.vendor && `(${i.vendor}${i.arc
 const notes = [
   `Node ${process.version} + Dawn (npm webgpu ${dawnVersion}); adapter: ${adapterName || 'unknown'}; ${os.cpus().length} CPU cores`,
   `one small kernel ${dispatchUs.toFixed(0)} µs (1,000 chained adds)`,
+  `1-min load average ${os.loadavg()[0].toFixed(2)} at start`,
   ...(flags.length ? [`flags ${flags.join(', ')}`] : []),
 ].join('; ');
 console.error(notes);
@@ -128,6 +140,16 @@ for (const level of levels) {
     });
   else if (level === 'b')
     records = await benchScenarios(nodeHost, { ...SCENARIO_DEFAULTS, steps: num(values.steps, SCENARIO_DEFAULTS.steps) });
+  else if (level === 'd')
+    records = await benchGemmaStep(nodeHost, {
+      ...GEMMA_DEFAULTS,
+      size: values.size as GemmaSize,
+      n: num(values['d-n'], GEMMA_DEFAULTS.n),
+      steps: num(values.steps, GEMMA_DEFAULTS.steps),
+      modes: modes ?? GEMMA_DEFAULTS.modes,
+      variants: values['d-variants']!.split(',') as StepVariant[],
+      profile: values.profile,
+    });
   else
     records = await benchGpt2Step(nodeHost, {
       ...GPT2_DEFAULTS,

@@ -18,7 +18,7 @@ import { createSite, defaultDefence, runOptions, runScenario } from '../src/scen
 import { type BenchRecord, mib } from './record.ts';
 
 /** A timed step as a record's figures: ms and steps per second, and GFLOP per step and per second. */
-function stepRate(ms: number, gflopPerStep: number) {
+export function stepRate(ms: number, gflopPerStep: number) {
   return { msPerStep: ms, stepsPerSec: 1000 / ms, gflopPerStep, gflops: gflopPerStep / (ms / 1000) };
 }
 
@@ -48,7 +48,7 @@ export async function matmulPeakGflops(): Promise<number> {
 }
 
 /** Records of this run (those from `from` on) that ran get the backend's matrix-product peak. */
-async function addPeak(records: BenchRecord[], from: number): Promise<BenchRecord[]> {
+export async function addPeak(records: BenchRecord[], from: number): Promise<BenchRecord[]> {
   const mine = records.slice(from).filter((r) => !r.failed);
   if (!mine.length) return records;
   const peak = await matmulPeakGflops();
@@ -65,7 +65,7 @@ export interface BenchHost {
 }
 
 /** Peak tensor bytes, sampled where the caller says (after each step): TF.js keeps no high-water mark of its own. */
-class PeakMemory {
+export class PeakMemory {
   private bytes = tf.memory().numBytes;
   sample(): void {
     this.bytes = Math.max(this.bytes, tf.memory().numBytes);
@@ -81,7 +81,7 @@ class PeakMemory {
  * part of it the host spent queuing the step (enqueueMs: on a GPU backend stepOnce returns before the kernels
  * finish, so enqueueMs ≈ ms says the step is bound by the cost of issuing kernels, not by running them).
  */
-async function timeSteps(run: RecoveryRun, steps: number, peak: PeakMemory): Promise<{ ms: number; enqueueMs: number }> {
+export async function timeSteps(run: RecoveryRun, steps: number, peak: PeakMemory): Promise<{ ms: number; enqueueMs: number }> {
   run.stepOnce();
   await run.deltaValues();
   let enqueue = 0;
@@ -103,7 +103,7 @@ async function timeSteps(run: RecoveryRun, steps: number, peak: PeakMemory): Pro
  * forward ("unnamed scope"), an op built on one (fusedMatMul__op) — whose time includes the kernels inside them,
  * which are listed too: only the backend's registered kernels are counted.
  */
-async function profileStep(run: RecoveryRun, host: BenchHost): Promise<Record<string, number>> {
+export async function profileStep(run: RecoveryRun, host: BenchHost): Promise<Record<string, number>> {
   const info = await tf.profile(() => run.stepOnce());
   await run.deltaValues();
   const kernels = info.kernels.filter((k) => tf.getKernel(k.name, tf.getBackend()) !== undefined);
@@ -122,7 +122,7 @@ async function profileStep(run: RecoveryRun, host: BenchHost): Promise<Record<st
   return { kernels: kernels.length, timedKernels: timed, deviceKernelMs: total };
 }
 
-const rss = (host: BenchHost) => host.rssMB() ?? 0;
+export const rss = (host: BenchHost) => host.rssMB() ?? 0;
 
 /** A record for a case that could not run: the error instead of timings. */
 export function failedRecord(r: Pick<BenchRecord, 'level' | 'case' | 'impl' | 'backend' | 'mode'>, error: unknown): BenchRecord {

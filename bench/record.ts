@@ -1,13 +1,16 @@
 // One benchmark record and the arithmetic on it, with no Node APIs: the Node scripts, the Chromium bench worker
 // (bench/browser/bench.worker.ts) and the renderer share it. File I/O lives in bench/results.ts.
 
-export type BenchLevel = 'a' | 'b' | 'c';
+export type BenchLevel = 'a' | 'b' | 'c' | 'd';
 
 /** What ran the measurement: the Node scripts (with their PyTorch references) or Chromium (bench/browser.bench.ts). */
 export type BenchRunner = 'node' | 'chromium' | 'dawn';
 
 export interface BenchRecord {
-  /** a: the linear-probe case; b: a built-in scenario end to end; c: a GPT-2-small-shaped IOI step. */
+  /**
+   * a: the linear-probe case; b: a built-in scenario end to end; c: a GPT-2-small-shaped IOI step; d: the model
+   * families (a gemma-2-2b-shaped step, a pythia-70m-deduped-shaped one: bench/families.ts).
+   */
   level: BenchLevel;
   case: string;
   /** What ran: "unclamp onward", "torch paper-pipeline", … (the same names in Node and Chromium, so they line up). */

@@ -2,7 +2,9 @@
 // (Node and PyTorch; `npm run bench:browser` adds the Chromium records, bench/dawn.bench.ts those of a GPU machine).
 //   npx tsx scripts/render-performance.ts
 import { writeFileSync } from 'node:fs';
+import { GEMMA_DEFAULTS, GEMMA_SIZES, gemmaFullPlan } from '../bench/families.ts';
 import { type BenchRecord, percentOfPeak, perPromptRatio, promptsOf, readRecords, runnerOf } from '../bench/results.ts';
+import { checkFits, formatBytes } from '../src/model/memory-plan.ts';
 
 const records = readRecords();
 if (!records.length) throw new Error('bench/results.json is empty or missing: run `npm run bench` first');
@@ -11,16 +13,27 @@ const LEVELS = {
   a: 'Level a: the recovery loop on a GPT-2-small-sized linear-probe case',
   b: 'Level b: the built-in scenarios on the built-in model',
   c: 'Level c: one recovery step at the paper’s IOI size (GPT-2 small’s shapes)',
+  d: 'Level d: the model families (a gemma-2-2b-shaped step; pythia-70m-deduped’s against PyTorch)',
 } as const;
 
 const num = (v: number | null | undefined, digits: number) => (v === null || v === undefined || v === 0 ? '—' : v.toFixed(digits));
 /** A table cell: a literal | would end the cell. */
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 
-/** "2.1× onward, 0.3× paper-pipeline": ms per step and prompt against each PyTorch record of the level and mode. */
+/** A case without its batch ("…, 64×15" → "…"): level d's two models are two cases of one level. */
+const model = (r: BenchRecord) => r.case.replace(/, \d+×\d+$/, '');
+
+/**
+ * "2.1× onward, 0.3× paper-pipeline": ms per step and prompt against each PyTorch record of the level and mode (level
+ * d: of the same model and variant, "unclamp onward" against "torch onward", and from Node on the same thread count).
+ */
 function vsTorch(r: BenchRecord, all: BenchRecord[]): string {
   if (r.impl.startsWith('torch')) return '—';
-  const refs = all.filter((t) => t.level === r.level && t.mode === r.mode && t.impl.startsWith('torch') && !t.failed);
+  const variant = (x: BenchRecord) => x.impl.replace(/^(unclamp|torch) /, '');
+  const threads = (x: BenchRecord) => Number(/(\d+) threads?/.exec(x.backend)?.[1] ?? 1);
+  const same = (t: BenchRecord) =>
+    r.level !== 'd' || (model(t) === model(r) && variant(t) === variant(r) && (runnerOf(r) !== 'node' || threads(t) === threads(r)));
+  const refs = all.filter((t) => t.level === r.level && t.mode === r.mode && t.impl.startsWith('torch') && !t.failed && same(t));
   return refs.map((t) => `${perPromptRatio(r, t).toFixed(2)}× ${t.impl.replace(/^torch ?/, '') || 'torch'}`).join(', ') || '—';
 }
 
@@ -124,6 +137,68 @@ function superseded(f: BenchRecord, all: BenchRecord[]): boolean {
   return sameCase || wholeLevel;
 }
 
+/** Level d's memory figures per record, the PyTorch check, and the full-size gemma-2-2b run's plan (not measured). */
+function levelD(all: BenchRecord[]): string[] {
+  const mb = (v: unknown) => (typeof v === 'number' ? String(v) : '—');
+  const where = (r: BenchRecord) => `${{ node: 'Node', chromium: 'Chromium', dawn: 'Dawn' }[runnerOf(r)]} ${r.backend}`;
+  const ours = all.filter((r) => !r.impl.startsWith('torch') && !r.failed);
+  const out = [
+    '### Memory',
+    '',
+    'Tensor memory: sampled between the timed steps ("peak"), and its high-water mark within one step (TF.js’s profiler,',
+    'after every kernel); "planned" is src/model/memory-plan.ts’s figure for the step phase of the same run on that',
+    'backend; RSS is the Node process’s (0 where the host cannot tell: a browser worker).',
+    '',
+    '| case | implementation | where | mode | weights | peak MB | in-step peak MB | planned MB | RSS MB |',
+    '|---|---|---|---|---|---:|---:|---:|---:|',
+    ...ours.map(
+      (r) =>
+        `| ${cell(r.case)} | ${r.impl} | ${where(r)} | ${r.mode} | ${r.extra?.weights ?? '—'} | ${r.peakMB} | ${mb(r.extra?.stepPeakMB)} | ${mb(r.extra?.planStepMB)} | ${r.rssMB || '—'} |`,
+    ),
+    '',
+  ];
+  const checked = ours.find((r) => typeof r.extra?.['vsTorch grad'] === 'number');
+  if (checked) {
+    const e = checked.extra ?? {};
+    const figures = Object.keys(e)
+      .filter((k) => k.startsWith('vsTorch '))
+      .map((k) => `${k.slice('vsTorch '.length)} ${Number(e[k]).toExponential(1)}`);
+    out.push(
+      `Before its times were compared, the Pythia step was checked against PyTorch’s on the same weights (largest difference ÷ largest |PyTorch value|): ${figures.join(', ')} — B at the clamp, the loss and its gradient at a probe δ, and δ after three steps of each mode.`,
+      '',
+    );
+  }
+  for (const n of new Set(
+    all
+      .filter((r) => runnerOf(r) === 'node')
+      .map((r) => r.notes)
+      .filter(Boolean),
+  ))
+    out.push(`${n}.`, '');
+  const full = GEMMA_SIZES.full;
+  out.push(
+    '### gemma-2-2b at full size: the plan (not measured here)',
+    '',
+    `gemma-2-2b (d ${full.config.dModel}, ${full.config.nLayer} layers, vocabulary ${full.config.vocabSize.toLocaleString('en-US')}), ${GEMMA_DEFAULTS.n} prompts × ${GEMMA_DEFAULTS.t} tokens, blocks.${full.hookLayer}.hook_resid_post, a JumpReLU SAE of ${full.dSae.toLocaleString('en-US')} features: it needs a GPU, which the machine these figures come from does not have (\`npm run bench:dawn -- --levels d\` or \`bench/gpu/run.sh\` measure it on one). src/model/memory-plan.ts’s figures for it (the step's items; the peak is of the whole run, whose feature attribution needs more than the step):`,
+    '',
+    '| backend | weights | resident | step phase | whole run’s peak | fits |',
+    '|---|---|---:|---:|---:|---|',
+  );
+  for (const backend of ['webgpu', 'wasm'] as const) {
+    const plan = gemmaFullPlan(backend);
+    const fit = checkFits(plan, { backend });
+    out.push(
+      `| ${backend} | ${plan.weightBytes === 2 ? 'bfloat16' : 'float32'} | ${formatBytes(plan.device.resident)} | ${formatBytes(plan.device.phases.step)} | ${formatBytes(plan.device.peak)} (${plan.device.peakPhase}) | ${fit.ok ? 'yes' : `no: ${cell(fit.message)}`} |`,
+    );
+  }
+  const plan = gemmaFullPlan('webgpu');
+  out.push('', 'On WebGPU, item by item:', '');
+  for (const i of plan.device.items.filter((x) => x.phase === 'resident' || x.phase === 'step'))
+    out.push(`- ${formatBytes(i.bytes)}: ${i.what}${i.phase === 'step' ? ' (during the step)' : ''}`);
+  out.push('');
+  return out;
+}
+
 for (const [level, title] of Object.entries(LEVELS)) {
   const all = records.filter((r) => r.level === level);
   if (!all.length) continue;
@@ -176,6 +251,7 @@ for (const [level, title] of Object.entries(LEVELS)) {
     for (const n of new Set(gpu.map((r) => r.notes).filter(Boolean))) out.push(`${n}.`, '');
   }
   if (level === 'c') out.push('![ms per step at level c](performance.svg)', '');
+  if (level === 'd') out.push(...levelD(all));
 }
 writeFileSync('docs/performance.md', `${out.join('\n')}\n`);
 console.log('wrote docs/performance.md');

@@ -14,6 +14,7 @@ import {
   PROBE_DEFAULTS,
   SCENARIO_DEFAULTS,
 } from '../levels.ts';
+import { benchGemmaStep, GEMMA_DEFAULTS, type GemmaSize, type StepVariant } from '../families.ts';
 import type { BenchRecord } from '../record.ts';
 import type { BenchMessage, BenchRequest } from './protocol.ts';
 
@@ -40,6 +41,22 @@ const list = <T extends string>(p: Record<string, string>, key: string, fallback
   (p[key] ? p[key].split(',') : [...fallback]) as T[];
 
 async function runLevel({ level, params: p }: BenchRequest): Promise<BenchRecord[]> {
+  // Level d arrives as ?level=c&run=d while the page (src/ui/BenchPage.tsx) accepts only a, b and c.
+  if (level === 'd' || p.run === 'd') {
+    const d = GEMMA_DEFAULTS;
+    const w16 = p.weights16;
+    return benchGemmaStep(host, {
+      size: (p.size || d.size) as GemmaSize,
+      n: num(p, 'n', d.n),
+      t: num(p, 't', d.t),
+      steps: num(p, 'steps', d.steps),
+      modes: list<ProjectionMode>(p, 'modes', d.modes),
+      variants: list<StepVariant>(p, 'variants', d.variants),
+      fromHookN: num(p, 'fromHookN', d.fromHookN),
+      // weights16=1 / 0: 16-bit or float32 block matrices; default 16-bit where the backend multiplies them natively.
+      weights16: w16 === undefined || w16 === '' ? undefined : !['0', 'false'].includes(w16),
+    });
+  }
   if (level === 'a') {
     const d = PROBE_DEFAULTS;
     return benchProbe(host, {
