@@ -32,7 +32,11 @@ import { type Gemma2BlockWeights, type Gemma2Config, Gemma2, type Matrix } from 
 import { processBlock } from '../src/model/families/gemma2/process.ts';
 import { gptNeoxFamily } from '../src/model/families/gpt_neox/index.ts';
 import type { GptNeoxConfig } from '../src/model/families/gpt_neox/model.ts';
-import { type Backend, type MemoryPlan, type ModelShape, MODEL_SHAPES, planRun } from '../src/model/memory-plan.ts';
+import type { HfConfig } from '../src/model/config.ts';
+import { gemma2FamilyConfig } from '../src/model/families/gemma2/config.ts';
+import { gptNeoxFamilyConfig } from '../src/model/families/gpt_neox/config.ts';
+import { type Backend, type MemoryPlan, type ModelShape, planRun } from '../src/model/memory-plan.ts';
+import { MODEL_SHAPES, PUBLISHED_CONFIGS, publishedConfig } from '../src/model/published.ts';
 import { TokenTable } from '../src/model/token-table.ts';
 import type { LanguageModel } from '../src/model/types.ts';
 import { native16, Weight16, widenBits } from '../src/model/weights16.ts';
@@ -117,49 +121,23 @@ export interface GemmaShape {
   s: number;
 }
 
-function gemmaConfig(
-  c: Omit<Gemma2Config, 'sliding' | 'rmsEps' | 'ropeTheta' | 'attnSoftcap' | 'finalSoftcap' | 'tieWordEmbeddings' | 'slidingWindow'>,
-): Gemma2Config {
-  return {
-    ...c,
-    rmsEps: 1e-6,
-    ropeTheta: 10000,
-    slidingWindow: 4096,
-    sliding: Array.from({ length: c.nLayer }, (_, i) => i % 2 === 0),
-    attnSoftcap: 50,
-    finalSoftcap: 30,
-    tieWordEmbeddings: true,
-  };
-}
+/** gemma-2-2b's published config.json with some fields changed, as the family's config.ts reads it. */
+const gemmaConfig = (overrides: HfConfig = {}) => publishedConfig('gemma-2-2b', overrides).config as Gemma2Config;
 
 export const GEMMA_SIZES: Record<GemmaSize, GemmaShape> = {
   full: {
-    config: gemmaConfig({
-      nLayer: 26,
-      dModel: 2304,
-      nHead: 8,
-      nKvHead: 4,
-      headDim: 256,
-      dMlp: 9216,
-      nCtx: 8192,
-      vocabSize: 256000,
-      queryPreAttnScalar: 256,
-    }),
+    config: gemmaConfig(),
     hookLayer: 11,
     dSae: 16384,
     s: 64,
   },
   reduced: {
     config: gemmaConfig({
-      nLayer: 26,
-      dModel: 576,
-      nHead: 8,
-      nKvHead: 4,
-      headDim: 64,
-      dMlp: 2304,
-      nCtx: 8192,
-      vocabSize: 32000,
-      queryPreAttnScalar: 64,
+      hidden_size: 576,
+      head_dim: 64,
+      intermediate_size: 2304,
+      vocab_size: 32000,
+      query_pre_attn_scalar: 64,
     }),
     hookLayer: 11,
     dSae: 4096,
@@ -167,15 +145,15 @@ export const GEMMA_SIZES: Record<GemmaSize, GemmaShape> = {
   },
   tiny: {
     config: gemmaConfig({
-      nLayer: 4,
-      dModel: 32,
-      nHead: 4,
-      nKvHead: 2,
-      headDim: 8,
-      dMlp: 64,
-      nCtx: 64,
-      vocabSize: 300,
-      queryPreAttnScalar: 8,
+      num_hidden_layers: 4,
+      hidden_size: 32,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      head_dim: 8,
+      intermediate_size: 64,
+      max_position_embeddings: 64,
+      vocab_size: 300,
+      query_pre_attn_scalar: 8,
     }),
     hookLayer: 1,
     dSae: 96,
@@ -342,34 +320,14 @@ function stepFlops(l: LayerShape, layers: number, variant: StepVariant, n: numbe
   return n * (layers * perPrompt + 2 * 2 * l.d * columns);
 }
 
-/** memory-plan.ts's figures for a Gemma2Config (gemma-2-2b's own at full size). */
+/** memory-plan.ts's figures for a Gemma2Config (gemma-2-2b's own at full size), as the family's config.ts gives them. */
 export function gemmaModelShape(c: Gemma2Config, size: GemmaSize): ModelShape {
-  if (size === 'full') return MODEL_SHAPES['gemma-2-2b'];
-  return {
-    ...MODEL_SHAPES['gemma-2-2b'],
-    name: `gemma-2-2b-shaped (${size})`,
-    nLayer: c.nLayer,
-    dModel: c.dModel,
-    nHead: c.nHead,
-    nKvHeads: c.nKvHead,
-    headDim: c.headDim,
-    dMlp: c.dMlp,
-    vocab: c.vocabSize,
-  };
+  const name = size === 'full' ? 'gemma-2-2b' : `gemma-2-2b-shaped (${size})`;
+  return { ...gemma2FamilyConfig.shape(c, PUBLISHED_CONFIGS['gemma-2-2b']), name };
 }
 
 export function neoxModelShape(c: GptNeoxConfig): ModelShape {
-  return {
-    ...MODEL_SHAPES['pythia-70m-deduped'],
-    name: 'pythia-70m-deduped-shaped',
-    nLayer: c.nLayer,
-    dModel: c.dModel,
-    nHead: c.nHead,
-    nKvHeads: c.nHead,
-    headDim: c.dModel / c.nHead,
-    dMlp: c.dMlp,
-    vocab: c.vocabSize,
-  };
+  return { ...gptNeoxFamilyConfig.shape(c, PUBLISHED_CONFIGS['pythia-70m-deduped']), name: 'pythia-70m-deduped-shaped' };
 }
 
 /** memory-plan.ts's backends; a backend it does not know plans as wasm would not: null. */
@@ -671,26 +629,23 @@ export interface NeoxShape {
   s: number;
 }
 
-const neoxConfig = (c: Pick<GptNeoxConfig, 'nLayer' | 'dModel' | 'nHead' | 'dMlp' | 'vocabSize' | 'rotaryDims'>): GptNeoxConfig => ({
-  ...c,
-  nCtx: 2048,
-  rotaryBase: 10000,
-  parallel: true,
-  act: 'erf',
-  lnEps: 1e-5,
-  tiedEmbeddings: false,
-  attentionBias: true,
-});
+/** pythia-70m-deduped's published config.json with some fields changed, as the family's config.ts reads it. */
+const neoxConfig = (overrides: HfConfig = {}) => publishedConfig('pythia-70m-deduped', overrides).config as GptNeoxConfig;
 
 export const NEOX_SIZES: Record<NeoxSize, NeoxShape> = {
   // pythia-70m-deduped: head size 64, rotary_pct 0.25 → 16 rotary dims.
   real: {
-    config: neoxConfig({ nLayer: 6, dModel: 512, nHead: 8, dMlp: 2048, vocabSize: 50304, rotaryDims: 16 }),
+    config: neoxConfig(),
     hookLayer: 3,
     dSae: 32768,
     s: 64,
   },
-  tiny: { config: neoxConfig({ nLayer: 3, dModel: 32, nHead: 4, dMlp: 64, vocabSize: 200, rotaryDims: 2 }), hookLayer: 1, dSae: 80, s: 6 },
+  tiny: {
+    config: neoxConfig({ num_hidden_layers: 3, hidden_size: 32, num_attention_heads: 4, intermediate_size: 64, vocab_size: 200 }),
+    hookLayer: 1,
+    dSae: 80,
+    s: 6,
+  },
 };
 
 export const neoxHook = (shape: NeoxShape) => `blocks.${shape.hookLayer}.hook_resid_post`;

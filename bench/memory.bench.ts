@@ -19,7 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Tensor } from '@tensorflow/tfjs-core';
-import { ACTIVATION_FLOATS, formatBytes, MODEL_SHAPES, planRun, type RunShape } from '../src/model/memory-plan.ts';
+import { ACTIVATION_FLOATS, formatBytes, planRun, type RunShape } from '../src/model/memory-plan.ts';
+import { MODEL_SHAPES } from '../src/model/published.ts';
 import { writeGpt2SmallFolders } from './memory-fixtures.ts';
 
 const { values } = parseArgs({

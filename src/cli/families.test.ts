@@ -13,6 +13,7 @@ import { FAMILY_REPOS, serveFamilyFixtures } from '../../scripts/fixtures/hub-fi
 import { parseSafetensors } from '../io/safetensors.ts';
 import { writeSaeLensFolder } from '../io/saelens.ts';
 import { main } from './main.ts';
+import { PUBLISHED_CONFIGS } from '../model/published.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../model/__fixtures__');
 const hub = new FakeHub();
@@ -176,21 +177,7 @@ describe('a run that cannot fit', () => {
     // of its width (16 features, so the SAE itself is small), and no weights on the Hub at all.
     const repo = 'test/gemma-2-2b-config';
     const gemma = JSON.parse(readFileSync(path.join(FIXTURES, 'tiny-gemma2/config.json'), 'utf8'));
-    const config = {
-      ...gemma,
-      hidden_size: 2304,
-      intermediate_size: 9216,
-      num_hidden_layers: 26,
-      num_attention_heads: 8,
-      num_key_value_heads: 4,
-      head_dim: 256,
-      query_pre_attn_scalar: 256,
-      sliding_window: 4096,
-      attn_logit_softcapping: 50,
-      final_logit_softcapping: 30,
-      max_position_embeddings: 8192,
-      vocab_size: 256000,
-    };
+    const config = { ...gemma, ...PUBLISHED_CONFIGS['gemma-2-2b'] };
     hub.put(repo, 'config.json', JSON.stringify(config));
     for (const f of ['tokenizer.json', 'tokenizer_config.json']) hub.put(repo, f, readFileSync(path.join(FIXTURES, 'tiny-gemma2', f)));
     const sae = writeSaeLensFolder(

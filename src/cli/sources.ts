@@ -57,16 +57,7 @@ export function addSourceOptions(cmd: Command, when: string): Command {
 
 async function localFolder(ref: string, files: { required: string[]; optional?: string[] }, flags: SourceFlags): Promise<string> {
   if (!isHubRef(ref)) return ref;
-  const opts = hubOptionsFrom(flags);
-  const shown = new Set<string>();
-  opts.onProgress = flags.quiet
-    ? undefined
-    : ({ file, received, total }) => {
-        if (received === total || !shown.has(file))
-          process.stderr.write(`${ref}: ${file} ${formatBytes(received)}${total ? ` of ${formatBytes(total)}` : ''}\n`);
-        shown.add(file);
-      };
-  return hubFolder(parseHubRef(ref), files, opts);
+  return hubFolder(parseHubRef(ref), files, progressOptions(ref, flags));
 }
 
 /**
@@ -170,7 +161,7 @@ export async function saeDimsSource(ref: string, flags: SourceFlags, dModel: num
   const opts = hubOptionsFrom(flags);
   const { ref: hubRef } = await resolveHubSaeRef(parseHubRef(ref), opts);
   if (isGemmaScopePath(hubRef.path)) return saeDimsOf({ layout: 'gemma-scope', path: hubRefString(hubRef) }, dModel);
-  const cfg = await hubFile(hubRef, 'cfg.json', saeHubOptions(ref, flags), true);
+  const cfg = await hubFile(hubRef, 'cfg.json', progressOptions(ref, flags), true);
   return cfg ? saeDimsOf({ cfgJson: readFileSync(cfg, 'utf8') }, dModel) : null;
 }
 
@@ -223,7 +214,7 @@ export async function readSaeSource(ref: string, flags: SourceFlags): Promise<Sa
   const layout = SAE_LAYOUT_FILES;
   if (isGemmaScopePath(hubRef.path)) return gemmaScope(path.join(await localFolder(name, layout['gemma-scope'], flags), 'params.npz'));
   // Not named like Gemma Scope: SAELens, unless there is no cfg.json but a params.npz (each answer kept in the cache).
-  const progress = saeHubOptions(name, flags);
+  const progress = progressOptions(name, flags);
   if ((await hubFile(hubRef, 'cfg.json', progress, true)) === null) {
     const params = await hubFile(hubRef, 'params.npz', progress, true);
     if (params) return gemmaScope(params);
@@ -253,8 +244,8 @@ function localClosestL0(ref: string, flags: SourceFlags): string {
   return dir;
 }
 
-/** Hub options with the progress lines localFolder prints. */
-function saeHubOptions(label: string, flags: SourceFlags): HubOptions {
+/** Hub options that print a line per file as it starts and as it completes, `label` first (none when quiet). */
+function progressOptions(label: string, flags: SourceFlags): HubOptions {
   const opts = hubOptionsFrom(flags);
   const shown = new Set<string>();
   opts.onProgress = flags.quiet

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import {
   checkFits,
   formatBytes,
-  MODEL_SHAPES,
   type ModelShape,
   parameterCount,
   planRun,
@@ -14,6 +13,7 @@ import {
   WASM_HEAP_WORST,
   whatRunsWhere,
 } from './memory-plan.ts';
+import { MODEL_SHAPES } from './published.ts';
 
 const GPT2 = MODEL_SHAPES['gpt2-small'];
 const GEMMA = MODEL_SHAPES['gemma-2-2b'];
@@ -324,7 +324,10 @@ describe('what runs where (Node)', () => {
   });
 });
 
-it('MODEL_SHAPES are ModelShapes', () => {
+it("the published shapes are their family's reading of the published config.json", () => {
   const shapes: ModelShape[] = Object.values(MODEL_SHAPES);
   expect(shapes.map((s) => s.family)).toEqual(['gpt2', 'gemma2', 'gpt_neox']);
+  expect(GEMMA).toMatchObject({ nLayer: 26, dModel: 2304, nKvHeads: 4, headDim: 256, vocab: 256000, dtypeBytes: 2, gatedMlp: true });
+  expect(PYTHIA).toMatchObject({ nLayer: 6, dModel: 512, dMlp: 2048, vocab: 50304, tied: false, dtypeBytes: 2 });
+  expect(GPT2).toMatchObject({ nLayer: 12, dModel: 768, vocab: 50257, tied: true, learnedPositions: true, dtypeBytes: 4 });
 });

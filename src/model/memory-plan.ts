@@ -14,7 +14,7 @@
 //       wasm, cpu): its ceiling, the plan's figures and checkFits' verdict — plain data the CLI can print
 //   probeNodeHost(deps) → NodeHost: RAM (os.totalmem, os.freemem, process.constrainedMemory) and a Dawn adapter's
 //       limits, from what the caller passes in (this module imports nothing)
-//   MODEL_SHAPES: gpt2 (small), gemma-2-2b, pythia-70m-deduped
+//   the published models' shapes (GPT-2 small, gemma-2-2b, pythia-70m-deduped): published.ts's MODEL_SHAPES
 //
 // Formulas (values; × bytes per value below). d = dModel, H = nHead, Hkv = nKvHeads, hd = headDim, F = dMlp,
 // V = vocab, L = nLayer; a block's matrices are W_qkv [d, (H + 2·Hkv)·hd], W_O [H·hd, d], the MLP's
@@ -120,69 +120,6 @@ export interface ModelShape {
   normsPerBlock: number;
   normBias: boolean;
 }
-
-/** The published shapes, for tests, the page's defaults and messages. */
-export const MODEL_SHAPES = {
-  'gpt2-small': {
-    family: 'gpt2',
-    name: 'GPT-2 small',
-    nLayer: 12,
-    dModel: 768,
-    nHead: 12,
-    nKvHeads: 12,
-    headDim: 64,
-    dMlp: 3072,
-    vocab: 50257,
-    nCtx: 1024,
-    tied: true,
-    gatedMlp: false,
-    dtypeBytes: 4,
-    learnedPositions: true,
-    biases: true,
-    normsPerBlock: 2,
-    normBias: true,
-  },
-  'gemma-2-2b': {
-    family: 'gemma2',
-    name: 'gemma-2-2b',
-    nLayer: 26,
-    dModel: 2304,
-    nHead: 8,
-    nKvHeads: 4,
-    headDim: 256,
-    dMlp: 9216,
-    vocab: 256000,
-    nCtx: 8192,
-    tied: true,
-    gatedMlp: true,
-    dtypeBytes: 2,
-    dtype16: 'bfloat16',
-    learnedPositions: false,
-    biases: false,
-    normsPerBlock: 4,
-    normBias: false,
-  },
-  'pythia-70m-deduped': {
-    family: 'gpt_neox',
-    name: 'pythia-70m-deduped',
-    nLayer: 6,
-    dModel: 512,
-    nHead: 8,
-    nKvHeads: 8,
-    headDim: 64,
-    dMlp: 2048,
-    vocab: 50304,
-    nCtx: 2048,
-    tied: false,
-    gatedMlp: false,
-    dtypeBytes: 2,
-    dtype16: 'float16',
-    learnedPositions: false,
-    biases: true,
-    normsPerBlock: 2,
-    normBias: true,
-  },
-} as const satisfies Record<string, ModelShape>;
 
 export interface SaeShape {
   dIn: number;

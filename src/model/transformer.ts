@@ -5,7 +5,7 @@
 import { keepTransposes, tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D } from '../core/tf.ts';
 import { ModelInputError } from './errors.ts';
 import { applyHook, checkHookNames, checkResidual, parseResidHook, rowsAt } from './hooks.ts';
-import { matMulFrozen, TransposeCache } from './layers.ts';
+import { layerNorm, matMulFrozen, TransposeCache } from './layers.ts';
 import type { LanguageModel, LogitColumns, ModelConfig, ResidPoint, RunOptions } from './types.ts';
 
 const ALL_POINTS: readonly ResidPoint[] = ['hook_resid_pre', 'hook_resid_mid', 'hook_resid_post'];
@@ -30,6 +30,11 @@ export abstract class Transformer<C extends ModelConfig> implements LanguageMode
   protected abstract unembedRows(x: Tensor2D): Tensor2D;
   abstract logitColumns(tokens: readonly number[]): LogitColumns;
   abstract dispose(): void;
+
+  /** x · W + b for a frozen weight (matMulFrozen): on wasm the backward pass multiplies by a kept Wᵀ. */
+  protected linear(x: Tensor, W: Tensor2D, b?: Tensor1D): Tensor2D {
+    return matMulFrozen(x as Tensor2D, W, () => this.transposes.of(W), b);
+  }
 
   /** The residual points this model has (a parallel-residual block has no hook_resid_mid). */
   protected residPoints(): readonly ResidPoint[] {
@@ -103,6 +108,62 @@ export abstract class Transformer<C extends ModelConfig> implements LanguageMode
     let x = this.embed(ids, opts);
     for (let i = 0; i < layer; i++) x = this.block(i, x, opts);
     return this.block(layer, x, opts, 'hook_resid_pre', point);
+  }
+}
+
+/** The weights a LayerNorm model unembeds with: its embedding, final LayerNorm and, when untied, W_U and b_U. */
+export interface LnUnembedWeights {
+  W_E: Tensor2D;
+  lnf_w: Tensor1D;
+  lnf_b: Tensor1D;
+  /** An unembedding of its own [d, V] and its bias [V] (untied, or TransformerLens-processed); absent, W_Eᵀ. */
+  W_U?: Tensor2D;
+  b_U?: Tensor1D;
+}
+
+/**
+ * A transformer with a final LayerNorm and a tied or untied unembedding (GPT-2, GPT-NeoX): the final norm, the
+ * unembedding of normalised rows, the read-out's columns and disposal are the same in both.
+ */
+export abstract class LayerNormTransformer<C extends ModelConfig & { lnEps: number }> extends Transformer<C> {
+  abstract readonly weights: LnUnembedWeights;
+  private readonly tied = new TiedUnembedding();
+
+  /** Every weight tensor, in a fixed order (for training and disposal). */
+  abstract parameters(): Tensor[];
+
+  finalNorm<T extends Tensor>(x: T): T {
+    return layerNorm(x, this.weights.lnf_w, this.weights.lnf_b, this.config.lnEps) as T;
+  }
+
+  /** x · W_U + b_U, or x · W_Eᵀ for a tied unembedding. */
+  protected unembedRows(x: Tensor2D): Tensor2D {
+    const { W_U, b_U, W_E } = this.weights;
+    return W_U ? this.linear(x, W_U, b_U) : this.tied.logits(x, W_E);
+  }
+
+  /** The read tokens' unembedding columns (W_U's, or W_E's rows transposed) and b_U there, after the final norm. */
+  logitColumns(tokens: readonly number[]): LogitColumns {
+    checkTokens(tokens, this.config.vocabSize);
+    const { W_E, W_U, b_U } = this.weights;
+    const [W, b] = tf.tidy(() => {
+      const ids = tf.tensor1d([...tokens], 'int32');
+      const cols = (W_U ? tf.gather(W_U, ids, 1) : tf.transpose(tf.gather(W_E, ids))) as Tensor2D;
+      return [cols, b_U ? (tf.gather(b_U, ids) as Tensor1D) : undefined];
+    });
+    return columnReadout(tokens, W, b, (rows) => this.finalNorm(rows));
+  }
+
+  /** The unembedding's weights in parameters() order (W_U and b_U when the model has them). */
+  protected unembedParameters(): Tensor[] {
+    const w = this.weights;
+    return w.W_U ? [w.W_U, ...(w.b_U ? [w.b_U] : [])] : [];
+  }
+
+  dispose(): void {
+    tf.dispose(this.parameters());
+    this.tied.dispose();
+    this.transposes.dispose();
   }
 }
 

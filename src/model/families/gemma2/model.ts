@@ -17,7 +17,7 @@
 import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../../../core/tf.ts';
 import { ModelInputError } from '../../errors.ts';
 import { allHookNames, applyHook, checkIds } from '../../hooks.ts';
-import { attention, gelu, matMulFrozen, rmsNorm, rotary, softcap } from '../../layers.ts';
+import { attention, gelu, rmsNorm, rotary, softcap } from '../../layers.ts';
 import type { TokenTable } from '../../token-table.ts';
 import { checkTokens, columnReadout, Transformer } from '../../transformer.ts';
 import type { LogitColumns, ModelConfig, ResidPoint, RunOptions } from '../../types.ts';
@@ -256,10 +256,9 @@ export class Gemma2 extends Transformer<Gemma2Config> {
     return cap === null ? logits : (softcap(logits, cap) as T);
   }
 
-  /** x · W for a block weight: float32 (see matMulFrozen) or 16-bit (x · Wᵀ of the stored rows, linear16T). */
-  private linear(x: Tensor, W: Matrix): Tensor2D {
-    if (W instanceof Weight16) return linear16T(x as Tensor2D, W);
-    return matMulFrozen(x as Tensor2D, W, () => this.transposes.of(W));
+  /** x · W for a block weight: 16-bit (x · Wᵀ of the stored rows, linear16T), or float32 as in every family. */
+  protected override linear(x: Tensor, W: Matrix): Tensor2D {
+    return W instanceof Weight16 ? linear16T(x as Tensor2D, W) : super.linear(x, W);
   }
 
   /** softcap(x · Uᵀ), U the unembedding's rows (lm_head, or the tied embedding). */

@@ -11,8 +11,8 @@ import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tens
 import { ModelInputError } from '../../errors.ts';
 import { allHookNames, applyHook, checkIds } from '../../hooks.ts';
 import { attention, gelu, layerNorm, matMulFrozen } from '../../layers.ts';
-import { checkTokens, columnReadout, TiedUnembedding, Transformer } from '../../transformer.ts';
-import type { HookFn, LogitColumns, PastKV, ResidPoint, RunOptions } from '../../types.ts';
+import { LayerNormTransformer } from '../../transformer.ts';
+import type { HookFn, PastKV, ResidPoint, RunOptions } from '../../types.ts';
 
 export type { HookFn, PastKV, RunOptions };
 export { gelu, matMulFrozen, ModelInputError };
@@ -79,10 +79,9 @@ export function hookNames(nLayer: number): string[] {
   return allHookNames(nLayer, ['hook_embed', 'hook_pos_embed'], BLOCK_HOOKS, ['ln_final.hook_normalized']);
 }
 
-export class GPT2 extends Transformer<GPT2Config> {
+export class GPT2 extends LayerNormTransformer<GPT2Config> {
   readonly family = 'gpt2';
   readonly kvHooks = { k: 'attn.hook_k', v: 'attn.hook_v' };
-  private readonly tied = new TiedUnembedding();
 
   constructor(
     config: GPT2Config,
@@ -167,45 +166,10 @@ export class GPT2 extends Transformer<GPT2Config> {
     return applyHook(`${p}hook_resid_post`, x, opts) as Tensor3D;
   }
 
-  /** ln_final. */
-  finalNorm<T extends Tensor>(x: T): T {
-    return layerNorm(x, this.weights.lnf_w, this.weights.lnf_b, this.config.lnEps) as T;
-  }
-
-  /** x · W + b for a block weight (see matMulFrozen). */
-  private linear(x: Tensor, W: Tensor2D, b?: Tensor1D): Tensor2D {
-    return matMulFrozen(x as Tensor2D, W, () => this.transposes.of(W), b);
-  }
-
-  /** x · W_U + b_U, or x · W_Eᵀ for a tied unembedding. */
-  protected unembedRows(x: Tensor2D): Tensor2D {
-    const { W_U, b_U } = this.weights;
-    return W_U ? this.linear(x, W_U, b_U) : this.tied.logits(x, this.weights.W_E);
-  }
-
-  /** The read tokens' unembedding columns (W_U's, or W_E's rows transposed) and b_U there, after ln_final. */
-  logitColumns(tokens: readonly number[]): LogitColumns {
-    checkTokens(tokens, this.config.vocabSize);
-    const { W_E, W_U, b_U } = this.weights;
-    const [W, b] = tf.tidy(() => {
-      const ids = tf.tensor1d([...tokens], 'int32');
-      const cols = (W_U ? tf.gather(W_U, ids, 1) : tf.transpose(tf.gather(W_E, ids))) as Tensor2D;
-      return [cols, b_U ? (tf.gather(b_U, ids) as Tensor1D) : undefined];
-    });
-    return columnReadout(tokens, W, b, (rows) => this.finalNorm(rows));
-  }
-
   /** Every weight tensor, in a fixed order (for training and disposal). */
   parameters(): Tensor[] {
     const w = this.weights;
-    const unembed = w.W_U ? [w.W_U, ...(w.b_U ? [w.b_U] : [])] : [];
-    return [w.W_E, w.W_pos, ...w.blocks.flatMap((b) => Object.values(b) as Tensor[]), w.lnf_w, w.lnf_b, ...unembed];
-  }
-
-  dispose(): void {
-    tf.dispose(this.parameters());
-    this.tied.dispose();
-    this.transposes.dispose();
+    return [w.W_E, w.W_pos, ...w.blocks.flatMap((b) => Object.values(b) as Tensor[]), w.lnf_w, w.lnf_b, ...this.unembedParameters()];
   }
 }
 

@@ -12,9 +12,9 @@
 // cached keys and values of earlier positions are given (RunOptions.pastKV): those keys are after rotary.
 import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../../../core/tf.ts';
 import { allHookNames, applyHook, checkIds } from '../../hooks.ts';
-import { attention, gelu, geluErf, layerNorm, matMulFrozen, rotary } from '../../layers.ts';
-import { checkTokens, columnReadout, TiedUnembedding, Transformer } from '../../transformer.ts';
-import type { LogitColumns, ModelConfig, ResidPoint, RunOptions } from '../../types.ts';
+import { attention, gelu, geluErf, layerNorm, rotary } from '../../layers.ts';
+import { LayerNormTransformer } from '../../transformer.ts';
+import type { ModelConfig, ResidPoint, RunOptions } from '../../types.ts';
 
 export interface GptNeoxConfig extends ModelConfig {
   nHead: number;
@@ -85,11 +85,10 @@ export function hookNames(nLayer: number, parallel: boolean): string[] {
 const PARALLEL_POINTS: readonly ResidPoint[] = ['hook_resid_pre', 'hook_resid_post'];
 const SEQUENTIAL_POINTS: readonly ResidPoint[] = ['hook_resid_pre', 'hook_resid_mid', 'hook_resid_post'];
 
-export class GptNeox extends Transformer<GptNeoxConfig> {
+export class GptNeox extends LayerNormTransformer<GptNeoxConfig> {
   readonly family = 'gpt_neox';
   /** Keys as attention reads them: after rotary. */
   readonly kvHooks = { k: 'attn.hook_rot_k', v: 'attn.hook_v' };
-  private readonly tied = new TiedUnembedding();
 
   constructor(
     config: GptNeoxConfig,
@@ -180,45 +179,10 @@ export class GptNeox extends Transformer<GptNeoxConfig> {
     return applyHook(`${p}hook_resid_post`, x, opts) as Tensor3D;
   }
 
-  /** final_layer_norm. */
-  finalNorm<T extends Tensor>(x: T): T {
-    return layerNorm(x, this.weights.lnf_w, this.weights.lnf_b, this.config.lnEps) as T;
-  }
-
-  /** x · W + b for a frozen weight (see matMulFrozen): on wasm the backward pass multiplies by a kept Wᵀ. */
-  private linear(x: Tensor, W: Tensor2D, b?: Tensor1D): Tensor2D {
-    return matMulFrozen(x as Tensor2D, W, () => this.transposes.of(W), b);
-  }
-
-  /** x · W_U + b_U, or x · W_Eᵀ for tied embeddings. */
-  protected unembedRows(x: Tensor2D): Tensor2D {
-    const { W_U, b_U, W_E } = this.weights;
-    return W_U ? this.linear(x, W_U, b_U) : this.tied.logits(x, W_E);
-  }
-
-  /** The read tokens' unembedding columns (and b_U there), after final_layer_norm. */
-  logitColumns(tokens: readonly number[]): LogitColumns {
-    checkTokens(tokens, this.config.vocabSize);
-    const { W_E, W_U, b_U } = this.weights;
-    const [W, b] = tf.tidy(() => {
-      const ids = tf.tensor1d([...tokens], 'int32');
-      const cols = (W_U ? tf.gather(W_U, ids, 1) : tf.transpose(tf.gather(W_E, ids))) as Tensor2D;
-      return [cols, b_U ? (tf.gather(b_U, ids) as Tensor1D) : undefined];
-    });
-    return columnReadout(tokens, W, b, (rows) => this.finalNorm(rows));
-  }
-
   /** Every weight tensor, in a fixed order (for training and disposal). */
   parameters(): Tensor[] {
     const w = this.weights;
-    const unembed = w.W_U ? [w.W_U, ...(w.b_U ? [w.b_U] : [])] : [];
-    return [w.W_E, ...w.blocks.flatMap((b) => Object.values(b) as Tensor[]), w.lnf_w, w.lnf_b, ...unembed];
-  }
-
-  dispose(): void {
-    tf.dispose(this.parameters());
-    this.tied.dispose();
-    this.transposes.dispose();
+    return [w.W_E, ...w.blocks.flatMap((b) => Object.values(b) as Tensor[]), w.lnf_w, w.lnf_b, ...this.unembedParameters()];
   }
 }
 
