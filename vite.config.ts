@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Plugin } from 'vite';
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 import react from '@vitejs/plugin-react';
 import { PTHREAD_WORKER_FILE } from './src/engine/wasm-threads-config.ts';
@@ -76,10 +77,14 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts'],
     environment: 'node',
     pool: 'forks',
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
+    // A process per core (at most 4: a real-size model test holds a few GB): the suite is CPU-bound on one wasm thread
+    // per process, and vitest's default (cores − 1) leaves one of a 2-core machine's two idle. The timeouts allow for
+    // processes sharing the machine.
+    maxWorkers: Math.min(4, availableParallelism()),
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
     setupFiles: ['src/engine/node-setup.ts'],
-    // One wasm thread per test process (two run at once on a 2-core machine); node-wasm-threads.test.ts runs more.
+    // One wasm thread per test process; node-wasm-threads.test.ts runs more.
     env: { UNCLAMP_WASM_THREADS: '1' },
   },
 });

@@ -6,8 +6,8 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { expect, type Page, test } from '@playwright/test';
 import { openPlayground } from './helpers.ts';
 
-const STEPS = Number(process.env.E2E_SOAK_STEPS ?? 200);
-const CYCLES = Number(process.env.E2E_SOAK_CYCLES ?? 10);
+const STEPS = Number(process.env.E2E_SOAK_STEPS ?? 120);
+const CYCLES = Number(process.env.E2E_SOAK_CYCLES ?? 6);
 const OUT = process.env.E2E_OUTPUT ?? 'test-results';
 
 interface Reading {

@@ -52,7 +52,7 @@ ${s.backend} backend), then ${s.cycles} start/reset cycles from the keyboard (ea
 reset), with what the engine worker holds read from the page's memory readout (\`data-tensors\`, \`data-bytes\`)
 and the page's own JS heap. While the run goes and over the cycles, tensor count and bytes must not change
 (\`e2e/soak.spec.ts\` fails otherwise); a finished run holds one tensor more until the next run or reset. CI runs
-the short form (200 steps, 10 cycles) in \`npm test\`.
+the short form (120 steps, 6 cycles) in \`npm test\`.
 
 | phase | step / cycle | tensors | tensor bytes | page JS heap MB |
 | --- | ---: | ---: | ---: | ---: |

@@ -9,6 +9,7 @@ import { loadBuiltinModel, loadBuiltinSae, readModelIndex, type BuiltinModel, ty
 import { BUILTIN_SCENARIO_IDS } from '../scenarios/catalog.ts';
 import { loadScenario } from '../scenarios/load.ts';
 import { createSite, defaultDefence } from '../scenarios/run.ts';
+import { initNodeBackend } from '../engine/node-backend.ts';
 import { FAMILIES, heldOutSet } from './generate.ts';
 import { accuracyByFamily, batchIds } from './evaluate.ts';
 
@@ -19,6 +20,8 @@ const read = async (p: string) => new Uint8Array(readFileSync(path.join(publicDi
 let index: ModelIndexEntry[];
 let builtin: BuiltinModel;
 beforeAll(async () => {
+  // On wasm, not the suite's default cpu backend: the same checks (thresholds, not exact figures) several times faster.
+  await initNodeBackend('wasm');
   index = await readModelIndex(read);
   builtin = await loadBuiltinModel(read);
 });
