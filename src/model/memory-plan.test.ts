@@ -212,6 +212,22 @@ describe('planRun', () => {
     expect(item(gen, 'the whole unembedding')).toBe(50304 * 512 * 4 + 50304 * 4);
   });
 
+  it("the unembedding is folded at load only where the family folds it: GPT-2's, not Gemma-2's tied embedding", () => {
+    const folding = (p: ReturnType<typeof planRun>) => p.device.items.find((i) => i.what.startsWith('processing the whole unembedding'));
+    expect(folding(planRun(GPT2, PAPER_IOI))?.bytes).toBe(2 * 50257 * 768 * 4);
+    const gemma = planRun(GEMMA, {
+      backend: 'webgpu',
+      hookLayer: 11,
+      hookPoint: 'hook_resid_post',
+      prompts: 24,
+      tokens: 40,
+      sae: { dIn: 2304, dSae: 16384, threshold: true },
+    });
+    expect(folding(gemma)).toBeUndefined();
+    // Its tied unembedding stays the embedding: the SAE check reads W_E's 256,000 rows, kept in bfloat16.
+    expect(item(gemma, 'the whole unembedding, for the SAE check')).toBe(256000 * 2304 * 2);
+  });
+
   it('a hook at hook_resid_post holds the layers after it', () => {
     const plan = planRun(PYTHIA, { ...PAPER_IOI, hookLayer: 5, hookPoint: 'hook_resid_post', sae: { dIn: 512, dSae: 4096 } });
     expect(plan.onwardLayers).toBe(0);

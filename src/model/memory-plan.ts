@@ -42,6 +42,7 @@
 // GPT-2 measured: 48·d + 8.5·d_mlp + 13·H·T a row, + 2·T·Hkv·hd + 8·d a prompt whose step starts after a cached
 // prefix):
 //   load        one layer processed as it arrives, 3 · block · w; the whole unembedding folded, 2·V·d·w, when needed
+//               and the family folds it (foldsUnembedding: GPT-2, Pythia; Gemma-2 keeps its final norm)
 //   step        ℓ · (N·(T − from) · perRow + N · perPrompt) · 4
 //   attribution the feature attribution's backward pass, ℓ · N·(T − attributionFrom) · perRow · 4 (+ perPrompt),
 //               attributionFrom = from by default: the onward form, as a real-model scenario computes it
@@ -119,6 +120,11 @@ export interface ModelShape {
   /** Norms per block (GPT-2, Pythia 2; Gemma-2 4), each with a bias (LayerNorm) or not (RMSNorm). */
   normsPerBlock: number;
   normBias: boolean;
+  /**
+   * TransformerLens processing folds the final norm into the unembedding, which becomes a matrix of the model's own
+   * (GPT-2, Pythia); false: the final norm keeps its scale and a tied unembedding stays the embedding (Gemma-2).
+   */
+  foldsUnembedding: boolean;
 }
 
 export interface SaeShape {
@@ -406,7 +412,8 @@ export function planRun(m: ModelShape, shape: RunShape): MemoryPlan {
   const vectorValues = params.perBlock - matrixValues;
   const blockBytes = matrixValues * w + vectorValues * F32;
   const fullUnembed = run.view !== 'readout';
-  const ownUnembed = !m.tied || run.processing === 'transformer-lens';
+  const foldedUnembed = run.processing === 'transformer-lens' && m.foldsUnembedding;
+  const ownUnembed = !m.tied || foldedUnembed;
   const items: PlanItem[] = [];
   const add = (what: string, bytes: number, phase: PlanItem['phase'] = 'resident') => {
     if (bytes > 0) items.push({ what, bytes, phase });
@@ -420,7 +427,7 @@ export function planRun(m: ModelShape, shape: RunShape): MemoryPlan {
   if (!(fullUnembed && !ownUnembed)) add(`embedding rows of ${embedRows.toLocaleString('en-US')} tokens`, Math.min(embedRows, V) * d * w);
   if (m.learnedPositions) add(`position embeddings of ${T + run.generateTokens} positions`, (T + run.generateTokens) * d * F32);
   add('final norm', params.finalNorm * F32);
-  const unembedFull = V * d * w + (run.processing === 'transformer-lens' && m.normBias ? V * F32 : 0);
+  const unembedFull = V * d * w + (foldedUnembed && m.normBias ? V * F32 : 0);
   if (fullUnembed)
     add(
       `the whole unembedding (${V.toLocaleString('en-US')} columns) for ${run.view === 'generate' ? 'generation' : 'the next-token view'}`,
@@ -448,10 +455,10 @@ export function planRun(m: ModelShape, shape: RunShape): MemoryPlan {
   const acts = ACTIVATION_FLOATS[m.family] ?? ACTIVATION_FLOATS.gpt2;
   const stepRows = T - run.from;
   // Loading: one layer at a time, processed (folded and centred) as it arrives: the layer and two processed copies;
-  // and the unembedding, when all of it is needed, folded in place step by step (two [d, V] at once).
+  // and the unembedding, when all of it is needed and the family folds it, folded step by step (two [d, V] at once).
   if (run.processing === 'transformer-lens')
     add('processing one layer as it loads (the layer and two processed copies)', 3 * blockBytes, 'load');
-  if (fullUnembed || run.saeCheck) add('processing the whole unembedding (two copies at once)', 2 * V * d * w, 'load');
+  if (foldedUnembed && (fullUnembed || run.saeCheck)) add('processing the whole unembedding (two copies at once)', 2 * V * d * w, 'load');
   add(
     `activations kept for the backward pass: ${N} prompts × ${stepRows} position${stepRows > 1 ? 's' : ''} × ${onward} layers`,
     onward * (N * stepRows * acts.perRow(m, T) + (run.from > 0 ? N * acts.perPrompt(m, T) : 0)) * F32,

@@ -143,6 +143,7 @@ export const gemma2FamilyConfig: FamilyConfig<Gemma2Config> = {
       biases: false,
       normsPerBlock: 4,
       normBias: false,
+      foldsUnembedding: false,
     };
   },
   tokenizer(files, config, _raw, source) {

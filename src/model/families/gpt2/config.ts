@@ -108,6 +108,7 @@ export const gpt2FamilyConfig: FamilyConfig<GPT2Config> = {
     biases: true,
     normsPerBlock: 2,
     normBias: true,
+    foldsUnembedding: true,
   }),
   tokenizer: (files, _config, raw) => gpt2Tokenizer(files.tokenizerJson, raw as HfConfig),
 };

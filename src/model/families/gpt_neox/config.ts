@@ -110,6 +110,7 @@ export const gptNeoxFamilyConfig: FamilyConfig<GptNeoxConfig> = {
     biases: true,
     normsPerBlock: 2,
     normBias: true,
+    foldsUnembedding: true,
   }),
   tokenizer(files, config, _raw, source) {
     if (files.tokenizerJson === undefined)
