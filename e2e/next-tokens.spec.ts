@@ -13,7 +13,9 @@ async function accessible(page: Page) {
 
 // The views are the page's, not the backend's: the fallback and phone projects run them (the WebGPU engine's own
 // tests are engine, playground, parity and reliability).
-test.beforeEach(({ browserName }, info) => test.skip(browserName !== 'chromium' || info.project.name === 'webgpu', 'fallback and phone projects'));
+test.beforeEach(({ browserName }, info) =>
+  test.skip(browserName !== 'chromium' || info.project.name === 'webgpu', 'fallback and phone projects'),
+);
 
 test.describe('next tokens', () => {
   test('base, defended and recovered side by side; stepping the run moves the recovered column', async ({ page }, info) => {

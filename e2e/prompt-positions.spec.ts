@@ -24,7 +24,10 @@ async function exported(page: Page): Promise<Record<string, unknown>[]> {
 }
 
 test.beforeEach(({ browserName }, info) =>
-  test.skip(browserName !== 'chromium' || info.project.name === 'webgpu', 'the editor does not depend on the backend: fallback and phone projects'),
+  test.skip(
+    browserName !== 'chromium' || info.project.name === 'webgpu',
+    'the editor does not depend on the backend: fallback and phone projects',
+  ),
 );
 
 test('click tokens to place δ and the read-out; the marks, the problems and the exported JSONL follow', async ({ page }, info) => {
