@@ -20,6 +20,24 @@ export function parseResidHook(
 }
 
 /** Every hook name of an n-layer model: `outer` before the blocks, `block` per block, `after` at the end. */
+/**
+ * A rotary attention sublayer's hooks in forward order, from the block's input to its output (Gemma-2, GPT-NeoX;
+ * TransformerLens's names: q and k before and after rotary, the scores, the pattern, z).
+ */
+export const ROTARY_ATTENTION_HOOKS = [
+  'hook_resid_pre',
+  'ln1.hook_normalized',
+  'attn.hook_q',
+  'attn.hook_k',
+  'attn.hook_v',
+  'attn.hook_rot_q',
+  'attn.hook_rot_k',
+  'attn.hook_attn_scores',
+  'attn.hook_pattern',
+  'attn.hook_z',
+  'hook_attn_out',
+] as const;
+
 export function allHookNames(nLayer: number, outer: string[], block: string[], after: string[]): string[] {
   const names = [...outer];
   for (let i = 0; i < nLayer; i++) names.push(...block.map((h) => `blocks.${i}.${h}`));

@@ -16,7 +16,8 @@
 // the rotated keys, so a run from the hook onward over them rotates its own positions from the cached length on.
 import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../../../core/tf.ts';
 import { ModelInputError } from '../../errors.ts';
-import { allHookNames, applyHook, checkIds } from '../../hooks.ts';
+import { allHookNames, ROTARY_ATTENTION_HOOKS } from '../../hook-names.ts';
+import { applyHook, checkIds } from '../../hooks.ts';
 import { attention, gelu, rmsNorm, rotary, softcap } from '../../layers.ts';
 import type { TokenTable } from '../../token-table.ts';
 import { checkTokens, columnReadout, Transformer } from '../../transformer.ts';
@@ -85,17 +86,7 @@ export interface Gemma2Weights {
 }
 
 const BLOCK_HOOKS = [
-  'hook_resid_pre',
-  'ln1.hook_normalized',
-  'attn.hook_q',
-  'attn.hook_k',
-  'attn.hook_v',
-  'attn.hook_rot_q',
-  'attn.hook_rot_k',
-  'attn.hook_attn_scores',
-  'attn.hook_pattern',
-  'attn.hook_z',
-  'hook_attn_out',
+  ...ROTARY_ATTENTION_HOOKS,
   'hook_resid_mid',
   'ln2.hook_normalized',
   'mlp.hook_pre',

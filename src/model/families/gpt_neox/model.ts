@@ -11,7 +11,8 @@
 // A parallel block has no hook_resid_mid (as in TransformerLens). Queries and keys run from position T_past when
 // cached keys and values of earlier positions are given (RunOptions.pastKV): those keys are after rotary.
 import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../../../core/tf.ts';
-import { allHookNames, applyHook, checkIds } from '../../hooks.ts';
+import { allHookNames, ROTARY_ATTENTION_HOOKS } from '../../hook-names.ts';
+import { applyHook, checkIds } from '../../hooks.ts';
 import { attention, gelu, geluErf, layerNorm, rotary } from '../../layers.ts';
 import { LayerNormTransformer } from '../../transformer.ts';
 import type { ModelConfig, ResidPoint, RunOptions } from '../../types.ts';
@@ -61,24 +62,11 @@ export interface GptNeoxWeights {
   b_U?: Tensor1D;
 }
 
-const ATTN_HOOKS = [
-  'hook_resid_pre',
-  'ln1.hook_normalized',
-  'attn.hook_q',
-  'attn.hook_k',
-  'attn.hook_v',
-  'attn.hook_rot_q',
-  'attn.hook_rot_k',
-  'attn.hook_attn_scores',
-  'attn.hook_pattern',
-  'attn.hook_z',
-  'hook_attn_out',
-];
 const MLP_HOOKS = ['ln2.hook_normalized', 'mlp.hook_pre', 'mlp.hook_post', 'hook_mlp_out', 'hook_resid_post'];
 
 /** Every hook point of an n-layer model, in the order the forward pass reaches them. */
 export function hookNames(nLayer: number, parallel: boolean): string[] {
-  const block = parallel ? [...ATTN_HOOKS, ...MLP_HOOKS] : [...ATTN_HOOKS, 'hook_resid_mid', ...MLP_HOOKS];
+  const block = parallel ? [...ROTARY_ATTENTION_HOOKS, ...MLP_HOOKS] : [...ROTARY_ATTENTION_HOOKS, 'hook_resid_mid', ...MLP_HOOKS];
   return allHookNames(nLayer, ['hook_embed'], block, ['ln_final.hook_normalized']);
 }
 
