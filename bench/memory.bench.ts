@@ -8,19 +8,25 @@
 //        b  `unclamp run --scenario paper-ioi --model DIR --sae DIR` at GPT-2 small's real size (random weights and a
 //           random 24,576-feature SAE at blocks.4.hook_resid_pre, written under os.tmpdir() by bench/memory-fixtures.ts)
 //        b8 the same on 8 prompts (--n 8), c8 the same on the cpu backend (--backend cpu --n 8: the wasm heap's part)
+//        p  `unclamp run --prompts` at pythia-70m-deduped's real size (random float16 weights, a random 32,768-feature
+//           SAE at blocks.3.hook_resid_post, 64 prompts)
 // --ceiling: how large a tensor, and how many 256 MiB tensors, TF.js's wasm backend accepts (in child processes).
 // --calibrate: the tensor bytes a GPT-2 layer holds at the height of a backward pass, per row (the whole residual)
 //   and per prompt (one row after a cached prefix), on wasm, against ACTIVATION_FLOATS.gpt2 in src/model/memory-plan.ts:
 //   d_model 768 at 15 and 30 tokens, 512 at 15, and 512 with MLPs of 2 and 8 × d_model (the d_mlp slope).
 // The machine's other work changes the times, not the memory: run one case at a time (the script does).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { ACTIVATION_FLOATS, formatBytes, planRun, type RunShape } from '../src/model/memory-plan.ts';
 import { MODEL_SHAPES } from '../src/model/published.ts';
+import { mulberry32, normals } from '../src/core/rng.ts';
+import { writeSaeLensFolder } from '../src/io/saelens.ts';
+import { PUBLISHED_CONFIGS } from '../src/model/published.ts';
+import { NEOX_SIZES, neoxCheckpoint } from './families.ts';
 import { writeGpt2SmallFolders } from './memory-fixtures.ts';
 
 const { values } = parseArgs({
@@ -324,7 +330,63 @@ const cases: Record<string, () => CaseSpec> = {
   b: () => paperIoi('b: paper-ioi, GPT-2 small size, wasm, 64 prompts', []),
   b8: () => paperIoi('b8: paper-ioi, GPT-2 small size, wasm, 8 prompts', ['--n', '8'], 8),
   c8: () => paperIoi('c8: paper-ioi, GPT-2 small size, cpu backend, 8 prompts', ['--backend', 'cpu', '--n', '8'], 8, 'cpu'),
+  p: () => pythia('p: run --prompts, pythia-70m-deduped size (float16), 32,768-feature SAE at blocks.3.hook_resid_post, wasm, 64 prompts'),
 };
+
+/**
+ * A pythia-70m-deduped-sized folder (its published config.json, random float16 weights: bench/families.ts's
+ * neoxCheckpoint), the tiny GPT-NeoX fixture's tokenizer standing in (only its size is checked against vocab_size),
+ * a random SAELens SAE of SAELens's Pythia residual SAEs' shape, and 64 prompts, under os.tmpdir().
+ */
+function pythia(name: string): CaseSpec {
+  const dir = path.join(os.tmpdir(), 'unclamp-memory-fixtures', 'pythia-70m-deduped-random');
+  const saeDir = path.join(os.tmpdir(), 'unclamp-memory-fixtures', 'pythia-sae-32768-blocks.3.hook_resid_post');
+  const prompts = path.join(os.tmpdir(), 'unclamp-memory-fixtures', 'pythia-prompts.jsonl');
+  const { config } = NEOX_SIZES.real;
+  if (!existsSync(path.join(dir, 'model.safetensors'))) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'config.json'), `${JSON.stringify(PUBLISHED_CONFIGS['pythia-70m-deduped'], null, 2)}\n`);
+    const tiny = path.join(ROOT, 'src/model/__fixtures__/tiny-neox');
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(path.join(tiny, f), path.join(dir, f));
+    writeFileSync(path.join(dir, 'model.safetensors'), neoxCheckpoint(config, 1));
+  }
+  if (!existsSync(path.join(saeDir, 'sae_weights.safetensors'))) {
+    mkdirSync(saeDir, { recursive: true });
+    const [d, m] = [config.dModel, 32768];
+    const rand = mulberry32(2);
+    const sae = writeSaeLensFolder(
+      {
+        architecture: 'standard',
+        dIn: d,
+        dSae: m,
+        applyBDecToInput: true,
+        normalizeActivations: 'none',
+        centerInput: false,
+        hookName: 'blocks.3.hook_resid_post',
+      },
+      {
+        W_enc: normals(rand, d * m).map((x) => x / Math.sqrt(d)),
+        b_enc: new Float32Array(m),
+        W_dec: normals(rand, m * d).map((x) => x / Math.sqrt(m)),
+        b_dec: new Float32Array(d),
+      },
+    );
+    writeFileSync(path.join(saeDir, 'cfg.json'), sae.cfgJson);
+    writeFileSync(path.join(saeDir, 'sae_weights.safetensors'), sae.weights);
+  }
+  const lines = [
+    ['The cat sat on the', ' mat', ' cat'],
+    ['The dog ran', ' home', ' away'],
+    ['When Mary and John went to the store, John gave', ' Mary', ' John'],
+  ];
+  writeFileSync(
+    prompts,
+    Array.from({ length: 64 }, (_, i) => lines[i % 3])
+      .map(([prompt, target, contrast]) => `${JSON.stringify({ prompt, target, contrast })}\n`)
+      .join(''),
+  );
+  return { name, args: ['--model', dir, '--sae', saeDir, '--prompts', prompts, '--steps', steps] };
+}
 
 function paperIoi(name: string, extra: string[], prompts = 64, backend: 'wasm' | 'cpu' = 'wasm'): CaseSpec {
   const f = writeGpt2SmallFolders();
@@ -359,7 +421,7 @@ if (values.ceiling) results.ceiling = ceiling();
 if (values.calibrate) results.calibration = calibrate();
 for (const id of values.cases!.split(',').filter(Boolean)) {
   const spec = cases[id]?.();
-  if (!spec) throw new Error(`unknown case ${id} (a, b, b8, c8)`);
+  if (!spec) throw new Error(`unknown case ${id} (a, b, b8, c8, p)`);
   console.log(`\n${spec.name}\n  unclamp run ${spec.args.join(' ')}`);
   const load0 = os.loadavg()[0];
   const { probe, wallS, stdout } = runCli(spec.name, spec.args);
@@ -392,7 +454,6 @@ for (const id of values.cases!.split(',').filter(Boolean)) {
   };
 }
 if (values.out) {
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(values.out, `${JSON.stringify(results, null, 1)}\n`);
   console.log(`\nwrote ${values.out}`);
 }
