@@ -57,7 +57,7 @@ test('Gemma-2 (sharded BF16, tokenizer.json, chat-capable) with a Gemma Scope SA
   const info16 = page.getByTestId('scenario-info');
   await expect(info16).toContainText('d = 32');
   // The SAE reads blocks.1.hook_resid_post: the run keeps layer 2 on; WebGPU keeps the weights in 16 bits.
-  await expect(info16).toContainText('Gemma-2, TransformerLens-processed weights; layers 2–2 kept');
+  await expect(info16).toContainText('Gemma-2, TransformerLens-processed weights; layer 2 kept');
   await expect(info16).toContainText('bfloat16 weights kept in 16 bits on the device');
   await expect(page.getByTestId('sae-check')).toContainText(/L0 [\d.]+, explained variance/);
   const here = await runAndRead(page);

@@ -45,6 +45,9 @@ export function previewValue(value: unknown, max = 80): string {
 }
 
 /** A byte count for people: "512 B", "37 kB", "1.4 MB", "2.1 GB" (binary multiples, as download sizes are read). */
+/** A span of a model's layers: "layer 4", or "layers 4–11". */
+export const layerRange = (a: number, b: number): string => (a === b ? `layer ${a}` : `layers ${a}–${b}`);
+
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n) || n < 0) return '–';
   if (n < 1024) return `${n} B`;

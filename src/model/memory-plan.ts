@@ -13,7 +13,7 @@
 //   whatRunsWhere(m, run, host) → one row per backend Node could use (WebGPU through Dawn when an adapter was found,
 //       wasm, cpu): its ceiling, the plan's figures and checkFits' verdict — plain data the CLI can print
 //   probeNodeHost(deps) → NodeHost: RAM (os.totalmem, os.freemem, process.constrainedMemory) and a Dawn adapter's
-//       limits, from what the caller passes in (this module imports nothing)
+//       limits, from what the caller passes in (this module imports no Node or browser API)
 //   the published models' shapes (GPT-2 small, gemma-2-2b, pythia-70m-deduped): published.ts's MODEL_SHAPES
 //
 // Formulas (values; × bytes per value below). d = dModel, H = nHead, Hkv = nKvHeads, hd = headDim, F = dMlp,
@@ -87,6 +87,7 @@
 //   host     a browser reports no tab memory either (see webgpu). Node: os.totalmem() (or process.constrainedMemory() in a container) is a hard limit, os.freemem()
 //            (MemAvailable) a warning; Node's fs.readFileSync refuses files over 2 GiB (ERR_FS_FILE_TOO_LARGE), so the
 //            'whole-file' loader cannot read such a shard at all.
+import { layerRange } from '../core/format.ts';
 
 export type Backend = 'wasm' | 'webgpu' | 'webgl' | 'cpu';
 export type ResidPoint = 'hook_resid_pre' | 'hook_resid_mid' | 'hook_resid_post';
@@ -370,8 +371,6 @@ export function formatLimit(bytes: number): string {
   if (Number.isInteger(mib)) return `${formatBytes(bytes)} (${mib} MiB)`;
   return formatBytes(bytes);
 }
-
-const layerRange = (a: number, b: number) => (a === b ? `layer ${a}` : `layers ${a}–${b}`);
 
 /** What a run needs (see the file's head for every formula). */
 export function planRun(m: ModelShape, shape: RunShape): MemoryPlan {

@@ -14,6 +14,7 @@
 //   logits = softcap(RMSNorm_final(x) · W_Eᵀ)                  ln_final.hook_normalized (tied; or an own lm_head)
 // Every RMSNorm scale is the stored weight plus one (added when loading). The cached keys of a layer (kvHooks) are
 // the rotated keys, so a run from the hook onward over them rotates its own positions from the cached length on.
+import { layerRange } from '../../../core/format.ts';
 import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../../../core/tf.ts';
 import { ModelInputError } from '../../errors.ts';
 import { allHookNames, ROTARY_ATTENTION_HOOKS } from '../../hook-names.ts';
@@ -133,7 +134,7 @@ export class Gemma2 extends Transformer<Gemma2Config> {
     const { blocks, embedding } = this.weights;
     const first = blocks.findIndex((b) => b !== null);
     const parts: string[] = [];
-    if (first > 0) parts.push(`layers ${first}–${this.config.nLayer - 1} kept (the earlier ones streamed once)`);
+    if (first > 0) parts.push(`${layerRange(first, this.config.nLayer - 1)} kept (the earlier ones streamed once)`);
     const W = blocks[first]?.W_qkv;
     if (W instanceof Weight16) parts.push(`${W.dtype} weights kept in 16 bits on the device`);
     if (!embedding.isWhole) parts.push(`${embedding.keptTokens} of ${this.config.vocabSize} token rows`);
