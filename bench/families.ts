@@ -113,13 +113,16 @@ const randomIds = (rand: () => number, n: number, t: number, vocab: number) =>
 
 export type GemmaSize = 'full' | 'reduced' | 'tiny';
 
-export interface GemmaShape {
-  config: Gemma2Config;
+/** A family's bench model: its config, the SAE's layer (at hook_resid_post), the SAE's width and the defended features. */
+export interface StepShape<C> {
+  config: C;
   hookLayer: number;
   dSae: number;
   /** Defended features. */
   s: number;
 }
+
+export type GemmaShape = StepShape<Gemma2Config>;
 
 /** gemma-2-2b's published config.json with some fields changed, as the family's config.ts reads it. */
 const gemmaConfig = (overrides: HfConfig = {}) => publishedConfig('gemma-2-2b', overrides).config as Gemma2Config;
@@ -161,7 +164,8 @@ export const GEMMA_SIZES: Record<GemmaSize, GemmaShape> = {
   },
 };
 
-export const gemmaHook = (shape: GemmaShape) => `blocks.${shape.hookLayer}.hook_resid_post`;
+/** The SAE's hook of a bench model: Gemma Scope's and SAELens's Pythia SAEs read hook_resid_post. */
+export const stepHook = (shape: StepShape<unknown>) => `blocks.${shape.hookLayer}.hook_resid_post`;
 
 export interface GemmaStepOptions {
   size: GemmaSize;
@@ -194,7 +198,7 @@ export function gemmaCase(size: GemmaSize, n: number, t: number): string {
   const c = GEMMA_SIZES[size].config;
   const shape =
     size === 'full' ? 'gemma-2-2b' : `gemma-2-2b-shaped (${size}: d ${c.dModel}, ${c.nLayer} layers, MLP ${c.dMlp}, V ${c.vocabSize})`;
-  return `${shape} step at ${gemmaHook(GEMMA_SIZES[size])}, ${n}×${t}`;
+  return `${shape} step at ${stepHook(GEMMA_SIZES[size])}, ${n}×${t}`;
 }
 
 const INIT_STD = 0.02;
@@ -535,7 +539,7 @@ export async function buildGemmaCase(host: BenchHost, o: GemmaStepOptions): Prom
   const ids = randomIds(rand, o.n, o.t, c.vocabSize);
   const terms = logitDiffTerms(rand, o.n, c.vocabSize);
   const tokens = distinct([...ids.flat(), ...terms.flat().map(([tok]) => tok)]);
-  const hook = gemmaHook(shape);
+  const hook = stepHook(shape);
   host.progress(`level d: building ${gemmaCase(o.size, o.n, o.t)} (${w16 ? 'bfloat16' : 'float32'} weights)`);
   const t0 = performance.now();
   const model = randomGemmaModel(c, { seed, w16, firstLayer: hookLayer + 1, tokens });
@@ -622,12 +626,7 @@ export async function benchGemmaStep(host: BenchHost, o: GemmaStepOptions, recor
 
 export type NeoxSize = 'real' | 'tiny';
 
-export interface NeoxShape {
-  config: GptNeoxConfig;
-  hookLayer: number;
-  dSae: number;
-  s: number;
-}
+export type NeoxShape = StepShape<GptNeoxConfig>;
 
 /** pythia-70m-deduped's published config.json with some fields changed, as the family's config.ts reads it. */
 const neoxConfig = (overrides: HfConfig = {}) => publishedConfig('pythia-70m-deduped', overrides).config as GptNeoxConfig;
@@ -648,12 +647,10 @@ export const NEOX_SIZES: Record<NeoxSize, NeoxShape> = {
   },
 };
 
-export const neoxHook = (shape: NeoxShape) => `blocks.${shape.hookLayer}.hook_resid_post`;
-
 export function neoxCase(size: NeoxSize, n: number, t: number): string {
   const c = NEOX_SIZES[size].config;
   const shape = size === 'real' ? 'pythia-70m-deduped-shaped' : `pythia-shaped (tiny: d ${c.dModel}, ${c.nLayer} layers)`;
-  return `${shape} step at ${neoxHook(NEOX_SIZES[size])}, ${n}×${t}`;
+  return `${shape} step at ${stepHook(NEOX_SIZES[size])}, ${n}×${t}`;
 }
 
 export interface NeoxStepOptions {
@@ -796,7 +793,7 @@ export async function loadNeox(config: GptNeoxConfig, weights: Uint8Array): Prom
 export function buildNeoxCase(model: LanguageModel, o: NeoxStepOptions, data: NeoxCaseData): StepCase {
   const shape = NEOX_SIZES[o.size];
   const { config: c, hookLayer, dSae } = shape;
-  const hook = neoxHook(shape);
+  const hook = stepHook(shape);
   const chunks: Tensor3D[] = [];
   for (let i = 0; i < data.ids.length; i += 16) chunks.push(tf.tidy(() => model.runToHook(data.ids.slice(i, i + 16), hook)));
   const h = chunks.length === 1 ? chunks[0] : (tf.concat(chunks, 0) as Tensor3D);

@@ -13,7 +13,7 @@ const ACTIVATIONS: Record<string, GptNeoxConfig['act']> = {
   gelu_fast: 'tanh',
 };
 
-/** GptNeoxConfig from config.json's fields, refusing settings that change the arithmetic in ways not implemented. */
+/** GptNeoxConfig from config.json's fields, refusing settings whose arithmetic this family does not compute (e.g. rope_scaling). */
 export function gptNeoxConfig(raw: HfConfig, source: string): GptNeoxConfig {
   const f = configFields(raw, source);
   const show = (v: unknown) => JSON.stringify(v) ?? String(v);
