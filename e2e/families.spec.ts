@@ -6,7 +6,7 @@
 // where the weights are widened to float32.
 import { type APIRequestContext, expect, type Page, test } from '@playwright/test';
 import { FAMILY_PROMPTS, FAMILY_REPOS } from '../scripts/fixtures/hub-fixtures.ts';
-import { screenshot } from './helpers.ts';
+import { chooseHubSources, screenshot } from './helpers.ts';
 
 const HUB = process.env.E2E_HUB_URL!;
 const control = async (request: APIRequestContext, q: string) => expect((await request.get(`${HUB}/_fake/${q}`)).ok()).toBe(true);
@@ -23,13 +23,7 @@ async function loadFamily(page: Page, query: string, model: string, sae: string)
   await page.getByText('Hub settings').click();
   await page.getByTestId('hub-endpoint').fill(HUB);
   await page.getByTestId('hub-endpoint').blur();
-  await page.getByTestId('model-repo').fill(model);
-  await page.getByRole('radio', { name: 'A Hub folder' }).check();
-  await page.getByTestId('sae-ref').fill(sae);
-  await page.getByRole('radio', { name: /My prompts/ }).check();
-  await page
-    .getByTestId('prompts-file')
-    .setInputFiles({ name: 'family.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(FAMILY_PROMPTS) });
+  await chooseHubSources(page, model, sae, FAMILY_PROMPTS, 'family.jsonl');
   await page.getByTestId('model-load').click();
   await expect(page.getByTestId('defence')).toContainText(/flips \d+ of 3 samples/, { timeout: 180_000 });
 }

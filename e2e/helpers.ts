@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { expect, type Page } from '@playwright/test';
+import { FIXTURE_PROMPTS } from '../scripts/fixtures/hub-fixtures.ts';
 
 /** Open the playground on a configuration (URL hash) and wait until the clamp has been applied. */
 export async function openPlayground(page: Page, hash = '#s=probe-example&n=30&lr=0.05&b=2'): Promise<void> {
@@ -24,3 +25,21 @@ export function recordFigure(name: string, figure: Record<string, unknown>): voi
 /** The step the run-status line shows. */
 export const statusStep = async (page: Page) =>
   Number(/step (\d+)/.exec((await page.getByTestId('run-status').textContent()) ?? '')?.[1] ?? -1);
+
+/**
+ * In the model panel: a Hub model repository, an SAE as a Hub folder, and a prompt set chosen as a file (JSON lines);
+ * the prompts default to the fake Hub's fixture set (scripts/fixtures/hub-fixtures.ts FIXTURE_PROMPTS).
+ */
+export async function chooseHubSources(
+  page: Page,
+  model: string,
+  sae: string,
+  prompts = FIXTURE_PROMPTS,
+  file = 'names.jsonl',
+): Promise<void> {
+  await page.getByTestId('model-repo').fill(model);
+  await page.getByRole('radio', { name: 'A Hub folder' }).check();
+  await page.getByTestId('sae-ref').fill(sae);
+  await page.getByRole('radio', { name: /My prompts/ }).check();
+  await page.getByTestId('prompts-file').setInputFiles({ name: file, mimeType: 'application/jsonl', buffer: Buffer.from(prompts) });
+}

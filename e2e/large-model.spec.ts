@@ -6,8 +6,8 @@
 // load times (and writes them to figures/large-model.json). One project (fallback, on ?backend=wasm): storage does
 // not depend on the backend.
 import { type APIRequestContext, expect, type Page, test } from '@playwright/test';
-import { FIXTURE_PROMPTS, FIXTURE_REPOS } from '../scripts/fixtures/hub-fixtures.ts';
-import { recordFigure, screenshot } from './helpers.ts';
+import { FIXTURE_REPOS } from '../scripts/fixtures/hub-fixtures.ts';
+import { chooseHubSources, recordFigure, screenshot } from './helpers.ts';
 
 const HUB = process.env.E2E_HUB_URL!;
 const WEIGHTS = `/${FIXTURE_REPOS.smallModel}/resolve/main/model.safetensors`;
@@ -38,13 +38,7 @@ test("GPT-2 small's 548 MB is downloaded once into the browser's storage, and a 
   await page.getByText('Hub settings').click();
   await page.getByTestId('hub-endpoint').fill(HUB);
   await page.getByTestId('hub-endpoint').blur();
-  await page.getByTestId('model-repo').fill(FIXTURE_REPOS.smallModel);
-  await page.getByRole('radio', { name: 'A Hub folder' }).check();
-  await page.getByTestId('sae-ref').fill(FIXTURE_REPOS.smallSae);
-  await page.getByRole('radio', { name: /My prompts/ }).check();
-  await page
-    .getByTestId('prompts-file')
-    .setInputFiles({ name: 'names.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(FIXTURE_PROMPTS) });
+  await chooseHubSources(page, FIXTURE_REPOS.smallModel, FIXTURE_REPOS.smallSae);
 
   const weightsRow = page.getByTestId('download').filter({ hasText: 'model.safetensors' });
   const start = Date.now();

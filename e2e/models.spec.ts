@@ -5,8 +5,8 @@
 // a header only, clearing the cache, and the paper's IOI preset in one click (the fake Hub serves a tiny stand-in at
 // the paper's paths).
 import { type APIRequestContext, expect, type Page, test } from '@playwright/test';
-import { FIXTURE_PROMPTS, FIXTURE_REPOS } from '../scripts/fixtures/hub-fixtures.ts';
-import { screenshot } from './helpers.ts';
+import { FIXTURE_REPOS } from '../scripts/fixtures/hub-fixtures.ts';
+import { chooseHubSources, screenshot } from './helpers.ts';
 
 const HUB = process.env.E2E_HUB_URL!;
 const WEIGHTS = `/${FIXTURE_REPOS.model}/resolve/main/model.safetensors`;
@@ -39,16 +39,6 @@ async function openModels(page: Page, scenario = 'prompts'): Promise<void> {
   await page.getByTestId('hub-endpoint').blur();
 }
 
-async function chooseSources(page: Page, model: string, sae: string): Promise<void> {
-  await page.getByTestId('model-repo').fill(model);
-  await page.getByRole('radio', { name: 'A Hub folder' }).check();
-  await page.getByTestId('sae-ref').fill(sae);
-  await page.getByRole('radio', { name: /My prompts/ }).check();
-  await page
-    .getByTestId('prompts-file')
-    .setInputFiles({ name: 'names.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(FIXTURE_PROMPTS) });
-}
-
 const loaded = (page: Page) => expect(page.getByTestId('defence')).toContainText(/flips \d+ of 4 samples/, { timeout: 90_000 });
 const alert = (page: Page) => page.getByRole('alert');
 
@@ -62,7 +52,7 @@ test('downloads a model, an SAE and prompts with progress; a reload comes from t
     if (/^https?:/.test(r.url())) origins.add(new URL(r.url()).origin);
   });
   await openModels(page);
-  await chooseSources(page, FIXTURE_REPOS.model, FIXTURE_REPOS.sae);
+  await chooseHubSources(page, FIXTURE_REPOS.model, FIXTURE_REPOS.sae);
   // Every progress text shown while a file was downloading.
   await page.evaluate(() => {
     const seen: string[] = [];
@@ -111,7 +101,7 @@ test('downloads a model, an SAE and prompts with progress; a reload comes from t
 test('a dropped connection resumes from the byte it reached', async ({ page, request }) => {
   await control(request, `mode?path=${encodeURIComponent(WEIGHTS)}&mode=drop-once`);
   await openModels(page);
-  await chooseSources(page, FIXTURE_REPOS.model, FIXTURE_REPOS.sae);
+  await chooseHubSources(page, FIXTURE_REPOS.model, FIXTURE_REPOS.sae);
   await page.getByTestId('model-load').click();
   await loaded(page);
   const ranges = (await hubLog(request)).filter((l) => l.path === WEIGHTS).map((l) => l.range);
@@ -125,7 +115,7 @@ test('a missing file, a gated repository and a truncated download each say what 
   request,
 }) => {
   await openModels(page);
-  await chooseSources(page, 'test/no-such-model', FIXTURE_REPOS.sae);
+  await chooseHubSources(page, 'test/no-such-model', FIXTURE_REPOS.sae);
   await page.getByTestId('model-load').click();
   await expect(alert(page)).toContainText(
     'hf:test/no-such-model@main/config.json was not found on the Hub (check the repository id, the folder and the revision)',
@@ -163,7 +153,7 @@ test('a missing file, a gated repository and a truncated download each say what 
 test('leaving the scenario during a download cancels it: the chosen scenario stays loaded', async ({ page, request }) => {
   await control(request, 'throttle?chunk=8192&delay=50');
   await openModels(page);
-  await chooseSources(page, FIXTURE_REPOS.model, FIXTURE_REPOS.sae);
+  await chooseHubSources(page, FIXTURE_REPOS.model, FIXTURE_REPOS.sae);
   await page.getByTestId('model-load').click();
   await expect(page.getByTestId('download').filter({ hasText: 'model.safetensors' })).toHaveAttribute('data-state', 'downloading');
   await page.getByTestId('scenario-select').selectOption('ioi');
@@ -178,7 +168,7 @@ test('leaving the scenario during a download cancels it: the chosen scenario sta
 
 test('clearing the downloaded files empties the cache; the next visit asks before downloading again', async ({ page, request }) => {
   await openModels(page);
-  await chooseSources(page, FIXTURE_REPOS.model, FIXTURE_REPOS.sae);
+  await chooseHubSources(page, FIXTURE_REPOS.model, FIXTURE_REPOS.sae);
   await page.getByTestId('model-load').click();
   await loaded(page);
   await expect(page.getByTestId('hub-cache')).toContainText('4 files');
@@ -218,7 +208,7 @@ test('on WebGPU a model whose largest weight no GPU buffer holds is refused, nam
 }) => {
   await openModels(page);
   await expect(page.getByTestId('backend-name')).toHaveText('webgpu');
-  await chooseSources(page, FIXTURE_REPOS.hugeModel, FIXTURE_REPOS.sae);
+  await chooseHubSources(page, FIXTURE_REPOS.hugeModel, FIXTURE_REPOS.sae);
   await page.getByTestId('model-load').click();
   await expect(alert(page)).toContainText(
     /this run needs one GPU buffer of [\d.]+ GB for a block's W_in \(1048576 × 4194304 floats\); WebGPU here allows at most [\d.]+ [MG]B \(\d+ [MG]iB\) in one buffer/,
@@ -240,7 +230,7 @@ test('on WebGPU a GPT-2-small-wide model loads: its 154 MB token embedding is ov
   await control(request, 'throttle'); // full speed: 185 MB
   await openModels(page);
   await expect(page.getByTestId('backend-name')).toHaveText('webgpu');
-  await chooseSources(page, FIXTURE_REPOS.wideModel, FIXTURE_REPOS.wideSae);
+  await chooseHubSources(page, FIXTURE_REPOS.wideModel, FIXTURE_REPOS.wideSae);
   const started = Date.now();
   await page.getByTestId('model-load').click();
   await expect(page.getByTestId('defence')).toContainText(/flips \d+ of 4 samples/, { timeout: 420_000 });

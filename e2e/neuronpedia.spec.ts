@@ -5,8 +5,8 @@
 // search; a reload asks the browser's cache, not the server; the key goes in the x-api-key header only.
 import { expect, type Page, test } from '@playwright/test';
 import { FakeNeuronpedia } from '../scripts/fixtures/fake-neuronpedia.ts';
-import { FIXTURE_PROMPTS, FIXTURE_REPOS } from '../scripts/fixtures/hub-fixtures.ts';
-import { screenshot } from './helpers.ts';
+import { FIXTURE_REPOS } from '../scripts/fixtures/hub-fixtures.ts';
+import { chooseHubSources, screenshot } from './helpers.ts';
 
 const HUB = process.env.E2E_HUB_URL!;
 const KEY = 'np-secret-key-456';
@@ -121,13 +121,7 @@ test("the paper's SAE: labels for the features on screen, with progress, cancel,
 
 test('an SAE the page cannot name: the model id and source are typed; built-in scenarios do not offer it', async ({ page }) => {
   await openModelScenario(page, 'prompts');
-  await page.getByTestId('model-repo').fill(FIXTURE_REPOS.model);
-  await page.getByRole('radio', { name: 'A Hub folder' }).check();
-  await page.getByTestId('sae-ref').fill(FIXTURE_REPOS.sae);
-  await page.getByRole('radio', { name: /My prompts/ }).check();
-  await page
-    .getByTestId('prompts-file')
-    .setInputFiles({ name: 'names.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(FIXTURE_PROMPTS) });
+  await chooseHubSources(page, FIXTURE_REPOS.model, FIXTURE_REPOS.sae);
   await page.getByTestId('model-load').click();
   await expect(page.getByTestId('defence')).toContainText(/flips \d+ of 4 samples/, { timeout: 90_000 });
   await setNeuronpedia(page);
