@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import type { ProjectionMode } from '../src/core/recovery.ts';
+import type { ProjectionMode } from '../src/core/options.ts';
 import { benchGemmaStep, GEMMA_DEFAULTS, type GemmaSize, type StepVariant } from './families.ts';
 import { benchGpt2Step, benchProbe, benchScenarios, GPT2_DEFAULTS, PROBE_DEFAULTS, SCENARIO_DEFAULTS } from './levels.ts';
 import { nodeHost } from './node-host.ts';

@@ -15,8 +15,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ProjectionMode } from '../src/core/recovery.ts';
-import { type Backend, checkFits, formatBytes, type MemoryPlan } from '../src/model/memory-plan.ts';
+import type { ProjectionMode } from '../src/core/options.ts';
+import { formatBytes } from '../src/core/format.ts';
+import { type Backend, checkFits, type MemoryPlan } from '../src/model/memory-plan.ts';
 import {
   benchGemmaStep,
   buildNeoxCase,

@@ -21,7 +21,8 @@
 //           the two steps compute the same objective before it compares their times.
 // No Node APIs here: the Node script (bench/families.bench.ts), the Chromium worker and the Dawn script run these.
 import { parseClampRule } from '../src/core/clamp.ts';
-import { RecoveryRun, resolveOptions, type ProjectionMode } from '../src/core/recovery.ts';
+import { RecoveryRun } from '../src/core/recovery.ts';
+import { resolveOptions, type ProjectionMode } from '../src/core/options.ts';
 import { mulberry32, normals } from '../src/core/rng.ts';
 import { Sae, type SaeArrays, type SaeConfig } from '../src/core/sae.ts';
 import { RecoverySite } from '../src/core/site.ts';

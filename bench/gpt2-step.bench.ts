@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ProjectionMode } from '../src/core/recovery.ts';
+import type { ProjectionMode } from '../src/core/options.ts';
 import {
   benchGpt2Step,
   GPT2_DEFAULTS,

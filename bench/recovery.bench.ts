@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ProjectionMode } from '../src/core/recovery.ts';
+import type { ProjectionMode } from '../src/core/options.ts';
 import type { NodeBackend } from '../src/engine/node-backend.ts';
 import { benchProbe, PROBE_DEFAULTS, type ProbeOptions, probeCase, probeMetricsFlops } from './levels.ts';
 import { labelThreads, nodeHost, startBenchBackend, THREADS_OPTION } from './node-host.ts';

@@ -7,14 +7,14 @@ import type { SampleMetrics } from '../core/metrics.ts';
 import type { ReplayPart } from '../core/analyses.ts';
 import { describeClamp } from '../core/clamp.ts';
 import type { ModelIndexEntry } from '../scenarios/builtin/assets.ts';
-import { effectiveRun, SCENARIOS, type BuiltinScenarioId, type RunSettings } from '../scenarios/catalog.ts';
-import { loadScenario, topFeatures, type LoadedScenario } from '../scenarios/load.ts';
+import { effectiveRun, KAPPA_SWEEP, SCENARIOS, type BuiltinScenarioId, type RunSettings } from '../scenarios/catalog.ts';
+import { loadScenario, topFeatures } from '../scenarios/load.ts';
+import type { LoadedScenario } from '../scenarios/loaded.ts';
 import { createSite, defaultDefence, runScenario, type ScenarioRunOutput, type ScenarioRunRequest } from '../scenarios/run.ts';
 import { refusalStage2, type Stage2Result } from '../scenarios/builtin/refusal.ts';
 import { readPublic } from './fs.ts';
 
 export const MODES = ['none', 'encoder', 'jacobian'] as const;
-export const KAPPAS = [0.05, 0.1, 0.2, 0.3, 0.5] as const;
 export const OPTIMIZERS = ['adam', 'pgd'] as const;
 /** The SAE of the TopK extension and of the ladder's middle rung. */
 const TOPK_SAE = 'ladder-mid';
@@ -198,7 +198,7 @@ export async function collectScenario(
           }
           const control = randomFeatures(sc.sae.dSae, sc.defaults.features.length, seed);
           add('control', seed, await runScenario(sc, base({ features: control, settings: { mode: 'encoder' } }), FINAL_METRICS_ONLY));
-          for (const kappa of KAPPAS) {
+          for (const kappa of KAPPA_SWEEP) {
             for (const optimizer of OPTIMIZERS) {
               if (kappa === settings.budgetRel && optimizer === 'adam') continue; // the encoder run above
               add(`kappa:${kappa}:${optimizer}`, seed, await run({ settings: { mode: 'encoder', budgetRel: kappa, optimizer } }));

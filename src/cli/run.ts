@@ -73,7 +73,7 @@ export function register(program: Command): void {
     .action(async (flags: RunFlags) => runCommand(flags));
 }
 
-async function specFor(id: ScenarioId, flags: RunFlags, backend: Backend): Promise<ScenarioSpec> {
+async function specFor(id: ScenarioId, flags: RunFlags, backend: Backend, seed: number): Promise<ScenarioSpec> {
   if (id === 'probe-example') return { kind: 'probe-example' };
   if (id === 'paper-ioi') {
     try {
@@ -116,7 +116,7 @@ async function specFor(id: ScenarioId, flags: RunFlags, backend: Backend): Promi
     scenario: id,
     model: flags.model,
     sae: flags.sae,
-    seed: flags.seed ?? 0,
+    seed,
     n: flags.n,
     targetClass: flags.target,
   };
@@ -134,18 +134,19 @@ async function runCommand(flags: RunFlags): Promise<void> {
   const id = named;
   if (flags.features && flags.k !== undefined) throw new InputError('give --features or --k, not both');
   const settings = settingsFromFlags(flags);
-  runOptions(id, settings); // validate before loading anything
+  // Resolved (and so validated) before anything loads; the run resolves the same settings the same way.
+  const options = runOptions(id, settings);
   const clamp = flags.clamp ? parseClampRule(flags.clamp, Boolean(flags.positiveOnly)) : undefined;
   if (flags.n !== undefined && !(flags.n >= 1 && flags.n <= 512)) throw new InputError('--n must be in 1..512');
   const { backend, threads } = await startBackend(flags, { smallModel: isBuiltinScenarioId(id) || id === 'probe-example' });
-  const sc = await loadScenario(await specFor(id, flags, backend as Backend), readPublic);
+  const sc = await loadScenario(await specFor(id, flags, backend as Backend, options.seed), readPublic);
   try {
     const features = flags.features ?? (flags.k !== undefined ? topFeatures(sc, flags.k) : undefined);
     const bar = flags.quiet ? null : progressBar(100, `${id} (${backend})`);
     const out = await runScenario(
       sc,
       { features, clamp, settings, replayTopK: flags.replay },
-      { onMetrics: (e) => bar?.update(Math.round((100 * e.step) / runOptions(id, settings).steps)) },
+      { onMetrics: (e) => bar?.update(Math.round((100 * e.step) / options.steps)) },
     );
     bar?.done();
     // The thread count goes with the backend, for whoever compares timings or checks that a count changes nothing.
@@ -159,7 +160,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
         out.result.samples.map((s) => s.valid),
         out.delta,
         out.deltaShape,
-        { seed: flags.seed ?? 0 },
+        { seed: options.seed },
       );
       result.stage2 = s2;
       process.stdout.write(

@@ -3,9 +3,11 @@
 import type { Command } from 'commander';
 import {
   changedSettings,
+  DEFAULT_KAPPA,
   DELTA_POSITIONS,
   effectiveRun,
   RUN_SETTING_KEYS,
+  RUN_SETTING_TEXT,
   type RunSettings,
   type ScenarioId,
 } from '../scenarios/catalog.ts';
@@ -27,37 +29,26 @@ export interface SettingFlags {
   checkpointDrift?: number;
 }
 
+/**
+ * The flags' meanings are the catalog's (RUN_SETTING_TEXT), their bounds the engine's: a value out of range is
+ * refused by resolveOptions (core/options.ts) before anything loads, with the message a link or the page gets.
+ */
 export function addSettingOptions(cmd: Command): Command {
+  const help = (k: keyof RunSettings) => RUN_SETTING_TEXT[k].help;
   return cmd
-    .option('--mode <mode>', 'projection mode: none | encoder | jacobian', oneOf('--mode', ['none', 'encoder', 'jacobian'] as const))
-    .option(
-      '--optimizer <name>',
-      "adam (the paper's) | pgd (L2 projected gradient, normalised steps)",
-      oneOf('--optimizer', ['adam', 'pgd'] as const),
-    )
-    .option(
-      '--delta <kind>',
-      'per-sample | shared (per-sample: each ‖δ_i‖ ≤ ρ; shared: one δ, ‖δ‖ ≤ ρ)',
-      oneOf('--delta', ['per-sample', 'shared'] as const),
-    )
-    .option(
-      '--positions <which>',
-      "δ at the scenario's positions, every real token, or the last one: default | all | last",
-      oneOf('--positions', DELTA_POSITIONS),
-    )
-    .option('--steps <n>', 'optimiser steps', integer('--steps'))
-    .option('--lr <x>', "Adam's learning rate; for pgd, the first step's length as a fraction of ρ", number('--lr'))
-    .option('--budget-rel <k>', 'budget κ: ρ = κ · median ‖h_def‖ at the δ positions · √P (the default, κ = 0.3)', number('--budget-rel'))
-    .option('--budget <r>', 'absolute budget ρ instead (‖δ‖ ≤ ρ per sample, or for the shared δ)', number('--budget'))
-    .option('--lambda-act <x>', 'weight of the relative drift penalty', number('--lambda-act'))
-    .option('--seed <s>', 'seed (data and optimiser)', integer('--seed'))
-    .option('--reproject', 'encoder mode: also project δ itself after each step (exact encoder orthogonality)')
+    .option('--mode <mode>', help('mode'), oneOf('--mode', ['none', 'encoder', 'jacobian'] as const))
+    .option('--optimizer <name>', help('optimizer'), oneOf('--optimizer', ['adam', 'pgd'] as const))
+    .option('--delta <kind>', help('delta'), oneOf('--delta', ['per-sample', 'shared'] as const))
+    .option('--positions <which>', help('positions'), oneOf('--positions', DELTA_POSITIONS))
+    .option('--steps <n>', help('steps'), integer('--steps'))
+    .option('--lr <x>', help('lr'), number('--lr'))
+    .option('--budget-rel <k>', `${help('budgetRel')} (the default, κ = ${DEFAULT_KAPPA})`, number('--budget-rel'))
+    .option('--budget <r>', help('budget'), number('--budget'))
+    .option('--lambda-act <x>', help('lambdaAct'), number('--lambda-act'))
+    .option('--seed <s>', help('seed'), integer('--seed'))
+    .option('--reproject', help('reproject'))
     .option('--no-reproject', "encoder mode: project the gradient only (the paper's variant)")
-    .option(
-      '--checkpoint-drift <x>',
-      'report per sample the best δ (checked every 10 steps) whose relative drift is ≤ x, else the best B − 80·drift',
-      number('--checkpoint-drift'),
-    );
+    .option('--checkpoint-drift <x>', help('checkpointMaxRelDrift'), number('--checkpoint-drift'));
 }
 
 /** The defence flags shared by `run` and `recover` (each adds its own top-K flag). */

@@ -5,6 +5,8 @@ import { tf } from '../core/tf.ts';
 import { InputError } from '../core/errors.ts';
 import { REPLAY_PARTS } from '../core/analyses.ts';
 import { SCENARIOS } from '../scenarios/catalog.ts';
+import { RUN_BOUNDS } from '../core/options.ts';
+import { rhoForKappa } from '../core/budget.ts';
 import { EngineSession } from './session.ts';
 import { nodeSessionHost } from './node-host.ts';
 import { initNodeBackend } from './node-backend.ts';
@@ -123,7 +125,7 @@ describe('engine session on the probe example', () => {
     // A relative sweep: ρ = κ · median ‖h_def‖ at the δ positions · √P.
     const rel = await s.session.handle({ type: 'budgetSweep', budgets: [0.05, 0.5], relative: true });
     expect(rel[1].rho).toBeCloseTo(10 * rel[0].rho, 4);
-    expect(rel[0].rho).toBeCloseTo(0.05 * defence.slotNormMedian * Math.sqrt(defence.slotsPerSample), 4);
+    expect(rel[0].rho).toBe(rhoForKappa(0.05, defence));
   });
 
   it('frees every tensor when disposed', async () => {
@@ -146,8 +148,17 @@ describe('engine session on a built-in scenario', () => {
     const { steps: _steps, positions: _positions, budget: _budget, ...rest } = SCENARIOS.ioi.defaults.run;
     expect(done()!.config).toMatchObject({ ...rest, steps: 3, scenario: 'ioi', featureRule: info.featureRule });
     // The table's budget is relative: the run reports the absolute ρ it used.
-    const d = defence;
-    expect(done()!.config.budget).toBeCloseTo(SCENARIOS.ioi.defaults.run.budgetRel! * d.slotNormMedian * Math.sqrt(d.slotsPerSample), 4);
+    expect(done()!.config.budget).toBe(rhoForKappa(SCENARIOS.ioi.defaults.run.budgetRel!, defence));
+    await session.dispose();
+  });
+
+  it('the ρ the page shows beside κ is the ρ the run uses, on ragged δ positions too (TPP: every token)', async () => {
+    const { session, done } = makeSession();
+    const info = await session.handle({ type: 'loadScenario', scenario: { kind: 'builtin', scenario: 'tpp' } });
+    const defence = await session.handle({ type: 'setDefence', features: info.defaults.features, clamp: info.defaults.clamp });
+    await session.handle({ type: 'start', config: { settings: { steps: 1 }, metricsEvery: 1, stepDelayMs: 0 } });
+    await waitFor(() => done() !== undefined, 60_000);
+    expect(done()!.config.budget).toBe(rhoForKappa(SCENARIOS.tpp.defaults.run.budgetRel!, defence));
     await session.dispose();
   });
 });
@@ -185,7 +196,7 @@ describe('engine session: bad requests get input errors that say what is wrong',
   it('an absurd step count and metrics interval', async () => {
     await expect(
       s.session.handle({ type: 'start', config: { settings: { steps: 1e9 }, metricsEvery: 1, stepDelayMs: 0 } }),
-    ).rejects.toThrow('steps = 1000000000 is above the limit 1000000');
+    ).rejects.toThrow(`steps = 1000000000 is above the limit ${RUN_BOUNDS.steps.max}`);
     await expect(s.session.handle({ type: 'start', config: { settings: {}, metricsEvery: 0, stepDelayMs: 0 } })).rejects.toThrow(
       'metrics interval must be a whole number ≥ 1',
     );

@@ -6,11 +6,13 @@ import { InputError } from '../core/errors.ts';
 import { tf, type Tensor3D } from '../core/tf.ts';
 import type { RecoverySite } from '../core/site.ts';
 import { RecoveryRun } from '../core/recovery.ts';
+import { budgetBasis } from '../core/budget.ts';
 import { jacobianAnalysis, recoveryPathReplay } from '../core/analyses.ts';
 import type { HistoryEntry, SampleMetrics } from '../core/metrics.ts';
 import { effectiveRun, type DeltaPositions } from '../scenarios/catalog.ts';
 import type { Limits } from '../model/memory-plan.ts';
-import { featureTable, loadScenario, type LoadedScenario } from '../scenarios/load.ts';
+import { featureTable, loadScenario } from '../scenarios/load.ts';
+import type { LoadedScenario } from '../scenarios/loaded.ts';
 import { createSite, resultConfig, runOptions, type Defence } from '../scenarios/run.ts';
 import { nextTokenView, requireLanguageModel } from '../scenarios/next-tokens.ts';
 import type { BudgetSweepRow, DefenceInfo, EngineEvent, Fault, ReplyPayload, Request, RunConfig, ScenarioInfo } from './protocol.ts';
@@ -170,8 +172,7 @@ export class EngineSession {
       validFlips: b.valid.filter(Boolean).length,
       residualBase: b.residualBase,
       residualDefended: b.residualDef,
-      slotNormMedian: b.slotNormMedian,
-      slotsPerSample: site.p,
+      ...budgetBasis(site),
     };
   }
 

@@ -3,7 +3,7 @@
 // and its blurbs all read these; nobody restates a number. Data only — no TensorFlow.js — so the page can
 // import it. The paper's own settings sit beside ours where they differ, with the reason (docs/method.md §7).
 import { describeClamp, type ClampRule } from '../core/clamp.ts';
-import type { DeltaSharing, OptimizerKind, ProjectionMode } from '../core/recovery.ts';
+import { DEFAULT_RECOVERY_OPTIONS, type DeltaSharing, type OptimizerKind, type ProjectionMode } from '../core/options.ts';
 
 export const BUILTIN_SCENARIO_IDS = ['ioi', 'refusal', 'tpp', 'unlearning'] as const;
 export type BuiltinScenarioId = (typeof BUILTIN_SCENARIO_IDS)[number];
@@ -62,6 +62,29 @@ export const RUN_SETTING_KEYS = [
   'checkpointMaxRelDrift',
 ] as const satisfies readonly (keyof RunSettings)[];
 
+/**
+ * What each run setting means, said once: `label` names the page's field, `help` is the CLI flag's help (and the
+ * page's tooltip where it has one). Defaults are the scenario's (the table below), bounds the engine's
+ * (core/options.ts RUN_BOUNDS).
+ */
+export const RUN_SETTING_TEXT: Record<keyof RunSettings, { label: string; help: string }> = {
+  mode: { label: 'Projection mode', help: 'projection mode: none | encoder | jacobian' },
+  optimizer: { label: 'Optimiser', help: "adam (the paper's) | pgd (L2 projected gradient, normalised steps)" },
+  delta: { label: 'δ', help: 'per-sample | shared (per-sample: each ‖δ_i‖ ≤ ρ; shared: one δ, ‖δ‖ ≤ ρ)' },
+  positions: { label: 'Positions', help: "δ at the scenario's positions, every real token, or the last one: default | all | last" },
+  steps: { label: 'Steps', help: 'optimiser steps' },
+  lr: { label: 'Learning rate', help: "Adam's learning rate; for pgd, the first step's length as a fraction of ρ" },
+  budgetRel: { label: 'Budget κ', help: 'budget κ: ρ = κ · median ‖h_def‖ at the δ positions · √P' },
+  budget: { label: 'Budget ρ', help: 'absolute budget ρ instead (‖δ‖ ≤ ρ per sample, or for the shared δ)' },
+  lambdaAct: { label: 'λ_act', help: 'weight of the relative drift penalty' },
+  seed: { label: 'Seed', help: 'seed (data and optimiser)' },
+  reproject: { label: 're-project δ (encoder)', help: 'encoder mode: also project δ itself after each step (exact encoder orthogonality)' },
+  checkpointMaxRelDrift: {
+    label: 'Drift cap',
+    help: `report per sample the best δ (checked every ${DEFAULT_RECOVERY_OPTIONS.checkpointEvery} steps) whose relative drift is ≤ x, else the best B − ${DEFAULT_RECOVERY_OPTIONS.checkpointFallbackWeight}·drift`,
+  },
+};
+
 export interface ScenarioDefaults {
   run: RunSettings;
   /** The built-in SAE (an id of public/models/index.json) unless one is chosen; null for the probe scenarios. */
@@ -99,8 +122,17 @@ const clampK = (lo: number, hi: number, divisor: number) => (dSae: number) => Ma
  * built-in model (‖h_def‖ ≈ 12 at IOI's answer position) would be 1.6 of it. Each table keeps the paper's absolute
  * ρ as `budget`, used when a run asks for an absolute budget (`--budget`).
  */
-const KAPPA = 0.3;
-const BASE_RUN = { optimizer: 'adam', lambdaAct: 0, seed: 0, positions: 'default', checkpointMaxRelDrift: null, budgetRel: KAPPA } as const;
+export const DEFAULT_KAPPA = 0.3;
+/** The relative budgets a budget sweep runs (the page's sweep and the report's κ table). */
+export const KAPPA_SWEEP = [0.05, 0.1, 0.2, 0.3, 0.5] as const;
+const BASE_RUN = {
+  optimizer: 'adam',
+  lambdaAct: 0,
+  seed: 0,
+  positions: 'default',
+  checkpointMaxRelDrift: null,
+  budgetRel: DEFAULT_KAPPA,
+} as const;
 
 // Defence strength is calibrated to the paper's flip rate where the built-in model allows it, on the SAE type the
 // paper used (ReLU for GPT-2, JumpReLU for Gemma Scope). The flip rates below are valid flips / held-out samples,
@@ -215,7 +247,7 @@ export const SCENARIOS: Record<ScenarioId, ScenarioEntry> = {
       setting:
         'GPT-2 small, gpt2-small-res-jb ReLU SAE at blocks.4.hook_resid_pre, 64 BABA prompts, top-64 features → −5 where active, ρ 20',
       differs: [
-        `the model is the built-in 4-layer, d_model-64 one; budgets are relative (κ ${KAPPA}, about the paper's ρ 20 on GPT-2's residual)`,
+        `the model is the built-in 4-layer, d_model-64 one; budgets are relative (κ ${DEFAULT_KAPPA}, about the paper's ρ 20 on GPT-2's residual)`,
         "the defended set is the top 20 of a 128-wide ReLU SAE (16% of it) against the paper's 64 of 24,576 (0.26%): chosen so the clamp flips about as many prompts (61% against 58%)",
       ],
     },
@@ -330,6 +362,16 @@ export function changedSettings(id: ScenarioId, overrides: Partial<RunSettings>)
   const d = SCENARIOS[id].defaults.run;
   const e = effectiveRun(id, overrides);
   return RUN_SETTING_KEYS.filter((k) => e[k] !== d[k]);
+}
+
+/**
+ * The user's changes that differ from the scenario's value: what a link and saved settings keep (a change back
+ * to the scenario's value drops out).
+ */
+export function changedOnly(id: ScenarioId, overrides: Partial<RunSettings>): Partial<RunSettings> {
+  const out: Partial<Record<keyof RunSettings, unknown>> = {};
+  for (const k of changedSettings(id, overrides)) if (overrides[k] !== undefined) out[k] = overrides[k];
+  return out as Partial<RunSettings>;
 }
 
 /** Where the paper-ioi scenario's inputs come from; --model / --sae replace the Hub references with local copies. */

@@ -3,12 +3,13 @@
 // config block, and one whole run end to end with the scenario's extras and an optional path replay.
 import { tf, type Tensor3D } from '../core/tf.ts';
 import { RecoverySite } from '../core/site.ts';
-import { RecoveryRun, resolveOptions, type RecoveryOptions, type RunControl } from '../core/recovery.ts';
+import { RecoveryRun, type RunControl } from '../core/recovery.ts';
+import { resolveOptions, type RecoveryOptions } from '../core/options.ts';
 import { linearFeasibility, recoveryPathReplay, type FeasibilityReport, type ReplayReport } from '../core/analyses.ts';
 import { describeClamp, type ClampRule } from '../core/clamp.ts';
 import type { RecoveryResult } from '../core/metrics.ts';
 import { effectiveRun, type DeltaPositions, type RunSettings, type ScenarioId } from './catalog.ts';
-import type { LoadedScenario } from './load.ts';
+import type { LoadedScenario } from './loaded.ts';
 
 /** The defence: which features, which clamp, and where δ goes. */
 export interface Defence {

@@ -4,6 +4,7 @@
 // stale link falls back field by field to the scenario's values instead of breaking the page.
 import { z } from 'zod';
 import { DELTA_POSITIONS, effectiveRun, PAGE_SCENARIO_IDS, type RunSettings, type ScenarioId } from '../scenarios/catalog.ts';
+import { type BoundedSetting, boundsProblem } from '../core/options.ts';
 
 /** Clamp values and factors a link may ask for: the scenarios use −25 to ×8; 10³⁰⁰ would only overflow the run. */
 export const MAX_CLAMP_MAGNITUDE = 1e6;
@@ -16,24 +17,27 @@ export const clampSchema = z.discriminatedUnion('kind', [
 /** Feature indices a link may name: up to 2²⁴ features (the widest published SAEs have 16M). */
 export const MAX_FEATURE_INDEX = 2 ** 24 - 1;
 
-/** Bounds a link may ask for: a shared URL cannot request 10⁹ steps. */
+/** A numeric run setting within the engine's bounds (core/options.ts RUN_BOUNDS), refused with the engine's words. */
+const bounded = (key: BoundedSetting) =>
+  z.number().superRefine((v, ctx) => {
+    const problem = boundsProblem(key, v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** What a link may ask for: exactly what the engine and the CLI accept (a shared URL cannot request 10⁹ steps). */
 export const runSchema = z.object({
   mode: z.enum(['none', 'encoder', 'jacobian']),
   optimizer: z.enum(['adam', 'pgd']),
   delta: z.enum(['per-sample', 'shared']),
   positions: z.enum(DELTA_POSITIONS),
-  steps: z.number().int().min(1).max(5000),
-  lr: z.number().positive().max(10),
-  budgetRel: z.number().positive().max(10).nullable(),
-  budget: z.number().positive().max(1000),
-  lambdaAct: z.number().min(0).max(1e6),
-  seed: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 32 - 1),
+  steps: bounded('steps'),
+  lr: bounded('lr'),
+  budgetRel: bounded('budgetRel').nullable(),
+  budget: bounded('budget'),
+  lambdaAct: bounded('lambdaAct'),
+  seed: bounded('seed'),
   reproject: z.boolean(),
-  checkpointMaxRelDrift: z.number().min(0).max(1e6).nullable(),
+  checkpointMaxRelDrift: bounded('checkpointMaxRelDrift').nullable(),
 }) satisfies z.ZodType<RunSettings>;
 
 export const configSchema = z.object({

@@ -13,7 +13,7 @@ import type {
 import type { HistoryEntry, RecoveryResult, SampleMetrics } from '../core/metrics.ts';
 import type { ModelIndexEntry } from '../scenarios/builtin/assets.ts';
 import { DEFAULT_CONFIG, type PlaygroundConfig } from './config.ts';
-import { SCENARIOS, type ScenarioId } from '../scenarios/catalog.ts';
+import { changedOnly } from '../scenarios/catalog.ts';
 
 export type EngineStatus = 'starting' | 'loading' | 'ready' | 'running' | 'paused' | 'done' | 'error';
 
@@ -103,7 +103,7 @@ export const useStore = create<PlaygroundState>((set) => ({
   tourStep: null,
   set: (patch) => set(patch),
   setConfig: (patch) => set((s) => ({ config: { ...s.config, ...patch } })),
-  setRun: (patch) => set((s) => ({ config: { ...s.config, run: onlyChanged(s.config.scenario, { ...s.config.run, ...patch }) } })),
+  setRun: (patch) => set((s) => ({ config: { ...s.config, run: changedOnly(s.config.scenario, { ...s.config.run, ...patch }) } })),
   clearRun: () => set({ ...NO_RUN }),
   notify: (n) => {
     const id = noticeId++;
@@ -113,9 +113,3 @@ export const useStore = create<PlaygroundState>((set) => ({
   },
   dismiss: (id) => set((s) => ({ notices: s.notices.filter((x) => x.id !== id) })),
 }));
-
-/** Drop settings equal to the scenario's own, so the URL and saved settings hold only real changes. */
-function onlyChanged(id: ScenarioId, run: PlaygroundConfig['run']): PlaygroundConfig['run'] {
-  const d = SCENARIOS[id].defaults.run;
-  return Object.fromEntries(Object.entries(run).filter(([k, v]) => v !== undefined && v !== d[k as keyof typeof d]));
-}
