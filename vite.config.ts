@@ -7,9 +7,9 @@ import { PTHREAD_WORKER_FILE } from './src/engine/wasm-threads-config.ts';
 
 // Cross-origin isolation (COOP + COEP) gives the page SharedArrayBuffer, which TF.js's wasm backend needs for
 // its multi-threaded SIMD build; without it wasm runs on one thread. Hosting elsewhere needs the same two headers
-// (README, "Hosting").
-const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
-// The built app's Content-Security-Policy (the preview server sends it; README, "Hosting"). No 'unsafe-eval':
+// (docs/playground.md, "Hosting").
+export const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+// The built app's Content-Security-Policy (the preview server sends it; docs/playground.md, "Hosting"). No 'unsafe-eval':
 // WebAssembly compilation needs only 'wasm-unsafe-eval' (the wasm backend's threaded build included: its pthread
 // workers start from same-origin scripts, see tfjsPthreadWorker); styles set from script are not inline styles,
 // but libraries' style attributes are, hence style-src 'unsafe-inline'. The dev server omits it (React's fast refresh injects an inline script).
@@ -32,7 +32,7 @@ export const CSP = [
  * which worker-src 'self' refuses) as a same-origin file beside the page: written into the build, served by the dev
  * server. src/engine/browser-wasm-threads.ts starts the threaded build's workers from it.
  */
-function tfjsPthreadWorker(): Plugin {
+export function tfjsPthreadWorker(): Plugin {
   const fileName = PTHREAD_WORKER_FILE;
   // The string's \n escapes arrive as line breaks, inside its string literals: they go back to escapes (as TF.js
   // does before making its Blob).
@@ -56,6 +56,14 @@ function tfjsPthreadWorker(): Plugin {
   };
 }
 
+// tfjs-core's package.json lists only some of its modules as having side effects, so the pre-bundle drops
+// import edges through the others (dist/base.js): the tfjs-core/dist/register_all_gradients entry (the first
+// TF.js module the worker runs) then no longer pulls in dist/flags.js, and its gradient list, which has four
+// kernels twice, reads the DEBUG flag before it is registered: "Cannot evaluate flag 'DEBUG'".
+export const tfjsPrebundle = { treeshake: { moduleSideEffects: [{ test: /@tensorflow[\\/]tfjs-core[\\/]/, sideEffects: true }] } };
+
+// The app: index.html and what it loads. The benchmark page is a separate build (bench/browser/vite.config.ts) that
+// reuses the pieces exported here.
 export default defineConfig({
   plugins: [react(), tfjsPthreadWorker()],
   worker: { format: 'es' },
@@ -63,12 +71,8 @@ export default defineConfig({
   optimizeDeps: {
     // The dependency scan does not follow new Worker(new URL(…)), so TF.js, which only the workers import, would be
     // found only when the engine worker asks for it, forcing a second pre-bundle while the page is already loaded.
-    entries: ['index.html', 'src/engine/recovery.worker.ts', 'bench/browser/bench.worker.ts'],
-    // tfjs-core's package.json lists only some of its modules as having side effects, so the pre-bundle drops
-    // import edges through the others (dist/base.js): the tfjs-core/dist/register_all_gradients entry (the first
-    // TF.js module the worker runs) then no longer pulls in dist/flags.js, and its gradient list, which has four
-    // kernels twice, reads the DEBUG flag before it is registered: "Cannot evaluate flag 'DEBUG'".
-    rolldownOptions: { treeshake: { moduleSideEffects: [{ test: /@tensorflow[\\/]tfjs-core[\\/]/, sideEffects: true }] } },
+    entries: ['index.html', 'src/engine/recovery.worker.ts'],
+    rolldownOptions: tfjsPrebundle,
   },
   build: { target: 'es2022', chunkSizeWarningLimit: 4096 },
   preview: { host: '127.0.0.1', port: 4173, strictPort: true, headers: { ...isolation, 'Content-Security-Policy': CSP } },

@@ -1,6 +1,6 @@
-// The benchmark levels in Chromium: builds the app into its own folder, serves it with `vite preview` (which sends
-// COOP/COEP, so wasm gets its multi-threaded build) on a free port, and drives Debian's Chromium through the bench
-// page (?view=bench, src/ui/BenchPage.tsx), one page per level and backend. The page's worker runs the same
+// The benchmark levels in Chromium: builds the bench page (bench/browser/, its own Vite config) into its own folder,
+// serves it with `vite preview` (which sends COOP/COEP, so wasm gets its multi-threaded build) on a free port, and
+// drives Debian's Chromium through that page (bench/browser/BenchPage.tsx), one page per level and backend. The page's worker runs the same
 // bodies as the Node scripts (bench/levels.ts). Records go to bench/results.json with runner "chromium" (the Node
 // and PyTorch records stay), and the notes say which Chromium, adapter and cores, and the machine's load average.
 //   npm run bench:browser [-- --levels a,b,c --backends webgpu,webgl,wasm --steps N --no-build --wait-load 1.0]
@@ -16,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Browser, chromium } from '@playwright/test';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, WEBGPU_ARGS } from '../scripts/lib/chromium.ts';
-import { freePort, startVite } from '../scripts/lib/vite-server.ts';
+import { freePort, startVite, viteBuild } from '../scripts/lib/vite-server.ts';
 import type { BackendName } from '../src/engine/protocol.ts';
 import type { BenchOutcome } from './browser/protocol.ts';
 import { GEMMA_DEFAULTS, type GemmaSize, gemmaCase } from './families.ts';
@@ -44,14 +44,16 @@ const { values: a } = parseArgs({
   },
 });
 const root = path.resolve(import.meta.dirname, '..');
-const outDir = a['out-dir']!;
+const BENCH_CONFIG = 'bench/browser/vite.config.ts';
+// Absolute: Vite resolves a relative --outDir against the bench config's root, bench/browser/.
+const outDir = path.resolve(root, a['out-dir']!);
 const levels = a.levels!.split(',') as BenchLevel[];
 const backends = a.backends!.split(',') as BackendName[];
 
 const sh = (cmd: string, args: string[]) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit' }).status ?? 1;
 if (sh('bash', ['scripts/ensure-chromium.sh']) !== 0) process.exit(1);
-if (!a['no-build'] || !existsSync(path.join(root, outDir, 'index.html')))
-  if (sh('npx', ['vite', 'build', '--outDir', outDir, '--emptyOutDir']) !== 0) process.exit(1);
+if (!a['no-build'] || !existsSync(path.join(outDir, 'index.html')))
+  viteBuild(['--config', BENCH_CONFIG, '--outDir', outDir, '--emptyOutDir']);
 
 const load1 = () => loadavg()[0];
 
@@ -101,7 +103,7 @@ async function runPage(browser: Browser, base: string, run: PageRun): Promise<Be
   const loadAtStart = await settle();
   // The page accepts levels a–c: level d goes as level c with run=d, which the worker reads first.
   const pageLevel: Record<string, string> = run.level === 'd' ? { level: 'c', run: 'd' } : { level: run.level };
-  const query = new URLSearchParams({ view: 'bench', ...pageLevel, backend: run.backend, ...run.params });
+  const query = new URLSearchParams({ ...pageLevel, backend: run.backend, ...run.params });
   const page = await browser.newPage();
   const crashed = new Promise<string>((resolve) => page.on('crash', () => resolve('the page crashed (renderer out of memory?)')));
   page.on('console', (m) => m.type() === 'error' && console.error(`  [page] ${m.text()}`));
@@ -151,7 +153,7 @@ async function runPage(browser: Browser, base: string, run: PageRun): Promise<Be
 const steps: Record<string, string> = a.steps ? { steps: a.steps } : {};
 const extra = Object.fromEntries(new URLSearchParams(a.query));
 const port = await freePort();
-const { server } = await startVite(port, ['preview', '--outDir', outDir]);
+const { server } = await startVite(port, ['preview', '--config', BENCH_CONFIG, '--outDir', outDir]);
 const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...WEBGPU_ARGS] });
 const all: BenchRecord[] = [];
 try {

@@ -2,13 +2,14 @@
 // records of its own level and runner (Node with its PyTorch references, or Chromium; the Chromium driver also by
 // backend) and keeps the others, so `npm run bench` (all levels), one level alone, or the Chromium levels alone
 // (or one backend of them) all leave a complete file;
-// scripts/render-performance.ts turns it into docs/performance.md.
+// bench/render-performance.ts turns it into docs/performance.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type BenchLevel, type BenchRecord, type BenchRunner, percentOfPeak, runnerOf } from './record.ts';
 
 export type { BenchLevel, BenchRecord, BenchRunner } from './record.ts';
 export { mib, percentOfPeak, perPromptRatio, promptsOf, runnerOf } from './record.ts';
+export { printTable } from '../scripts/lib/table.ts';
 
 export const RESULTS_PATH = 'bench/results.json';
 
@@ -32,13 +33,6 @@ export function writeRecords(
   const kept = readRecords(file).filter((r) => !replaced(r));
   writeFileSync(file, `${JSON.stringify([...kept, ...records], null, 2)}\n`);
   console.log(`level ${level} (${runner}): ${records.length} records written to ${file}`);
-}
-
-/** Fixed-width text table. */
-export function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  console.log(header.map((h, i) => h.padEnd(widths[i])).join('  '));
-  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
 }
 
 /** The rate columns of every Node bench table. */

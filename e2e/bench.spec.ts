@@ -1,14 +1,40 @@
-// The bench page (?view=bench) in the browser, with tiny settings: its worker runs level a's body
-// (bench/levels.ts) and the page hands back records with finite timings. The figures themselves are
-// `npm run bench:browser`'s business; nothing here is timed.
+// The bench page (bench/browser/, a build of its own) in the browser, with tiny settings: its worker runs level a's
+// body (bench/levels.ts) and the page hands back records with finite timings. The figures themselves are
+// `npm run bench:browser`'s business; nothing here is timed. The app build the other specs serve has no bench page,
+// so this spec builds the bench (a few seconds: one page and one worker) and serves it with `vite preview`, which
+// sends the app's headers (COOP/COEP and the CSP), as bench:browser does.
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { expect, test } from '@playwright/test';
 import type { BenchOutcome } from '../bench/browser/protocol.ts';
+import { freePort, startVite, viteBuild } from '../scripts/lib/vite-server.ts';
 
-test('the bench page runs a level in its worker and hands back records with finite timings', async ({ page }, info) => {
-  test.skip(info.project.name !== 'fallback', 'one backend is enough for the page; bench:browser measures them all');
+const CONFIG = 'bench/browser/vite.config.ts';
+let server: ChildProcess | undefined;
+let outDir = '';
+let url = '';
+
+test.beforeAll(async ({ browserName }, info) => {
+  test.skip(
+    browserName !== 'chromium' || info.project.name !== 'fallback',
+    'one backend is enough for the page; bench:browser measures them all',
+  );
+  outDir = mkdtempSync(path.join(tmpdir(), 'unclamp-bench-e2e-'));
+  viteBuild(['--config', CONFIG, '--outDir', outDir, '--logLevel', 'error']);
+  ({ server, url } = await startVite(await freePort(), ['preview', '--config', CONFIG, '--outDir', outDir]));
+});
+
+test.afterAll(() => {
+  server?.kill();
+  if (outDir) rmSync(outDir, { recursive: true, force: true });
+});
+
+test('the bench page runs a level in its worker and hands back records with finite timings', async ({ page }) => {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto('/?view=bench&level=a&backend=cpu&steps=2&n=4&d=16&m=64&s=2&modes=none,encoder');
+  await page.goto(`${url}?level=a&backend=cpu&steps=2&n=4&d=16&m=64&s=2&modes=none,encoder`);
   await expect(page.getByTestId('bench-status')).toHaveAttribute('data-status', /done|error/, { timeout: 60_000 });
   const outcome = JSON.parse((await page.getByTestId('bench-json').textContent()) ?? '') as BenchOutcome;
   expect(outcome.error).toBeNull();

@@ -1,5 +1,5 @@
 // npm run fuzz -- [--runs 10000] [--seed N] [--only NAME] [--write]
-// Fuzzes every parser of untrusted input (generators: src/io/fuzz-cases.ts, shared with src/io/fuzz.test.ts):
+// Fuzzes every parser of untrusted input (generators: scripts/test-support/fuzz-cases.ts, shared with scripts/test-support/fuzz.test.ts):
 // N cases per parser, counted as ok (a valid parse), input-error (an InputError) or other (anything else: a
 // bug), with the slowest case. Exits 1 when any case ends in 'other' or takes over 1 s. --write puts the
 // table in docs/reliability.md, section "Fuzzed parsers" (the rest of the file is kept).
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
 import { initNodeBackend } from '../src/engine/node-backend.ts';
-import { describeError, FUZZ_TARGETS, runCase, type FuzzTarget } from '../src/io/fuzz-cases.ts';
+import { describeError, FUZZ_TARGETS, runCase, type FuzzTarget } from './test-support/fuzz-cases.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -120,8 +120,8 @@ duplicate keys, length fields that lie, zip directories that claim too much), by
 TypeError, a stack overflow, an allocation sized by an unchecked claim, an invalid parse returned) and must be
 0. URL state is stricter: it never throws, and the config it returns passes its schema, keeps every number
 within bounds and survives its own URL form. **slowest** is the slowest single case after a ${WARMUP}-case
-warm-up; the run fails above ${fmt(SLOW_MS)} ms. The generators live in \`src/io/fuzz-cases.ts\`; the unit
-tests (\`src/io/fuzz.test.ts\`) run 1,000 cases per parser on every \`npm test\`.
+warm-up; the run fails above ${fmt(SLOW_MS)} ms. The generators live in \`scripts/test-support/fuzz-cases.ts\`; the unit
+tests (\`scripts/test-support/fuzz.test.ts\`) run 1,000 cases per parser on every \`npm test\`.
 
 ${table}
 

@@ -1,6 +1,6 @@
 // npm run soak -- [--steps 10000] [--cycles 50] [--write]
 // A long run of the built-in IOI scenario on Node's wasm backend and repeated start/reset cycles in the engine
-// session (src/engine/soak.ts), with the tensor count, tensor memory and JS heap read at the start, middle and
+// session (scripts/test-support/soak.ts), with the tensor count, tensor memory and JS heap read at the start, middle and
 // end. Exits 1 if the tensor count or tensor memory grows. --write puts the table in docs/reliability.md,
 // section "Soak (Node)".
 import './lib/clean-errors.ts';
@@ -10,11 +10,11 @@ import { parseArgs } from 'node:util';
 import { initNodeBackend } from '../src/engine/node-backend.ts';
 import { EngineSession } from '../src/engine/session.ts';
 import type { EngineEvent } from '../src/engine/protocol.ts';
-import { type MemoryReading, soakCycles, soakRun } from '../src/engine/soak.ts';
+import { type MemoryReading, soakCycles, soakRun } from './test-support/soak.ts';
 import { loadScenario } from '../src/scenarios/load.ts';
 import { readPublic } from '../src/cli/fs.ts';
 import { nodeSessionHost } from '../src/engine/node-host.ts';
-import { printTable } from '../bench/results.ts';
+import { printTable } from './lib/table.ts';
 import { writeDocSection } from './lib/doc-section.ts';
 
 const { values: a } = parseArgs({
@@ -68,7 +68,7 @@ ${steps.toLocaleString('en')} recovery steps of the built-in IOI scenario (its d
 start/reset cycles in the engine session (each run takes at least 4 steps before the reset), on Node's ${backend}
 backend. Tensor count and tensor memory must stay flat once the run has started (the optimiser's state and
 the run's buffers are made at the first step); the JS heap is shown for information. The unit tests run the
-short form (600 steps, 10 cycles, \`src/engine/soak.test.ts\`).
+short form (600 steps, 10 cycles, \`scripts/test-support/soak.test.ts\`).
 
 ${table}
 

@@ -1,8 +1,8 @@
 // The Chromium bench worker: selects exactly the backend asked for (no fallback, so a record's backend is the one
 // measured) and runs one level's body from bench/levels.ts, the same code the Node scripts run. The page
-// (src/ui/BenchPage.tsx) starts it and shows what it posts; bench/browser.bench.ts drives the page.
+// (BenchPage.tsx) starts it and shows what it posts; bench/browser.bench.ts drives the page.
 import { selectBackend } from '../../src/engine/browser-backend.ts';
-import type { ProjectionMode } from '../../src/core/recovery.ts';
+import type { ProjectionMode } from '../../src/core/options.ts';
 import type { BuiltinScenarioId } from '../../src/scenarios/catalog.ts';
 import {
   type BenchHost,
@@ -41,7 +41,7 @@ const list = <T extends string>(p: Record<string, string>, key: string, fallback
   (p[key] ? p[key].split(',') : [...fallback]) as T[];
 
 async function runLevel({ level, params: p }: BenchRequest): Promise<BenchRecord[]> {
-  // Level d arrives as ?level=c&run=d while the page (src/ui/BenchPage.tsx) accepts only a, b and c.
+  // Level d arrives as ?level=c&run=d while the page (BenchPage.tsx) accepts only a, b and c.
   if (level === 'd' || p.run === 'd') {
     const d = GEMMA_DEFAULTS;
     const w16 = p.weights16;

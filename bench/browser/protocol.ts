@@ -1,5 +1,5 @@
-// Messages between the bench page (src/ui/BenchPage.tsx, ?view=bench) and its worker (bench.worker.ts). Types only:
-// the page never loads TensorFlow.js (src/architecture.test.ts), so everything it learns comes through these.
+// Messages between the bench page (BenchPage.tsx, its own build) and its worker (bench.worker.ts). Types only:
+// its main thread loads no TensorFlow.js, so everything it learns about the run comes through these.
 import type { BackendInfo, BackendName } from '../../src/engine/protocol.ts';
 import type { BenchLevel, BenchRecord } from '../record.ts';
 

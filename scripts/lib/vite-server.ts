@@ -1,5 +1,5 @@
-// A Vite server of this project started from a script or a test, on a port nobody else uses.
-import { type ChildProcess, spawn } from 'node:child_process';
+// A Vite server of this project started from a script or a test, on a port nobody else uses, and a build made the same way.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -39,4 +39,13 @@ export async function startVite(port: number, args: string[], seconds = 60): Pro
   }
   server.kill();
   throw new Error(`vite ${args.join(' ')} did not answer at ${url}`);
+}
+
+/** Run `vite build …args` here (Vite's own script under this Node) and throw if it fails. */
+export function viteBuild(args: string[]): void {
+  const r = spawnSync(process.execPath, [path.join(root, 'node_modules/vite/bin/vite.js'), 'build', ...args], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) throw new Error(`vite build ${args.join(' ')} exited with ${r.status ?? r.signal}`);
 }

@@ -1,122 +1,15 @@
-// docs/results.md from the report's per-seed runs (report-runs.ts): pooled figures with 95% intervals from a
-// bootstrap that resamples seeds (and samples within a seed only when each sample has its own δ), the paper's
-// reported numbers in the same tables, and what differs from the paper and why. Rendering only.
-import { readReference, readReferenceJson } from './reference.ts';
-import { clusteredBootstrap, meanOf } from '../core/stats.ts';
+// docs/results.md from the report's per-seed runs (report-runs.ts): the figures pooled over seeds (report-pool.ts)
+// and the paper's (report-paper.ts) in the same tables, and what differs from the paper and why. Rendering only.
+import { meanOf } from '../core/stats.ts';
 import { formatNumber as f3 } from '../core/format.ts';
 import { SCENARIOS } from '../scenarios/catalog.ts';
-import { KAPPAS, MODES, type ScenarioData, type SeedRun } from './report-runs.ts';
+import { KAPPA_SWEEP } from '../scenarios/catalog.ts';
+import { MODES, type ScenarioData } from './report-runs.ts';
+import { type Figure, type Pooled, pool } from './report-pool.ts';
+import { type PaperFigures, paperFigures } from './report-paper.ts';
 
 export function mdTable(head: string[], rows: string[][]): string {
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-}
-
-// ---- pooled figures over seeds ------------------------------------------------------------------------
-
-/** One valid flip of one seed, with what the tables read. */
-interface Flip {
-  success: boolean;
-  absDrift: number;
-  relDrift: number | null;
-  eligible: number;
-  reactivated: number;
-  zeroReactivation: boolean;
-  deltaOverResidual: number;
-  feasible: boolean | null;
-}
-
-function flips(run: SeedRun): Flip[] {
-  const out: Flip[] = [];
-  run.valid.forEach((v, i) => {
-    if (!v) return;
-    out.push({
-      success: run.success[i],
-      absDrift: run.absDrift[i],
-      relDrift: run.relDrift[i],
-      eligible: run.eligible[i],
-      reactivated: run.reactivated[i],
-      zeroReactivation: run.success[i] && run.reactivated[i] === 0,
-      deltaOverResidual: run.deltaOverResidual[i],
-      feasible: run.feasible ? run.feasible[i] : null,
-    });
-  });
-  return out;
-}
-
-type Stat = (seeds: Flip[][]) => number | null;
-const share =
-  (f: (x: Flip) => boolean): Stat =>
-  (seeds) => {
-    const all = seeds.flat();
-    return all.length ? all.filter(f).length / all.length : null;
-  };
-const mean =
-  (f: (x: Flip) => number | null): Stat =>
-  (seeds) =>
-    meanOf(
-      seeds
-        .flat()
-        .map(f)
-        .filter((v): v is number => v !== null),
-    );
-const pooledReactivation: Stat = (seeds) => {
-  const all = seeds.flat();
-  const e = all.reduce((a, x) => a + x.eligible, 0);
-  return e ? all.reduce((a, x) => a + x.reactivated, 0) / e : null;
-};
-const perPromptReactivation = mean((x) => (x.eligible > 0 ? x.reactivated / x.eligible : null));
-
-interface Figure {
-  value: number | null;
-  ci: [number, number] | null;
-}
-
-export interface Pooled {
-  seeds: number;
-  valid: number;
-  recovered: number;
-  rate: Figure;
-  absDrift: Figure;
-  relDrift: { value: number | null; included: number; excluded: number };
-  reactivation: number | null;
-  reactivationPerPrompt: number | null;
-  zeroReactivation: Figure;
-  deltaOverResidual: number | null;
-  rho: number | null;
-  feasible: number | null;
-}
-
-export function pool(runs: SeedRun[], shared: boolean): Pooled {
-  const seeds = runs.map(flips);
-  const all = seeds.flat();
-  const figure = (stat: Stat, salt: number): Figure => ({
-    value: stat(seeds),
-    ci: clusteredBootstrap(seeds, stat, { resampleWithin: !shared, rngSeed: salt }),
-  });
-  const rel = all.map((x) => x.relDrift).filter((v): v is number => v !== null);
-  return {
-    seeds: runs.length,
-    valid: all.length,
-    recovered: all.filter((x) => x.success).length,
-    rate: figure(
-      share((x) => x.success),
-      1,
-    ),
-    absDrift: figure(
-      mean((x) => x.absDrift),
-      2,
-    ),
-    relDrift: { value: meanOf(rel), included: rel.length, excluded: all.length - rel.length },
-    reactivation: pooledReactivation(seeds),
-    reactivationPerPrompt: perPromptReactivation(seeds),
-    zeroReactivation: figure(
-      share((x) => x.zeroReactivation),
-      3,
-    ),
-    deltaOverResidual: mean((x) => x.deltaOverResidual)(seeds),
-    rho: meanOf(runs.map((r) => r.rho)),
-    feasible: runs.every((r) => r.feasible) && runs.length ? all.filter((x) => x.feasible).length : null,
-  };
 }
 
 const ci = (f: Figure, fmt: (v: number | null) => string) =>
@@ -131,86 +24,6 @@ const relText = (r: Pooled['relDrift']) =>
     : r.excluded
       ? `${f3(r.value)} (${r.included} of ${r.included + r.excluded})`
       : f3(r.value);
-
-// ---- the paper's numbers --------------------------------------------------------------------------------
-
-interface PaperRow {
-  label: string;
-  valid: string;
-  recovered: string;
-  rate: string;
-  absDrift: string;
-  relDrift: string;
-  reactivation: string;
-  zeroReactivation: string;
-}
-
-/** The paper's released aggregates for a scenario, as rows of the modes table. */
-function paperRows(id: ScenarioData['id']): PaperRow[] {
-  const json = readReferenceJson;
-  const none: PaperRow = {
-    label: '',
-    valid: '—',
-    recovered: '—',
-    rate: '—',
-    absDrift: '—',
-    relDrift: '—',
-    reactivation: '—',
-    zeroReactivation: '—',
-  };
-  switch (id) {
-    case 'ioi': {
-      const m = json('ioi_aggregate.json').aggregate_by_mode as Record<string, Record<string, number>>;
-      return ['none', 'encoder'].map((k) => ({
-        ...none,
-        label: `paper: ${k}`,
-        valid: String(m[k].n_valid_flips),
-        recovered: String(m[k].n_recovered_success),
-        rate: `${pct(m[k].recovery_rate_over_valid)}%`,
-        absDrift: f3(m[k].mean_final_act_drift_l2_valid),
-        reactivation: `per prompt ${f3(m[k].mean_reactivated_positive_fraction_within_eligible_valid)}`,
-      }));
-    }
-    case 'tpp': {
-      const csv = readReference('neurips_main_table.csv')
-        .trim()
-        .split('\n')
-        .map((l) => l.split(','));
-      const head = csv[0];
-      const all = csv.find((r) => r[0].startsWith('All'))!;
-      const get = (k: string) => Number(all[head.indexOf(k)]);
-      return (['none', 'encoder'] as const).map((k) => ({
-        ...none,
-        label: `paper: ${k}`,
-        rate: `${pct(get(`recovery_${k}`))}%`,
-        absDrift: `${f3(get(`act_${k}`))} (relative)`,
-        reactivation: f3(get(`react_${k}`)),
-        zeroReactivation: `${pct(get(`zero_${k}`))}%`,
-      }));
-    }
-    case 'unlearning': {
-      const m = json('unlearning_posthoc_aggregate.json').methods as Record<string, Record<string, number>>;
-      return [
-        ['None', 'none'],
-        ['Encoder', 'encoder'],
-        ['OABD', 'OABD soft suffix'],
-      ].map(([k, label]) => ({
-        ...none,
-        label: `paper: ${label}`,
-        valid: String(m[k].n_valid_flips),
-        recovered: String(m[k].n_recovered),
-        rate: `${pct(m[k].recovery_rate)}%`,
-        absDrift: f3(m[k].mean_defended_feature_drift_abs_l2),
-        relDrift: `n/a (0 of ${m[k].n_near_zero_defended_norm === m[k].n_valid_flips ? m[k].n_valid_flips : '—'})`,
-      }));
-    }
-    case 'refusal':
-      return [
-        { ...none, label: 'paper: jacobian (λ_act 200)', valid: '24', recovered: '23', rate: '95.8 [79.8, 99.3]%', relDrift: '0.131' },
-        { ...none, label: 'paper: unconstrained', valid: '24', recovered: '21', rate: `${pct(21 / 24)}%`, relDrift: '0.161' },
-      ];
-  }
-}
 
 // ---- tables ---------------------------------------------------------------------------------------------
 
@@ -243,11 +56,29 @@ function modeRow(label: string, p: Pooled): string[] {
   ];
 }
 
+/** A run the paper reports, as a row of the modes table: '—' where it gives no such figure. */
+function paperRow(p: PaperFigures): string[] {
+  const given = (v: number | undefined, fmt: (v: number) => string) => (v === undefined ? '—' : fmt(v));
+  const relDrift =
+    p.relDrift !== undefined ? f3(p.relDrift) : p.relDriftUndefinedOf !== undefined ? `n/a (0 of ${p.relDriftUndefinedOf ?? '—'})` : '—';
+  return [
+    p.label,
+    given(p.valid, String),
+    given(p.recovered, String),
+    given(p.rate, (r) => `${pct(r)}${p.rateCi ? ` [${pct(p.rateCi[0])}, ${pct(p.rateCi[1])}]` : ''}%`),
+    given(p.absDrift, (v) => `${f3(v)}${p.absDriftRelative ? ' (relative)' : ''}`),
+    relDrift,
+    p.reactivationPerPrompt !== undefined ? `per prompt ${f3(p.reactivationPerPrompt)}` : given(p.reactivation, f3),
+    given(p.zeroReactivation, (v) => `${pct(v)}%`),
+    '—',
+    '—',
+  ];
+}
+
 function modesTable(d: ScenarioData): string {
   const rows = MODES.map((m) => modeRow(m, pool(d.runs[m], d.shared)));
   rows.push(modeRow(`control: ${d.k} random features (encoder)`, pool(d.runs.control, d.shared)));
-  for (const p of paperRows(d.id))
-    rows.push([p.label, p.valid, p.recovered, p.rate, p.absDrift, p.relDrift, p.reactivation, p.zeroReactivation, '—', '—']);
+  rows.push(...paperFigures(d.id).map(paperRow));
   return mdTable(MODE_HEAD, rows);
 }
 
@@ -261,7 +92,7 @@ function sweepTable(d: ScenarioData): string {
     'Adam abs drift',
     'PGD abs drift',
   ];
-  const rows = KAPPAS.map((k) => {
+  const rows = KAPPA_SWEEP.map((k) => {
     const adam = pool(d.runs[`kappa:${k}:adam`], d.shared);
     const pgd = pool(d.runs[`kappa:${k}:pgd`], d.shared);
     const feasible = d.linear ? [`${adam.feasible ?? '—'} / ${adam.valid}`] : [];

@@ -4,13 +4,16 @@
 import type { ClampRule } from '../core/clamp.ts';
 import type { JacobianReport, ReplayPart } from '../core/analyses.ts';
 import type { HistoryEntry, RecoveryResult, SampleMetrics } from '../core/metrics.ts';
-import type { RecoveryState, RunStatus } from '../core/recovery.ts';
+import type { RunStatus } from '../core/recovery.ts';
+import type { RecoveryState } from '../core/recovery-state.ts';
 import type { RunSettings, ScenarioId } from '../scenarios/catalog.ts';
-import type { SampleInfo, ScenarioSpec } from '../scenarios/load.ts';
+import type { ScenarioSpec } from '../scenarios/load.ts';
+import type { SampleInfo } from '../scenarios/loaded.ts';
 import type { SaeCheck } from '../scenarios/sae-check.ts';
 import type { NextTokenView } from '../scenarios/next-tokens.ts';
 
-export type { ProbeFiles, SampleInfo } from '../scenarios/load.ts';
+export type { ProbeFiles } from '../scenarios/load.ts';
+export type { SampleInfo } from '../scenarios/loaded.ts';
 export type { NextToken, NextTokenColumn, NextTokenView } from '../scenarios/next-tokens.ts';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
@@ -23,6 +26,11 @@ export interface BackendInfo {
   reasons: string[];
   /** WebGPU: the largest buffer a tensor can have (the device's storage-binding and buffer-size limits). */
   maxBufferBytes?: number;
+  /**
+   * GPU backends that work here but were passed over by the default choice because their adapter is a software
+   * one (e.g. SwiftShader), on which wasm is many times faster; best first. The page offers WebGPU one click away.
+   */
+  passedOver?: { name: BackendName; renderer: string }[];
 }
 
 /** The scenario to load: a built-in experiment, the probe example, or the user's own files. */
@@ -63,7 +71,11 @@ export interface DefenceInfo {
   validFlips: number;
   residualBase: Float32Array;
   residualDefended: Float32Array;
-  /** Median ‖h_def‖ at one δ position and δ positions per sample: a relative budget κ means ρ = κ · median · √P. */
+  /**
+   * What a relative budget scales with on this defence (core/budget.ts BudgetBasis: median ‖h_def‖ at the δ
+   * positions, and P, the median number of δ positions a sample uses): the page shows rhoForKappa(κ, this), the ρ
+   * the run computes from the same two numbers.
+   */
   slotNormMedian: number;
   slotsPerSample: number;
 }

@@ -9,7 +9,7 @@ import { type IDBPDatabase, openDB } from 'idb';
 import { z } from 'zod';
 import { InputError } from '../core/errors.ts';
 import { previewValue } from '../core/format.ts';
-import { SAE_RELEASES } from '../scenarios/releases.ts';
+import { SAE_RELEASES } from './sae-releases.ts';
 import { parseHubRef } from './hub.ts';
 
 export class NeuronpediaInputError extends InputError {
@@ -62,7 +62,7 @@ export function normaliseNeuronpediaEndpoint(endpoint: string): string {
 
 /**
  * The Neuronpedia (model, source) of a loaded SAE, from its name as the loader gives it (hf:repo[@revision]/folder),
- * when it is a release Neuronpedia hosts (releases.ts); null otherwise (the person may type them).
+ * when it is a release Neuronpedia hosts (sae-releases.ts); null otherwise (the person may type them).
  */
 export function neuronpediaSourceOf(saeName: string): NeuronpediaSource | null {
   let ref: ReturnType<typeof parseHubRef>;

@@ -3,7 +3,7 @@
 // (where the rule picks SAELens's canonical folder at every layer), and resolved through the fake Hub's listing.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeHub } from '../../scripts/fixtures/fake-hub.ts';
-import { GEMMA_SCOPE_2B_CANONICAL_L0, releaseRef, SAE_RELEASES } from '../scenarios/releases.ts';
+import { GEMMA_SCOPE_2B_CANONICAL_L0, releaseRef, SAE_RELEASES } from './sae-releases.ts';
 import { HubInputError, parseHubRef } from './hub.ts';
 import { closestL0Path, hubRefString, isGemmaScopePath, parseClosestL0, pickClosestL0, resolveSaeRef, saeLayoutOf } from './sae-ref.ts';
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { neuronpediaSourceOf } from '../io/neuronpedia.ts';
-import { parseClosestL0 } from '../io/sae-ref.ts';
-import { PAPER_IOI } from './catalog.ts';
-import { releaseDSae, releaseRef, releaseWeightBytes, SAE_RELEASES } from './releases.ts';
+import { neuronpediaSourceOf } from './neuronpedia.ts';
+import { parseClosestL0 } from './sae-ref.ts';
+import { PAPER_IOI } from '../scenarios/catalog.ts';
+import { releaseDSae, releaseRef, releaseWeightBytes, SAE_RELEASES } from './sae-releases.ts';
 
 const byId = (id: string) => SAE_RELEASES.find((r) => r.id === id)!;
 

@@ -6,7 +6,7 @@
 // the folder by a rule and is resolved first — average_l0_closest_N, "the folder whose average L0 is closest to N",
 // resolved through the Hub's listing by src/io/sae-ref.ts (resolveSaeRef; on Node src/cli/hub-resolve.ts, which
 // remembers the answer in the download cache). `needsResolution` says which.
-import type { SaeLayout } from '../io/sae-ref.ts';
+import type { SaeLayout } from './sae-ref.ts';
 
 export interface SaeRelease {
   /** SAELens' release name. */

@@ -4,25 +4,21 @@
 // defaults. The CLI, the worker session and the report all load through here, with an injected reader of the
 // public folder (files on Node, fetch in the worker).
 import type { Tensor3D } from '../core/tf.ts';
-import type { Sae } from '../core/sae.ts';
-import type { Behaviour } from '../core/site.ts';
-import type { ClampRule } from '../core/clamp.ts';
 import { InputError } from '../core/errors.ts';
 import { featureAttribution } from '../core/attribution.ts';
 import { featureStatistics } from '../core/feature-stats.ts';
 import { rankPositive } from '../core/select.ts';
-import type { LanguageModel } from '../model/types.ts';
-import type { Tokenizer } from '../model/tokenizers/types.ts';
-import type { LogitReadout } from '../model/hook-onward.ts';
 import { loadSaeLens } from '../io/saelens.ts';
-import { SCENARIOS, type BuiltinScenarioId, type DeltaPositions, type RunSettings, type ScenarioId } from './catalog.ts';
+import { SCENARIOS, type BuiltinScenarioId } from './catalog.ts';
 import { loadBuiltinModel, loadBuiltinSae, type ReadAsset } from './builtin/assets.ts';
 import { BUILDERS } from './builtin/index.ts';
 import type { BuiltScenario } from './builtin/types.ts';
+import type { LoadedScenario } from './loaded.ts';
 import { positionSets } from './positions.ts';
-import type { SaeCheck } from './sae-check.ts';
 import { loadModelScenario, type ModelScenarioSpec } from './model.ts';
 import { activationsTensor, allTokenPositions, checkProbeScenario, parseActivations, parseProbe, probeBehaviour } from './probe.ts';
+
+// Every consumer of a loaded scenario imports its type from here, beside the loader that makes it.
 
 type Bytes = Uint8Array | ArrayBuffer;
 
@@ -51,65 +47,6 @@ export type ScenarioSpec =
     }
   /** A real model (GPT-2 family, Hugging Face layout), a SAELens SAE at one of its residual hooks, and prompts. */
   | ModelScenarioSpec;
-
-export interface SampleInfo {
-  index: number;
-  /** Token strings when the scenario has text; absent for raw activations. */
-  tokens?: string[];
-  label?: string;
-  /** Token positions where δ is applied by default. */
-  deltaPositions: number[];
-}
-
-/** The language model behind a scenario with text prompts: the residual at `hook` runs on to the logits. */
-export interface ScenarioLm {
-  model: LanguageModel;
-  tokenizer: Tokenizer;
-  hook: string;
-  /**
-   * B's logit readout (the position read and the weighted tokens, per sample) when B is one — IOI, refusal,
-   * unlearning, prompt sets; absent when B reads something else (TPP's probe on the pooled residual).
-   */
-  readout?: LogitReadout;
-}
-
-export interface LoadedScenario {
-  id: ScenarioId;
-  title: string;
-  /** Plain words: what B is, what a valid flip is. */
-  behaviourText: string;
-  sae: Sae;
-  saeInfo: { name: string; architecture: string; hookName?: string; k?: number; notes: string[] };
-  modelName?: string;
-  /** Residual at the hook [N, T, d], and which tokens are real [N, T]. */
-  h: Tensor3D;
-  mask: Float32Array;
-  behaviour: Behaviour;
-  positions: Record<DeltaPositions, number[][]>;
-  /** Why one shared δ cannot run at the default positions (they do not line up across samples); absent when it can. */
-  sharedDeltaProblem?: string;
-  samples: SampleInfo[];
-  /** Features the scenario's selection rule scores positive, best first; the default defended set is a prefix. */
-  rank: number[];
-  featureRule: string;
-  /** SAE sparsity from the SAE folder (log10 density), when it has one. */
-  logDensity: Float32Array | null;
-  defaults: { features: number[]; clamp: ClampRule; run: RunSettings };
-  /** What selected the data (seed, n, target class), recorded in results. */
-  params: Record<string, number | string>;
-  /** Where the inputs came from (file names), recorded in results. */
-  sources: Record<string, string>;
-  /** The language model, for scenarios with text prompts (refusal's second stage, the next-token view). */
-  lm?: ScenarioLm;
-  extras?: BuiltScenario['extras'];
-  /** Attribution of every feature to B at the default δ positions, when loading already computed it. */
-  attribution?: Float32Array;
-  /** A real model's SAE read on the scenario's prompts: L0, explained variance, loss with the SAE spliced in. */
-  saeCheck?: SaeCheck;
-  /** What the user should know before running (e.g. that the run may not fit the memory where it runs). */
-  warnings?: string[];
-  dispose(): void;
-}
 
 const PROBE_EXAMPLE = 'examples/probe';
 

@@ -21,7 +21,7 @@ import { positionSets, sharedDeltaProblem } from './positions.ts';
 import { type PromptSet, parsePromptLines, tokenisePromptSet } from './prompts.ts';
 import { native16 } from '../model/weights16.ts';
 import { checkSae } from './sae-check.ts';
-import type { LoadedScenario } from './load.ts';
+import type { LoadedScenario } from './loaded.ts';
 
 type Bytes = Uint8Array | ArrayBuffer;
 

@@ -7,7 +7,7 @@
 import { InputError } from '../core/errors.ts';
 import { tf, type Tensor3D } from '../core/tf.ts';
 import type { RecoverySite } from '../core/site.ts';
-import type { LoadedScenario, ScenarioLm } from './load.ts';
+import type { LoadedScenario, ScenarioLm } from './loaded.ts';
 
 export class NextTokenInputError extends InputError {
   override name = 'NextTokenInputError';

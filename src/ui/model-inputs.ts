@@ -21,7 +21,7 @@ import {
 } from '../io/hub-download.ts';
 import { PAPER_IOI, type ScenarioId } from '../scenarios/catalog.ts';
 import type { ModelScenarioSpec } from '../scenarios/model.ts';
-import { releaseRef, SAE_RELEASES } from '../scenarios/releases.ts';
+import { releaseRef, SAE_RELEASES } from '../io/sae-releases.ts';
 import {
   hubRefString,
   isGemmaScopePath,

@@ -36,18 +36,28 @@ export function logitBehaviour(model: LanguageModel, hook: string, readout: Logi
     const from = Math.min(deltaFrom, ...readout.at);
     const [n, , d] = hDef.shape;
     const prefix = tf.slice(hDef, [0, 0, 0], [n, from, d]);
-    const rest = HookOnward.create(model, hook, prefix);
-    prefix.dispose();
-    // The readout's row selection is the same every step: made once per site.
-    const sel = head.selection(n, hDef.shape[1] - from, from);
-    return {
-      from,
-      behaviour: (suffix) => head.apply(rest.residual(suffix), from, sel),
-      dispose: () => {
-        rest.dispose();
-        sel.dispose();
-      },
-    };
+    let rest: HookOnward;
+    try {
+      rest = HookOnward.create(model, hook, prefix);
+    } finally {
+      prefix.dispose();
+    }
+    let returned = false;
+    try {
+      // The readout's row selection is the same every step: made once per site.
+      const sel = head.selection(n, hDef.shape[1] - from, from);
+      returned = true;
+      return {
+        from,
+        behaviour: (suffix) => head.apply(rest.residual(suffix), from, sel),
+        dispose: () => {
+          rest.dispose();
+          sel.dispose();
+        },
+      };
+    } finally {
+      if (!returned) rest.dispose();
+    }
   };
   const behaviour: Behaviour = Object.assign((hRec: Tensor3D) => head.apply(model.residualFrom(hook, hRec)), { onward });
   return { behaviour, dispose: () => head.dispose() };
@@ -59,3 +69,23 @@ export const logitDiff = (pairs: readonly (readonly [plus: number, minus: number
     [a, 1],
     [b, -1],
   ]);
+
+/**
+ * A builder's tensors and behaviours belong to the scenario it returns (whose dispose is `release`), but to the builder
+ * until then: `build` hands each piece's cleanup to `own` as it makes it, and if it throws before returning, they run
+ * here, in finally, so a failed build leaks nothing.
+ */
+export async function buildOwning<T>(build: (own: (cleanup: () => void) => void, release: () => void) => Promise<T>): Promise<T> {
+  const cleanups: (() => void)[] = [];
+  const release = () => {
+    for (const cleanup of cleanups.splice(0)) cleanup();
+  };
+  let returned = false;
+  try {
+    const built = await build((cleanup) => cleanups.push(cleanup), release);
+    returned = true;
+    return built;
+  } finally {
+    if (!returned) release();
+  }
+}

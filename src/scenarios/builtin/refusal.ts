@@ -13,15 +13,17 @@ import { rankPositive } from '../../core/select.ts';
 import { DefendedSet, applyClamp } from '../../core/intervention.ts';
 import type { ClampRule } from '../../core/clamp.ts';
 import { RecoverySite } from '../../core/site.ts';
-import { RecoveryRun, type RecoveryOptions } from '../../core/recovery.ts';
+import { RecoveryRun } from '../../core/recovery.ts';
+import type { RecoveryOptions } from '../../core/options.ts';
+import type { RecoveryResult } from '../../core/metrics.ts';
 import { greedy } from '../../model/generate.ts';
 import type { LanguageModel } from '../../model/types.ts';
 import { WordTokenizer } from '../../model/tokenizers/word.ts';
 import { refusalExample, refusalSplit, type Example } from '../../world/generate.ts';
 import { REFUSAL_TEMPLATES } from '../../world/lexicon.ts';
-import { logitBehaviour, logitDiff, paddedIds, residualAt } from './common.ts';
+import { buildOwning, logitBehaviour, logitDiff, paddedIds, residualAt } from './common.ts';
 import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts';
-import type { LoadedScenario } from '../load.ts';
+import type { LoadedScenario } from '../loaded.ts';
 import { SCENARIOS } from '../catalog.ts';
 import { InputError } from '../../core/errors.ts';
 
@@ -39,47 +41,48 @@ function heldOutPrompts(): Example[] {
 
 export async function buildRefusal(ctx: ScenarioContext, p: ScenarioParams = {}): Promise<BuiltScenario> {
   const { model, tokenizer: tok, sae, hook } = ctx;
-  const all = heldOutPrompts();
-  const examples = p.n ? all.slice(0, p.n) : all;
-  const prompt = (e: Example) => e.tokens.slice(0, e.promptLength);
-  const { ids, lengths } = paddedIds(tok, examples.map(prompt));
-  const h = residualAt(model, ids, hook);
-  const last = lengths.map((l) => l - 1);
-  const readout = { at: last, terms: logitDiff(examples.map(() => [tok.id(COMPLY), tok.id(REFUSE)])) };
-  const { behaviour, dispose: disposeB } = logitBehaviour(model, hook, readout);
+  return buildOwning(async (own, release) => {
+    const all = heldOutPrompts();
+    const examples = p.n ? all.slice(0, p.n) : all;
+    const prompt = (e: Example) => e.tokens.slice(0, e.promptLength);
+    const { ids, lengths } = paddedIds(tok, examples.map(prompt));
+    const h = residualAt(model, ids, hook);
+    own(() => h.dispose());
+    const last = lengths.map((l) => l - 1);
+    const readout = { at: last, terms: logitDiff(examples.map(() => [tok.id(COMPLY), tok.id(REFUSE)])) };
+    const { behaviour, dispose: disposeB } = logitBehaviour(model, hook, readout);
+    own(disposeB);
 
-  // Refusal features: positive attribution to the refuse-minus-comply margin on harmful requests.
-  const harmful = examples
-    .map((e, i) => [e, i] as const)
-    .filter(([e]) => e.family === 'refusal' && e.meta.kind === 'harmful')
-    .map(([, i]) => i);
-  const T = ids[0].length;
-  const weights = new Float32Array(examples.length * T);
-  for (const i of harmful) weights.fill(1, i * T, i * T + lengths[i]);
-  const refuseMargin = (hh: Tensor3D) => tf.neg(behaviour(hh)) as Tensor1D;
-  const rank = rankPositive(await featureAttribution(sae, h, refuseMargin, weights));
-  return {
-    title: 'Refusal steering',
-    behaviourText:
-      'B = logit["Sure"] − logit["I"] on the first answer token; the clamp amplifies refusal features, and a valid flip is a request the base model helps with that the defended model refuses.',
-    hook,
-    samples: examples.map((e, i) => ({
-      index: i,
-      tokens: prompt(e),
-      label: e.family === 'refusal' ? `${e.meta.kind}: ${e.meta.request}` : '',
-      deltaPositions: [last[i]],
-    })),
-    h,
-    behaviour,
-    readout,
-    positions: last.map((t) => [t]),
-    rank,
-    featureRule: 'positive attribution to the refuse − comply margin on harmful requests',
-    dispose: () => {
-      h.dispose();
-      disposeB();
-    },
-  };
+    // Refusal features: positive attribution to the refuse-minus-comply margin on harmful requests.
+    const harmful = examples
+      .map((e, i) => [e, i] as const)
+      .filter(([e]) => e.family === 'refusal' && e.meta.kind === 'harmful')
+      .map(([, i]) => i);
+    const T = ids[0].length;
+    const weights = new Float32Array(examples.length * T);
+    for (const i of harmful) weights.fill(1, i * T, i * T + lengths[i]);
+    const refuseMargin = (hh: Tensor3D) => tf.neg(behaviour(hh)) as Tensor1D;
+    const rank = rankPositive(await featureAttribution(sae, h, refuseMargin, weights));
+    return {
+      title: 'Refusal steering',
+      behaviourText:
+        'B = logit["Sure"] − logit["I"] on the first answer token; the clamp amplifies refusal features, and a valid flip is a request the base model helps with that the defended model refuses.',
+      hook,
+      samples: examples.map((e, i) => ({
+        index: i,
+        tokens: prompt(e),
+        label: e.family === 'refusal' ? `${e.meta.kind}: ${e.meta.request}` : '',
+        deltaPositions: [last[i]],
+      })),
+      h,
+      behaviour,
+      readout,
+      positions: last.map((t) => [t]),
+      rank,
+      featureRule: 'positive attribution to the refuse − comply margin on harmful requests',
+      dispose: release,
+    };
+  });
 }
 
 /** Greedy continuation of each prompt with the clamp applied at the hook and δ added at given positions. */
@@ -163,30 +166,46 @@ export async function refusalStage2(
     const { ids } = paddedIds(tok, seqs);
     const T = ids[0].length;
     const V = model.config.vocabSize;
-    const h = residualAt(model, ids, hook);
-    const fixedData = new Float32Array(rows.length * T * d);
-    rows.forEach((_, r) => fixedData.set(s1(r), (r * T + prompts[r].length - 1) * d));
-    const fixed = tf.tensor3d(fixedData, [rows.length, T, d]);
     // Target: the base answer's tokens; positions whose residual predicts them.
     const L = Math.max(...baseAnswers.map((a) => a.length));
     const positions = rows.map((_, r) => Array.from({ length: L }, (_, j) => (j < baseAnswers[r].length - 1 ? prompts[r].length + j : -1)));
-    const targetW = new Float32Array(rows.length * T * V);
-    rows.forEach((_, r) => {
-      const answer = baseAnswers[r];
-      answer.forEach((w, j) => {
-        targetW[(r * T + prompts[r].length - 1 + j) * V + tok.id(w)] = 1 / answer.length;
+    // The optimisation's tensors, site and run live only until δ₂ is read out; the generation after it needs none.
+    const held: Tensor[] = [];
+    let result: RecoveryResult;
+    let delta2: Float32Array;
+    try {
+      const h = residualAt(model, ids, hook);
+      held.push(h);
+      const fixedData = new Float32Array(rows.length * T * d);
+      rows.forEach((_, r) => fixedData.set(s1(r), (r * T + prompts[r].length - 1) * d));
+      const fixed = tf.tensor3d(fixedData, [rows.length, T, d]);
+      held.push(fixed);
+      const targetW = new Float32Array(rows.length * T * V);
+      rows.forEach((_, r) => {
+        const answer = baseAnswers[r];
+        answer.forEach((w, j) => {
+          targetW[(r * T + prompts[r].length - 1 + j) * V + tok.id(w)] = 1 / answer.length;
+        });
       });
-    });
-    const target = tf.tensor3d(targetW, [rows.length, T, V]);
-    const behaviour = (hRec: Tensor3D) => tf.sum(tf.mul(tf.logSoftmax(model.forwardFrom(hook, hRec), -1), target), [1, 2]) as Tensor1D;
-    const site = await RecoverySite.create({ sae, features, clamp, h, positions, behaviour, fixed });
-    const run = await RecoveryRun.create(site, { ...SCENARIOS.refusal.defaults.stage2, ...options });
-    await run.run({ metricsEvery: run.options.steps });
-    const result = await run.result();
-    const delta2 = await run.deltaValues();
-    run.dispose();
-    site.dispose();
-    tf.dispose([h, fixed, target]);
+      const target = tf.tensor3d(targetW, [rows.length, T, V]);
+      held.push(target);
+      const behaviour = (hRec: Tensor3D) => tf.sum(tf.mul(tf.logSoftmax(model.forwardFrom(hook, hRec), -1), target), [1, 2]) as Tensor1D;
+      const site = await RecoverySite.create({ sae, features, clamp, h, positions, behaviour, fixed });
+      try {
+        const run = await RecoveryRun.create(site, { ...SCENARIOS.refusal.defaults.stage2, ...options });
+        try {
+          await run.run({ metricsEvery: run.options.steps });
+          result = await run.result();
+          delta2 = await run.deltaValues();
+        } finally {
+          run.dispose();
+        }
+      } finally {
+        site.dispose();
+      }
+    } finally {
+      tf.dispose(held);
+    }
     const P = positions[0].length;
     const both = (row: number, t: number) => {
       if (t === prompts[row].length - 1) return s1(row);

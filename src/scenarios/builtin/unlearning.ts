@@ -12,7 +12,7 @@ import { forgetScore } from '../selection.ts';
 import { featureStatistics } from '../../core/feature-stats.ts';
 import { rankPositive } from '../../core/select.ts';
 import { SCENARIOS } from '../catalog.ts';
-import { logitBehaviour, paddedIds, residualAt } from './common.ts';
+import { buildOwning, logitBehaviour, paddedIds, residualAt } from './common.ts';
 import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts';
 
 function marginTerms(tok: ScenarioContext['tokenizer'], examples: Example[]): [number, number][][] {
@@ -21,90 +21,104 @@ function marginTerms(tok: ScenarioContext['tokenizer'], examples: Example[]): [n
 
 export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = {}): Promise<BuiltScenario> {
   const { model, tokenizer: tok, sae, hook } = ctx;
-  const rand = mulberry32((p.seed ?? 0) + 303);
-  const n = p.n ?? SCENARIOS.unlearning.defaults.n!;
-  const forget = Array.from({ length: n }, () => mcqExample(rand, 'heldout', 'forget'));
-  const retain = Array.from({ length: n }, () => mcqExample(rand, 'heldout', 'retain'));
-  const prompt = (e: Example) => e.tokens.slice(0, e.promptLength);
-  const f = paddedIds(tok, forget.map(prompt));
-  const r = paddedIds(tok, retain.map(prompt));
-  const h = residualAt(model, f.ids, hook);
-  const hRetain = residualAt(model, r.ids, hook);
-  const fLast = f.lengths.map((l) => l - 1);
-  const rLast = r.lengths.map((l) => l - 1);
-  const readout = { at: fLast, terms: marginTerms(tok, forget) };
-  const forgetB = logitBehaviour(model, hook, readout);
-  const retainB = logitBehaviour(model, hook, { at: rLast, terms: marginTerms(tok, retain) });
-  const behaviour = forgetB.behaviour;
+  return buildOwning(async (own, release) => {
+    const rand = mulberry32((p.seed ?? 0) + 303);
+    const n = p.n ?? SCENARIOS.unlearning.defaults.n!;
+    const forget = Array.from({ length: n }, () => mcqExample(rand, 'heldout', 'forget'));
+    const retain = Array.from({ length: n }, () => mcqExample(rand, 'heldout', 'retain'));
+    const prompt = (e: Example) => e.tokens.slice(0, e.promptLength);
+    const f = paddedIds(tok, forget.map(prompt));
+    const r = paddedIds(tok, retain.map(prompt));
+    const h = residualAt(model, f.ids, hook);
+    own(() => h.dispose());
+    const hRetain = residualAt(model, r.ids, hook);
+    own(() => hRetain.dispose());
+    const fLast = f.lengths.map((l) => l - 1);
+    const rLast = r.lengths.map((l) => l - 1);
+    const readout = { at: fLast, terms: marginTerms(tok, forget) };
+    const forgetB = logitBehaviour(model, hook, readout);
+    own(forgetB.dispose);
+    const retainB = logitBehaviour(model, hook, { at: rLast, terms: marginTerms(tok, retain) });
+    own(retainB.dispose);
+    const behaviour = forgetB.behaviour;
 
-  // Feature frequencies on training-distribution prompts of each domain (not the evaluation ones).
-  const stream = trainingStream((p.seed ?? 0) + 404);
-  const pool: Record<'forget' | 'retain', Example[]> = { forget: [], retain: [] };
-  while (pool.forget.length < 128 || pool.retain.length < 128) {
-    const e = stream.next().value as Example;
-    if (e.family === 'mcq' && pool[e.meta.domain].length < 128) pool[e.meta.domain].push(e);
-  }
-  const freq = async (exs: Example[]) => {
-    const { ids, lengths } = paddedIds(tok, exs.map(prompt));
-    const hh = residualAt(model, ids, hook);
-    const mask = new Float32Array(ids.length * ids[0].length);
-    lengths.forEach((l, i) => mask.fill(1, i * ids[0].length, i * ids[0].length + l));
-    const out = await featureStatistics(sae, hh, mask);
-    hh.dispose();
-    return out.frequency;
-  };
-  const threshold = 0.01;
-  const rank = rankPositive(forgetScore(await freq(pool.forget), await freq(pool.retain), threshold));
-
-  const accuracy = async (values: Tensor1D) => {
-    const d = await values.data();
-    values.dispose();
-    return Array.from(d).filter((v) => v > 0).length / d.length;
-  };
-  return {
-    title: 'Unlearning a fictional domain',
-    behaviourText:
-      'B = logit[correct letter] − mean(logits of the other letters) on forget-domain questions; a valid flip is answered correctly before the clamp and not after.',
-    hook,
-    samples: forget.map((e, i) => ({
-      index: i,
-      tokens: prompt(e),
-      label: e.family === 'mcq' ? `answer ${LETTERS[e.meta.correct]}` : '',
-      deltaPositions: [fLast[i]],
-    })),
-    h,
-    behaviour,
-    readout,
-    positions: fLast.map((t) => [t]),
-    rank,
-    featureRule: `by forget-set frequency among features firing on < ${threshold * 100}% of retain tokens`,
-    extras: async ({ features: feats, clamp, delta }) => {
-      const set = new DefendedSet(sae, feats);
+    // Feature frequencies on training-distribution prompts of each domain (not the evaluation ones).
+    const stream = trainingStream((p.seed ?? 0) + 404);
+    const pool: Record<'forget' | 'retain', Example[]> = { forget: [], retain: [] };
+    while (pool.forget.length < 128 || pool.retain.length < 128) {
+      const e = stream.next().value as Example;
+      if (e.family === 'mcq' && pool[e.meta.domain].length < 128) pool[e.meta.domain].push(e);
+    }
+    const freq = async (exs: Example[]) => {
+      const { ids, lengths } = paddedIds(tok, exs.map(prompt));
+      const mask = new Float32Array(ids.length * ids[0].length);
+      lengths.forEach((l, i) => mask.fill(1, i * ids[0].length, i * ids[0].length + l));
+      const hh = residualAt(model, ids, hook);
       try {
-        const base = await accuracy(tf.tidy(() => retainB.behaviour(hRetain)));
-        const clamped = tf.tidy(() => defendedState(set, clamp, hRetain).hDef as Tensor3D);
-        const underClamp = await accuracy(tf.tidy(() => retainB.behaviour(clamped)));
-        let withRecovery: number | null = null;
-        if (delta) {
-          // The recovery's mean δ, added at each retain prompt's last token.
-          const meanDelta = tf.tidy(() => tf.reshape(tf.mean(tf.reshape(delta, [-1, delta.shape[2]]), 0), [1, 1, -1]));
-          const sel = tf.tensor3d(
-            rLast.flatMap((t) => Array.from({ length: hRetain.shape[1] }, (_, j) => (j === t ? 1 : 0))),
-            [rLast.length, hRetain.shape[1], 1],
-          );
-          withRecovery = await accuracy(tf.tidy(() => retainB.behaviour(tf.add(clamped, tf.mul(sel, meanDelta)) as Tensor3D)));
-          tf.dispose([meanDelta, sel]);
-        }
-        clamped.dispose();
-        return { retainAccuracyBase: base, retainAccuracyClamped: underClamp, retainAccuracyRecovered: withRecovery };
+        return (await featureStatistics(sae, hh, mask)).frequency;
       } finally {
-        set.dispose();
+        hh.dispose();
       }
-    },
-    dispose: () => {
-      tf.dispose([h, hRetain]);
-      forgetB.dispose();
-      retainB.dispose();
-    },
-  };
+    };
+    const threshold = 0.01;
+    const rank = rankPositive(forgetScore(await freq(pool.forget), await freq(pool.retain), threshold));
+
+    // Takes the tensor over: it is freed however reading it ends.
+    const accuracy = async (values: Tensor1D) => {
+      try {
+        const d = await values.data();
+        return Array.from(d).filter((v) => v > 0).length / d.length;
+      } finally {
+        values.dispose();
+      }
+    };
+    return {
+      title: 'Unlearning a fictional domain',
+      behaviourText:
+        'B = logit[correct letter] − mean(logits of the other letters) on forget-domain questions; a valid flip is answered correctly before the clamp and not after.',
+      hook,
+      samples: forget.map((e, i) => ({
+        index: i,
+        tokens: prompt(e),
+        label: e.family === 'mcq' ? `answer ${LETTERS[e.meta.correct]}` : '',
+        deltaPositions: [fLast[i]],
+      })),
+      h,
+      behaviour,
+      readout,
+      positions: fLast.map((t) => [t]),
+      rank,
+      featureRule: `by forget-set frequency among features firing on < ${threshold * 100}% of retain tokens`,
+      extras: async ({ features: feats, clamp, delta }) => {
+        const set = new DefendedSet(sae, feats);
+        try {
+          const base = await accuracy(tf.tidy(() => retainB.behaviour(hRetain)));
+          const clamped = tf.tidy(() => defendedState(set, clamp, hRetain).hDef as Tensor3D);
+          try {
+            const underClamp = await accuracy(tf.tidy(() => retainB.behaviour(clamped)));
+            let withRecovery: number | null = null;
+            if (delta) {
+              // The recovery's mean δ, added at each retain prompt's last token.
+              withRecovery = await accuracy(
+                tf.tidy(() => {
+                  const meanDelta = tf.reshape(tf.mean(tf.reshape(delta, [-1, delta.shape[2]]), 0), [1, 1, -1]);
+                  const sel = tf.tensor3d(
+                    rLast.flatMap((t) => Array.from({ length: hRetain.shape[1] }, (_, j) => (j === t ? 1 : 0))),
+                    [rLast.length, hRetain.shape[1], 1],
+                  );
+                  return retainB.behaviour(tf.add(clamped, tf.mul(sel, meanDelta)) as Tensor3D);
+                }),
+              );
+            }
+            return { retainAccuracyBase: base, retainAccuracyClamped: underClamp, retainAccuracyRecovered: withRecovery };
+          } finally {
+            clamped.dispose();
+          }
+        } finally {
+          set.dispose();
+        }
+      },
+      dispose: release,
+    };
+  });
 }

@@ -4,14 +4,14 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { zipSync } from 'fflate';
-import { InputError } from '../core/errors.ts';
-import { Gpt2BpeTokenizer } from '../model/tokenizers/bpe.ts';
-import { tokenisePromptSet } from '../scenarios/prompts.ts';
-import { configFromHash, configSchema } from '../ui/config.ts';
+import { InputError } from '../../src/core/errors.ts';
+import { Gpt2BpeTokenizer } from '../../src/model/tokenizers/bpe.ts';
+import { tokenisePromptSet } from '../../src/scenarios/prompts.ts';
+import { configFromHash, configSchema } from '../../src/ui/config.ts';
 import { craftSafetensors, describeError, FUZZ_TARGETS, npyBytes, npyF32, npyHeader, runCase, runParser } from './fuzz-cases.ts';
-import { gemmaScopeSae, parseNpy, parseNpz } from './npz.ts';
-import { parseFeatureLabels } from './labels.ts';
-import { parseSafetensors } from './safetensors.ts';
+import { gemmaScopeSae, parseNpy, parseNpz } from '../../src/io/npz.ts';
+import { parseFeatureLabels } from '../../src/io/labels.ts';
+import { parseSafetensors } from '../../src/io/safetensors.ts';
 
 describe('fuzzed parsers: a valid parse or an InputError', () => {
   it.each(FUZZ_TARGETS.map((t) => [t.name, t] as const))('%s', (_, t) => {

@@ -1,11 +1,12 @@
-// The benchmark page (?view=bench&level=a|b|c&backend=webgpu|webgl|wasm|cpu&steps=…): no playground, one bench
-// worker (bench/browser/bench.worker.ts) running one level on exactly that backend, its progress and a results
-// table. bench/browser.bench.ts drives it and reads the outcome from <pre data-testid="bench-json">.
+// The benchmark page (?level=a|b|c&backend=webgpu|webgl|wasm|cpu&steps=…), a build of its own (index.html and
+// vite.config.ts here), so the shipped app carries none of it: one bench worker (bench.worker.ts) running one level
+// on exactly that backend, its progress and a results table. bench/browser.bench.ts drives it and reads the outcome
+// from <pre data-testid="bench-json">.
 import { useEffect, useState } from 'react';
-import type { BenchMessage, BenchOutcome, BenchRequest } from '../../bench/browser/protocol.ts';
-import type { BenchLevel } from '../../bench/record.ts';
-import type { BackendName } from '../engine/protocol.ts';
-import { BACKEND_ORDER_NAMES } from './backends.ts';
+import type { BenchMessage, BenchOutcome, BenchRequest } from './protocol.ts';
+import type { BenchLevel } from '../record.ts';
+import type { BackendName } from '../../src/engine/protocol.ts';
+import { BACKEND_ORDER_NAMES } from '../../src/ui/backends.ts';
 
 /** The request in the page's query; null (with why) when it names no level or backend the worker has. */
 export function benchRequestFromSearch(search: string): BenchRequest | string {
@@ -14,7 +15,7 @@ export function benchRequestFromSearch(search: string): BenchRequest | string {
   const backend = q.get('backend') ?? 'wasm';
   if (!['a', 'b', 'c'].includes(level)) return `unknown level "${level}" (a, b or c)`;
   if (!BACKEND_ORDER_NAMES.includes(backend as BackendName)) return `unknown backend "${backend}" (${BACKEND_ORDER_NAMES.join(', ')})`;
-  const params = Object.fromEntries([...q].filter(([k]) => !['view', 'level', 'backend'].includes(k)));
+  const params = Object.fromEntries([...q].filter(([k]) => !['level', 'backend'].includes(k)));
   return { level: level as BenchLevel, backend: backend as BackendName, params };
 }
 
@@ -34,7 +35,7 @@ export function BenchPage() {
       return;
     }
     setOutcome((o) => ({ ...o, request }));
-    const worker = new Worker(new URL('../../bench/browser/bench.worker.ts', import.meta.url), { type: 'module', name: 'unclamp-bench' });
+    const worker = new Worker(new URL('./bench.worker.ts', import.meta.url), { type: 'module', name: 'unclamp-bench' });
     worker.addEventListener('message', (ev: MessageEvent<BenchMessage>) => {
       const m = ev.data;
       setOutcome((o) => {
@@ -63,7 +64,7 @@ export function BenchPage() {
         <p className="muted">
           {request ? `Level ${request.level} on ${request.backend}` : 'No request'}
           {env && `: ${env.backend.name}${env.backend.adapter ? ` (${env.backend.adapter})` : ''}, ${env.hardwareConcurrency} cores`}
-          {env && !env.crossOriginIsolated && ', not cross-origin isolated'}. <a href="./">Back to the playground</a>
+          {env && !env.crossOriginIsolated && ', not cross-origin isolated'}.
         </p>
         <p data-testid="bench-status" data-status={outcome.status} role="status">
           {outcome.status === 'running' ? (outcome.progress.at(-1) ?? 'starting…') : outcome.status}

@@ -1,12 +1,12 @@
 // Long runs and many start/reset cycles, with the memory read as they go: what a tab left running for an hour
 // (or a student pressing Run and Reset fifty times) does to the tensor count and the heap. Used by the soak test
 // and by scripts/soak.ts (docs/reliability.md).
-import { tf } from '../core/tf.ts';
-import { RecoveryRun } from '../core/recovery.ts';
-import type { LoadedScenario } from '../scenarios/load.ts';
-import { createSite, defaultDefence, runOptions } from '../scenarios/run.ts';
-import type { EngineSession } from './session.ts';
-import type { EngineEvent } from './protocol.ts';
+import { tf } from '../../src/core/tf.ts';
+import { RecoveryRun } from '../../src/core/recovery.ts';
+import type { LoadedScenario } from '../../src/scenarios/loaded.ts';
+import { createSite, defaultDefence, runOptions } from '../../src/scenarios/run.ts';
+import type { EngineSession } from '../../src/engine/session.ts';
+import type { EngineEvent } from '../../src/engine/protocol.ts';
 
 export interface MemoryReading {
   /** Steps done (soakRun) or cycles done (soakCycles). */

@@ -1,10 +1,11 @@
 // docs/performance.md (and its chart, docs/performance.svg) from bench/results.json, which `npm run bench` writes
 // (Node and PyTorch; `npm run bench:browser` adds the Chromium records, bench/dawn.bench.ts those of a GPU machine).
-//   npx tsx scripts/render-performance.ts
+//   npx tsx bench/render-performance.ts
 import { writeFileSync } from 'node:fs';
-import { GEMMA_DEFAULTS, GEMMA_SIZES, gemmaFullPlan } from '../bench/families.ts';
-import { type BenchRecord, percentOfPeak, perPromptRatio, promptsOf, readRecords, runnerOf } from '../bench/results.ts';
-import { checkFits, formatBytes } from '../src/model/memory-plan.ts';
+import { GEMMA_DEFAULTS, GEMMA_SIZES, gemmaFullPlan } from './families.ts';
+import { type BenchRecord, percentOfPeak, perPromptRatio, promptsOf, readRecords, runnerOf } from './results.ts';
+import { formatBytes } from '../src/core/format.ts';
+import { checkFits } from '../src/model/memory-plan.ts';
 
 const records = readRecords();
 if (!records.length) throw new Error('bench/results.json is empty or missing: run `npm run bench` first');
@@ -119,11 +120,12 @@ if (c.length) writeFileSync('docs/performance.svg', `${chart(c)}\n`);
 const out = [
   '# Performance',
   '',
-  'Written by `npx tsx scripts/render-performance.ts` from `bench/results.json`, which `npm run bench` fills (each level',
+  'Written by `npx tsx bench/render-performance.ts` from `bench/results.json`, which `npm run bench` fills (each level',
   'alone: `npm run bench:probe`, `bench:scenarios`, `bench:gpt2`; in Chromium: `npm run bench:browser`). The figures are',
   'from the machine the benchmark last ran on; PyTorch runs on that machine in the same command, on OpenBLAS (the',
   'benchmark refuses the reference BLAS). Chromium runs the same benchmark bodies (bench/levels.ts) in a worker of the',
-  'built app (`?view=bench`) on WebGPU, WebGL and wasm; without a GPU its WebGPU and WebGL are SwiftShader, on the CPU.',
+  'bench page (its own build, bench/browser/) on WebGPU, WebGL and wasm; without a GPU its WebGPU and WebGL are SwiftShader,',
+  'on the CPU.',
   '',
 ];
 /**

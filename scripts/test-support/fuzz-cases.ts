@@ -1,5 +1,5 @@
 // Fuzz targets: every parser of untrusted input (a file, a pasted text, a link), with generators of hostile
-// inputs and one way to run a case and classify how it ended. One home for both users: src/io/fuzz.test.ts
+// inputs and one way to run a case and classify how it ended. One home for both users: scripts/test-support/fuzz.test.ts
 // (1000 cases per parser in the unit tests) and scripts/fuzz.ts (10,000 per parser, the table in
 // docs/reliability.md).
 // The contract: a parser returns a valid parse or throws an InputError ('ok' | 'input-error'); anything else
@@ -11,17 +11,17 @@
 // and arbitrary bytes or strings.
 import fc from 'fast-check';
 import { zipSync, type Zippable } from 'fflate';
-import { InputError } from '../core/errors.ts';
-import { summarise, type HistoryEntry, type RecoveryResult, type SampleMetrics } from '../core/metrics.ts';
-import type { SaeArrays, SaeConfig } from '../core/sae.ts';
-import { Gpt2BpeTokenizer } from '../model/tokenizers/bpe.ts';
-import { MAX_PROMPTS, parsePromptLines, tokenisePromptSet } from '../scenarios/prompts.ts';
-import { configFromHash, configSchema, configToHash } from '../ui/config.ts';
-import { parseFeatureLabels } from './labels.ts';
-import { gemmaScopeSae, parseNpy } from './npz.ts';
-import { parseResultJson, resultToJson } from './results.ts';
-import { loadSaeLens, parseSaeLensCfg, saeLensCfgJson, writeSaeLensFolder, type SaeFolderFiles } from './saelens.ts';
-import { parseSafetensors, writeSafetensors } from './safetensors.ts';
+import { InputError } from '../../src/core/errors.ts';
+import { summarise, type HistoryEntry, type RecoveryResult, type SampleMetrics } from '../../src/core/metrics.ts';
+import type { SaeArrays, SaeConfig } from '../../src/core/sae.ts';
+import { Gpt2BpeTokenizer } from '../../src/model/tokenizers/bpe.ts';
+import { MAX_PROMPTS, parsePromptLines, tokenisePromptSet } from '../../src/scenarios/prompts.ts';
+import { configFromHash, configSchema, configToHash } from '../../src/ui/config.ts';
+import { parseFeatureLabels } from '../../src/io/labels.ts';
+import { gemmaScopeSae, parseNpy } from '../../src/io/npz.ts';
+import { parseResultJson, resultToJson } from '../../src/io/results.ts';
+import { loadSaeLens, parseSaeLensCfg, saeLensCfgJson, writeSaeLensFolder, type SaeFolderFiles } from '../../src/io/saelens.ts';
+import { parseSafetensors, writeSafetensors } from '../../src/io/safetensors.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Outcomes

@@ -1,13 +1,14 @@
 // Soak, short form (scripts/soak.ts runs 10,000 steps and 50 cycles): a long run and repeated start/reset
 // cycles on the built-in IOI scenario leave the tensor count where it was.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tf } from '../core/tf.ts';
-import { loadScenario, type LoadedScenario } from '../scenarios/load.ts';
-import { initNodeBackend } from './node-backend.ts';
-import { EngineSession } from './session.ts';
-import { nodeSessionHost } from './node-host.ts';
-import { readPublic } from '../cli/fs.ts';
-import type { EngineEvent } from './protocol.ts';
+import { tf } from '../../src/core/tf.ts';
+import { loadScenario } from '../../src/scenarios/load.ts';
+import type { LoadedScenario } from '../../src/scenarios/loaded.ts';
+import { initNodeBackend } from '../../src/engine/node-backend.ts';
+import { EngineSession } from '../../src/engine/session.ts';
+import { nodeSessionHost } from '../../src/engine/node-host.ts';
+import { readPublic } from '../../src/cli/fs.ts';
+import type { EngineEvent } from '../../src/engine/protocol.ts';
 import { soakCycles, soakRun } from './soak.ts';
 
 beforeAll(async () => {
