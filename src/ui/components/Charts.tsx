@@ -1,12 +1,12 @@
 // Live charts of the run (Recharts, animations off; the store already throttles updates and the series
 // are decimated). Pinned runs are overlaid as dashed lines.
 import { memo, useMemo, useRef, type ReactElement, type ReactNode } from 'react';
-import { useThrottledStore } from '../useThrottled.ts';
-import { Area, CartesianGrid, ComposedChart, Line, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { sameItems, useThrottledStore } from '../useThrottled.ts';
 import { useStore } from '../store.ts';
 import { chartPoints, type ChartPoint } from '../series.ts';
 import { downloadChartPng } from '../exports.ts';
 import { formatNumber } from '../../core/format.ts';
+import { type ChartReferenceLine, type ChartSeries, TwoAxisChart } from './TwoAxisChart.tsx';
 
 const COLORS = ['#1f5fbf', '#c2410c', '#15803d', '#7c3aed'];
 const PIN_COLORS = ['#64748b', '#94a3b8', '#a16207'];
@@ -63,11 +63,7 @@ function ChartCard({
           PNG
         </button>
       </figcaption>
-      <div className="chart-body">
-        <ResponsiveContainer width="100%" height="100%">
-          {children}
-        </ResponsiveContainer>
-      </div>
+      <div className="chart-body">{children}</div>
       <ChartLegend items={legend} />
       {note && <p className="chart-note">{note}</p>}
     </figure>
@@ -77,10 +73,11 @@ function ChartCard({
 /** Merge the live series with pinned ones on the step axis (pinned keys: pin0_rate, …). */
 function useSeries(offset: number): { data: ChartPoint[]; pins: { key: string; label: string }[]; live: number; still: boolean } {
   // Each chart takes the history on its own beat (every 400 ms, staggered), so no single task redraws all four.
-  const history = useThrottledStore((s) => s.history, 400, offset);
+  // The run's status comes on the same beat: a status change at the start or end of a run would otherwise redraw
+  // all four charts in one task (zustand updates are not time-sliced).
+  const [history, running] = useThrottledStore((s) => [s.history, s.status === 'running'] as const, 400, offset, sameItems);
   const pinned = useStore((s) => s.pinned);
   const valid = useStore((s) => s.result?.aggregate.validFlips ?? s.defence?.validFlips ?? 0);
-  const running = useStore((s) => s.status === 'running');
   return useMemo(() => {
     const live = chartPoints(history, valid, running ? 80 : 200);
     const byStep = new Map<number, ChartPoint>(live.map((p) => [p.step, { ...p }]));
@@ -112,81 +109,60 @@ function useSeries(offset: number): { data: ChartPoint[]; pins: { key: string; l
 
 const fmt = (v: unknown) => (typeof v === 'number' ? formatNumber(v) : String(v));
 const MARGIN = { top: 8, right: 12, bottom: 4, left: 0 };
-const xAxis = <XAxis dataKey="step" type="number" domain={['dataMin', 'dataMax']} tick={{ fontSize: 11 }} />;
-const pinLines = (pins: { key: string; label: string }[], field: string, yAxisId?: string) =>
-  pins.map((p, i) => (
-    <Line
-      key={p.key}
-      {...(yAxisId ? { yAxisId } : {})}
-      dataKey={`${p.key}_${field}`}
-      name={p.label}
-      stroke={PIN_COLORS[i % PIN_COLORS.length]}
-      strokeDasharray="5 4"
-      dot={false}
-      isAnimationActive={false}
-      connectNulls
-    />
-  ));
+const STEP = { key: 'step' };
+
+type Pins = { key: string; label: string }[];
+const pinColor = (i: number) => PIN_COLORS[i % PIN_COLORS.length];
+/** Each pinned run's copy of a series, dashed, on the left axis. */
+const pinSeries = (pins: Pins, field: string): ChartSeries[] =>
+  pins.map((p, i) => ({ key: `${p.key}_${field}`, name: p.label, color: pinColor(i), dash: '5 4' }));
+const pinLegend = (pins: Pins): LegendItem[] => pins.map((p, i) => ({ label: p.label, color: pinColor(i), dashed: true }));
+
+/** The settings every live chart shares; a paused or finished run (`still`) gets a tooltip. */
+const liveChart = (data: ChartPoint[], still: boolean) => ({ data, x: STEP, margin: MARGIN, tooltip: still, tooltipFormatter: fmt });
 
 const RateChart = memo(function RateChart() {
-  const { data, pins, live, still } = useSeries(0);
+  const { data, pins, live: points, still } = useSeries(0);
   return (
     <ChartCard
       id="rate"
       title="Recovery rate over valid flips (95% Wilson band)"
-      points={live}
-      legend={[
-        { label: 'recovery rate', color: COLORS[0] },
-        { label: '95% CI', color: '#bfdbfe' },
-        ...pins.map((p, i) => ({ label: p.label, color: PIN_COLORS[i % PIN_COLORS.length], dashed: true })),
-      ]}
+      points={points}
+      legend={[{ label: 'recovery rate', color: COLORS[0] }, { label: '95% CI', color: '#bfdbfe' }, ...pinLegend(pins)]}
     >
-      <ComposedChart data={data} margin={MARGIN}>
-        <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
-        {xAxis}
-        <YAxis domain={[0, 1]} tick={{ fontSize: 11 }} width={36} />
-        {still && <Tooltip formatter={fmt} isAnimationActive={false} />}
-        <Area dataKey="band" stroke="none" fill={COLORS[0]} fillOpacity={0.15} isAnimationActive={false} name="95% CI" />
-        <Line dataKey="rate" name="recovery rate" stroke={COLORS[0]} dot={false} strokeWidth={2} isAnimationActive={false} connectNulls />
-        {pinLines(pins, 'rate')}
-      </ComposedChart>
+      <TwoAxisChart
+        {...liveChart(data, still)}
+        left={{ width: 36, domain: [0, 1] }}
+        series={[
+          { key: 'band', name: '95% CI', color: COLORS[0], band: true },
+          { key: 'rate', name: 'recovery rate', color: COLORS[0], strokeWidth: 2 },
+          ...pinSeries(pins, 'rate'),
+        ]}
+      />
     </ChartCard>
   );
 });
 
 const DriftChart = memo(function DriftChart() {
-  const { data, pins, live, still } = useSeries(100);
+  const { data, pins, live: points, still } = useSeries(100);
   return (
     <ChartCard
       id="drift"
       title="Defended-feature drift"
-      points={live}
-      legend={[
-        { label: 'absolute ‖Δz_S‖ (left)', color: COLORS[1] },
-        { label: 'relative (right)', color: COLORS[3] },
-        ...pins.map((p, i) => ({ label: p.label, color: PIN_COLORS[i % PIN_COLORS.length], dashed: true })),
-      ]}
+      points={points}
+      legend={[{ label: 'absolute ‖Δz_S‖ (left)', color: COLORS[1] }, { label: 'relative (right)', color: COLORS[3] }, ...pinLegend(pins)]}
       note="Relative drift divides by ‖z_S(h_def)‖, which is ~0 after zero-ablation: read the absolute drift then."
     >
-      <ComposedChart data={data} margin={MARGIN}>
-        <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
-        {xAxis}
-        <YAxis yAxisId="abs" tick={{ fontSize: 11 }} width={44} />
-        <YAxis yAxisId="rel" orientation="right" tick={{ fontSize: 11 }} width={52} />
-        {still && <Tooltip formatter={fmt} isAnimationActive={false} />}
-        <Line
-          yAxisId="abs"
-          dataKey="absDrift"
-          name="absolute ‖Δz_S‖"
-          stroke={COLORS[1]}
-          dot={false}
-          strokeWidth={2}
-          isAnimationActive={false}
-          connectNulls
-        />
-        <Line yAxisId="rel" dataKey="relDrift" name="relative" stroke={COLORS[3]} dot={false} isAnimationActive={false} connectNulls />
-        {pinLines(pins, 'absDrift', 'abs')}
-      </ComposedChart>
+      <TwoAxisChart
+        {...liveChart(data, still)}
+        left={{ width: 44 }}
+        right={{ width: 52 }}
+        series={[
+          { key: 'absDrift', name: 'absolute ‖Δz_S‖', color: COLORS[1], strokeWidth: 2 },
+          { key: 'relDrift', name: 'relative', color: COLORS[3], right: true },
+          ...pinSeries(pins, 'absDrift'),
+        ]}
+      />
     </ChartCard>
   );
 });
@@ -202,89 +178,58 @@ function residualDomain(data: ChartPoint[], refs: (number | undefined)[]): [numb
 }
 
 const ResidualChart = memo(function ResidualChart() {
-  const { data, pins, live, still } = useSeries(200);
+  const { data, pins, live: points, still } = useSeries(200);
   const defence = useStore((s) => s.defence);
   const mean = (a?: ArrayLike<number>) => (a?.length ? Array.from(a).reduce((x, y) => x + y, 0) / a.length : undefined);
   const eDef = mean(defence?.residualDefended);
   const eBase = mean(defence?.residualBase);
+  const refs: ChartReferenceLine[] = [];
+  if (eDef !== undefined) refs.push({ y: eDef, label: '‖e(h_def)‖', labelPosition: 'insideTopLeft', color: '#475569', dash: '4 4' });
+  if (eBase !== undefined) refs.push({ y: eBase, label: '‖e(h)‖', labelPosition: 'insideBottomLeft', color: '#94a3b8', dash: '2 3' });
   return (
     <ChartCard
       id="residual"
       title="SAE error norm ‖e(h_rec)‖ at the δ positions"
-      points={live}
+      points={points}
       legend={[
         { label: '‖e(h_rec)‖', color: COLORS[2] },
         { label: '‖e(h_def)‖', color: '#475569', dashed: true },
         { label: '‖e(h)‖', color: '#94a3b8', dashed: true },
-        ...pins.map((p, i) => ({ label: p.label, color: PIN_COLORS[i % PIN_COLORS.length], dashed: true })),
+        ...pinLegend(pins),
       ]}
       note="Recovery tends to flow through the error term the clamp leaves untouched."
     >
-      <ComposedChart data={data} margin={MARGIN}>
-        <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
-        {xAxis}
-        <YAxis
-          tick={{ fontSize: 11 }}
-          width={44}
-          domain={residualDomain(data, [eDef, eBase])}
-          tickFormatter={(v: number) => v.toFixed(2)}
-        />
-        {still && <Tooltip formatter={fmt} isAnimationActive={false} />}
-        {eDef !== undefined && (
-          <ReferenceLine
-            y={eDef}
-            ifOverflow="extendDomain"
-            stroke="#475569"
-            strokeDasharray="4 4"
-            label={{ value: '‖e(h_def)‖', fontSize: 10, position: 'insideTopLeft' }}
-          />
-        )}
-        {eBase !== undefined && (
-          <ReferenceLine
-            y={eBase}
-            ifOverflow="extendDomain"
-            stroke="#94a3b8"
-            strokeDasharray="2 3"
-            label={{ value: '‖e(h)‖', fontSize: 10, position: 'insideBottomLeft' }}
-          />
-        )}
-        <Line dataKey="residual" name="‖e(h_rec)‖" stroke={COLORS[2]} dot={false} strokeWidth={2} isAnimationActive={false} connectNulls />
-        {pinLines(pins, 'residual')}
-      </ComposedChart>
+      <TwoAxisChart
+        {...liveChart(data, still)}
+        left={{ width: 44, domain: residualDomain(data, [eDef, eBase]), tickFormatter: (v) => v.toFixed(2) }}
+        referenceLines={refs}
+        series={[{ key: 'residual', name: '‖e(h_rec)‖', color: COLORS[2], strokeWidth: 2 }, ...pinSeries(pins, 'residual')]}
+      />
     </ChartCard>
   );
 });
 
 const DeltaChart = memo(function DeltaChart() {
-  const { data, live, still } = useSeries(300);
+  const { data, live: points, still } = useSeries(300);
   return (
     <ChartCard
       id="delta"
       title="‖δ‖ and the objective (mean B)"
-      points={live}
+      points={points}
       legend={[
         { label: 'mean ‖δ‖ (left)', color: COLORS[3] },
         { label: 'objective (right)', color: COLORS[0] },
       ]}
     >
-      <ComposedChart data={data} margin={MARGIN}>
-        <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
-        {xAxis}
-        <YAxis yAxisId="d" tick={{ fontSize: 11 }} width={44} />
-        <YAxis yAxisId="o" orientation="right" tick={{ fontSize: 11 }} width={44} />
-        {still && <Tooltip formatter={fmt} isAnimationActive={false} />}
-        <Line
-          yAxisId="d"
-          dataKey="delta"
-          name="mean ‖δ‖"
-          stroke={COLORS[3]}
-          dot={false}
-          strokeWidth={2}
-          isAnimationActive={false}
-          connectNulls
-        />
-        <Line yAxisId="o" dataKey="objective" name="objective" stroke={COLORS[0]} dot={false} isAnimationActive={false} connectNulls />
-      </ComposedChart>
+      <TwoAxisChart
+        {...liveChart(data, still)}
+        left={{ width: 44 }}
+        right={{ width: 44 }}
+        series={[
+          { key: 'delta', name: 'mean ‖δ‖', color: COLORS[3], strokeWidth: 2 },
+          { key: 'objective', name: 'objective', color: COLORS[0], right: true },
+        ]}
+      />
     </ChartCard>
   );
 });

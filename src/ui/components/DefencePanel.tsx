@@ -1,13 +1,14 @@
 // The defence: which features to clamp (feature table) and how (clamp rule), and what the clamp alone does.
 import { useEffect, useMemo, useState } from 'react';
 import { useStore } from '../store.ts';
-import { applyDefence } from '../engine.ts';
+import { applyDefence } from '../engine/scenario.ts';
 import type { ClampRule } from '../../core/clamp.ts';
 import { MAX_CLAMP_MAGNITUDE } from '../config.ts';
 import { rankPositive } from '../../core/select.ts';
 import { formatNumber as fmt } from '../../core/format.ts';
 import { featureSearch } from '../../io/labels.ts';
 import { NeuronpediaLabels } from './NeuronpediaLabels.tsx';
+import { NumberInput } from './NumberInput.tsx';
 
 type SortKey = 'index' | 'attribution' | 'mean' | 'density';
 const PAGE = 60;
@@ -39,18 +40,8 @@ function ClampControls({ clamp, onChange }: { clamp: ClampRule; onChange: (c: Cl
       {kind !== 'zero' && (
         <label className="field narrow">
           <span>{kind === 'multiply' ? 'α' : 'c'}</span>
-          <input
-            type="number"
-            step="any"
-            min={-MAX_CLAMP_MAGNITUDE}
-            max={MAX_CLAMP_MAGNITUDE}
-            value={value}
-            onChange={(e) => {
-              // A value a link could not carry (config.ts bounds it) is not taken.
-              const v = e.target.valueAsNumber;
-              if (Number.isFinite(v) && Math.abs(v) <= MAX_CLAMP_MAGNITUDE) onChange(make(kind, v));
-            }}
-          />
+          {/* A value a link could not carry (config.ts bounds it) is not taken. */}
+          <NumberInput value={value} min={-MAX_CLAMP_MAGNITUDE} max={MAX_CLAMP_MAGNITUDE} onChange={(v) => onChange(make(kind, v))} />
         </label>
       )}
     </div>
@@ -121,13 +112,7 @@ export function DefencePanel() {
       <div className="row">
         <label className="field narrow">
           <span>K</span>
-          <input
-            type="number"
-            min={1}
-            max={scenario.dSae}
-            value={topK}
-            onChange={(e) => setTopK(Math.max(1, Math.min(scenario.dSae, e.target.valueAsNumber || 1)))}
-          />
+          <NumberInput value={topK} min={1} max={scenario.dSae} step={1} outOfRange="clamp" onChange={setTopK} />
         </label>
         <button type="button" className="btn" onClick={pickTopK}>
           Select top-K by attribution

@@ -2,10 +2,11 @@
 // recovery-path replay, a budget sweep, and saved runs.
 import { useEffect, useRef, useState } from 'react';
 import { useThrottledStore } from '../useThrottled.ts';
-import { Bar, BarChart, CartesianGrid, ComposedChart, Legend, Line, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { useStore } from '../store.ts';
 import { ActionButton } from './ActionButton.tsx';
 import { NextTokens } from './NextTokens.tsx';
+import { TwoAxisChart } from './TwoAxisChart.tsx';
 import { deleteRun, listRuns, type SavedRun } from '../persistence.ts';
 import { downloadChartPng } from '../exports.ts';
 import { formatNumber as f3, formatPercent, formatRate } from '../../core/format.ts';
@@ -190,25 +191,19 @@ function Sweep() {
       <ActionButton id="analyse-sweep" label="Run the sweep" />
       {sweep && (
         <div className="chart-body small-chart">
-          <ResponsiveContainer width="100%" height="100%">
-            <ComposedChart data={sweep.map((r) => ({ budget: r.budget, rate: r.recoveryRate, drift: r.meanAbsDrift }))}>
-              <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
-              <XAxis
-                dataKey="budget"
-                scale="log"
-                type="number"
-                domain={['dataMin', 'dataMax']}
-                tick={{ fontSize: 11 }}
-                label={{ value: sweep[0]?.relative ? 'κ (ρ / residual norm)' : 'ρ', fontSize: 11, position: 'insideBottom', offset: -2 }}
-              />
-              <YAxis yAxisId="r" domain={[0, 1]} tick={{ fontSize: 11 }} width={36} />
-              <YAxis yAxisId="d" orientation="right" tick={{ fontSize: 11 }} width={44} />
-              <Tooltip isAnimationActive={false} />
-              <Legend wrapperStyle={{ fontSize: 11 }} />
-              <Line yAxisId="r" dataKey="rate" name="recovery rate" stroke="#1f5fbf" isAnimationActive={false} />
-              <Line yAxisId="d" dataKey="drift" name="abs drift" stroke="#c2410c" isAnimationActive={false} />
-            </ComposedChart>
-          </ResponsiveContainer>
+          <TwoAxisChart
+            data={sweep.map((r) => ({ budget: r.budget, rate: r.recoveryRate, drift: r.meanAbsDrift }))}
+            x={{ key: 'budget', log: true, label: sweep[0]?.relative ? 'κ (ρ / residual norm)' : 'ρ' }}
+            left={{ width: 36, domain: [0, 1] }}
+            right={{ width: 44 }}
+            series={[
+              { key: 'rate', name: 'recovery rate', color: '#1f5fbf' },
+              { key: 'drift', name: 'abs drift', color: '#c2410c', right: true },
+            ]}
+            legend
+            dots
+            connectNulls={false}
+          />
         </div>
       )}
     </div>

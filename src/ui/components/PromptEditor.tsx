@@ -24,6 +24,7 @@ import type { Tokenizer } from '../../model/tokenizers/types.ts';
 import { NAMES, OBJECTS, PLACES } from '../../world/lexicon.ts';
 import { formatToken } from '../../core/format.ts';
 import { download } from '../exports.ts';
+import { NumberInput } from './NumberInput.tsx';
 
 export interface PromptEditorProps {
   text: string;
@@ -92,24 +93,19 @@ function TemplateForm({ onLines, wordLevel }: { onLines: (lines: PromptLine[], r
       <div className="row">
         <label className="field narrow">
           <span>N</span>
-          <input
-            type="number"
+          <NumberInput
+            value={form.n}
             min={1}
             max={MAX_PROMPTS}
-            value={form.n}
-            onChange={(e) => set({ n: e.target.valueAsNumber })}
-            data-testid="template-n"
+            step={1}
+            outOfRange="pass"
+            onChange={(n) => set({ n })}
+            testId="template-n"
           />
         </label>
         <label className="field narrow">
           <span>seed</span>
-          <input
-            type="number"
-            min={0}
-            value={form.seed}
-            onChange={(e) => set({ seed: e.target.valueAsNumber })}
-            data-testid="template-seed"
-          />
+          <NumberInput value={form.seed} min={0} step={1} outOfRange="pass" onChange={(seed) => set({ seed })} testId="template-seed" />
         </label>
         <button type="button" className="btn" onClick={() => generate(true)} data-testid="template-replace">
           Replace the set

@@ -4,9 +4,12 @@
 import type { ReactNode } from 'react';
 import { useStore } from '../store.ts';
 import { ActionButton } from './ActionButton.tsx';
+import { NumberInput } from './NumberInput.tsx';
 import { runSettings, type RunSettings } from '../config.ts';
-import { changedSettings, SCENARIOS } from '../../scenarios/catalog.ts';
+import { changedSettings, DEFAULT_KAPPA, RUN_SETTING_TEXT, SCENARIOS } from '../../scenarios/catalog.ts';
 import { formatBytes, formatNumber } from '../../core/format.ts';
+import { RUN_BOUNDS } from '../../core/options.ts';
+import { rhoForKappa } from '../../core/budget.ts';
 
 const show = (v: unknown) => (v === null ? 'off' : typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v));
 
@@ -40,37 +43,6 @@ function Field({
   );
 }
 
-function NumberInput({
-  value,
-  min,
-  max,
-  step,
-  onChange,
-  label,
-}: {
-  value: number;
-  min: number;
-  max: number;
-  step?: number;
-  onChange: (v: number) => void;
-  label: string;
-}) {
-  return (
-    <input
-      type="number"
-      aria-label={label}
-      value={value}
-      min={min}
-      max={max}
-      step={step ?? 'any'}
-      onChange={(e) => {
-        const v = e.target.valueAsNumber;
-        if (Number.isFinite(v) && v >= min && v <= max) onChange(v);
-      }}
-    />
-  );
-}
-
 export function RunControls() {
   const config = useStore((s) => s.config);
   const setRun = useStore((s) => s.setRun);
@@ -86,26 +58,37 @@ export function RunControls() {
     <K extends keyof RunSettings>(k: K) =>
     (v: RunSettings[K]) =>
       setRun({ [k]: v } as Partial<RunSettings>);
-  const field = (name: keyof RunSettings, label: string, children: ReactNode, help?: string, className?: string) => (
-    <Field name={name} label={label} help={help} changed={changed.has(name)} scenarioValue={defaults[name]} className={className}>
+  // Labels and help are the catalog's (RUN_SETTING_TEXT), bounds the engine's (RUN_BOUNDS): what a link and the CLI accept.
+  const field = (name: keyof RunSettings, children: ReactNode, help?: string, className?: string) => (
+    <Field
+      name={name}
+      label={RUN_SETTING_TEXT[name].label}
+      help={help}
+      changed={changed.has(name)}
+      scenarioValue={defaults[name]}
+      className={className}
+    >
       {children}
     </Field>
   );
-  const num = (
-    name: 'steps' | 'lr' | 'budget' | 'lambdaAct' | 'seed',
-    label: string,
-    min: number,
-    max: number,
-    step?: number,
-    help?: string,
-  ) =>
-    field(
+  const num = (name: 'steps' | 'lr' | 'lambdaAct' | 'seed', help?: string) => {
+    const { min, max, integer } = RUN_BOUNDS[name];
+    const { label } = RUN_SETTING_TEXT[name];
+    return field(
       name,
-      label,
-      <NumberInput label={label} value={run[name]} min={min} max={max} step={step} onChange={set(name)} />,
+      <NumberInput
+        label={label}
+        value={run[name]}
+        min={min}
+        max={max}
+        step={integer ? 1 : undefined}
+        integer={integer}
+        onChange={set(name)}
+      />,
       help,
       'narrow',
     );
+  };
   return (
     <section className="panel" aria-labelledby="attack-heading" data-tour="attack">
       <h2 id="attack-heading">Attack: recover the behaviour under the clamp</h2>
@@ -113,7 +96,6 @@ export function RunControls() {
         <legend className="sr-only">Optimiser settings</legend>
         {field(
           'mode',
-          'Projection mode',
           <select value={run.mode} onChange={(e) => set('mode')(e.target.value as RunSettings['mode'])} data-testid="mode-select">
             <option value="none">none (plain Adam)</option>
             <option value="encoder">encoder (off W_enc[:, S])</option>
@@ -122,7 +104,6 @@ export function RunControls() {
         )}
         {field(
           'optimizer',
-          'Optimiser',
           <select
             value={run.optimizer}
             onChange={(e) => set('optimizer')(e.target.value as RunSettings['optimizer'])}
@@ -134,7 +115,6 @@ export function RunControls() {
         )}
         {field(
           'delta',
-          'δ',
           <select value={run.delta} onChange={(e) => set('delta')(e.target.value as RunSettings['delta'])}>
             <option value="per-sample">per sample</option>
             <option value="shared">shared by the batch</option>
@@ -142,21 +122,19 @@ export function RunControls() {
         )}
         {field(
           'positions',
-          'Positions',
           <select value={run.positions} onChange={(e) => set('positions')(e.target.value as RunSettings['positions'])}>
             <option value="default">scenario default</option>
             <option value="all">every token</option>
             <option value="last">last token</option>
           </select>,
         )}
-        {num('steps', 'Steps', 1, 5000, 1)}
-        {num('lr', 'Learning rate', 1e-6, 10)}
+        {num('steps')}
+        {num('lr')}
         <BudgetField run={run} changed={changed.has('budgetRel') || changed.has('budget')} scenarioRun={defaults} onChange={setRun} />
-        {num('lambdaAct', 'λ_act', 0, 1e6, undefined, 'weight of the relative drift penalty')}
-        {num('seed', 'Seed', 0, 2 ** 32 - 1, 1)}
+        {num('lambdaAct', RUN_SETTING_TEXT.lambdaAct.help)}
+        {num('seed')}
         {field(
           'reproject',
-          're-project δ (encoder)',
           <input type="checkbox" checked={run.reproject} onChange={(e) => set('reproject')(e.target.checked)} />,
           undefined,
           'checkbox',
@@ -212,7 +190,8 @@ function BudgetField({
 }) {
   const defence = useStore((s) => s.defence);
   const relative = run.budgetRel !== null;
-  const rho = relative && defence ? run.budgetRel! * defence.slotNormMedian * Math.sqrt(defence.slotsPerSample) : null;
+  // The function the run itself uses on what the engine measured (DefenceInfo), so the ρ shown is the ρ run.
+  const rho = relative && defence ? rhoForKappa(run.budgetRel!, defence) : null;
   const scenarioText = scenarioRun.budgetRel !== null ? `κ ${scenarioRun.budgetRel}` : `ρ ${scenarioRun.budget}`;
   return (
     <div className={`field budget ${changed ? 'field-changed' : ''}`} data-setting="budget" data-changed={changed}>
@@ -224,7 +203,7 @@ function BudgetField({
           onChange={(e) =>
             onChange(
               e.target.value === 'relative'
-                ? { budgetRel: scenarioRun.budgetRel ?? 0.3, budget: undefined }
+                ? { budgetRel: scenarioRun.budgetRel ?? DEFAULT_KAPPA, budget: undefined }
                 : { budgetRel: null, budget: run.budget },
             )
           }
@@ -234,18 +213,18 @@ function BudgetField({
         </select>
         {relative ? (
           <NumberInput
-            label="Budget κ"
+            label={RUN_SETTING_TEXT.budgetRel.label}
             value={run.budgetRel!}
-            min={1e-4}
-            max={10}
+            min={RUN_BOUNDS.budgetRel.min}
+            max={RUN_BOUNDS.budgetRel.max}
             onChange={(v) => onChange({ budgetRel: v, budget: undefined })}
           />
         ) : (
           <NumberInput
-            label="Budget ρ"
+            label={RUN_SETTING_TEXT.budget.label}
             value={run.budget}
-            min={1e-6}
-            max={1000}
+            min={RUN_BOUNDS.budget.min}
+            max={RUN_BOUNDS.budget.max}
             onChange={(v) => onChange({ budget: v, budgetRel: null })}
           />
         )}
