@@ -43,7 +43,8 @@ test('Gemma-2 (sharded BF16, tokenizer.json, chat-capable) with a Gemma Scope SA
   // WebGPU (16-bit weights) against wasm (float32) in one test; the fallback project's backend is covered by the wasm half.
   test.skip(info.project.name !== 'webgpu', 'the webgpu project runs both backends');
   test.setTimeout(480_000);
-  await loadFamily(page, '', FAMILY_REPOS.gemma2, FAMILY_REPOS.gemmaSae);
+  // WebGPU asked for: on SwiftShader the page would start on the faster wasm.
+  await loadFamily(page, '?backend=webgpu', FAMILY_REPOS.gemma2, FAMILY_REPOS.gemmaSae);
   const rows = page.getByTestId('download');
   await expect(rows.filter({ hasText: 'model-00001-of-00002.safetensors' })).toContainText('done');
   await expect(rows.filter({ hasText: 'model-00002-of-00002.safetensors' })).toContainText('done');

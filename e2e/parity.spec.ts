@@ -1,8 +1,9 @@
 // The playground's IOI scenario with its defaults gives the numbers `unclamp run --scenario ioi` gives: the
 // page and the CLI read one table of defaults, load through one loader and run through one loop. Same
-// seed (the default, 0), same configuration; the CLI runs on wasm. The fallback project runs all 100 of the
-// scenario's steps; SwiftShader's WebGPU emulates a GPU on the CPU at several seconds a step, so the WebGPU
-// project changes one setting (12 steps, on both sides) and checks that the change travels the same way.
+// seed (the default, 0), same configuration; the CLI runs on wasm. Each desktop project asks for its GPU backend (the
+// page's default on SwiftShader is wasm, the CLI's own): the fallback project WebGL, all 100 of the scenario's steps;
+// SwiftShader's WebGPU emulates a GPU on the CPU at several seconds a step, so the WebGPU project changes one setting
+// (12 steps, on both sides) and checks that the change travels the same way.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +32,7 @@ test("IOI with the scenario's defaults: the playground and `unclamp run --scenar
   const node = JSON.parse(readFileSync(path.join(dir, 'node.json'), 'utf8'));
 
   // Nothing but the scenario in the link (and, on WebGPU, the step count): the rest is the scenario's.
-  await page.goto(short ? '/#s=ioi&n=12' : '/#s=ioi');
+  await page.goto(short ? '/?backend=webgpu#s=ioi&n=12' : '/?backend=webgl#s=ioi');
   await expect(page.getByTestId('defence')).toContainText(/flips \d+ of \d+/, { timeout: 120_000 });
   await expect(page.getByTestId('settings-source')).toContainText(short ? '1 setting changed' : "Every setting is the IOI scenario's own");
   await expect(page.getByLabel('Steps')).toHaveValue(String(node.config.steps));

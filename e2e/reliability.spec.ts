@@ -28,7 +28,8 @@ test.describe('a lost WebGPU device (WebGPU)', () => {
   onlyProject('webgpu')();
 
   test('destroying the real device mid-run moves the run to WebGL from its last completed step, history intact', async ({ page }, info) => {
-    await page.goto('/?fault=destroy-device@12#s=probe-example&n=30&lr=0.05&b=2&delay=20');
+    // WebGPU asked for: the default passes SwiftShader's adapter over for wasm. A lost device then moves on in that order.
+    await page.goto('/?backend=webgpu&fault=destroy-device@12#s=probe-example&n=30&lr=0.05&b=2&delay=20');
     await expect(page.getByTestId('defence')).toContainText(/flips/, { timeout: 90_000 });
     await expect(page.getByTestId('backend-name')).toHaveText('webgpu');
     await page.locator('[data-action="toggle-play"]').click();

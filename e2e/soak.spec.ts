@@ -45,8 +45,9 @@ test.describe('soak (fallback backend)', () => {
   test.setTimeout(60 * 60_000);
 
   test(`${STEPS} steps, then ${CYCLES} start/reset cycles: the engine's tensors stay flat`, async ({ page }) => {
-    // E2E_SOAK_BACKEND (e.g. wasm): the page's ?backend= choice; default: what the fallback project gets (WebGL).
-    const backendParam = process.env.E2E_SOAK_BACKEND ? `?backend=${process.env.E2E_SOAK_BACKEND}` : '';
+    // E2E_SOAK_BACKEND (e.g. wasm): the page's ?backend= choice; default WebGL, asked for by name (the page's own
+    // default passes SwiftShader's WebGL over for wasm), whose textures are what a leak would pile up.
+    const backendParam = `?backend=${process.env.E2E_SOAK_BACKEND ?? 'webgl'}`;
     await openPlayground(page, `${backendParam}#s=ioi&n=${STEPS}`);
     const readings: Reading[] = [];
     const t0 = Date.now();

@@ -1,5 +1,9 @@
 // Backend selection in the browser worker: WebGPU (navigator.gpu and a non-null adapter) → WebGL → WASM →
-// CPU, recording why each better one was skipped so the page can say it.
+// CPU, recording why each better one was skipped so the page can say it. By default a GPU backend whose adapter
+// is a software one (SwiftShader: the GPU emulated on the CPU, as in headless Chromium without a GPU) is passed
+// over for wasm: on 2 cores the built-in IOI run took 8 ms a step on wasm, 103 ms on SwiftShader's WebGL and 603 ms
+// on its WebGPU (docs/performance.md). An order the page asks for (`?backend=`, the badge's WebGPU button, a
+// failover) is taken as given.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
@@ -19,14 +23,26 @@ import './kernels16.ts';
 import './webgpu-matmul16.ts';
 import { MAX_WASM_THREADS } from './wasm-threads-config.ts';
 import { patchWebGpuUploads } from './webgpu-uploads.ts';
+import { softwareRenderer } from './software-adapter.ts';
 
 export const BACKEND_ORDER: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
-interface GpuLike {
-  requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string; description?: string } } | null>;
+interface AdapterInfoLike {
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  isFallbackAdapter?: boolean;
 }
 
-async function tryWebGpu(): Promise<{ ok: true; adapter: string; maxBufferBytes?: number } | { ok: false; reason: string }> {
+interface GpuLike {
+  requestAdapter(): Promise<{ info?: AdapterInfoLike; isFallbackAdapter?: boolean } | null>;
+}
+
+type Attempt<T> = ({ ok: true } & T) | { ok: false; reason: string; software?: string };
+
+/** `passSoftware`: give up on a software adapter (naming it) before TF.js creates a device on it. */
+async function tryWebGpu(passSoftware: boolean): Promise<Attempt<{ adapter: string; maxBufferBytes?: number }>> {
   const gpu = (globalThis.navigator as Navigator & { gpu?: GpuLike }).gpu;
   if (!gpu) return { ok: false, reason: 'WebGPU: navigator.gpu is not available in this browser' };
   let adapter: Awaited<ReturnType<GpuLike['requestAdapter']>>;
@@ -37,6 +53,13 @@ async function tryWebGpu(): Promise<{ ok: true; adapter: string; maxBufferBytes?
   }
   if (!adapter)
     return { ok: false, reason: 'WebGPU: no adapter (navigator.gpu.requestAdapter() returned null: no usable GPU, or WebGPU is disabled)' };
+  const i = adapter.info ?? {};
+  // isFallbackAdapter moved from the adapter to its info (Chromium 136); either says "emulated on the CPU".
+  const software = softwareRenderer(
+    [i.vendor, i.architecture, i.device, i.description],
+    Boolean(i.isFallbackAdapter ?? adapter.isFallbackAdapter),
+  );
+  if (passSoftware && software) return { ok: false, software, reason: `software WebGPU adapter (${software}): wasm is faster here` };
   try {
     if (!(await tf.setBackend('webgpu'))) return { ok: false, reason: 'WebGPU: the TensorFlow.js webgpu backend did not initialise' };
     await tf.ready();
@@ -44,7 +67,6 @@ async function tryWebGpu(): Promise<{ ok: true; adapter: string; maxBufferBytes?
   } catch (e) {
     return { ok: false, reason: `WebGPU: backend initialisation failed (${(e as Error).message})` };
   }
-  const i = adapter.info ?? {};
   // TF.js asks for the adapter's own buffer limits when it creates its device (above WebGPU's 128 MiB default
   // binding); what it got bounds the largest tensor, which the page checks before loading a large model.
   const limits = (tf.backend() as unknown as { device?: { limits?: Record<string, number> } }).device?.limits;
@@ -53,6 +75,31 @@ async function tryWebGpu(): Promise<{ ok: true; adapter: string; maxBufferBytes?
     adapter: [i.architecture, i.vendor && `(${i.vendor})`].filter(Boolean).join(' ') || i.description || 'unknown adapter',
     maxBufferBytes: limits ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) : undefined,
   };
+}
+
+/** The renderer a WebGL context here would have, read from a throw-away context; null where none can be made. */
+function probeWebglRenderer(): string | null {
+  if (typeof OffscreenCanvas === 'undefined') return null;
+  try {
+    const canvas = new OffscreenCanvas(1, 1);
+    const gl = canvas.getContext('webgl2') ?? canvas.getContext('webgl');
+    if (!gl) return null;
+    const ext = gl.getExtension('WEBGL_debug_renderer_info');
+    const renderer = String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return renderer;
+  } catch {
+    return null;
+  }
+}
+
+async function tryWebgl(passSoftware: boolean): Promise<Attempt<{ adapter?: string }>> {
+  if (passSoftware) {
+    const software = softwareRenderer([probeWebglRenderer() ?? undefined]);
+    if (software) return { ok: false, software, reason: `software WebGL renderer (${software}): wasm is faster here` };
+  }
+  const failure = await trySimple('webgl');
+  return failure === null ? { ok: true, adapter: webglRenderer() } : { ok: false, reason: failure };
 }
 
 async function trySimple(name: 'webgl' | 'cpu'): Promise<string | null> {
@@ -109,29 +156,48 @@ async function tryWasm(threads: number): Promise<{ ok: true; note?: string } | {
 }
 
 /**
- * Pick the first backend in `order` that works. `order` may skip entries (e.g. after a lost device). wasmThreads:
- * the wasm backend's threads (default TF.js's, half the logical cores).
+ * Start the first backend in `order` that works, as given (e.g. `?backend=webgpu`, or the rest after a lost device).
+ * Without an order, the fastest here: WebGPU → WebGL → wasm → CPU, passing over a GPU backend whose adapter is a
+ * software one (recorded in `passedOver`, with the reason) unless nothing after it starts. wasmThreads: the wasm
+ * backend's threads (default TF.js's, half the logical cores).
  */
-export async function selectBackend(order: BackendName[] = BACKEND_ORDER, opts: { wasmThreads?: number } = {}): Promise<BackendInfo> {
+export async function selectBackend(order?: BackendName[], opts: { wasmThreads?: number } = {}): Promise<BackendInfo> {
   const reasons: string[] = [];
-  for (const name of order) {
-    if (name === 'webgpu') {
-      const r = await tryWebGpu();
-      if (r.ok) return { name, adapter: r.adapter, maxBufferBytes: r.maxBufferBytes, reasons };
-      reasons.push(r.reason);
-      continue;
-    }
-    if (name === 'wasm') {
-      const r = await tryWasm(opts.wasmThreads ?? defaultPageWasmThreads());
-      if (r.ok) return { name, adapter: `${wasmThreads()}${r.note ? ` (${r.note})` : ''}`, reasons };
-      reasons.push(r.reason);
-      continue;
-    }
-    const failure = await trySimple(name);
-    if (failure === null) return { name, adapter: name === 'webgl' ? webglRenderer() : undefined, reasons };
-    reasons.push(failure);
+  const passedOver: { name: BackendName; renderer: string }[] = [];
+  for (const name of order ?? BACKEND_ORDER) {
+    const r = await tryBackend(name, order === undefined, opts);
+    if (r.ok) return { ...r.info, reasons, ...(passedOver.length ? { passedOver } : {}) };
+    if (r.software) passedOver.push({ name, renderer: r.software });
+    reasons.push(r.reason);
+  }
+  // Nothing faster started: an emulated GPU still beats failing.
+  for (const { name } of passedOver) {
+    const r = await tryBackend(name, false, opts);
+    if (r.ok) return { ...r.info, reasons };
+    reasons.push(r.reason);
   }
   throw new Error(`no TensorFlow.js backend could be initialised: ${reasons.join('; ')}`);
+}
+
+async function tryBackend(
+  name: BackendName,
+  passSoftware: boolean,
+  opts: { wasmThreads?: number },
+): Promise<{ ok: true; info: Omit<BackendInfo, 'reasons'> } | { ok: false; reason: string; software?: string }> {
+  if (name === 'webgpu') {
+    const r = await tryWebGpu(passSoftware);
+    return r.ok ? { ok: true, info: { name, adapter: r.adapter, maxBufferBytes: r.maxBufferBytes } } : r;
+  }
+  if (name === 'webgl') {
+    const r = await tryWebgl(passSoftware);
+    return r.ok ? { ok: true, info: { name, adapter: r.adapter } } : r;
+  }
+  if (name === 'wasm') {
+    const r = await tryWasm(opts.wasmThreads ?? defaultPageWasmThreads());
+    return r.ok ? { ok: true, info: { name, adapter: `${wasmThreads()}${r.note ? ` (${r.note})` : ''}` } } : r;
+  }
+  const failure = await trySimple(name);
+  return failure === null ? { ok: true, info: { name } } : { ok: false, reason: failure };
 }
 
 /** The part of a GPUDevice the worker uses: to learn that it was lost, and (for the fault test) to destroy it. */

@@ -1,5 +1,5 @@
 // The engine worker: owns TensorFlow.js and the session; the page only renders what it sends.
-import { selectBackend, BACKEND_ORDER, gpuDevice } from './browser-backend.ts';
+import { selectBackend, gpuDevice } from './browser-backend.ts';
 import { DeviceLostError, EngineSession, EngineInputError } from './session.ts';
 import { isInputError } from '../core/errors.ts';
 import type { BackendInfo, ErrorCode, RequestMessage, WorkerMessage } from './protocol.ts';
@@ -61,7 +61,8 @@ scope.addEventListener('message', (ev: MessageEvent) => {
     try {
       let payload: unknown;
       if (req.type === 'init') {
-        backend = await selectBackend(req.prefer ?? BACKEND_ORDER, { wasmThreads: req.wasmThreads });
+        // No order from the page: the fastest backend here (a software GPU adapter is passed over for wasm).
+        backend = await selectBackend(req.prefer, { wasmThreads: req.wasmThreads });
         void gpuDevice()?.lost.then((info) => {
           lostReason = `the WebGPU device was lost (${info.reason ?? 'unknown'}${info.message ? `: ${info.message}` : ''})`;
         });

@@ -2,7 +2,9 @@
 import { useEffect } from 'react';
 import { useStore } from './store.ts';
 import { configFromHash, configToHash } from './config.ts';
-import { boot, loadScenario, restoreCurrentRun } from './engine.ts';
+import { startEngine } from './engine/boot.ts';
+import { restoreCurrentRun } from './engine/resume.ts';
+import { loadScenario } from './engine/scenario.ts';
 import { backendsFromSearch, wasmThreadsFromSearch } from './backends.ts';
 import { handleKeyDown } from './actions.ts';
 import { listRuns, loadConfig, loadCurrentRun, saveConfig } from './persistence.ts';
@@ -17,6 +19,9 @@ import { Tour } from './components/Tour.tsx';
 
 async function start(): Promise<void> {
   const st = useStore.getState();
+  // The worker boots its backend (its script and the WebAssembly compiled: most of a second on 2 busy cores) while
+  // the saved state is read.
+  const engine = startEngine(backendsFromSearch(location.search), wasmThreadsFromSearch(location.search));
   if (location.hash.length > 1) {
     const { config, problems } = configFromHash(location.hash);
     st.set({ config });
@@ -27,9 +32,10 @@ async function start(): Promise<void> {
     if (saved) st.set({ config: saved });
   }
   history.replaceState(null, '', configToHash(useStore.getState().config));
-  // Read before boot: loading the scenario clears the saved run in progress, and restoring writes it back.
+  // Read before the scenario loads: loading it clears the saved run in progress, and restoring writes it back.
   const current = await loadCurrentRun().catch(() => null);
-  await boot(backendsFromSearch(location.search), wasmThreadsFromSearch(location.search));
+  await engine;
+  await loadScenario();
   // A run that was in progress comes back first: it is newer than any finished run (finishing one clears it).
   if (current && restoreCurrentRun(current)) return;
   // Else the last finished run of this configuration.

@@ -2,7 +2,9 @@
 // the keyboard handler and the tests all go through this list.
 import type { PlaygroundState } from './store.ts';
 import { useStore } from './store.ts';
-import * as eng from './engine.ts';
+import { analyseJacobian, replayPath, sweepBudget } from './engine/analyses.ts';
+import { switchBackend } from './engine/failover.ts';
+import { pause, play, reset, stepOnce } from './engine/run.ts';
 import { downloadCsv, downloadJson, importRunFile } from './exports.ts';
 import { runSettings } from './config.ts';
 
@@ -23,21 +25,21 @@ export const ACTIONS: Action[] = [
     label: 'Play / pause',
     shortcut: { key: ' ', display: 'Space' },
     enabled: (s) => canRun(s) || s.status === 'running',
-    perform: () => (useStore.getState().status === 'running' ? eng.pause() : eng.play()),
+    perform: () => (useStore.getState().status === 'running' ? pause() : play()),
   },
   {
     id: 'step',
     label: 'Single step',
     shortcut: { key: 'ArrowRight', display: '→' },
     enabled: (s) => canRun(s) && s.status !== 'running',
-    perform: () => eng.stepOnce(),
+    perform: () => stepOnce(),
   },
   {
     id: 'reset',
     label: 'Reset',
     shortcut: { key: 'r', display: 'R' },
     enabled: (s) => Boolean(s.defence) && !s.busy,
-    perform: () => eng.reset(),
+    perform: () => reset(),
   },
   {
     id: 'pin',
@@ -101,19 +103,29 @@ export const ACTIONS: Action[] = [
     label: 'Analyse the feature-map Jacobian',
     shortcut: { key: 'j', display: 'J' },
     enabled: (s) => Boolean(s.defence) && !s.busy && s.status !== 'running',
-    perform: () => eng.analyseJacobian(),
+    perform: () => analyseJacobian(),
   },
   {
     id: 'analyse-replay',
     label: 'Replay the recovery path',
     enabled: (s) => Boolean(s.result) && !s.imported && !s.busy && s.status !== 'running',
-    perform: () => eng.replayPath(),
+    perform: () => replayPath(),
   },
   {
     id: 'analyse-sweep',
     label: 'Sweep the budget ρ',
     enabled: (s) => Boolean(s.defence) && !s.busy && s.status !== 'running',
-    perform: () => eng.sweepBudget(),
+    perform: () => sweepBudget(),
+  },
+  {
+    // Offered where the default passed a software WebGPU adapter over for the faster wasm (the backend badge).
+    id: 'use-webgpu',
+    label: 'Use WebGPU',
+    enabled: (s) =>
+      Boolean(s.backend?.passedOver?.some((p) => p.name === 'webgpu')) &&
+      !s.busy &&
+      (s.status === 'ready' || s.status === 'paused' || s.status === 'done' || s.status === 'error'),
+    perform: () => switchBackend('webgpu'),
   },
   {
     id: 'tour',

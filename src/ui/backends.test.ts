@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { backendsFromSearch, wasmThreadsFromSearch } from './backends.ts';
 
 describe('backend parameters', () => {
-  it('?backend=NAME tries that backend, then the ones after it; anything else, the default order', () => {
+  it('?backend=NAME tries that backend, then the ones after it; anything else, the default (the fastest here)', () => {
+    expect(backendsFromSearch('?backend=webgpu')).toEqual(['webgpu', 'webgl', 'wasm', 'cpu']);
     expect(backendsFromSearch('?backend=wasm')).toEqual(['wasm', 'cpu']);
     expect(backendsFromSearch('?backend=webgl&x=1')).toEqual(['webgl', 'wasm', 'cpu']);
     expect(backendsFromSearch('?backend=tpu')).toBeUndefined();

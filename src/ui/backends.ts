@@ -5,8 +5,9 @@ import { MAX_WASM_THREADS } from '../engine/wasm-threads-config.ts';
 export const BACKEND_ORDER_NAMES: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
 /**
- * `?backend=NAME` in the page's address: try that backend first, then the ones after it (e.g. `wasm` to compare
- * with WebGL on a machine without a GPU). Anything else: the default order.
+ * `?backend=NAME` in the page's address: try that backend first, then the ones after it, as given (e.g. `webgpu`
+ * on a software adapter, which the default passes over for wasm). Anything else: undefined, the worker's default
+ * (the fastest backend here).
  */
 export function backendsFromSearch(search: string): BackendName[] | undefined {
   const name = new URLSearchParams(search).get('backend');

@@ -9,16 +9,24 @@ export function BackendBadge() {
         starting…
       </span>
     );
-  const ok = backend.name === 'webgpu';
+  // WebGPU was there but emulated on the CPU: the slower choice was passed over on purpose, one click away.
+  const softwareGpu = backend.name !== 'webgpu' && backend.passedOver?.[0]?.name === 'webgpu';
+  const ok = backend.name === 'webgpu' || softwareGpu;
   return (
     <span className={`badge ${ok ? 'badge-ok' : 'badge-warn'}`} data-testid="backend-badge" title={backend.reasons.join('\n') || undefined}>
       <span data-testid="backend-name">{backend.name}</span>
       {backend.adapter && <span className="badge-detail"> · {backend.adapter}</span>}
-      {!ok && backend.reasons[0] && (
+      {backend.name !== 'webgpu' && backend.reasons[0] && (
         <span className="badge-reason" data-testid="backend-reason">
           {' '}
-          — not WebGPU: {backend.reasons[0].replace(/^WebGPU: /, '')}
+          — {softwareGpu ? backend.reasons[0] : `not WebGPU: ${backend.reasons[0].replace(/^WebGPU: /, '')}`}
         </span>
+      )}
+      {softwareGpu && (
+        <>
+          {' '}
+          <ActionButton id="use-webgpu" small />
+        </>
       )}
     </span>
   );

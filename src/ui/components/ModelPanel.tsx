@@ -5,8 +5,8 @@
 import { type DragEvent, type ReactNode, useEffect, useState } from 'react';
 import ioiReference from '../../scenarios/reference/ioi_aggregate.json';
 import { PAPER_IOI } from '../../scenarios/catalog.ts';
-import { releaseWeightBytes, SAE_RELEASES } from '../../scenarios/releases.ts';
-import { loadScenario } from '../engine.ts';
+import { releaseWeightBytes, SAE_RELEASES } from '../../io/sae-releases.ts';
+import { loadScenario } from '../engine/scenario.ts';
 import {
   cancelDownloads,
   clearDownloads,
@@ -18,7 +18,8 @@ import {
 } from '../model-inputs.ts';
 import { useStore } from '../store.ts';
 import { runSettings } from '../config.ts';
-import { DownloadProgress, formatBytes } from './DownloadProgress.tsx';
+import { formatBytes } from '../../core/format.ts';
+import { DownloadProgress } from './DownloadProgress.tsx';
 
 async function loadWithDownloads(): Promise<void> {
   useModelInputs.getState().set({ armed: true });
@@ -226,7 +227,7 @@ function SaeSource({ id, sources }: { id: ModelScenarioId; sources: Sources }) {
           <span className="muted small">
             {release.repo}/{release.folder(src.layer, src.width)}
             {release.needsResolution ? ' (the folder the Hub lists closest to that average L0)' : ''}, ~
-            {formatBytes(releaseWeightBytes(release, src.width))}
+            {formatBytes(releaseWeightBytes(release, src.width), { precise: true })}
           </span>
         </div>
       )}
@@ -471,7 +472,7 @@ export function ModelPanel({ scenario, promptEditor }: { scenario: ModelScenario
         <span>
           Downloaded files in this browser:{' '}
           {inputs.cache
-            ? `${inputs.cache.files} file${inputs.cache.files === 1 ? '' : 's'}, ${formatBytes(inputs.cache.bytes)}${inputs.cache.unfinished ? `, and ${formatBytes(inputs.cache.unfinished)} of unfinished downloads that the next download continues` : ''}`
+            ? `${inputs.cache.files} file${inputs.cache.files === 1 ? '' : 's'}, ${formatBytes(inputs.cache.bytes, { precise: true })}${inputs.cache.unfinished ? `, and ${formatBytes(inputs.cache.unfinished, { precise: true })} of unfinished downloads that the next download continues` : ''}`
             : 'unknown'}
         </span>
         <button

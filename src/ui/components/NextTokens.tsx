@@ -5,7 +5,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { useStore } from '../store.ts';
 import { useThrottledStore } from '../useThrottled.ts';
-import { fetchNextTokens } from '../engine.ts';
+import { fetchNextTokens } from '../engine/analyses.ts';
 import type { NextTokenColumn, NextTokenView } from '../../engine/protocol.ts';
 import { formatNumber, formatPercent, formatToken } from '../../core/format.ts';
 

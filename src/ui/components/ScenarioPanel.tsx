@@ -2,7 +2,8 @@
 import { useState } from 'react';
 import { useStore } from '../store.ts';
 import { PAGE_SCENARIO_IDS, type PageScenarioId, SCENARIOS } from '../../scenarios/catalog.ts';
-import { loadScenario, setUploadedProbe, report } from '../engine.ts';
+import { loadScenario, setUploadedProbe } from '../engine/scenario.ts';
+import { report } from '../engine/report.ts';
 import { PRESETS, type Preset } from '../presets.ts';
 import { parseFeatureLabels } from '../../io/labels.ts';
 import { isModelScenario } from '../model-inputs.ts';
