@@ -6,7 +6,7 @@ prepend_bos=False, seed=0). That class seeds Python's `random` with the seed, ke
 and for each prompt draws, in this order, with random.choice: the template (one to choose from), three names
 until all three differ (name 1 is the indirect object A, name 2 the subject B; name 3 is unused), a place and an
 object. This script repeats that sequence of draws with the same lists, so it needs nothing but Python's
-standard library; the README says how it was made. Each line: prompt (the text up to " to"), target " A",
+standard library; docs/cli.md says how it was made. Each line: prompt (the text up to " to"), target " A",
 contrast " B" — the logit difference the paper reads at the " to" token.
   python3 scripts/make-paper-ioi.py > public/data/paper-ioi.jsonl
 """

@@ -1,5 +1,5 @@
 // Writes the small "bring your own activations" example under public/examples/probe/ (SAELens SAE folder,
-// activations.safetensors, probe.safetensors) from the seeded synthetic world, so the README's CLI example
+// activations.safetensors, probe.safetensors) from the seeded synthetic world, so the CLI example (README, docs/cli.md)
 // and the playground's probe scenario have files to open. Deterministic: same bytes every run.
 //   npx tsx scripts/make-probe-example.ts [outDir]
 import './lib/clean-errors.ts';

@@ -3,7 +3,8 @@
 // with its 4 GB heap, cpu), the peak device memory, host memory and the verdict; and for one backend the breakdown.
 import os from 'node:os';
 import type { Command } from 'commander';
-import { formatBytes, type MemoryPlan, probeNodeHost, whatRunsWhere } from '../model/memory-plan.ts';
+import { formatBytes } from '../core/format.ts';
+import { type MemoryPlan, probeNodeHost, whatRunsWhere } from '../model/memory-plan.ts';
 import { readText, writeOutput } from './fs.ts';
 import { oneOf } from './parse.ts';
 import { addSourceOptions, planFromSources, type SourceFlags } from './sources.ts';

@@ -48,12 +48,25 @@ export function previewValue(value: unknown, max = 80): string {
 /** A span of a model's layers: "layer 4", or "layers 4–11". */
 export const layerRange = (a: number, b: number): string => (a === b ? `layer ${a}` : `layers ${a}–${b}`);
 
-export function formatBytes(n: number): string {
+/**
+ * Bytes in decimal units (1 kB = 1,000 B), as file sizes and memory figures are written everywhere in Unclamp:
+ * by default rounded as a plan is read ("4.4 GB", "154 MB", "640 kB"); `precise` gives one decimal at every unit,
+ * for a download's progress ("548.1 MB of 548.1 MB").
+ */
+export function formatBytes(n: number, { precise = false }: { precise?: boolean } = {}): string {
   if (!Number.isFinite(n) || n < 0) return '–';
-  if (n < 1024) return `${n} B`;
-  if (n < 2 ** 20) return `${(n / 1024).toFixed(0)} kB`;
-  if (n < 2 ** 30) return `${(n / 2 ** 20).toFixed(1)} MB`;
-  return `${(n / 2 ** 30).toFixed(2)} GB`;
+  if (n < 1e3) return `${Math.round(n)} B`;
+  const [value, unit] = n < 1e6 ? [n / 1e3, 'kB'] : n < 1e9 ? [n / 1e6, 'MB'] : [n / 1e9, 'GB'];
+  return `${value.toFixed(precise || unit === 'GB' ? 1 : 0)} ${unit}`;
+}
+
+/** A limit in decimal units, with the binary figure it was set as when it is one: "134 MB (128 MiB)", "4.3 GB (4 GiB)". */
+export function formatLimit(bytes: number): string {
+  const gib = bytes / 2 ** 30;
+  const mib = bytes / 2 ** 20;
+  if (Math.abs(gib - Math.round(gib)) * 2 ** 30 < 2 ** 20 && Math.round(gib) >= 1) return `${formatBytes(bytes)} (${Math.round(gib)} GiB)`;
+  if (Number.isInteger(mib)) return `${formatBytes(bytes)} (${mib} MiB)`;
+  return formatBytes(bytes);
 }
 
 /** A token as text with its whitespace made visible: a leading space is what tells " Mary" from "Mary" in a BPE vocabulary. */

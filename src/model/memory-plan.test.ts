@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { formatBytes } from '../core/format.ts';
 import {
   checkFits,
-  formatBytes,
   type ModelShape,
   parameterCount,
   planRun,

@@ -87,7 +87,7 @@
 //   host     a browser reports no tab memory either (see webgpu). Node: os.totalmem() (or process.constrainedMemory() in a container) is a hard limit, os.freemem()
 //            (MemAvailable) a warning; Node's fs.readFileSync refuses files over 2 GiB (ERR_FS_FILE_TOO_LARGE), so the
 //            'whole-file' loader cannot read such a shard at all.
-import { layerRange } from '../core/format.ts';
+import { formatBytes, formatLimit, layerRange } from '../core/format.ts';
 
 export type Backend = 'wasm' | 'webgpu' | 'webgl' | 'cpu';
 export type ResidPoint = 'hook_resid_pre' | 'hook_resid_mid' | 'hook_resid_post';
@@ -354,22 +354,6 @@ function dtypeName(m: ModelShape, w: 2 | 4): string {
   const released = m.dtypeBytes === 2 ? (m.dtype16 ?? 'bfloat16') : 'float32';
   if (w === 2) return released;
   return m.dtypeBytes === 2 ? `float32 (widened from ${released})` : 'float32';
-}
-
-/** "1.2 GB", "154 MB", "640 kB": decimal units, as the README writes file sizes. */
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
-  if (bytes >= 1e6) return `${Math.round(bytes / 1e6)} MB`;
-  return `${Math.max(1, Math.round(bytes / 1e3))} kB`;
-}
-
-/** A limit in decimal units, with the binary figure it was set as when it is one: "134 MB (128 MiB)", "4.3 GB (4 GiB)". */
-export function formatLimit(bytes: number): string {
-  const gib = bytes / 2 ** 30;
-  const mib = bytes / 2 ** 20;
-  if (Math.abs(gib - Math.round(gib)) * 2 ** 30 < 2 ** 20 && Math.round(gib) >= 1) return `${formatBytes(bytes)} (${Math.round(gib)} GiB)`;
-  if (Number.isInteger(mib)) return `${formatBytes(bytes)} (${mib} MiB)`;
-  return formatBytes(bytes);
 }
 
 /** What a run needs (see the file's head for every formula). */

@@ -1,4 +1,4 @@
-// The released models Unclamp names (the memory plan's figures, the README's table, the benches and tests): their
+// The released models Unclamp names (the memory plan's figures, docs/architecture.md's table, the benches and tests): their
 // config.json as published (the fields the families read), and their shapes for the memory plan, parsed by their
 // family's own config.ts. Every figure about one of these models starts here.
 import type { HfConfig } from './config.ts';
@@ -76,7 +76,7 @@ export function publishedConfig(id: PublishedModel, overrides: HfConfig = {}) {
   return { raw, family, config: family.parseConfig(raw, id) };
 }
 
-/** A published model's shape for the memory plan, named as the README names it. */
+/** A published model's shape for the memory plan, named as docs/architecture.md names it. */
 export function publishedShape(id: PublishedModel): ModelShape {
   const { raw, family, config } = publishedConfig(id);
   return { ...family.shape(config, raw), name: NAMES[id] };

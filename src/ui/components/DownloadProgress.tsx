@@ -1,8 +1,8 @@
 // One bar per file of a Hub download: bytes, rate and time left, or "from this browser's cache".
+import { formatBytes as formatBytesIn } from '../../core/format.ts';
 import type { DownloadProgress as Progress } from '../../io/hub-download.ts';
 
-export const formatBytes = (n: number) =>
-  n < 1e3 ? `${n} B` : n < 1e6 ? `${(n / 1e3).toFixed(1)} kB` : n < 1e9 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e9).toFixed(2)} GB`;
+const formatBytes = (n: number) => formatBytesIn(n, { precise: true });
 
 function formatSeconds(s: number): string {
   if (s < 1) return 'under a second';
