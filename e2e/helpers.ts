@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { expect, type Page } from '@playwright/test';
+import { expect, type Locator, type Page } from '@playwright/test';
 import { FIXTURE_PROMPTS } from '../scripts/fixtures/hub-fixtures.ts';
 
 /** Open the playground on a configuration (URL hash) and wait until the clamp has been applied. */
@@ -8,6 +8,29 @@ export async function openPlayground(page: Page, hash = '#s=probe-example&n=30&l
   await expect(page.getByTestId('backend-name')).not.toHaveText('…', { timeout: 60_000 });
   await expect(page.getByTestId('defence')).toContainText(/flips \d+ of \d+ samples/, { timeout: 90_000 });
 }
+
+/**
+ * The text of every row of a table that draws only the rows in view (the samples table), one row a line: its scroll
+ * box is scrolled through from top to bottom and the rows are read by their aria-rowindex.
+ */
+export const sampleRowsText = (table: Locator): Promise<string> =>
+  table.evaluate(async (el) => {
+    const box = el.parentElement!;
+    const rows = new Map<number, string>();
+    const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    for (let top = 0, i = 0; i < 1000; top += box.clientHeight / 2, i++) {
+      box.scrollTop = top;
+      await frame();
+      for (const tr of el.querySelectorAll('tbody tr[aria-rowindex]'))
+        rows.set(Number(tr.getAttribute('aria-rowindex')), tr.textContent ?? '');
+      if (box.scrollTop + box.clientHeight >= box.scrollHeight - 1) break;
+    }
+    box.scrollTop = 0;
+    return [...rows]
+      .sort((a, b) => a[0] - b[0])
+      .map(([, text]) => text)
+      .join('\n');
+  });
 
 export async function screenshot(page: Page, name: string, project: string): Promise<void> {
   await page.screenshot({ path: `${process.env.E2E_OUTPUT ?? 'test-results'}/screens/${name}-${project}.png`, fullPage: true });

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { type BrowserContext, expect, type Page, test } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
-import { openPlayground, points, screenshot } from './helpers.ts';
+import { openPlayground, points, sampleRowsText, screenshot } from './helpers.ts';
 
 // The page's default backend (wasm where WebGPU is SwiftShader's): what is tested is the page, not the backend.
 test.describe('run controls and live charts', () => {
@@ -124,7 +124,7 @@ test.describe('fallback backend', () => {
       await expect
         .poll(
           async () => {
-            const text = await table.textContent();
+            const text = await sampleRowsText(table);
             const settled = text === last && (text ?? '').split('✔').length - 1 === recovered;
             last = text;
             return settled;

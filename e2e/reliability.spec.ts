@@ -131,7 +131,8 @@ test.describe('crashes, reloads and a full disk (fallback backend)', () => {
   });
 
   test('a full storage quota says so, and the finished run stays on the page to export', async ({ page, context }) => {
-    await openPlayground(page, '#s=probe-example&n=6&lr=0.05&b=2&seed=12');
+    // 150 ms between steps: the run lasts past the first save of the run in progress (every 0.5 s) on any backend.
+    await openPlayground(page, '#s=probe-example&n=6&lr=0.05&b=2&seed=12&delay=150');
     // A quota of one byte: every write that grows this origin's storage fails.
     const cdp = await context.newCDPSession(page);
     await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(page.url()).origin, quotaSize: 1 });

@@ -17,11 +17,22 @@ import { Charts } from './components/Charts.tsx';
 import { Inspect } from './components/Inspect.tsx';
 import { Tour } from './components/Tour.tsx';
 
+let engineStarted: Promise<void> | null = null;
+
+/**
+ * Start the engine worker, once: main.tsx calls this before the page's first render, so that the worker boots its
+ * backend while React draws the page; start() below awaits the same promise.
+ */
+export function bootEngine(): Promise<void> {
+  engineStarted ??= startEngine(backendsFromSearch(location.search), wasmThreadsFromSearch(location.search));
+  return engineStarted;
+}
+
 async function start(): Promise<void> {
   const st = useStore.getState();
   // The worker boots its backend (its script and the WebAssembly compiled: most of a second on 2 busy cores) while
   // the saved state is read.
-  const engine = startEngine(backendsFromSearch(location.search), wasmThreadsFromSearch(location.search));
+  const engine = bootEngine();
   if (location.hash.length > 1) {
     const { config, problems } = configFromHash(location.hash);
     st.set({ config });

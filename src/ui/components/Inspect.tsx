@@ -1,9 +1,10 @@
 // Inspecting a run: per-sample rows with the prompt's tokens (δ positions marked), the Jacobian panel, the
 // recovery-path replay, a budget sweep, and saved runs.
-import { useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { useVirtualizer } from '@tanstack/react-virtual';
 import { useThrottledStore } from '../useThrottled.ts';
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import { useStore } from '../store.ts';
+import { type PlaygroundState, useStore } from '../store.ts';
 import { ActionButton } from './ActionButton.tsx';
 import { NextTokens } from './NextTokens.tsx';
 import { TwoAxisChart } from './TwoAxisChart.tsx';
@@ -24,11 +25,21 @@ function Tokens({ tokens, marked }: { tokens: string[]; marked: number[] }) {
   );
 }
 
+/** A sample row's height before it is measured (one line of tokens; a wrapped prompt is taller, measured once drawn). */
+const SAMPLE_ROW_ESTIMATE = 40;
+
+/**
+ * The per-sample scores. Only the rows in view (and a few either side) are in the document: the whole table is
+ * some 4,000 layout objects, and its layout and paint on every update during a run was a long main-thread task.
+ * Rows keep their natural (wrapped) height, measured once drawn; spacer rows stand in for the rest, so the scroll
+ * height and position are the full table's.
+ */
 function Samples() {
   const samples = useThrottledStore((s) => s.samples, 1000, 50);
   const scenario = useStore((s) => s.scenario);
   const defence = useStore((s) => s.defence);
   const [onlyValid, setOnlyValid] = useState(false);
+  const scrollRef = useRef<HTMLElement>(null);
   const rows = samples.length
     ? samples
     : (defence?.valid.map((v, i) => ({
@@ -42,17 +53,31 @@ function Samples() {
         absDrift: NaN,
       })) ?? []);
   const shown = rows.filter((r) => !onlyValid || r.valid).slice(0, 200);
+  // Keyed by the sample, so a measured height stays with its row when the filter changes.
+  const shownRef = useRef(shown);
+  shownRef.current = shown;
+  const getItemKey = useCallback((i: number) => shownRef.current[i]?.index ?? i, []);
+  const virtualizer = useVirtualizer({
+    count: shown.length,
+    getScrollElement: () => scrollRef.current,
+    estimateSize: () => SAMPLE_ROW_ESTIMATE,
+    getItemKey,
+    overscan: 6,
+  });
+  const items = virtualizer.getVirtualItems();
+  const before = items.length ? items[0].start : 0;
+  const after = items.length ? virtualizer.getTotalSize() - items[items.length - 1].end : 0;
   return (
     <div>
       <label className="field checkbox">
         <input type="checkbox" checked={onlyValid} onChange={(e) => setOnlyValid(e.target.checked)} />
         <span>valid flips only</span>
       </label>
-      <section className="table-wrap tall" tabIndex={0} aria-label="Per-sample scores">
-        <table className="samples" data-testid="samples-table">
+      <section className="table-wrap tall" tabIndex={0} aria-label="Per-sample scores" ref={scrollRef}>
+        <table className="samples" data-testid="samples-table" aria-rowcount={shown.length + 1}>
           <caption className="sr-only">Per-sample scores</caption>
           <thead>
-            <tr>
+            <tr aria-rowindex={1}>
               <th scope="col">#</th>
               <th scope="col">prompt (δ positions highlighted)</th>
               <th scope="col">B base</th>
@@ -64,10 +89,13 @@ function Samples() {
             </tr>
           </thead>
           <tbody>
-            {shown.map((r) => {
+            <SizerRow rows={shown} infos={scenario?.samples} />
+            {before > 0 && <SpacerRow height={before} />}
+            {items.map((item) => {
+              const r = shown[item.index];
               const info = scenario?.samples[r.index];
               return (
-                <tr key={r.index}>
+                <tr key={item.key} data-index={item.index} ref={virtualizer.measureElement} aria-rowindex={item.index + 2}>
                   <td>{r.index}</td>
                   <td>
                     {info?.tokens ? (
@@ -85,10 +113,86 @@ function Samples() {
                 </tr>
               );
             })}
+            {after > 0 && <SpacerRow height={after} />}
           </tbody>
         </table>
       </section>
     </div>
+  );
+}
+
+/** What a row shows of a sample's scores. */
+type SampleRow = Pick<PlaygroundState['samples'][number], 'index' | 'base' | 'defended' | 'recovered' | 'valid' | 'success' | 'absDrift'>;
+type SampleInfo = NonNullable<PlaygroundState['scenario']>['samples'][number];
+
+const longest = (xs: string[]) => xs.reduce((a, b) => (b.length > a.length ? b : a), '');
+
+/** Text drawn by CSS (.sizer-row [data-text]::before): it counts in the layout but is not in the document's text. */
+function SizerTokens({ tokens, marked }: { tokens: string[]; marked: number[] }) {
+  return (
+    <span className="tokens">
+      {tokens.map((t, i) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: a prompt's tokens never reorder; the same word can repeat
+        <span key={i} className={marked.includes(i) ? 'tok tok-delta' : 'tok'} data-text={t} />
+      ))}
+    </span>
+  );
+}
+
+/**
+ * A collapsed row (not drawn, no height) with the widest content of each column over all the rows (by characters):
+ * the table's automatic layout sizes its columns by the rows in the document, and this keeps them as wide as the
+ * whole table would make them, whichever rows are drawn. Its text is CSS's, so the table's text is the rows'.
+ */
+function SizerRow({ rows, infos }: { rows: SampleRow[]; infos: SampleInfo[] | undefined }) {
+  // Characters are not pixels: the few longest prompts, one of which is the widest.
+  const prompts: SampleInfo[] = [];
+  let token = { text: '', marked: false };
+  for (const r of rows) {
+    const info = infos?.[r.index];
+    if (!info?.tokens) continue;
+    prompts.push(info);
+    info.tokens.forEach((t, i) => {
+      if (t.length > token.text.length) token = { text: t, marked: info.deltaPositions.includes(i) };
+    });
+  }
+  const chars = (p: SampleInfo) => p.tokens!.join('').length + p.tokens!.length;
+  const longestPrompts = prompts.sort((a, b) => chars(b) - chars(a)).slice(0, 6);
+  const label = longest(rows.map((r) => (infos?.[r.index]?.tokens ? '' : infos?.[r.index]?.label || `activation row ${r.index}`)));
+  const cell = (text: string) => <td data-text={text} aria-hidden="true" />;
+  return (
+    <tr className="sizer-row">
+      {cell(longest(rows.map((r) => String(r.index))))}
+      <td aria-hidden="true">
+        {/* One below another: the longest prompts on one line set the column's widest, its longest token its narrowest. */}
+        {longestPrompts.map((p) => (
+          <div key={p.index}>
+            <SizerTokens tokens={p.tokens!} marked={p.deltaPositions} />
+          </div>
+        ))}
+        {token.text && (
+          <div>
+            <SizerTokens tokens={[token.text]} marked={token.marked ? [0] : []} />
+          </div>
+        )}
+        {label && <div className="muted" data-text={label} />}
+      </td>
+      {cell(longest(rows.map((r) => f3(r.base))))}
+      {cell(longest(rows.map((r) => f3(r.defended))))}
+      {cell(longest(rows.map((r) => f3(r.recovered))))}
+      {cell(longest(rows.map((r) => (r.valid ? 'yes' : 'no'))))}
+      {cell(longest(rows.map((r) => (r.valid ? (r.success ? '✔' : '✘') : ''))))}
+      {cell(longest(rows.map((r) => f3(r.absDrift))))}
+    </tr>
+  );
+}
+
+/** The height of the rows not drawn, above or below those in view. */
+function SpacerRow({ height }: { height: number }) {
+  return (
+    <tr className="spacer-row" style={{ height }}>
+      <td colSpan={8} aria-hidden="true" />
+    </tr>
   );
 }
 

@@ -47,9 +47,8 @@ export function RunControls() {
   const config = useStore((s) => s.config);
   const setRun = useStore((s) => s.setRun);
   const setConfig = useStore((s) => s.setConfig);
+  // The status changes at a run's start and end only; the step, every step, is RunStatus's alone.
   const status = useStore((s) => s.status);
-  const step = useStore((s) => s.step);
-  const total = useStore((s) => s.totalSteps);
   const run = runSettings(config);
   const defaults = SCENARIOS[config.scenario].defaults.run;
   const changed = new Set(changedSettings(config.scenario, config.run));
@@ -163,10 +162,7 @@ export function RunControls() {
             <option value={400}>very slow</option>
           </select>
         </label>
-        <span className="progress" data-testid="run-status" aria-live="polite">
-          {status} · step {step}
-          {total ? ` / ${total}` : ''}
-        </span>
+        <RunStatus />
         <EngineMemoryReadout />
       </div>
     </section>
@@ -235,6 +231,19 @@ function BudgetField({
         </small>
       )}
     </div>
+  );
+}
+
+/** The run's status and step: subscribed on its own, so a step redraws this line, not the whole panel. */
+function RunStatus() {
+  const status = useStore((s) => s.status);
+  const step = useStore((s) => s.step);
+  const total = useStore((s) => s.totalSteps);
+  return (
+    <span className="progress" data-testid="run-status" aria-live="polite">
+      {status} · step {step}
+      {total ? ` / ${total}` : ''}
+    </span>
   );
 }
 
