@@ -3,6 +3,7 @@
 // whose index ≡ i (mod n), so a Slurm job array or a Kubernetes indexed Job runs the same command with its index.
 import { createHash } from 'node:crypto';
 import { InputError } from '../core/errors.ts';
+import { DELTA_SHARINGS, OPTIMIZER_KINDS, PROJECTION_MODES } from '../core/options.ts';
 import { BUILTIN_SCENARIO_IDS, DELTA_POSITIONS } from '../scenarios/catalog.ts';
 
 type Kind = 'number' | 'integer' | { oneOf: readonly string[] } | 'string';
@@ -14,9 +15,9 @@ export const GRID_AXES = {
   seed: 'integer',
   k: 'integer',
   clamp: 'string',
-  mode: { oneOf: ['none', 'encoder', 'jacobian'] },
-  optimizer: { oneOf: ['adam', 'pgd'] },
-  delta: { oneOf: ['per-sample', 'shared'] },
+  mode: { oneOf: PROJECTION_MODES },
+  optimizer: { oneOf: OPTIMIZER_KINDS },
+  delta: { oneOf: DELTA_SHARINGS },
   positions: { oneOf: DELTA_POSITIONS },
   steps: 'integer',
   lr: 'number',

@@ -2,9 +2,9 @@
 // and the paper's (report-paper.ts) in the same tables, and what differs from the paper and why. Rendering only.
 import { meanOf } from '../core/stats.ts';
 import { formatNumber as f3 } from '../core/format.ts';
-import { SCENARIOS } from '../scenarios/catalog.ts';
-import { KAPPA_SWEEP } from '../scenarios/catalog.ts';
-import { MODES, type ScenarioData } from './report-runs.ts';
+import { PROJECTION_MODES } from '../core/options.ts';
+import { KAPPA_SWEEP, SCENARIOS } from '../scenarios/catalog.ts';
+import type { ScenarioData } from './report-runs.ts';
 import { type Figure, type Pooled, pool } from './report-pool.ts';
 import { type PaperFigures, paperFigures } from './report-paper.ts';
 
@@ -76,7 +76,7 @@ function paperRow(p: PaperFigures): string[] {
 }
 
 function modesTable(d: ScenarioData): string {
-  const rows = MODES.map((m) => modeRow(m, pool(d.runs[m], d.shared)));
+  const rows = PROJECTION_MODES.map((m) => modeRow(m, pool(d.runs[m], d.shared)));
   rows.push(modeRow(`control: ${d.k} random features (encoder)`, pool(d.runs.control, d.shared)));
   rows.push(...paperFigures(d.id).map(paperRow));
   return mdTable(MODE_HEAD, rows);

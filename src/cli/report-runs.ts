@@ -6,6 +6,7 @@ import { tf } from '../core/tf.ts';
 import type { SampleMetrics } from '../core/metrics.ts';
 import type { ReplayPart } from '../core/analyses.ts';
 import { describeClamp } from '../core/clamp.ts';
+import { OPTIMIZER_KINDS, PROJECTION_MODES } from '../core/options.ts';
 import type { ModelIndexEntry } from '../scenarios/builtin/assets.ts';
 import { effectiveRun, KAPPA_SWEEP, SCENARIOS, type BuiltinScenarioId, type RunSettings } from '../scenarios/catalog.ts';
 import { loadScenario, topFeatures } from '../scenarios/load.ts';
@@ -14,8 +15,6 @@ import { createSite, defaultDefence, runScenario, type ScenarioRunOutput, type S
 import { refusalStage2, type Stage2Result } from '../scenarios/builtin/refusal.ts';
 import { readPublic } from './fs.ts';
 
-export const MODES = ['none', 'encoder', 'jacobian'] as const;
-export const OPTIMIZERS = ['adam', 'pgd'] as const;
 /** The SAE of the TopK extension and of the ladder's middle rung. */
 const TOPK_SAE = 'ladder-mid';
 
@@ -179,7 +178,7 @@ export async function collectScenario(
         const site = await createSite(sc, defaultDefence(sc));
         try {
           const run = (req: ScenarioRunRequest) => runScenario(sc, { ...base(req), site }, FINAL_METRICS_ONLY);
-          for (const mode of MODES) {
+          for (const mode of PROJECTION_MODES) {
             if (mode !== 'encoder') {
               add(mode, seed, await run({ settings: { mode } }));
               continue;
@@ -199,7 +198,7 @@ export async function collectScenario(
           const control = randomFeatures(sc.sae.dSae, sc.defaults.features.length, seed);
           add('control', seed, await runScenario(sc, base({ features: control, settings: { mode: 'encoder' } }), FINAL_METRICS_ONLY));
           for (const kappa of KAPPA_SWEEP) {
-            for (const optimizer of OPTIMIZERS) {
+            for (const optimizer of OPTIMIZER_KINDS) {
               if (kappa === settings.budgetRel && optimizer === 'adam') continue; // the encoder run above
               add(`kappa:${kappa}:${optimizer}`, seed, await run({ settings: { mode: 'encoder', budgetRel: kappa, optimizer } }));
             }

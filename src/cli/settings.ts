@@ -13,6 +13,7 @@ import {
 } from '../scenarios/catalog.ts';
 import { indexList, integer, number, oneOf } from './parse.ts';
 import { formatNumber } from '../core/format.ts';
+import { DELTA_SHARINGS, OPTIMIZER_KINDS, PROJECTION_MODES } from '../core/options.ts';
 
 export interface SettingFlags {
   mode?: RunSettings['mode'];
@@ -36,9 +37,9 @@ export interface SettingFlags {
 export function addSettingOptions(cmd: Command): Command {
   const help = (k: keyof RunSettings) => RUN_SETTING_TEXT[k].help;
   return cmd
-    .option('--mode <mode>', help('mode'), oneOf('--mode', ['none', 'encoder', 'jacobian'] as const))
-    .option('--optimizer <name>', help('optimizer'), oneOf('--optimizer', ['adam', 'pgd'] as const))
-    .option('--delta <kind>', help('delta'), oneOf('--delta', ['per-sample', 'shared'] as const))
+    .option('--mode <mode>', help('mode'), oneOf('--mode', PROJECTION_MODES))
+    .option('--optimizer <name>', help('optimizer'), oneOf('--optimizer', OPTIMIZER_KINDS))
+    .option('--delta <kind>', help('delta'), oneOf('--delta', DELTA_SHARINGS))
     .option('--positions <which>', help('positions'), oneOf('--positions', DELTA_POSITIONS))
     .option('--steps <n>', help('steps'), integer('--steps'))
     .option('--lr <x>', help('lr'), number('--lr'))

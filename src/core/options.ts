@@ -9,10 +9,14 @@
 // have their only defaults here.
 import { InputError } from './errors.ts';
 
-export type ProjectionMode = 'none' | 'encoder' | 'jacobian';
-export type DeltaSharing = 'per-sample' | 'shared';
+/** The choices of the three categorical run settings, listed once (the URL schema, the CLI and the grid read them). */
+export const PROJECTION_MODES = ['none', 'encoder', 'jacobian'] as const;
+export const DELTA_SHARINGS = ['per-sample', 'shared'] as const;
 /** adam: the paper's optimiser; pgd: L2 projected gradient with normalised steps (docs/method.md §3.4). */
-export type OptimizerKind = 'adam' | 'pgd';
+export const OPTIMIZER_KINDS = ['adam', 'pgd'] as const;
+export type ProjectionMode = (typeof PROJECTION_MODES)[number];
+export type DeltaSharing = (typeof DELTA_SHARINGS)[number];
+export type OptimizerKind = (typeof OPTIMIZER_KINDS)[number];
 
 export interface RecoveryOptions {
   mode: ProjectionMode;
@@ -154,9 +158,9 @@ export function resolveOptions(partial: Partial<RecoveryOptions> = {}): Recovery
     const problem = boundsProblem(key, v);
     if (problem) bad(problem);
   };
-  if (!['none', 'encoder', 'jacobian'].includes(o.mode)) bad(`mode must be none, encoder or jacobian, got "${o.mode}"`);
-  if (!['per-sample', 'shared'].includes(o.delta)) bad(`delta must be per-sample or shared, got "${o.delta}"`);
-  if (!['adam', 'pgd'].includes(o.optimizer)) bad(`optimizer must be adam or pgd, got "${o.optimizer}"`);
+  if (!PROJECTION_MODES.includes(o.mode)) bad(`mode must be none, encoder or jacobian, got "${o.mode}"`);
+  if (!DELTA_SHARINGS.includes(o.delta)) bad(`delta must be per-sample or shared, got "${o.delta}"`);
+  if (!OPTIMIZER_KINDS.includes(o.optimizer)) bad(`optimizer must be adam or pgd, got "${o.optimizer}"`);
   within('steps', o.steps);
   within('lr', o.lr);
   within('budget', o.budget);

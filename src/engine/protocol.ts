@@ -4,6 +4,7 @@
 import type { ClampRule } from '../core/clamp.ts';
 import type { JacobianReport, ReplayPart } from '../core/analyses.ts';
 import type { HistoryEntry, RecoveryResult, SampleMetrics } from '../core/metrics.ts';
+import type { BudgetBasis } from '../core/budget.ts';
 import type { RunStatus } from '../core/recovery.ts';
 import type { RecoveryState } from '../core/recovery-state.ts';
 import type { RunSettings, ScenarioId } from '../scenarios/catalog.ts';
@@ -61,8 +62,11 @@ export interface ScenarioInfo {
   saeCheck?: SaeCheck;
 }
 
-/** The clamp alone, before any attack. */
-export interface DefenceInfo {
+/**
+ * The clamp alone, before any attack, as the page sees it. Its BudgetBasis (what a relative budget scales with here) lets the page show
+ * rhoForKappa(κ, this), the ρ the run computes from the same two numbers.
+ */
+export interface DefenceInfo extends BudgetBasis {
   features: number[];
   clamp: ClampRule;
   base: Float32Array;
@@ -71,13 +75,6 @@ export interface DefenceInfo {
   validFlips: number;
   residualBase: Float32Array;
   residualDefended: Float32Array;
-  /**
-   * What a relative budget scales with on this defence (core/budget.ts BudgetBasis: median ‖h_def‖ at the δ
-   * positions, and P, the median number of δ positions a sample uses): the page shows rhoForKappa(κ, this), the ρ
-   * the run computes from the same two numbers.
-   */
-  slotNormMedian: number;
-  slotsPerSample: number;
 }
 
 /** The Jacobian analysis as the engine reports it (slots: how many (sample, position) pairs were analysed). */

@@ -4,7 +4,7 @@
 // stale link falls back field by field to the scenario's values instead of breaking the page.
 import { z } from 'zod';
 import { DELTA_POSITIONS, effectiveRun, PAGE_SCENARIO_IDS, type RunSettings, type ScenarioId } from '../scenarios/catalog.ts';
-import { type BoundedSetting, boundsProblem } from '../core/options.ts';
+import { type BoundedSetting, boundsProblem, DELTA_SHARINGS, OPTIMIZER_KINDS, PROJECTION_MODES } from '../core/options.ts';
 
 /** Clamp values and factors a link may ask for: the scenarios use −25 to ×8; 10³⁰⁰ would only overflow the run. */
 export const MAX_CLAMP_MAGNITUDE = 1e6;
@@ -26,9 +26,9 @@ const bounded = (key: BoundedSetting) =>
 
 /** What a link may ask for: exactly what the engine and the CLI accept (a shared URL cannot request 10⁹ steps). */
 export const runSchema = z.object({
-  mode: z.enum(['none', 'encoder', 'jacobian']),
-  optimizer: z.enum(['adam', 'pgd']),
-  delta: z.enum(['per-sample', 'shared']),
+  mode: z.enum(PROJECTION_MODES),
+  optimizer: z.enum(OPTIMIZER_KINDS),
+  delta: z.enum(DELTA_SHARINGS),
   positions: z.enum(DELTA_POSITIONS),
   steps: bounded('steps'),
   lr: bounded('lr'),
