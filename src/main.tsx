@@ -1,6 +1,7 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { App, bootEngine } from './ui/App.tsx';
+import { App } from './ui/App.tsx';
+import { bootEngine } from './ui/engine/boot.ts';
 import { PromptSetPage } from './ui/PromptSetPage.tsx';
 import './ui/styles.css';
 

@@ -2,10 +2,9 @@
 import { useEffect } from 'react';
 import { useStore } from './store.ts';
 import { configFromHash, configToHash } from './config.ts';
-import { startEngine } from './engine/boot.ts';
+import { bootEngine } from './engine/boot.ts';
 import { restoreCurrentRun } from './engine/resume.ts';
 import { loadScenario } from './engine/scenario.ts';
-import { backendsFromSearch, wasmThreadsFromSearch } from './backends.ts';
 import { handleKeyDown } from './actions.ts';
 import { listRuns, loadConfig, loadCurrentRun, saveConfig } from './persistence.ts';
 import { Header } from './components/Header.tsx';
@@ -16,17 +15,6 @@ import { RunControls } from './components/RunControls.tsx';
 import { Charts } from './components/Charts.tsx';
 import { Inspect } from './components/Inspect.tsx';
 import { Tour } from './components/Tour.tsx';
-
-let engineStarted: Promise<void> | null = null;
-
-/**
- * Start the engine worker, once: main.tsx calls this before the page's first render, so that the worker boots its
- * backend while React draws the page; start() below awaits the same promise.
- */
-export function bootEngine(): Promise<void> {
-  engineStarted ??= startEngine(backendsFromSearch(location.search), wasmThreadsFromSearch(location.search));
-  return engineStarted;
-}
 
 async function start(): Promise<void> {
   const st = useStore.getState();

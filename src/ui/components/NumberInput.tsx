@@ -8,7 +8,7 @@ export function NumberInput({
   onChange,
   min,
   max,
-  step = 'any',
+  step,
   outOfRange,
   integer,
   label,
@@ -18,7 +18,7 @@ export function NumberInput({
   onChange: (v: number) => void;
   min?: number;
   max?: number;
-  /** The spinner's step, and what the browser marks as a mismatch: 'any' for a real-valued setting. */
+  /** The spinner's step, and what the browser marks as a mismatch (default: 1 for a whole-number setting, else 'any'). */
   step?: number | 'any';
   outOfRange?: OutOfRange;
   /** Whole numbers only (see ../number-input.ts). */
@@ -34,7 +34,7 @@ export function NumberInput({
       value={value}
       min={min}
       max={max}
-      step={step}
+      step={step ?? (integer ? 1 : 'any')}
       data-testid={testId}
       onChange={(e) => {
         const v = acceptNumber(e.target.valueAsNumber, { min, max, outOfRange, integer });

@@ -75,15 +75,7 @@ export function RunControls() {
     const { label } = RUN_SETTING_TEXT[name];
     return field(
       name,
-      <NumberInput
-        label={label}
-        value={run[name]}
-        min={min}
-        max={max}
-        step={integer ? 1 : undefined}
-        integer={integer}
-        onChange={set(name)}
-      />,
+      <NumberInput label={label} value={run[name]} min={min} max={max} integer={integer} onChange={set(name)} />,
       help,
       'narrow',
     );
