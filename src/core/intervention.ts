@@ -1,6 +1,6 @@
-// The defence: clamp a set S of SAE features and keep the error term (docs/method.md §2):
-//   h_def = D(clamp_S(E(h))) + e(h) = h + [D(z') − D(z)]
-// Only the S columns of the SAE are touched, so a clamp on a 24k-feature SAE costs |S| columns.
+// The defended features of an SAE and the clamp on them (docs/method.md §2): h_def = D(clamp_S(E(h))) + e(h) =
+// h + [D(z') − D(z)], computed in defence.ts (clampedState) through the S columns only, so a clamp on a
+// 24k-feature SAE costs |S| columns. The defences built on it are defence.ts.
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from './tf.ts';
 import { type Sae, SaeError, affine, matmulLast } from './sae.ts';
 import type { ClampRule } from './clamp.ts';
@@ -119,20 +119,6 @@ export class DefendedSet {
     tf.dispose([this.idx, this.W_encS, this.b_encS, this.W_decS]);
     this.thresholdS?.dispose();
   }
-}
-
-export interface DefendedState {
-  hDef: Tensor; // [..., d]
-  zS: Tensor; // E(h)_S
-  zSClamped: Tensor; // clamp_S(E(h))_S
-}
-
-/** h_def = D(clamp_S(E(h))) + e(h), via the S columns only. */
-export function defendedState(set: DefendedSet, rule: ClampRule, h: Tensor): DefendedState {
-  const zS = set.acts(h);
-  const zSClamped = applyClamp(zS, rule);
-  const hDef = tf.add(h, set.decodeDelta(tf.sub(zSClamped, zS), h));
-  return { hDef, zS, zSClamped };
 }
 
 /** The same state written out in full, D(z') + e(h), for tests and for readers who want to see it. */

@@ -27,8 +27,11 @@ export interface SampleMetrics {
   recovered: number;
   /** Valid flip: B > 0 before the clamp and ≤ 0 after. */
   valid: boolean;
-  /** Valid and B > 0 again under the active clamp. */
+  /** Valid and B > 0 again under the active clamp (and, under a monitor, not flagged). */
   success: boolean;
+  /** Under the detect defence: the monitor's score at this δ and whether it passes the threshold. */
+  detectorScore?: number;
+  flagged?: boolean;
   /** ‖z_S(h_def)‖ over the δ slots, z re-encoded: the denominator of the relative metrics. */
   defendedNorm: number;
   /** ‖z_S(h_rec) − z_S(h_def)‖ / ‖z_S(h_def)‖ over the δ slots, z re-encoded; null when ‖z_S(h_def)‖ ≤ 1e-3. */
@@ -66,6 +69,8 @@ export interface Aggregate {
   validFlips: number;
   /** Valid flips recovered. */
   recovered: number;
+  /** Under the detect defence: valid flips the monitor flags at the reported δ, over the valid flips. */
+  detectionRate?: number | null;
   recoveryRate: number | null;
   ci95: [number, number] | null;
   relDrift: RatioSummary;
@@ -152,10 +157,12 @@ export function summarise(samples: SampleMetrics[]): Aggregate {
   const overAll = (f: (s: SampleMetrics) => number) => meanOf(pick(f));
   const residualKeep = V.length ? valid : undefined;
   const fractions = V.filter((s) => s.recoveredFraction !== null).map((s) => s.recoveredFraction!);
+  const monitored = samples.some((s) => s.flagged !== undefined);
   return {
     samples: samples.length,
     validFlips: V.length,
     recovered,
+    ...(monitored && { detectionRate: V.length ? V.filter((s) => s.flagged).length / V.length : null }),
     recoveryRate: V.length ? recovered / V.length : null,
     ci95: wilson(recovered, V.length),
     relDrift: ratioSummary(

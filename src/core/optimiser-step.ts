@@ -50,17 +50,23 @@ function correctionLoss(site: RecoverySite, full: Tensor3D): Scalar {
 
 function decLoss(site: RecoverySite, full: Tensor3D): Tensor1D {
   const dz = tf.sub(site.defendedActs(full), site.zDef);
-  return tf.sum(tf.square(site.set.decodeDelta(dz, tf.add(site.hDefAtSlots, full))), [1, 2]) as Tensor1D;
+  return tf.sum(tf.square(site.set.decodeDelta(dz, site.outAtSlots(full))), [1, 2]) as Tensor1D;
+}
+
+/** The adaptive attacker's term against a monitor: max(0, score − threshold) per sample. */
+function detectLoss(site: RecoverySite, full: Tensor3D): Tensor1D {
+  return tf.relu(tf.sub(site.detectorScores(full)!, site.detector!.threshold)) as Tensor1D;
 }
 
 function penalty({ site, options }: StepContext, full: Tensor3D): Scalar | null {
-  const { lambdaAct, lambdaDec } = options;
+  const { lambdaAct, lambdaDec, lambdaDetect } = options;
   let p: Tensor | null = null;
-  if (lambdaAct > 0) p = tf.mul(lambdaAct, tf.mean(actLoss(site, full)));
-  if (lambdaDec > 0) {
-    const d = tf.mul(lambdaDec, tf.mean(decLoss(site, full)));
-    p = p ? tf.add(p, d) : d;
-  }
+  const add = (x: Tensor) => {
+    p = p ? tf.add(p, x) : x;
+  };
+  if (lambdaAct > 0) add(tf.mul(lambdaAct, tf.mean(actLoss(site, full))));
+  if (lambdaDec > 0) add(tf.mul(lambdaDec, tf.mean(decLoss(site, full))));
+  if (lambdaDetect > 0 && site.detector) add(tf.mul(lambdaDetect, tf.mean(detectLoss(site, full))));
   return p as Scalar | null;
 }
 
@@ -143,7 +149,7 @@ export function optimiserStep(
       g = projectOffJacobian(ctx, delta, grad, t - 1);
       lossValue = value;
       const pen = (x: Tensor) => penalty(ctx, full(x));
-      if (options.lambdaAct > 0 || options.lambdaDec > 0) {
+      if (options.lambdaAct > 0 || options.lambdaDec > 0 || (options.lambdaDetect > 0 && site.detector)) {
         const pg = tf.valueAndGrad((x: Tensor) => pen(x)!)(delta);
         g = tf.add(g, pg.grad);
         lossValue = tf.add(lossValue, pg.value) as Scalar;

@@ -40,6 +40,8 @@ export interface RecoveryOptions {
   lambdaAct: number;
   /** Weight of the squared decode drift ‖Δz_S·W_dec[S]‖². */
   lambdaDec: number;
+  /** Against a monitor (the detect defence): weight of max(0, score − threshold), the adaptive attacker's evasion term. */
+  lambdaDetect: number;
   jacobian: {
     /** Use exact Jacobian rows when a projection problem has at most this many rows; else sketch. */
     exactMaxRows: number;
@@ -77,6 +79,7 @@ export const DEFAULT_RECOVERY_OPTIONS: RecoveryOptions = {
   ridge: 1e-4,
   lambdaAct: 0,
   lambdaDec: 0,
+  lambdaDetect: 0,
   jacobian: { exactMaxRows: 256, probes: 8, correctionSteps: 5, correctionLr: 0.05 },
   // PyTorch's Adam defaults (TF.js' default epsilon differs, so it is always given explicitly).
   adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
@@ -139,6 +142,7 @@ export function boundsProblem(key: BoundedSetting, value: unknown): string | nul
 export const LIMITS = {
   ridge: 1e6,
   lambdaDec: RUN_BOUNDS.lambdaAct.max,
+  lambdaDetect: RUN_BOUNDS.lambdaAct.max,
   probes: 512,
   exactMaxRows: 4096,
   correctionSteps: 100,
@@ -172,6 +176,8 @@ export function resolveOptions(partial: Partial<RecoveryOptions> = {}): Recovery
   if (o.ridge > LIMITS.ridge) bad(`ridge = ${o.ridge} is above the limit ${LIMITS.ridge}`);
   if (!Number.isFinite(o.lambdaDec) || o.lambdaDec < 0 || o.lambdaDec > LIMITS.lambdaDec)
     bad(`lambda-dec must be a number in [0, ${LIMITS.lambdaDec}], got ${o.lambdaDec}`);
+  if (!Number.isFinite(o.lambdaDetect) || o.lambdaDetect < 0 || o.lambdaDetect > LIMITS.lambdaDetect)
+    bad(`lambda-detect must be a number in [0, ${LIMITS.lambdaDetect}], got ${o.lambdaDetect}`);
   const j = o.jacobian;
   if (!Number.isInteger(j.probes) || j.probes < 0 || j.probes > LIMITS.probes)
     bad(`jacobian probes must be an integer in [0, ${LIMITS.probes}]`);
@@ -205,6 +211,7 @@ export function optionsForExport(o: RecoveryOptions): Record<string, unknown> {
     ridge: o.ridge,
     lambdaAct: o.lambdaAct,
     lambdaDec: o.lambdaDec,
+    ...(o.lambdaDetect > 0 && { lambdaDetect: o.lambdaDetect }),
     jacobian: o.jacobian,
     adam: o.adam,
     checkpointMaxRelDrift: o.checkpointMaxRelDrift,

@@ -1,13 +1,18 @@
-// A recovery site: one hook point, one SAE, a defended set with its clamp, the samples' residuals there,
-// the δ slots (token positions) and the scenario's behaviour B. Single-layer mode, as in the paper's
-// core: the defended residual is computed once and δ is added to it; the clamp is not re-applied, and
-// features are re-encoded only to measure (and, in jacobian mode, constrain) drift.
+// A recovery site: one hook point, one SAE, a defended set with its clamp, the defence at the hook (core/defence.ts:
+// the paper's clamp unless told otherwise), any later layers' defences and a monitor, the samples' residuals there,
+// the δ slots (token positions) and the scenario's behaviour B. The defended residual without δ is computed once;
+// a step recomputes the defence only at the δ slots (it is position-wise), so B from the hook onward still starts
+// at the first δ position. Under the paper's clamp δ is simply added to it and features are re-encoded only to
+// measure (and, in jacobian mode, constrain) drift.
 import { InputError } from './errors.ts';
 import { medianOf } from './stats.ts';
-import { tf, type Tensor, type Tensor1D, type Tensor3D } from './tf.ts';
+import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D } from './tf.ts';
 import type { Sae } from './sae.ts';
-import { DefendedSet, defendedState } from './intervention.ts';
+import { DefendedSet } from './intervention.ts';
 import type { ClampRule } from './clamp.ts';
+import { clampedState, HookDefence, type HookDefenceParams, type LaterLayer } from './defence.ts';
+import type { HookKind } from './defence-kinds.ts';
+import type { Detector } from './detector.ts';
 
 /**
  * The behaviour to recover: B per sample [N] from the residual at the hook [N, T, d]. A behaviour that runs a
@@ -16,7 +21,28 @@ import type { ClampRule } from './clamp.ts';
  */
 export type Behaviour = ((hRec: Tensor3D) => Tensor1D) & {
   onward?: (hDef: Tensor3D, deltaFrom: number) => SuffixBehaviour;
+  /**
+   * The same B with defences at later layers' hooks (position-wise maps applied in the forward from the hook on).
+   * Absent when B reads only the hook's residual (a probe): later layers cannot change it.
+   */
+  under?: (later: readonly LaterLayer[]) => { behaviour: Behaviour; dispose(): void };
 };
+
+/** The defence a site attacks, beyond its clamp: the operator at the hook, later layers, a monitor. */
+export interface SiteDefence {
+  /** Which defence this is, e.g. `no-error-term+detect` (defence-kinds.ts defenceKey). */
+  id?: string;
+  kind: HookKind;
+  params?: HookDefenceParams;
+  /** Defences at later layers' hooks (owned by the caller). */
+  later?: readonly LaterLayer[];
+  /** The monitor (owned by the caller): a flagged sample counts as defended. */
+  detector?: Detector;
+  /** Which tokens are real, [N·T] (the monitor reads every real position); all when omitted. */
+  mask?: Float32Array;
+  /** Frees `later` and `detector`: the site calls it when disposed (a site that fails to build leaves it to the caller). */
+  release?: () => void;
+}
 
 export interface SuffixBehaviour {
   from: number;
@@ -50,12 +76,15 @@ export interface SiteSpec {
   unshared?: string;
   /** Use the behaviour's `onward` form when it has one (default); false computes B on the whole residual every step. */
   hookOnward?: boolean;
+  /** The defence at the hook and beyond; the paper's clamp alone when omitted. */
+  defence?: SiteDefence;
 }
 
 /** What the clamp alone does, read back once at creation. */
 export interface Baseline {
   bBase: Float32Array;
   bDef: Float32Array;
+  /** Valid flip: B > 0 before the defence, and B ≤ 0 (or flagged by the monitor) under it. */
   valid: boolean[];
   /** ‖e(h)‖ and ‖e(h_def)‖ over each sample's slots. */
   residualBase: Float32Array;
@@ -66,6 +95,9 @@ export interface Baseline {
   hDefNorm: Float32Array;
   /** The median of ‖h_def‖ at one δ position, over every used (sample, position): the scale of a relative budget. */
   slotNormMedian: number;
+  /** With a monitor: each sample's score without δ, and whether it is flagged (a flagged sample counts as defended). */
+  detectorScore?: Float32Array;
+  flagged?: boolean[];
 }
 
 /**
@@ -89,26 +121,40 @@ export class RecoverySite {
   readonly p: number;
   readonly d: number;
   readonly set: DefendedSet;
-  readonly hDef: Tensor3D; // [N, T, d]
+  readonly defence: HookDefence;
+  /** The defended residual without δ, as the model reads it at the hook, [N, T, d]. */
+  readonly hDef: Tensor3D;
   readonly select: Tensor3D; // [N, T, P] one-hot: where each slot writes
   readonly slotMask: Tensor3D; // [N, P, 1]
-  readonly hDefAtSlots: Tensor3D; // [N, P, d]
+  /** hDef at the slots, [N, P, d]. */
+  readonly hDefAtSlots: Tensor3D;
   readonly hBaseAtSlots: Tensor3D; // [N, P, d]
+  /** The clamped state T(h) (+ any fixed perturbation) at the slots, [N, P, d]: where the paper's δ is added. */
+  readonly hClampAtSlots: Tensor3D;
   readonly zDef: Tensor3D; // [N, P, s] re-encoded defended state
+  /** B under the defence (with its later layers), and what made it. */
+  readonly behaviour: Behaviour;
   private readonly tensors: Tensor[];
   /** B from the first position δ (or the readout) can change on: hDef and the slot selection from there. */
   private readonly onward?: { b: SuffixBehaviour; hDef: Tensor3D; select: Tensor3D };
+  private readonly monitor: { detector: Detector; constant: Tensor1D; unusedSlots: Tensor2D } | null;
+  private readonly owned: { dispose(): void }[];
 
   private constructor(
     readonly spec: SiteSpec,
     parts: {
       set: DefendedSet;
+      defence: HookDefence;
+      behaviour: Behaviour;
       hDef: Tensor3D;
       select: Tensor3D;
       slotMask: Tensor3D;
       hDefAtSlots: Tensor3D;
       hBaseAtSlots: Tensor3D;
+      hClampAtSlots: Tensor3D;
       zDef: Tensor3D;
+      monitor: RecoverySite['monitor'];
+      owned: { dispose(): void }[];
     },
     readonly baseline: Baseline,
     readonly slotsPerSample: number[],
@@ -117,14 +163,19 @@ export class RecoverySite {
     [this.n, this.t, this.d] = spec.h.shape;
     this.p = parts.select.shape[2];
     this.set = parts.set;
+    this.defence = parts.defence;
+    this.behaviour = parts.behaviour;
     this.hDef = parts.hDef;
     this.select = parts.select;
     this.slotMask = parts.slotMask;
     this.hDefAtSlots = parts.hDefAtSlots;
     this.hBaseAtSlots = parts.hBaseAtSlots;
+    this.hClampAtSlots = parts.hClampAtSlots;
     this.zDef = parts.zDef;
-    this.tensors = [parts.hDef, parts.select, parts.slotMask, parts.hDefAtSlots, parts.hBaseAtSlots, parts.zDef];
-    const { onward } = spec.behaviour;
+    this.monitor = parts.monitor;
+    this.owned = parts.owned;
+    this.tensors = [parts.hDef, parts.select, parts.slotMask, parts.hDefAtSlots, parts.hBaseAtSlots, parts.hClampAtSlots, parts.zDef];
+    const { onward } = parts.behaviour;
     if (onward && spec.hookOnward !== false) {
       const b = onward(parts.hDef, deltaFrom);
       const rest = this.t - b.from;
@@ -171,6 +222,11 @@ export class RecoverySite {
     if (spec.fixed && (spec.fixed.rank !== 3 || spec.fixed.shape.some((v, i) => v !== h.shape[i]))) {
       throw new SiteInputError(`the fixed perturbation has shape [${spec.fixed.shape.join(', ')}], expected [${h.shape.join(', ')}]`);
     }
+    const kind = spec.defence?.kind ?? 'clamp';
+    if (spec.fixed && kind !== 'clamp')
+      throw new SiteInputError(`a fixed perturbation (a second stage) runs under the paper's clamp only, not ${kind}`);
+    const mask = spec.defence?.mask;
+    if (mask && mask.length !== n * t) throw new SiteInputError(`the token mask has ${mask.length} entries, expected ${n * t}`);
     const hData = await h.data();
     for (let i = 0; i < hData.length; i++) {
       if (!Number.isFinite(hData[i])) {
@@ -181,104 +237,170 @@ export class RecoverySite {
     }
 
     const set = new DefendedSet(sae, spec.features);
-    const parts = tf.tidy(() => {
-      const select = tf.tensor3d(sel, [n, t, p]);
-      const slotMask = tf.tensor3d(slot, [n, p, 1]);
-      let hDef = defendedState(set, spec.clamp, h).hDef as Tensor3D;
-      if (spec.fixed) hDef = tf.add(hDef, spec.fixed) as Tensor3D;
-      const atSlots = (x: Tensor3D) => tf.matMul(select, x, true, false) as Tensor3D; // [N, P, d]
-      const hDefAtSlots = atSlots(hDef);
-      const hBaseAtSlots = atSlots(h);
-      const zDef = tf.mul(set.acts(hDefAtSlots), slotMask) as Tensor3D;
-      return { select, slotMask, hDef, hDefAtSlots, hBaseAtSlots, zDef };
-    });
-    // B on the base and the defended residual, each in its own scope: a model's forward holds its intermediates
-    // until the scope ends, and two at once can exhaust wasm's memory on a GPT-2-sized batch.
-    const bBase = tf.tidy(() => spec.behaviour(h));
-    const bDef = tf.tidy(() => spec.behaviour(parts.hDef));
-    let readings: Tensor;
+    const owned: { dispose(): void }[] = [set];
+    const tensors: Tensor[] = [];
     try {
-      readings = tf.tidy(() => {
-        if (bBase.rank !== 1 || bBase.shape[0] !== n)
-          throw new SiteInputError(`behaviour must return [${n}] scores, got [${bBase.shape.join(', ')}]`);
-        const err = (x: Tensor3D) => rowNorms(tf.mul(sae.error(x), parts.slotMask));
-        return tf.stack([
-          bBase,
-          bDef,
-          err(parts.hBaseAtSlots),
-          err(parts.hDefAtSlots),
-          rowNorms(parts.zDef),
-          rowNorms(tf.mul(parts.hDefAtSlots, parts.slotMask)),
-        ]);
-      });
-    } catch (e) {
-      tf.dispose(Object.values(parts));
-      set.dispose();
-      throw e;
-    } finally {
-      tf.dispose([bBase, bDef]);
-    }
-    const slotNormsT = tf.tidy(() => tf.reshape(tf.sqrt(tf.sum(tf.square(parts.hDefAtSlots), 2)), [n * p]));
-    const slotNorms = await slotNormsT.data();
-    slotNormsT.dispose();
-    const r = await readings.data();
-    readings.dispose();
-    const row = (k: number) => Float32Array.from(r.subarray(k * n, (k + 1) * n));
-    const baseline: Baseline = {
-      bBase: row(0),
-      bDef: row(1),
-      valid: [],
-      residualBase: row(2),
-      residualDef: row(3),
-      zDefNorm: row(4),
-      hDefNorm: row(5),
-      slotNormMedian: medianOf(Array.from(slotNorms).filter((_, k) => slot[k] === 1)) ?? 0,
-    };
-    for (let i = 0; i < n; i++) {
-      if (!Number.isFinite(baseline.bBase[i]) || !Number.isFinite(baseline.bDef[i])) {
-        tf.dispose(Object.values(parts));
-        set.dispose();
-        throw new SiteInputError(`behaviour is not finite for sample ${i} (base ${baseline.bBase[i]}, defended ${baseline.bDef[i]})`);
+      const defence = await HookDefence.create(kind, set, spec.clamp, spec.defence?.params);
+      owned.push(defence);
+      const later = spec.defence?.later ?? [];
+      let behaviour = spec.behaviour;
+      if (later.length && spec.behaviour.under) {
+        const under = spec.behaviour.under(later);
+        owned.push(under);
+        behaviour = under.behaviour;
       }
-      baseline.valid.push(baseline.bBase[i] > 0 && baseline.bDef[i] <= 0);
+      const parts = tf.tidy(() => {
+        const select = tf.tensor3d(sel, [n, t, p]);
+        const slotMask = tf.tensor3d(slot, [n, p, 1]);
+        let hClamp = clampedState(set, spec.clamp, h) as Tensor3D;
+        if (spec.fixed) hClamp = tf.add(hClamp, spec.fixed) as Tensor3D;
+        const hDef = defence.apply(h, hClamp, null) as Tensor3D;
+        const atSlots = (x: Tensor3D) => tf.matMul(select, x, true, false) as Tensor3D; // [N, P, d]
+        const hDefAtSlots = atSlots(hDef);
+        const hBaseAtSlots = atSlots(h);
+        const hClampAtSlots = atSlots(hClamp);
+        const zDef = tf.mul(set.acts(hDefAtSlots), slotMask) as Tensor3D;
+        return { select, slotMask, hDef, hDefAtSlots, hBaseAtSlots, hClampAtSlots, zDef };
+      });
+      tensors.push(...Object.values(parts));
+      // B on the base and the defended residual, each in its own scope: a model's forward holds its intermediates
+      // until the scope ends, and two at once can exhaust wasm's memory on a GPT-2-sized batch.
+      const bBase = tf.tidy(() => spec.behaviour(h));
+      const bDef = tf.tidy(() => behaviour(parts.hDef));
+      let readings: Tensor;
+      try {
+        readings = tf.tidy(() => {
+          if (bBase.rank !== 1 || bBase.shape[0] !== n)
+            throw new SiteInputError(`behaviour must return [${n}] scores, got [${bBase.shape.join(', ')}]`);
+          const err = (x: Tensor3D) => rowNorms(tf.mul(sae.error(x), parts.slotMask));
+          return tf.stack([
+            bBase,
+            bDef,
+            err(parts.hBaseAtSlots),
+            err(parts.hDefAtSlots),
+            rowNorms(parts.zDef),
+            rowNorms(tf.mul(parts.hDefAtSlots, parts.slotMask)),
+          ]);
+        });
+      } finally {
+        tf.dispose([bBase, bDef]);
+      }
+      const slotNormsT = tf.tidy(() => tf.reshape(tf.sqrt(tf.sum(tf.square(parts.hDefAtSlots), 2)), [n * p]));
+      const slotNorms = await slotNormsT.data();
+      slotNormsT.dispose();
+      const r = await readings.data();
+      readings.dispose();
+      const row = (k: number) => Float32Array.from(r.subarray(k * n, (k + 1) * n));
+      const baseline: Baseline = {
+        bBase: row(0),
+        bDef: row(1),
+        valid: [],
+        residualBase: row(2),
+        residualDef: row(3),
+        zDefNorm: row(4),
+        hDefNorm: row(5),
+        slotNormMedian: medianOf(Array.from(slotNorms).filter((_, k) => slot[k] === 1)) ?? 0,
+      };
+      for (let i = 0; i < n; i++) {
+        if (!Number.isFinite(baseline.bBase[i]) || !Number.isFinite(baseline.bDef[i]))
+          throw new SiteInputError(`behaviour is not finite for sample ${i} (base ${baseline.bBase[i]}, defended ${baseline.bDef[i]})`);
+      }
+      let monitor: RecoverySite['monitor'] = null;
+      const detector = spec.defence?.detector;
+      if (detector) {
+        // The monitor reads every real position; those without δ score the same every step, so they are scored once.
+        const inSlot = new Float32Array(n * t);
+        positions.forEach((row, i) => {
+          for (const pos of row) if (pos >= 0) inSlot[i * t + pos] = 1;
+        });
+        const rest = Float32Array.from(inSlot, (v, k) => (v || (mask && !mask[k]) ? 0 : 1));
+        const constant = tf.tidy(() => {
+          const sc = detector.positionScores(parts.hDef);
+          const off = tf.mul(tf.sub(1, tf.tensor2d(rest, [n, t])), -1e30);
+          return tf.max(tf.add(sc, off), 1) as Tensor1D;
+        });
+        const unusedSlots = tf.tensor2d(
+          Float32Array.from(slot, (v) => (v ? 0 : -1e30)),
+          [n, p],
+        );
+        monitor = { detector, constant, unusedSlots };
+        tensors.push(constant, unusedSlots);
+        const scoreT = tf.tidy(() => RecoverySite.monitorScores(monitor!, parts.hDefAtSlots));
+        const score = (await scoreT.data()) as Float32Array;
+        scoreT.dispose();
+        baseline.detectorScore = Float32Array.from(score);
+        baseline.flagged = Array.from(score, (v) => v > detector.threshold);
+      }
+      for (let i = 0; i < n; i++) baseline.valid.push(baseline.bBase[i] > 0 && (baseline.bDef[i] <= 0 || Boolean(baseline.flagged?.[i])));
+      const deltaFrom = positions.reduce((m, row) => row.reduce((mm, pos) => (pos >= 0 ? Math.min(mm, pos) : mm), m), t);
+      return new RecoverySite(spec, { set, defence, behaviour, ...parts, monitor, owned }, baseline, slotsPerSample, deltaFrom);
+    } catch (e) {
+      tf.dispose(tensors);
+      for (const o of owned.reverse()) o.dispose();
+      throw e;
     }
-    const deltaFrom = positions.reduce((m, row) => row.reduce((mm, pos) => (pos >= 0 ? Math.min(mm, pos) : mm), m), t);
-    return new RecoverySite(spec, { set, ...parts }, baseline, slotsPerSample, deltaFrom);
   }
 
-  /** δ [N, P, d] (already broadcast and masked) written into the defended residual: [N, T, d]. */
+  /** Each sample's monitor score for the residual the model reads at the slots [N, P, d]: [N]. */
+  private static monitorScores(m: NonNullable<RecoverySite['monitor']>, outAtSlots: Tensor3D): Tensor1D {
+    const slots = tf.add(m.detector.positionScores(outAtSlots), m.unusedSlots);
+    return tf.maximum(m.constant, tf.max(slots, 1)) as Tensor1D;
+  }
+
+  /** What the model reads at the slots for δ [N, P, d] (already broadcast and masked): the defence applied there. */
+  outAtSlots(delta: Tensor3D): Tensor3D {
+    return this.defence.apply(this.hBaseAtSlots, this.hClampAtSlots, delta) as Tensor3D;
+  }
+
+  /** What δ changes in the residual at the slots, [N, P, d]: δ itself under the paper's clamp. */
+  private change(delta: Tensor3D): Tensor3D {
+    return this.defence.additive ? delta : (tf.sub(this.outAtSlots(delta), this.hDefAtSlots) as Tensor3D);
+  }
+
+  /** The residual the model reads at the hook for δ [N, P, d]: [N, T, d]. */
   hRec(delta: Tensor3D): Tensor3D {
-    return tf.add(this.hDef, placeSlots(this.select, delta)) as Tensor3D;
+    return tf.add(this.hDef, placeSlots(this.select, this.change(delta))) as Tensor3D;
   }
 
   /** B for δ [N, P, d]; from the hook onward when the behaviour allows it (the same value, less work). */
   behaviourAt(delta: Tensor3D): Tensor1D {
     const o = this.onward;
-    if (o) return o.b.behaviour(tf.add(o.hDef, placeSlots(o.select, delta)) as Tensor3D);
-    return this.spec.behaviour(this.hRec(delta));
+    if (o) return o.b.behaviour(tf.add(o.hDef, placeSlots(o.select, this.change(delta))) as Tensor3D);
+    return this.behaviour(this.hRec(delta));
   }
 
   /** z_S at the slots for the perturbed residual, [N, P, s] (zero on unused slots). */
   defendedActs(delta: Tensor3D): Tensor3D {
-    return tf.mul(this.set.acts(tf.add(this.hDefAtSlots, delta)), this.slotMask) as Tensor3D;
+    return tf.mul(this.set.acts(this.outAtSlots(delta)), this.slotMask) as Tensor3D;
   }
 
   /** Which defended features are live (their Jacobian rows non-zero) at the slots, [N, P, s]. */
   activeMask(delta: Tensor3D): Tensor3D {
-    return tf.mul(this.set.activeMask(tf.add(this.hDefAtSlots, delta)), this.slotMask) as Tensor3D;
+    return tf.mul(this.set.activeMask(this.outAtSlots(delta)), this.slotMask) as Tensor3D;
   }
 
-  /** Is the Jacobian of z_S w.r.t. δ exactly diag(active)·Aᵀ (affine input transform)? */
+  /** The monitor's score per sample for δ, [N]; null without a monitor. */
+  detectorScores(delta: Tensor3D): Tensor1D | null {
+    return this.monitor ? RecoverySite.monitorScores(this.monitor, this.outAtSlots(delta)) : null;
+  }
+
+  get detector(): Detector | null {
+    return this.monitor?.detector ?? null;
+  }
+
+  /** Is the Jacobian of z_S w.r.t. δ exactly diag(active)·Aᵀ (affine input transform, δ added after the clamp)? */
   get affineEncoder(): boolean {
-    return this.sae.cfg.normalizeActivations === 'none';
+    return this.sae.cfg.normalizeActivations === 'none' && this.defence.additive;
   }
 
   dispose(): void {
     tf.dispose(this.tensors);
+    if (this.monitor) tf.dispose([this.monitor.constant, this.monitor.unusedSlots]);
     if (this.onward) {
       tf.dispose([this.onward.hDef, this.onward.select]);
       this.onward.b.dispose();
     }
-    this.set.dispose();
+    for (const o of [...this.owned].reverse()) o.dispose();
+    this.spec.defence?.release?.();
   }
 }

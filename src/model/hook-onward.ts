@@ -5,7 +5,7 @@
 // position per row and the few unembedding columns it weights, not the whole vocabulary.
 import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../core/tf.ts';
 import { ModelInputError } from './errors.ts';
-import type { LanguageModel, LogitColumns, PastKV } from './types.ts';
+import type { HookFn, LanguageModel, LogitColumns, PastKV } from './types.ts';
 
 /** B_n = Σ weight · logit[n, at_n, token] over row n's (token, weight) terms: a logit difference, a margin. */
 export interface LogitReadout {
@@ -73,10 +73,14 @@ export class HookOnward {
     readonly hook: string,
     readonly from: number,
     private readonly past: (PastKV | undefined)[],
+    private readonly hooks?: Record<string, HookFn>,
   ) {}
 
-  /** Caches, at every attention layer after the hook, the keys and values of prefix [N, from, d] (from may be 0). */
-  static create(model: LanguageModel, hook: string, prefix: Tensor3D): HookOnward {
+  /**
+   * Caches, at every attention layer after the hook, the keys and values of prefix [N, from, d] (from may be 0).
+   * `hooks` (position-wise maps at later hooks, e.g. a later layer's defence) apply to the prefix and every run.
+   */
+  static create(model: LanguageModel, hook: string, prefix: Tensor3D, hooks?: Record<string, HookFn>): HookOnward {
     const { layer, point } = model.residHook(hook);
     const from = prefix.shape[1];
     const past: (PastKV | undefined)[] = [];
@@ -89,7 +93,7 @@ export class HookOnward {
         cache.set(`blocks.${i}.${v}`, prefix);
       }
       tf.tidy(() => {
-        model.residualFrom(hook, prefix, { cache });
+        model.residualFrom(hook, prefix, { cache, hooks });
       });
       for (let i = first; i < model.config.nLayer; i++) {
         const kv = (name: string) => {
@@ -101,12 +105,12 @@ export class HookOnward {
         past[i] = { k: kv(k), v: kv(v) };
       }
     }
-    return new HookOnward(model, hook, from, past);
+    return new HookOnward(model, hook, from, past, hooks);
   }
 
   /** The final residual (before ln_final) at positions from.., given the hook's residual there [N, T − from, d]. */
   residual(suffix: Tensor3D): Tensor3D {
-    return this.model.residualFrom(this.hook, suffix, this.from > 0 ? { pastKV: this.past } : {});
+    return this.model.residualFrom(this.hook, suffix, this.from > 0 ? { pastKV: this.past, hooks: this.hooks } : { hooks: this.hooks });
   }
 
   dispose(): void {

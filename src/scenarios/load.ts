@@ -12,6 +12,7 @@ import { loadSaeLens } from '../io/saelens.ts';
 import { SCENARIOS, type BuiltinScenarioId } from './catalog.ts';
 import { loadBuiltinModel, loadBuiltinSae, type ReadAsset } from './builtin/assets.ts';
 import { BUILDERS } from './builtin/index.ts';
+import { builtinDefenceKit } from './builtin/defence-kit.ts';
 import type { BuiltScenario } from './builtin/types.ts';
 import type { LoadedScenario } from './loaded.ts';
 import { positionSets } from './positions.ts';
@@ -117,6 +118,7 @@ async function loadBuiltin(spec: Extract<ScenarioSpec, { kind: 'builtin' }>, rea
     built.samples.forEach((s, i) => mask.fill(1, i * t, i * t + s.tokens.length));
     const saeSel = sae;
     const b = built;
+    const kit = builtinDefenceKit(builtin, b.hook, read, b.rankAt);
     const { k, explainedVariance, meanL0 } = sae.entry;
     return {
       id: spec.scenario,
@@ -144,7 +146,9 @@ async function loadBuiltin(spec: Extract<ScenarioSpec, { kind: 'builtin' }>, rea
       sources: { model: builtin.entry.name, sae: sae.entry.name },
       lm: { model: builtin.model, tokenizer: builtin.tokenizer, hook: b.hook, readout: b.readout },
       extras: b.extras,
+      defenceKit: kit,
       dispose: () => {
+        kit.dispose();
         b.dispose();
         saeSel.loaded.sae.dispose();
         builtin.model.dispose();

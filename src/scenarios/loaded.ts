@@ -11,6 +11,7 @@ import type { LogitReadout } from '../model/hook-onward.ts';
 import type { DeltaPositions, RunSettings, ScenarioId } from './catalog.ts';
 import type { BuiltScenario } from './builtin/types.ts';
 import type { SaeCheck } from './sae-check.ts';
+import type { DefenceKit } from './defences.ts';
 
 export interface SampleInfo {
   index: number;
@@ -62,6 +63,8 @@ export interface LoadedScenario {
   /** The language model, for scenarios with text prompts (refusal's second stage, the next-token view). */
   lm?: ScenarioLm;
   extras?: BuiltScenario['extras'];
+  /** What defences other than the paper's clamp need (clean text, later layers); absent for raw activations. */
+  defenceKit?: DefenceKit;
   /** Attribution of every feature to B at the default δ positions, when loading already computed it. */
   attribution?: Float32Array;
   /** A real model's SAE read on the scenario's prompts: L0, explained variance, loss with the SAE spliced in. */

@@ -7,15 +7,19 @@ import { RecoveryRun, type RunControl } from '../core/recovery.ts';
 import { resolveOptions, type RecoveryOptions } from '../core/options.ts';
 import { linearFeasibility, recoveryPathReplay, type FeasibilityReport, type ReplayReport } from '../core/analyses.ts';
 import { describeClamp, type ClampRule } from '../core/clamp.ts';
+import { clampedState } from '../core/defence.ts';
+import { defenceKey, describeDefence, PAPER_DEFENCE, type DefenceChoice } from '../core/defence-kinds.ts';
+import { buildSiteDefence } from './defences.ts';
 import type { RecoveryResult } from '../core/metrics.ts';
 import { effectiveRun, type DeltaPositions, type RunSettings, type ScenarioId } from './catalog.ts';
 import type { LoadedScenario } from './loaded.ts';
 
-/** The defence: which features, which clamp, and where δ goes. */
+/** The defence: which features, which clamp, where δ goes, and which defence acts (the paper's clamp when omitted). */
 export interface Defence {
   features: number[];
   clamp: ClampRule;
   positions: DeltaPositions;
+  choice?: DefenceChoice;
 }
 
 /** The scenario's own defence: its default features and clamp, δ at its default positions. */
@@ -26,17 +30,33 @@ export const defaultDefence = (sc: LoadedScenario): Defence => ({
 });
 
 /** `hookOnward: false` computes B on the whole residual every step (for checks and benchmarks of the onward path). */
-export function createSite(sc: LoadedScenario, defence: Defence, opts: { hookOnward?: boolean } = {}): Promise<RecoverySite> {
-  return RecoverySite.create({
-    sae: sc.sae,
-    features: defence.features,
-    clamp: defence.clamp,
-    h: sc.h,
-    positions: sc.positions[defence.positions],
-    behaviour: sc.behaviour,
-    unshared: defence.positions === 'default' ? sc.sharedDeltaProblem : undefined,
-    hookOnward: opts.hookOnward,
-  });
+export async function createSite(sc: LoadedScenario, defence: Defence, opts: { hookOnward?: boolean } = {}): Promise<RecoverySite> {
+  const choice = defence.choice;
+  const built =
+    choice && defenceKey(choice) !== defenceKey(PAPER_DEFENCE)
+      ? await buildSiteDefence(sc.defenceKit, sc.sae, choice, defence.features, defence.clamp, sc.mask)
+      : null;
+  try {
+    return await RecoverySite.create({
+      sae: sc.sae,
+      features: defence.features,
+      clamp: defence.clamp,
+      h: sc.h,
+      positions: sc.positions[defence.positions],
+      behaviour: sc.behaviour,
+      unshared: defence.positions === 'default' ? sc.sharedDeltaProblem : undefined,
+      hookOnward: opts.hookOnward,
+      defence: built ? { ...built.site } : undefined,
+    });
+  } catch (e) {
+    built?.site.release?.();
+    throw e;
+  }
+}
+
+/** The defence a site applies at the hook to a clean residual (no δ), for the scenario's extras. */
+export function siteAtHook(site: RecoverySite): (h: Tensor3D) => Tensor3D {
+  return (h) => site.defence.apply(h, clampedState(site.set, site.spec.clamp, h), null) as Tensor3D;
 }
 
 /**
@@ -58,6 +78,8 @@ export function resultConfig(sc: LoadedScenario, defence: Defence, featuresGiven
     hook: sc.saeInfo.hookName,
     featureRule: featuresGiven ? 'given' : `top-${defence.features.length} ${sc.featureRule}`,
     clamp: { ...defence.clamp, description: describeClamp(defence.clamp) },
+    ...(defence.choice &&
+      defenceKey(defence.choice) !== 'clamp' && { defence: { ids: defence.choice.ids, description: describeDefence(defence.choice) } }),
     positions: defence.positions,
     params: sc.params,
     sources: sc.sources,
@@ -71,6 +93,8 @@ export interface ScenarioRunRequest {
   /** The defended set; the scenario's default (its top K) when omitted. */
   features?: number[];
   clamp?: ClampRule;
+  /** The defence (the paper's clamp when omitted). */
+  defence?: DefenceChoice;
   /** Run settings the user changed; the rest are the scenario's. */
   settings?: Partial<RunSettings>;
   advanced?: Partial<RecoveryOptions>;
@@ -103,6 +127,7 @@ export async function runScenario(sc: LoadedScenario, req: ScenarioRunRequest = 
     features: req.features ?? sc.defaults.features,
     clamp: req.clamp ?? sc.defaults.clamp,
     positions: effectiveRun(sc.id, req.settings).positions,
+    choice: req.defence,
   };
   const options = runOptions(sc.id, req.settings, req.advanced);
   if (req.site && !siteServes(req.site, sc, defence)) throw new Error("the given site was made for another defence than the request's");
@@ -122,7 +147,9 @@ export async function runScenario(sc: LoadedScenario, req: ScenarioRunRequest = 
           ? await linearFeasibility(site, options.mode as 'none' | 'encoder', run.options.budget, options.ridge)
           : null;
         const extras =
-          sc.extras && req.extras !== false ? await sc.extras({ features: defence.features, clamp: defence.clamp, delta: full }) : {};
+          sc.extras && req.extras !== false
+            ? await sc.extras({ features: defence.features, clamp: defence.clamp, atHook: siteAtHook(site), delta: full })
+            : {};
         return { result, replay, feasibility, extras, delta, deltaShape };
       } finally {
         full.dispose();
@@ -144,6 +171,7 @@ function siteServes(site: RecoverySite, sc: LoadedScenario, defence: Defence): b
     spec.behaviour === sc.behaviour &&
     spec.positions === sc.positions[defence.positions] &&
     tf.util.arraysEqual([...spec.features], [...defence.features]) &&
-    JSON.stringify(spec.clamp) === JSON.stringify(defence.clamp)
+    JSON.stringify(spec.clamp) === JSON.stringify(defence.clamp) &&
+    (spec.defence?.id ?? 'clamp') === defenceKey(defence.choice ?? PAPER_DEFENCE)
   );
 }

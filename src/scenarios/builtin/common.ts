@@ -1,6 +1,10 @@
 // Pieces shared by the built-in scenarios.
-import { tf, type Tensor3D } from '../../core/tf.ts';
-import type { LanguageModel } from '../../model/types.ts';
+import { tf, type Tensor, type Tensor1D, type Tensor3D } from '../../core/tf.ts';
+import type { Sae } from '../../core/sae.ts';
+import { featureAttribution } from '../../core/attribution.ts';
+import { rankPositive } from '../../core/select.ts';
+import type { HookFn, LanguageModel } from '../../model/types.ts';
+import type { LaterLayer } from '../../core/defence.ts';
 import { HookOnward, type LogitReadout, ReadoutHead } from '../../model/hook-onward.ts';
 import type { Behaviour, SuffixBehaviour } from '../../core/site.ts';
 import type { WordTokenizer } from '../../model/tokenizers/word.ts';
@@ -30,7 +34,12 @@ export function residualAt(model: LanguageModel, ids: number[][], hook: string):
  * whole-residual form reads only the weighted unembedding columns; the `onward` form also starts at the first
  * position that can change, with the earlier positions' keys and values cached (model/hook-onward.ts).
  */
-export function logitBehaviour(model: LanguageModel, hook: string, readout: LogitReadout): { behaviour: Behaviour; dispose: () => void } {
+export function logitBehaviour(
+  model: LanguageModel,
+  hook: string,
+  readout: LogitReadout,
+  hooks?: Record<string, HookFn>,
+): { behaviour: Behaviour; dispose: () => void } {
   const head = new ReadoutHead(model, readout);
   const onward = (hDef: Tensor3D, deltaFrom: number): SuffixBehaviour => {
     const from = Math.min(deltaFrom, ...readout.at);
@@ -38,7 +47,7 @@ export function logitBehaviour(model: LanguageModel, hook: string, readout: Logi
     const prefix = tf.slice(hDef, [0, 0, 0], [n, from, d]);
     let rest: HookOnward;
     try {
-      rest = HookOnward.create(model, hook, prefix);
+      rest = HookOnward.create(model, hook, prefix, hooks);
     } finally {
       prefix.dispose();
     }
@@ -59,8 +68,15 @@ export function logitBehaviour(model: LanguageModel, hook: string, readout: Logi
       if (!returned) rest.dispose();
     }
   };
-  const behaviour: Behaviour = Object.assign((hRec: Tensor3D) => head.apply(model.residualFrom(hook, hRec)), { onward });
+  // Later layers' defences: the same readout with their maps as hooks in every forward from the hook on.
+  const under = (later: readonly LaterLayer[]) => logitBehaviour(model, hook, readout, laterHooks(later));
+  const behaviour: Behaviour = Object.assign((hRec: Tensor3D) => head.apply(model.residualFrom(hook, hRec, { hooks })), { onward, under });
   return { behaviour, dispose: () => head.dispose() };
+}
+
+/** Later layers' defences as model hooks by name. */
+export function laterHooks(later: readonly LaterLayer[]): Record<string, HookFn> {
+  return Object.fromEntries(later.map((l) => [l.hook, (x: Tensor) => l.apply(x)]));
 }
 
 /** Terms +1 on `plus`, −1 on `minus` for each row: a logit difference. */
@@ -87,5 +103,29 @@ export async function buildOwning<T>(build: (own: (cleanup: () => void) => void,
     return built;
   } finally {
     if (!returned) release();
+  }
+}
+
+/**
+ * The features a logit-readout scenario would defend at another hook (multi-layer's later clamps): the same
+ * attribution rule — positive attribution of `sign`·B to the features of `sae` — on the residual at `hook`.
+ */
+export async function attributionRankAt(
+  model: LanguageModel,
+  ids: number[][],
+  readout: LogitReadout,
+  weights: Float32Array,
+  hook: string,
+  sae: Sae,
+  sign = 1,
+): Promise<number[]> {
+  const h = residualAt(model, ids, hook);
+  const b = logitBehaviour(model, hook, readout);
+  try {
+    const target = sign > 0 ? b.behaviour : (x: Tensor3D) => tf.neg(b.behaviour(x)) as Tensor1D;
+    return rankPositive(await featureAttribution(sae, h, target, weights));
+  } finally {
+    h.dispose();
+    b.dispose();
   }
 }

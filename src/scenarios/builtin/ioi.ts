@@ -7,7 +7,7 @@ import { featureAttribution } from '../../core/attribution.ts';
 import { rankPositive } from '../../core/select.ts';
 import { SCENARIOS } from '../catalog.ts';
 import { ioiExample } from '../../world/generate.ts';
-import { buildOwning, logitBehaviour, logitDiff, promptIds, residualAt } from './common.ts';
+import { attributionRankAt, buildOwning, logitBehaviour, logitDiff, promptIds, residualAt } from './common.ts';
 import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts';
 
 export async function buildIoi(ctx: ScenarioContext, p: ScenarioParams = {}): Promise<BuiltScenario> {
@@ -46,6 +46,7 @@ export async function buildIoi(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
       positions: last.map((t) => [t]),
       rank,
       featureRule: 'positive attribution to B at the answer position',
+      rankAt: (at, laterSae) => attributionRankAt(model, ids, readout, weights, at, laterSae),
       dispose: release,
     };
   });

@@ -10,7 +10,8 @@ import { tf, type Tensor, type Tensor1D, type Tensor3D } from '../../core/tf.ts'
 import { mulberry32 } from '../../core/rng.ts';
 import { featureAttribution } from '../../core/attribution.ts';
 import { rankPositive } from '../../core/select.ts';
-import { DefendedSet, applyClamp } from '../../core/intervention.ts';
+import { DefendedSet } from '../../core/intervention.ts';
+import { clampedState } from '../../core/defence.ts';
 import type { ClampRule } from '../../core/clamp.ts';
 import { RecoverySite } from '../../core/site.ts';
 import { RecoveryRun } from '../../core/recovery.ts';
@@ -21,7 +22,7 @@ import type { LanguageModel } from '../../model/types.ts';
 import { WordTokenizer } from '../../model/tokenizers/word.ts';
 import { refusalExample, refusalSplit, type Example } from '../../world/generate.ts';
 import { REFUSAL_TEMPLATES } from '../../world/lexicon.ts';
-import { buildOwning, logitBehaviour, logitDiff, paddedIds, residualAt } from './common.ts';
+import { attributionRankAt, buildOwning, logitBehaviour, logitDiff, paddedIds, residualAt } from './common.ts';
 import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts';
 import type { LoadedScenario } from '../loaded.ts';
 import { SCENARIOS } from '../catalog.ts';
@@ -80,6 +81,7 @@ export async function buildRefusal(ctx: ScenarioContext, p: ScenarioParams = {})
       positions: last.map((t) => [t]),
       rank,
       featureRule: 'positive attribution to the refuse − comply margin on harmful requests',
+      rankAt: (at, laterSae) => attributionRankAt(model, ids, readout, weights, at, laterSae, -1),
       dispose: release,
     };
   });
@@ -108,8 +110,7 @@ export async function generateUnderDefence(
     });
     const extra = tf.tensor3d(add, [rows.length, T, d]);
     const hookFn = (x: Tensor) => {
-      const zS = set ? set.acts(x) : null;
-      const clamped = set && zS ? tf.add(x, set.decodeDelta(tf.sub(applyClamp(zS, clamp), zS), x)) : x;
+      const clamped = set ? clampedState(set, clamp, x) : x;
       return tf.add(clamped, extra);
     };
     return { [hook]: hookFn };

@@ -5,7 +5,6 @@
 // The TPP score (accuracy drop on the target class minus the mean drop on the others) comes with it.
 import { tf, type Tensor3D } from '../../core/tf.ts';
 import { mulberry32 } from '../../core/rng.ts';
-import { DefendedSet, defendedState } from '../../core/intervention.ts';
 import { attributeExample, FIELD_NAMES, type Example } from '../../world/generate.ts';
 import { probeBehaviour, type LinearProbe } from '../probe.ts';
 import { classEffect, tppScore } from '../selection.ts';
@@ -156,18 +155,13 @@ export async function buildTpp(ctx: ScenarioContext, p: ScenarioParams = {}): Pr
       positions,
       rank,
       featureRule: `SAEBench class effect clamp₊(mean_pos − mean_neg)·(w_probe·W_dec) for ${TPP_CLASSES[target]}`,
-      extras: async ({ features: feats, clamp }) => {
-        const set = new DefendedSet(sae, feats);
+      extras: async ({ atHook }) => {
         let abl: Float32Array;
+        const ablated = tf.tidy(() => atHook(ev.h));
         try {
-          const ablated = tf.tidy(() => defendedState(set, clamp, ev.h).hDef as Tensor3D);
-          try {
-            abl = await pooledOf(ablated);
-          } finally {
-            ablated.dispose();
-          }
+          abl = await pooledOf(ablated);
         } finally {
-          set.dispose();
+          ablated.dispose();
         }
         const drops = probes.map((pr, c) => clean[c] - probeAccuracy(pr, abl, ev.n, evalLabels[c]));
         return { tppScore: tppScore(drops, target), targetAccuracyDrop: drops[target], probeAccuracyClean: clean[target] };

@@ -33,6 +33,15 @@ export interface ScenarioSample {
   deltaPositions: number[];
 }
 
+/** What a scenario's extras are computed under: the defence, as what the model reads at the hook, and a found δ. */
+export interface ExtrasRequest {
+  features: number[];
+  clamp: ClampRule;
+  /** The defence at the hook on a clean residual [M, T, d] (no δ): the paper's clamp, or the one a run chose. */
+  atHook: (h: Tensor3D) => Tensor3D;
+  delta: Tensor3D | null;
+}
+
 export interface BuiltScenario {
   title: string;
   /** What B is and what a valid flip is, in plain words. */
@@ -54,6 +63,11 @@ export interface BuiltScenario {
    * Scenario-specific numbers for a defence and, optionally, a found δ [N, P, d] (e.g. retain accuracy
    * before / under the clamp / with the recovery, the TPP score).
    */
-  extras?: (a: { features: number[]; clamp: ClampRule; delta: Tensor3D | null }) => Promise<Record<string, number | string | null>>;
+  extras?: (a: ExtrasRequest) => Promise<Record<string, number | string | null>>;
+  /**
+   * The scenario's selection rule at another hook with another SAE (multi-layer's later clamps), best first;
+   * absent when B reads only the hook's residual (a probe), where later layers cannot matter.
+   */
+  rankAt?: (hook: string, sae: Sae) => Promise<number[]>;
   dispose(): void;
 }

@@ -5,7 +5,6 @@
 // with the recovery's mean δ.
 import { tf, type Tensor1D, type Tensor3D } from '../../core/tf.ts';
 import { mulberry32 } from '../../core/rng.ts';
-import { DefendedSet, defendedState } from '../../core/intervention.ts';
 import { mcqExample, trainingStream, type Example } from '../../world/generate.ts';
 import { LETTERS } from '../../world/lexicon.ts';
 import { forgetScore } from '../selection.ts';
@@ -13,6 +12,7 @@ import { featureStatistics } from '../../core/feature-stats.ts';
 import { rankPositive } from '../../core/select.ts';
 import { SCENARIOS } from '../catalog.ts';
 import { buildOwning, logitBehaviour, paddedIds, residualAt } from './common.ts';
+import type { Sae } from '../../core/sae.ts';
 import type { BuiltScenario, ScenarioContext, ScenarioParams } from './types.ts';
 
 function marginTerms(tok: ScenarioContext['tokenizer'], examples: Example[]): [number, number][][] {
@@ -49,19 +49,21 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
       const e = stream.next().value as Example;
       if (e.family === 'mcq' && pool[e.meta.domain].length < 128) pool[e.meta.domain].push(e);
     }
-    const freq = async (exs: Example[]) => {
+    const freq = async (exs: Example[], at: string, s: Sae) => {
       const { ids, lengths } = paddedIds(tok, exs.map(prompt));
       const mask = new Float32Array(ids.length * ids[0].length);
       lengths.forEach((l, i) => mask.fill(1, i * ids[0].length, i * ids[0].length + l));
-      const hh = residualAt(model, ids, hook);
+      const hh = residualAt(model, ids, at);
       try {
-        return (await featureStatistics(sae, hh, mask)).frequency;
+        return (await featureStatistics(s, hh, mask)).frequency;
       } finally {
         hh.dispose();
       }
     };
     const threshold = 0.01;
-    const rank = rankPositive(forgetScore(await freq(pool.forget), await freq(pool.retain), threshold));
+    const rankAt = async (at: string, s: Sae) =>
+      rankPositive(forgetScore(await freq(pool.forget, at, s), await freq(pool.retain, at, s), threshold));
+    const rank = await rankAt(hook, sae);
 
     // Takes the tensor over: it is freed however reading it ends.
     const accuracy = async (values: Tensor1D) => {
@@ -89,33 +91,29 @@ export async function buildUnlearning(ctx: ScenarioContext, p: ScenarioParams = 
       positions: fLast.map((t) => [t]),
       rank,
       featureRule: `by forget-set frequency among features firing on < ${threshold * 100}% of retain tokens`,
-      extras: async ({ features: feats, clamp, delta }) => {
-        const set = new DefendedSet(sae, feats);
+      rankAt,
+      extras: async ({ atHook, delta }) => {
+        const base = await accuracy(tf.tidy(() => retainB.behaviour(hRetain)));
+        const clamped = tf.tidy(() => atHook(hRetain));
         try {
-          const base = await accuracy(tf.tidy(() => retainB.behaviour(hRetain)));
-          const clamped = tf.tidy(() => defendedState(set, clamp, hRetain).hDef as Tensor3D);
-          try {
-            const underClamp = await accuracy(tf.tidy(() => retainB.behaviour(clamped)));
-            let withRecovery: number | null = null;
-            if (delta) {
-              // The recovery's mean δ, added at each retain prompt's last token.
-              withRecovery = await accuracy(
-                tf.tidy(() => {
-                  const meanDelta = tf.reshape(tf.mean(tf.reshape(delta, [-1, delta.shape[2]]), 0), [1, 1, -1]);
-                  const sel = tf.tensor3d(
-                    rLast.flatMap((t) => Array.from({ length: hRetain.shape[1] }, (_, j) => (j === t ? 1 : 0))),
-                    [rLast.length, hRetain.shape[1], 1],
-                  );
-                  return retainB.behaviour(tf.add(clamped, tf.mul(sel, meanDelta)) as Tensor3D);
-                }),
-              );
-            }
-            return { retainAccuracyBase: base, retainAccuracyClamped: underClamp, retainAccuracyRecovered: withRecovery };
-          } finally {
-            clamped.dispose();
+          const underClamp = await accuracy(tf.tidy(() => retainB.behaviour(clamped)));
+          let withRecovery: number | null = null;
+          if (delta) {
+            // The recovery's mean δ, added at each retain prompt's last token.
+            withRecovery = await accuracy(
+              tf.tidy(() => {
+                const meanDelta = tf.reshape(tf.mean(tf.reshape(delta, [-1, delta.shape[2]]), 0), [1, 1, -1]);
+                const sel = tf.tensor3d(
+                  rLast.flatMap((t) => Array.from({ length: hRetain.shape[1] }, (_, j) => (j === t ? 1 : 0))),
+                  [rLast.length, hRetain.shape[1], 1],
+                );
+                return retainB.behaviour(tf.add(clamped, tf.mul(sel, meanDelta)) as Tensor3D);
+              }),
+            );
           }
+          return { retainAccuracyBase: base, retainAccuracyClamped: underClamp, retainAccuracyRecovered: withRecovery };
         } finally {
-          set.dispose();
+          clamped.dispose();
         }
       },
       dispose: release,
