@@ -141,7 +141,7 @@ export function laterClamp(hook: string, set: DefendedSet, rule: ClampRule): Lat
   return {
     hook,
     apply: (x) => clampedState(set, rule, x),
-    describe: `clamp ${set.size} features of ${set.sae.cfg.hookName ?? hook}`,
+    describe: `clamp ${set.size} features`,
     dispose: () => set.dispose(),
   };
 }

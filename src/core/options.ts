@@ -79,7 +79,8 @@ export const DEFAULT_RECOVERY_OPTIONS: RecoveryOptions = {
   ridge: 1e-4,
   lambdaAct: 0,
   lambdaDec: 0,
-  lambdaDetect: 0,
+  // Applies only where the site has a monitor (the detect defence): every attack on it is then the adaptive one.
+  lambdaDetect: 10,
   jacobian: { exactMaxRows: 256, probes: 8, correctionSteps: 5, correctionLr: 0.05 },
   // PyTorch's Adam defaults (TF.js' default epsilon differs, so it is always given explicitly).
   adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
@@ -211,7 +212,6 @@ export function optionsForExport(o: RecoveryOptions): Record<string, unknown> {
     ridge: o.ridge,
     lambdaAct: o.lambdaAct,
     lambdaDec: o.lambdaDec,
-    ...(o.lambdaDetect > 0 && { lambdaDetect: o.lambdaDetect }),
     jacobian: o.jacobian,
     adam: o.adam,
     checkpointMaxRelDrift: o.checkpointMaxRelDrift,

@@ -214,7 +214,13 @@ export class RecoveryRun {
     const samples = await this.sampleMetrics();
     if (this.history.length === 0 || this.history[this.history.length - 1].step !== this.stepCount) await this.record();
     return {
-      config: { ...config, ...optionsForExport(this.options), features: this.site.set.indices },
+      config: {
+        ...config,
+        ...optionsForExport(this.options),
+        // The monitor's penalty weight means something only where there is a monitor.
+        ...(this.site.detector && { lambdaDetect: this.options.lambdaDetect }),
+        features: this.site.set.indices,
+      },
       samples,
       aggregate: summarise(samples),
       history: this.history.slice(),

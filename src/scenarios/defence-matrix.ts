@@ -11,8 +11,9 @@ import { sampleMetrics } from '../core/sample-metrics.ts';
 import { summarise } from '../core/metrics.ts';
 import type { RecoverySite } from '../core/site.ts';
 import { defenceKey, describeDefence, PAPER_DEFENCE, type DefenceChoice } from '../core/defence-kinds.ts';
-import { PROJECTION_MODES, type ProjectionMode, type RecoveryOptions } from '../core/options.ts';
+import { DEFAULT_RECOVERY_OPTIONS, PROJECTION_MODES, type ProjectionMode, type RecoveryOptions } from '../core/options.ts';
 import { clampedState } from '../core/defence.ts';
+import { relativeBudget } from '../core/budget.ts';
 import type { LoadedScenario } from './loaded.ts';
 import { createSite, runOptions } from './run.ts';
 import { effectiveRun, type RunSettings, type ScenarioId } from './catalog.ts';
@@ -100,7 +101,8 @@ export interface MatrixSpec {
 }
 
 export const DEFAULT_BUDGET_MULTIPLES = [0.25, 0.5, 1, 2];
-export const DEFAULT_LAMBDA_DETECT = 10;
+/** The adaptive attacker's weight on the monitor's excess score: the engine's own default. */
+export const DEFAULT_LAMBDA_DETECT = DEFAULT_RECOVERY_OPTIONS.lambdaDetect;
 
 function rateOf(recovered: number, validFlips: number): Rate {
   return { recovered, validFlips, rate: validFlips ? recovered / validFlips : null, ci: wilson(recovered, validFlips) };
@@ -123,184 +125,255 @@ async function evaluate(site: RecoverySite, delta: Float32Array, shape: [number,
   return { samples, aggregate: summarise(samples) };
 }
 
+/** One seed's share of the matrix: counts to pool, and (on the first seed) the curves and checks. JSON, so a worker can make it. */
+export interface MatrixSeedPart {
+  seed: number;
+  title: string;
+  cells: {
+    defence: string;
+    attacker: Attacker;
+    mode: ProjectionMode;
+    recovered: number;
+    validFlips: number;
+    drift: number[];
+    detected: number;
+  }[];
+  rows: {
+    defence: string;
+    ids: string[];
+    description: string;
+    validFlips: number;
+    samples: number;
+    random: { recovered: number; validFlips: number };
+    attackedScores: Record<Attacker, number[]>;
+    /** First seed only: the notes, the utility cost, the budget curve, twice the steps, the monitor's calibration. */
+    first?: {
+      notes: string[];
+      utility: UtilityCost | null;
+      budgetCurve: DefenceRow['budgetCurve'];
+      stepsRates: [number | null, number | null];
+      detector?: Omit<NonNullable<DefenceRow['detector']>, 'attackedScores'>;
+    };
+  }[];
+}
+
+function resolved(spec: MatrixSpec) {
+  const settings = spec.settings ?? {};
+  return {
+    modes: spec.modes ?? [...PROJECTION_MODES],
+    seeds: spec.seeds ?? [0, 1, 2, 3, 4],
+    budgets: spec.budgets ?? DEFAULT_BUDGET_MULTIPLES,
+    settings,
+    lambdaDetect: spec.lambdaDetect ?? DEFAULT_LAMBDA_DETECT,
+    curveMode: effectiveRun(spec.scenario, settings).mode,
+    log: spec.onProgress ?? (() => {}),
+  };
+}
+
+/** The matrix over the spec's seeds, one after another (a caller with several cores runs matrixSeed in parallel and pools). */
 export async function defenceMatrix(spec: MatrixSpec): Promise<DefenceMatrix> {
   const started = performance.now();
-  const modes = spec.modes ?? [...PROJECTION_MODES];
-  const seeds = spec.seeds ?? [0, 1, 2, 3, 4];
-  const budgets = spec.budgets ?? DEFAULT_BUDGET_MULTIPLES;
-  const settings = spec.settings ?? {};
-  const lambdaDetect = spec.lambdaDetect ?? DEFAULT_LAMBDA_DETECT;
-  const curveMode = effectiveRun(spec.scenario, settings).mode;
-  const log = spec.onProgress ?? (() => {});
-  const keys = spec.defences.map(defenceKey);
-  type Acc = { recovered: number; valid: number; drift: number[]; detected: number; perSeed: MatrixCell['perSeed'] };
-  const acc = new Map<string, Acc>();
-  const cellKey = (d: string, a: Attacker, m: ProjectionMode) => `${d}|${a}|${m}`;
-  const rows = new Map<string, DefenceRow>();
-  const randomAcc = new Map<string, { recovered: number; valid: number }>();
-  const costAcc = new Map<string, { valid: number; samples: number }>();
-  let title = '';
-  for (const [si, seed] of seeds.entries()) {
-    const sc = await spec.load(seed);
+  const parts: MatrixSeedPart[] = [];
+  for (const [i, seed] of resolved(spec).seeds.entries()) parts.push(await matrixSeed(spec, seed, i === 0));
+  return poolMatrix(spec, parts, (performance.now() - started) / 1000);
+}
+
+/** One seed of the matrix; `first` adds each defence's cost on clean text, budget curve and the steps check. */
+export async function matrixSeed(spec: MatrixSpec, seed: number, first: boolean): Promise<MatrixSeedPart> {
+  const { modes, budgets, settings, lambdaDetect, curveMode, log } = resolved(spec);
+  const sc = await spec.load(seed);
+  const part: MatrixSeedPart = { seed, title: sc.title, cells: [], rows: [] };
+  try {
+    const features = sc.defaults.features;
+    const clamp = sc.defaults.clamp;
+    const positions = effectiveRun(sc.id, settings).positions;
+    // The paper's attacker: δ against the paper's clamp, once per mode.
+    const paperDelta = new Map<ProjectionMode, { delta: Float32Array; shape: [number, number, number] }>();
+    const paperSite = await createSite(sc, { features, clamp, positions, choice: PAPER_DEFENCE });
+    let rho: number;
     try {
-      title = sc.title;
-      const features = sc.defaults.features;
-      const clamp = sc.defaults.clamp;
-      const positions = effectiveRun(sc.id, settings).positions;
-      const optionsFor = (mode: ProjectionMode, extra: Partial<RecoveryOptions> = {}) => runOptions(sc.id, { ...settings, mode }, extra);
-      // The paper's attacker: δ against the paper's clamp, once per mode.
-      const paperDelta = new Map<ProjectionMode, { delta: Float32Array; shape: [number, number, number] }>();
-      const paperSite = await createSite(sc, { features, clamp, positions, choice: PAPER_DEFENCE });
-      try {
-        for (const mode of modes) {
-          log(`seed ${seed}: paper attacker, ${mode}`);
-          const run = await RecoveryRun.create(paperSite, optionsFor(mode));
-          try {
-            await run.run({ metricsEvery: run.options.steps });
-            paperDelta.set(mode, { delta: await run.deltaValues(), shape: run.deltaShape });
-          } finally {
-            run.dispose();
-          }
-        }
-      } finally {
-        paperSite.dispose();
-      }
-      for (const [di, choice] of spec.defences.entries()) {
-        const key = keys[di];
-        const site = await createSite(sc, { features, clamp, positions, choice });
+      // One ρ for every defence of this seed: a relative budget resolved once, against the paper's defended residual
+      // (each defence's own residual would give each attacker a slightly different ball).
+      const table = runOptions(sc.id, settings);
+      rho = table.budgetRel === null ? table.budget : relativeBudget(paperSite, table.budgetRel);
+      for (const mode of modes) {
+        log(`seed ${seed}: paper attacker, ${mode}`);
+        const run = await RecoveryRun.create(paperSite, optionsFor(mode));
         try {
-          if (!rows.has(key)) {
-            rows.set(key, {
-              defence: key,
-              ids: choice.ids,
-              description: describeDefence(choice),
-              notes: [],
-              cost: { validFlips: 0, samples: 0, utility: null },
-              random: rateOf(0, 0),
-              budgetCurve: [],
-              auc: null,
-              checks: { budgetMonotone: true, moreStepsNotLower: true, stepsRates: [null, null], beatsRandom: true },
-            });
-          }
-          const row = rows.get(key)!;
-          const c = costAcc.get(key) ?? { valid: 0, samples: 0 };
-          c.valid += site.baseline.valid.filter(Boolean).length;
-          c.samples += site.n;
-          costAcc.set(key, c);
-          if (si === 0) {
-            log(`${key}: cost on clean text`);
-            row.notes = describeSite(site);
-            if (sc.defenceKit) {
-              const kit = sc.defenceKit;
-              const atHook = (x: Tensor) => site.defence.apply(x, clampedState(site.set, clamp, x), null);
-              row.cost.utility = await defenceCost(kit, defenceHooks(kit.hook, atHook, site.spec.defence?.later ?? []));
-            }
-          }
-          const detect = site.detector;
-          if (detect && !row.detector) {
-            const cal = detect.calibration;
-            row.detector = {
-              threshold: cal.threshold,
-              heldOutFpr: cal.heldOutFpr,
-              heldOutCi: cal.heldOutCi,
-              cleanScores: cal.heldOutScores,
-              attackedScores: { paper: [], adaptive: [] },
-            };
-          }
-          for (const mode of modes) {
-            for (const attacker of ATTACKERS) {
-              let delta: { delta: Float32Array; shape: [number, number, number] };
-              if (attacker === 'paper' || key === defenceKey(PAPER_DEFENCE)) delta = paperDelta.get(mode)!;
-              else {
-                log(`seed ${seed}: ${key}, adaptive, ${mode}`);
-                const run = await RecoveryRun.create(site, optionsFor(mode, detect ? { lambdaDetect } : {}));
-                try {
-                  await run.run({ metricsEvery: run.options.steps });
-                  delta = { delta: await run.deltaValues(), shape: run.deltaShape };
-                } finally {
-                  run.dispose();
-                }
-              }
-              const { samples, aggregate } = await evaluate(site, delta.delta, delta.shape);
-              const a = acc.get(cellKey(key, attacker, mode)) ?? { recovered: 0, valid: 0, drift: [], detected: 0, perSeed: [] };
-              a.recovered += aggregate.recovered;
-              a.valid += aggregate.validFlips;
-              a.detected += samples.filter((s) => s.valid && s.flagged).length;
-              for (const s of samples) if (s.valid && s.relDrift !== null) a.drift.push(s.relDrift);
-              a.perSeed.push({ seed, recovered: aggregate.recovered, validFlips: aggregate.validFlips });
-              acc.set(cellKey(key, attacker, mode), a);
-              if (detect && mode === curveMode && row.detector)
-                row.detector.attackedScores[attacker].push(...samples.filter((s) => s.valid).map((s) => s.detectorScore ?? 0));
-            }
-          }
-          // A random δ of the budget's norm.
-          const options = optionsFor(curveMode);
-          const rnd = randomDelta(site, options, seed);
-          try {
-            const samples = await sampleMetrics(site, () => rnd.clone());
-            const r = randomAcc.get(key) ?? { recovered: 0, valid: 0 };
-            r.recovered += samples.filter((s) => s.success).length;
-            r.valid += samples.filter((s) => s.valid).length;
-            randomAcc.set(key, r);
-          } finally {
-            rnd.dispose();
-          }
-          if (si === 0) {
-            // Recovery against budget, and twice the steps, for the adaptive attacker in the scenario's mode.
-            const base = optionsFor(curveMode);
-            for (const multiple of budgets) {
-              log(`${key}: budget × ${multiple}`);
-              const rate = await adaptiveRate(site, optionsFor(curveMode, detect ? { lambdaDetect } : {}), {
-                budget: base.budget * multiple,
-                budgetRel: null,
-              });
-              row.budgetCurve.push({ multiple, budget: base.budget * multiple, ...rate });
-            }
-            log(`${key}: twice the steps`);
-            const once =
-              row.budgetCurve.find((p) => p.multiple === 1) ??
-              (await adaptiveRate(site, optionsFor(curveMode, detect ? { lambdaDetect } : {}), {}));
-            const twice = await adaptiveRate(site, optionsFor(curveMode, detect ? { lambdaDetect } : {}), { steps: base.steps * 2 });
-            row.checks.stepsRates = [once.rate, twice.rate];
-            row.checks.moreStepsNotLower = (twice.rate ?? 0) >= (once.rate ?? 0);
-          }
+          await run.run({ metricsEvery: run.options.steps });
+          paperDelta.set(mode, { delta: await run.deltaValues(), shape: run.deltaShape });
         } finally {
-          site.dispose();
+          run.dispose();
         }
       }
     } finally {
-      sc.dispose();
+      paperSite.dispose();
     }
+    // The optimiser's seed follows the data seed (the jacobian sketch and the random δ draw from it).
+    function optionsFor(mode: ProjectionMode, extra: Partial<RecoveryOptions> = {}) {
+      return runOptions(sc.id, { ...settings, mode, seed: settings.seed ?? seed, budget: rho, budgetRel: null }, extra);
+    }
+    for (const choice of spec.defences) {
+      const key = defenceKey(choice);
+      const site = await createSite(sc, { features, clamp, positions, choice });
+      try {
+        const detect = site.detector;
+        const adaptive = (mode: ProjectionMode) => optionsFor(mode, detect ? { lambdaDetect } : {});
+        const row: MatrixSeedPart['rows'][number] = {
+          defence: key,
+          ids: choice.ids,
+          description: describeDefence(choice),
+          validFlips: site.baseline.valid.filter(Boolean).length,
+          samples: site.n,
+          random: { recovered: 0, validFlips: 0 },
+          attackedScores: { paper: [], adaptive: [] },
+        };
+        part.rows.push(row);
+        for (const mode of modes) {
+          for (const attacker of ATTACKERS) {
+            let delta: { delta: Float32Array; shape: [number, number, number] };
+            if (attacker === 'paper' || key === defenceKey(PAPER_DEFENCE)) delta = paperDelta.get(mode)!;
+            else {
+              log(`seed ${seed}: ${key}, adaptive, ${mode}`);
+              const run = await RecoveryRun.create(site, adaptive(mode));
+              try {
+                await run.run({ metricsEvery: run.options.steps });
+                delta = { delta: await run.deltaValues(), shape: run.deltaShape };
+              } finally {
+                run.dispose();
+              }
+            }
+            const { samples, aggregate } = await evaluate(site, delta.delta, delta.shape);
+            const valid = samples.filter((x) => x.valid);
+            part.cells.push({
+              defence: key,
+              attacker,
+              mode,
+              recovered: aggregate.recovered,
+              validFlips: aggregate.validFlips,
+              drift: valid.flatMap((x) => (x.relDrift === null ? [] : [x.relDrift])),
+              detected: valid.filter((x) => x.flagged).length,
+            });
+            if (detect && mode === curveMode) row.attackedScores[attacker].push(...valid.map((x) => x.detectorScore ?? 0));
+          }
+        }
+        // A random δ of the budget's norm.
+        const rnd = randomDelta(site, optionsFor(curveMode), seed);
+        try {
+          const samples = await sampleMetrics(site, () => rnd.clone());
+          row.random = { recovered: samples.filter((x) => x.success).length, validFlips: samples.filter((x) => x.valid).length };
+        } finally {
+          rnd.dispose();
+        }
+        if (first) {
+          log(`${key}: cost on clean text`);
+          let utility: UtilityCost | null = null;
+          if (sc.defenceKit) {
+            const kit = sc.defenceKit;
+            const atHook = (x: Tensor) => site.defence.apply(x, clampedState(site.set, clamp, x), null);
+            utility = await defenceCost(kit, defenceHooks(kit.hook, atHook, site.spec.defence?.later ?? []));
+          }
+          // Recovery against budget, and twice the steps, for the adaptive attacker in the scenario's mode.
+          const budgetCurve: DefenceRow['budgetCurve'] = [];
+          for (const multiple of budgets) {
+            log(`${key}: budget × ${multiple}`);
+            const rate = await adaptiveRate(site, adaptive(curveMode), { budget: rho * multiple });
+            budgetCurve.push({ multiple, budget: rho * multiple, ...rate });
+          }
+          log(`${key}: twice the steps`);
+          const once = budgetCurve.find((p) => p.multiple === 1) ?? (await adaptiveRate(site, adaptive(curveMode), {}));
+          const twice = await adaptiveRate(site, adaptive(curveMode), { steps: adaptive(curveMode).steps * 2 });
+          const cal = detect?.calibration;
+          row.first = {
+            notes: describeSite(site),
+            utility,
+            budgetCurve,
+            stepsRates: [once.rate, twice.rate],
+            ...(cal && {
+              detector: { threshold: cal.threshold, heldOutFpr: cal.heldOutFpr, heldOutCi: cal.heldOutCi, cleanScores: cal.heldOutScores },
+            }),
+          };
+        }
+      } finally {
+        site.dispose();
+      }
+    }
+  } finally {
+    sc.dispose();
   }
+  return part;
+}
+
+/** The matrix from its seeds' parts (the first seed's part carries the curves and checks). */
+export function poolMatrix(spec: MatrixSpec, parts: MatrixSeedPart[], durationS: number): DefenceMatrix {
+  const { modes, lambdaDetect, curveMode, settings } = resolved(spec);
+  const keys = spec.defences.map(defenceKey);
+  const sorted = [...parts].sort((a, b) => a.seed - b.seed);
+  const firstRows = new Map((sorted.find((p) => p.rows.some((r) => r.first))?.rows ?? []).map((r) => [r.defence, r]));
   const cells: MatrixCell[] = [];
   for (const key of keys)
     for (const mode of modes)
       for (const attacker of ATTACKERS) {
-        const a = acc.get(cellKey(key, attacker, mode));
-        if (!a) continue;
+        const mine = sorted.flatMap((p) =>
+          p.cells.filter((c) => c.defence === key && c.mode === mode && c.attacker === attacker).map((c) => ({ c, seed: p.seed })),
+        );
+        if (!mine.length) continue;
+        const recovered = mine.reduce((n, { c }) => n + c.recovered, 0);
+        const valid = mine.reduce((n, { c }) => n + c.validFlips, 0);
+        const drift = mine.flatMap(({ c }) => c.drift);
+        const detected = mine.reduce((n, { c }) => n + c.detected, 0);
         cells.push({
           defence: key,
           attacker,
           mode,
-          ...rateOf(a.recovered, a.valid),
-          perSeed: a.perSeed,
-          meanRelDrift: a.drift.length ? a.drift.reduce((x, y) => x + y, 0) / a.drift.length : null,
-          detectionRate: rows.get(key)?.detector ? (a.valid ? a.detected / a.valid : null) : null,
+          ...rateOf(recovered, valid),
+          perSeed: mine.map(({ c, seed }) => ({ seed, recovered: c.recovered, validFlips: c.validFlips })),
+          meanRelDrift: drift.length ? drift.reduce((x, y) => x + y, 0) / drift.length : null,
+          detectionRate: firstRows.get(key)?.first?.detector ? (valid ? detected / valid : null) : null,
         });
       }
-  for (const [key, row] of rows) {
-    const c = costAcc.get(key)!;
-    row.cost.validFlips = c.valid;
-    row.cost.samples = c.samples;
-    const r = randomAcc.get(key)!;
-    row.random = rateOf(r.recovered, r.valid);
-    const curve = row.budgetCurve;
-    row.checks.budgetMonotone = curve.every((p, i) => i === 0 || (p.rate ?? 0) >= (curve[i - 1].rate ?? 0));
+  const defences: DefenceRow[] = keys.map((key) => {
+    const mine = sorted.flatMap((p) => p.rows.filter((r) => r.defence === key));
+    const head = firstRows.get(key) ?? mine[0];
+    const f = head?.first;
+    const curve = f?.budgetCurve ?? [];
+    const random = rateOf(
+      mine.reduce((n, r) => n + r.random.recovered, 0),
+      mine.reduce((n, r) => n + r.random.validFlips, 0),
+    );
+    const best = Math.max(0, ...cells.filter((x) => x.defence === key).map((x) => x.rate ?? 0));
     const top = Math.max(...curve.map((p) => p.multiple));
-    row.auc = curve.length > 1 ? trapezoid(curve.map((p) => [p.multiple / top, p.rate ?? 0])) : null;
-    const best = Math.max(...cells.filter((x) => x.defence === key).map((x) => x.rate ?? 0));
-    row.checks.beatsRandom = best > (row.random.rate ?? 0);
-  }
+    const [once, twice] = f?.stepsRates ?? [null, null];
+    return {
+      defence: key,
+      ids: head?.ids ?? [],
+      description: head?.description ?? key,
+      notes: f?.notes ?? [],
+      cost: {
+        validFlips: mine.reduce((n, r) => n + r.validFlips, 0),
+        samples: mine.reduce((n, r) => n + r.samples, 0),
+        utility: f?.utility ?? null,
+      },
+      random,
+      budgetCurve: curve,
+      auc: curve.length > 1 ? trapezoid(curve.map((p) => [p.multiple / top, p.rate ?? 0])) : null,
+      checks: {
+        budgetMonotone: curve.every((p, i) => i === 0 || (p.rate ?? 0) >= (curve[i - 1].rate ?? 0)),
+        moreStepsNotLower: (twice ?? 0) >= (once ?? 0),
+        stepsRates: [once, twice],
+        beatsRandom: best > (random.rate ?? 0),
+      },
+      ...(f?.detector && {
+        detector: {
+          ...f.detector,
+          attackedScores: {
+            paper: mine.flatMap((r) => r.attackedScores.paper),
+            adaptive: mine.flatMap((r) => r.attackedScores.adaptive),
+          },
+        },
+      }),
+    };
+  });
   const gaps = keys.flatMap((key) =>
     modes.map((mode) => {
       const paper = cells.find((c) => c.defence === key && c.mode === mode && c.attacker === 'paper')?.rate ?? null;
@@ -310,16 +383,16 @@ export async function defenceMatrix(spec: MatrixSpec): Promise<DefenceMatrix> {
   );
   return {
     scenario: spec.scenario,
-    title,
-    seeds,
+    title: sorted[0]?.title ?? '',
+    seeds: sorted.map((p) => p.seed),
     modes,
     curveMode,
     lambdaDetect,
     settings,
-    defences: keys.map((k) => rows.get(k)!),
+    defences,
     cells,
     gaps,
-    durationS: (performance.now() - started) / 1000,
+    durationS,
   };
 }
 

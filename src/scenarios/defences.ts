@@ -88,7 +88,10 @@ export async function buildSiteDefence(
     for (const x of held.splice(0).reverse()) x.dispose();
   };
   const need = (what: string): DefenceKit => {
-    if (!kit) throw new InputError(`${what} needs clean text or later layers, which this scenario (raw activations) does not have`);
+    if (!kit)
+      throw new InputError(
+        `${what} needs clean text and later layers, which only the built-in scenarios provide so far (this one has none)`,
+      );
     return kit;
   };
   try {
@@ -110,10 +113,11 @@ export async function buildSiteDefence(
           const layer = laterClamp(l.hook, new DefendedSet(l.sae, rank.slice(0, features.length)), clamp);
           held.push(layer);
           later.push(layer);
-          notes.push(`${layer.describe} (${l.name})`);
+          notes.push(`${l.hook}: ${layer.describe}`);
         }
       } else notes.push('B reads the hook’s residual only: later layers cannot change it');
     }
+    if (choice.hook === 'ablate-span' && !kit?.model) notes.push('no later layers here: the span is projected out at the hook only');
     if (choice.hook === 'ablate-span' && kit?.model) {
       const set = new DefendedSet(sae, features);
       try {
