@@ -10,6 +10,7 @@ async function loadCommands(): Promise<Register[]> {
   const mods = await Promise.all([
     import('./recover.ts'),
     import('./run.ts'),
+    import('./defences.ts'),
     import('./report.ts'),
     import('./sweep.ts'),
     import('./merge.ts'),

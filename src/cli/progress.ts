@@ -1,6 +1,7 @@
 // A one-line progress bar on stderr (only when stderr is a terminal, or when forced).
 
-export function progressBar(total: number, label: string, stream: NodeJS.WriteStream = process.stderr) {
+/** `unit`: what `done` counts, for the rate (steps of a run; runs of a matrix). */
+export function progressBar(total: number, label: string, stream: NodeJS.WriteStream = process.stderr, unit = 'steps') {
   const tty = Boolean(stream.isTTY);
   let lastDraw = 0;
   const started = Date.now();
@@ -13,7 +14,7 @@ export function progressBar(total: number, label: string, stream: NodeJS.WriteSt
       const width = 28;
       const filled = Math.round((done / total) * width);
       const rate = done / Math.max(1e-3, (now - started) / 1000);
-      const line = `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${rate.toFixed(1)} steps/s ${note}`;
+      const line = `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${rate.toFixed(1)} ${unit}/s ${note}`;
       stream.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
     },
     done() {

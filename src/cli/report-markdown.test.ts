@@ -15,7 +15,8 @@ describe('the report document', () => {
     const data = JSON.parse(readFileSync(path.join(docs, 'results.json'), 'utf8')) as {
       meta: Parameters<typeof reportDocument>[1];
       scenarios: ScenarioData[];
+      defences?: Parameters<typeof reportDocument>[2];
     };
-    expect(reportDocument(data.scenarios, data.meta)).toBe(readFileSync(path.join(docs, 'results.md'), 'utf8'));
+    expect(reportDocument(data.scenarios, data.meta, data.defences)).toBe(readFileSync(path.join(docs, 'results.md'), 'utf8'));
   });
 });

@@ -2,9 +2,9 @@
 // jacobian and a random-feature control, a budget sweep over κ with Adam and projected gradient, the TopK
 // extension and the recovery-path replay across the quality ladder — written to docs/results.md (pooled, with
 // intervals, beside the paper's numbers) and docs/results.json (per seed, per sample). Each (scenario, seed,
-// part) is one unit of work; worker processes (wasm uses one core each) take them longest first. Deterministic:
-// regenerating gives the same figures.
-import { fork } from 'node:child_process';
+// part) is one unit of work; worker processes (wasm uses one core each) take them longest first. With every scenario
+// (--all), the defence matrix on IOI over the same seeds (scenarios/defence-matrix.ts) is one more unit, written under
+// `defences` and rendered as results.md's Defences section. Deterministic: regenerating gives the same figures.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,10 @@ import { readPublic, writeOutput } from './fs.ts';
 import { integer, oneOf } from './parse.ts';
 import { collectScenario, mergeParts, PARTS, type Part, type ScenarioData, type ScenarioPartData } from './report-runs.ts';
 import { reportDocument } from './report-markdown.ts';
+import { DEFENCE_IDS, parseDefence } from '../core/defence-kinds.ts';
+import { type DefenceMatrix, type MatrixSeedPart, type MatrixSpec, matrixSeed, poolMatrix } from '../scenarios/defence-matrix.ts';
+import { runPool, serveJobs, startWorker } from './worker-pool.ts';
+import { loadScenario } from '../scenarios/load.ts';
 
 interface ReportFlags extends BackendFlags {
   scenario?: BuiltinScenarioId;
@@ -37,91 +41,50 @@ interface ReportFlags extends BackendFlags {
 interface ReportData {
   meta: { seeds: number[]; backend: string; model: string; seconds: number };
   scenarios: ScenarioData[];
+  /** The defence matrix (--all only; an older results.json has none). */
+  defences?: DefenceMatrix;
 }
+
+/** The scenario the report's defence matrix runs on: every defence, every mode, the report's seeds. */
+const DEFENCES_SCENARIO: BuiltinScenarioId = 'ioi';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const dataPath = (out: string) => `${out.replace(/\.md$/, '')}.json`;
 
-interface Unit {
-  id: BuiltinScenarioId;
-  seed: number;
-  part: Part;
+/** One (scenario, seed, part), or one seed of the defence matrix (the parent pools the seeds). */
+type Unit = { id: BuiltinScenarioId; seed: number; part: Part } | { matrix: BuiltinScenarioId; seed: number; first: boolean };
+
+const unitName = (u: Unit) => ('matrix' in u ? `${u.matrix} defence matrix, seed ${u.seed}` : `${u.id} seed ${u.seed} (${u.part})`);
+
+/** The defence matrix of the report: every single defence on the built-in model, the scenario's settings. */
+function reportMatrixSpec(entry: ModelIndexEntry, id: BuiltinScenarioId, seeds: number[]): MatrixSpec {
+  return {
+    scenario: id,
+    load: (seed) => loadScenario({ kind: 'builtin', scenario: id, model: entry.name, seed }, readPublic),
+    defences: DEFENCE_IDS.map((d) => parseDefence(d)),
+    seeds,
+  };
 }
 
 /** What the parent asks a worker to run, and where to write it. */
 interface Job {
   unit: Unit;
   file: string;
-}
-/** cpuSeconds: the unit's own CPU time, which other work on the machine inflates less than its wall time. */
-type Reply = { ready: true } | { ok: true; cpuSeconds: number } | { ok: false; error: string };
-
-/**
- * A child process with its own wasm instance (its own core) that runs the units it is sent one after another:
- * one start-up (Node, tsx, TF.js, the model index) for all of them rather than one per unit.
- */
-function startWorker(flags: ReportFlags, threads: number): { run: (job: Job) => Promise<number>; close: () => void } {
-  const bin = path.resolve(import.meta.dirname, '../../bin/unclamp.js');
-  const args = ['report', '--worker', '--backend', flags.backend, '--threads', String(threads)];
-  const p = fork(bin, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  // A message sent before the child listens would be lost: jobs wait for its first reply.
-  let ready: () => void = () => {};
-  const started = new Promise<void>((resolve, reject) => {
-    ready = resolve;
-    p.once('exit', (code, signal) => reject(new Error(`report worker exited (${signal ?? `status ${code}`}) before it started`)));
-  });
-  started.catch(() => {}); // a worker closed before its first job is no error; run() still sees the rejection
-  let pending: { job: Job; resolve: (cpuSeconds: number) => void; reject: (e: Error) => void } | null = null;
-  const fail = (why: string) => {
-    const u = pending?.job.unit;
-    pending?.reject(new Error(`report worker ${why} while running ${u?.id} seed ${u?.seed} (${u?.part})`));
-    pending = null;
-  };
-  p.on('message', (reply: Reply) => {
-    if ('ready' in reply) return ready();
-    const job = pending;
-    pending = null;
-    if (reply.ok) job?.resolve(reply.cpuSeconds);
-    else job?.reject(new Error(reply.error));
-  });
-  p.on('error', (e) => fail(`failed (${e.message})`));
-  p.on('exit', (code, signal) => fail(`exited (${signal ?? `status ${code}`})`));
-  return {
-    run: async (job) => {
-      await started;
-      return new Promise((resolve, reject) => {
-        pending = { job, resolve, reject };
-        p.send(job);
-      });
-    },
-    close: () => p.connected && p.disconnect(),
-  };
+  /** The report's seeds (the matrix's spec names them). */
+  seeds: number[];
 }
 
-/** The worker's side: run each unit the parent sends, write its data, reply; end when the parent disconnects. */
+/** The worker's side: run each unit the parent sends and write its data. */
 async function serveUnits(flags: ReportFlags): Promise<void> {
   await startBackend(flags, { smallModel: true });
   const entry = await builtinModel();
-  // The parent disconnects once its queue is empty, possibly while this worker is still starting.
-  const send = (r: Reply) => process.connected && process.send?.(r);
-  let queue = Promise.resolve();
-  process.on('message', (job: Job) => {
-    queue = queue.then(async () => {
-      try {
-        const { id, seed, part } = job.unit;
-        const before = process.cpuUsage();
-        writeOutput(job.file, JSON.stringify(await collectScenario(entry, id, [seed], log, [part])));
-        const used = process.cpuUsage(before);
-        send({ ok: true, cpuSeconds: (used.user + used.system) / 1e6 });
-      } catch (e) {
-        send({ ok: false, error: (e as Error)?.stack ?? String(e) });
-      }
-    });
+  await serveJobs<Job>(async ({ unit: u, file, seeds }) => {
+    const data =
+      'matrix' in u
+        ? await matrixSeed(reportMatrixSpec(entry, u.matrix, seeds), u.seed, u.first)
+        : await collectScenario(entry, u.id, [u.seed], log, [u.part]);
+    writeOutput(file, JSON.stringify(data));
   });
-  const done = new Promise<void>((resolve) => process.once('disconnect', resolve));
-  send({ ready: true });
-  await done;
-  await queue;
 }
 
 async function builtinModel(): Promise<ModelIndexEntry> {
@@ -140,38 +103,52 @@ const COST: Record<BuiltinScenarioId, Record<Part, number>> = {
   refusal: { defence: 15, ladder: 3 },
   tpp: { defence: 13, ladder: 6 },
 };
+/**
+ * The defence matrix's CPU seconds per seed, estimated: 21 optimiser runs of IOI per seed (the paper's attacker and six
+ * adaptive ones in three modes) and 35 more on the first (each defence's budget curve and twice the steps), about 2.4 s
+ * each (`npm run bench:defences`). The longest units: they start first, the other worker(s) take the rest meanwhile.
+ */
+const MATRIX_COST = { seed: 50, first: 85 };
+const costOf = (u: Unit) => ('matrix' in u ? MATRIX_COST.seed + (u.first ? MATRIX_COST.first : 0) : COST[u.id][u.part]);
 
-async function runAll(ids: readonly BuiltinScenarioId[], seeds: number[], flags: ReportFlags): Promise<ScenarioData[]> {
+async function runAll(
+  ids: readonly BuiltinScenarioId[],
+  seeds: number[],
+  flags: ReportFlags,
+  matrix: boolean,
+): Promise<{ scenarios: ScenarioData[]; defences?: DefenceMatrix }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'unclamp-report-'));
   try {
     // A scenario whose data does not depend on the seed would repeat one run: one seed, intervals over samples.
     const seedsOf = (id: BuiltinScenarioId) => (SCENARIOS[id].fixedData ? seeds.slice(0, 1) : seeds);
     const unitsOf = (id: BuiltinScenarioId) => seedsOf(id).flatMap((seed) => PARTS.map((part) => ({ id, seed, part })));
-    const file = (u: Unit) => path.join(dir, `${u.id}-${u.seed}-${u.part}.json`);
-    const queue = ids.flatMap(unitsOf).sort((a, b) => COST[b.id][b.part] - COST[a.id][a.part]);
+    const file = (u: Unit) => path.join(dir, 'matrix' in u ? `${u.matrix}-defences-${u.seed}.json` : `${u.id}-${u.seed}-${u.part}.json`);
+    const matrixUnits: Unit[] = matrix ? seeds.map((seed, i) => ({ matrix: DEFENCES_SCENARIO, seed, first: i === 0 })) : [];
+    const queue: Unit[] = [...ids.flatMap(unitsOf), ...matrixUnits].sort((a, b) => costOf(b) - costOf(a));
     const jobs = Math.max(1, Math.min(flags.jobs, queue.length));
     // The workers share the threads: each runs its units on its share (small products gain little from more).
     const threads = Math.max(1, Math.floor((flags.threads ?? defaultWasmThreads({ smallModel: true })) / jobs));
-    const worker = async () => {
-      const w = startWorker(flags, threads);
-      try {
-        for (let u = queue.shift(); u; u = queue.shift()) {
-          const started = Date.now();
-          log(`${u.id} seed ${u.seed} (${u.part})…`);
-          const cpu = await w.run({ unit: u, file: file(u) }).catch((e) => {
-            queue.length = 0; // the report fails: start nothing more
-            throw e;
-          });
-          log(`${u.id} seed ${u.seed} (${u.part}) took ${Math.round((Date.now() - started) / 1000)} s (${Math.round(cpu)} s of CPU)`);
-        }
-      } finally {
-        w.close();
-      }
-    };
-    // Every worker ends its unit before the folder it writes into is removed, a failed report included.
-    const ends = await Promise.allSettled(Array.from({ length: jobs }, worker));
-    for (const end of ends) if (end.status === 'rejected') throw end.reason;
-    return ids.map((id) => mergeParts(unitsOf(id).map((u) => JSON.parse(readFileSync(file(u), 'utf8')) as ScenarioPartData)));
+    const args = ['report', '--worker', '--backend', flags.backend, '--threads', String(threads)];
+    let matrixSeconds = 0;
+    await runPool(
+      queue.map((unit) => ({ unit, file: file(unit), seeds })),
+      jobs,
+      () => startWorker<Job>(args, (j) => unitName(j.unit)),
+      {
+        onStart: (j) => log(`${unitName(j.unit)}…`),
+        onEnd: (j, wallS, cpuS) => {
+          if ('matrix' in j.unit) matrixSeconds += wallS;
+          log(`${unitName(j.unit)} took ${Math.round(wallS)} s (${Math.round(cpuS)} s of CPU)`);
+        },
+      },
+    );
+    const read = (u: Unit) => JSON.parse(readFileSync(file(u), 'utf8'));
+    const scenarios = ids.map((id) => mergeParts(unitsOf(id).map((u) => read(u) as ScenarioPartData)));
+    if (!matrix) return { scenarios };
+    const parts = matrixUnits.map((u) => read(u) as MatrixSeedPart);
+    const entry = await builtinModel();
+    // The matrix's duration: its seeds' wall times added up (one core's worth; they ran beside the other units).
+    return { scenarios, defences: poolMatrix(reportMatrixSpec(entry, DEFENCES_SCENARIO, seeds), parts, matrixSeconds) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -180,8 +157,10 @@ async function runAll(ids: readonly BuiltinScenarioId[], seeds: number[], flags:
 export function register(program: Command): void {
   program
     .command('report')
-    .description("Run every scenario over several seeds and write docs/results.md (and .json) beside the paper's numbers.")
-    .option('--all', 'all four scenarios (the default)')
+    .description(
+      "Run every scenario over several seeds and write docs/results.md (and .json) beside the paper's numbers, with the defence matrix on IOI.",
+    )
+    .option('--all', 'all four scenarios and the defence matrix (the default)')
     .option('--scenario <id>', 'just one scenario', oneOf('--scenario', BUILTIN_SCENARIO_IDS))
     .option('--out <file>', 'markdown output (the per-seed data goes beside it as .json)', 'docs/results.md')
     .option('--seeds <n>', 'seeds 0..n−1 (data and optimiser)', integer('--seeds'), 5)
@@ -221,11 +200,20 @@ export function register(program: Command): void {
       } else {
         const started = Date.now();
         const entry = await builtinModel();
-        const scenarios = await runAll(flags.scenario ? [flags.scenario] : BUILTIN_SCENARIO_IDS, seeds, flags);
-        data = { meta: { seeds, backend: flags.backend, model: entry.name, seconds: (Date.now() - started) / 1000 }, scenarios };
+        const { scenarios, defences } = await runAll(
+          flags.scenario ? [flags.scenario] : BUILTIN_SCENARIO_IDS,
+          seeds,
+          flags,
+          !flags.scenario,
+        );
+        data = {
+          meta: { seeds, backend: flags.backend, model: entry.name, seconds: (Date.now() - started) / 1000 },
+          scenarios,
+          ...(defences && { defences }),
+        };
         writeOutput(json, `${JSON.stringify(data)}\n`);
       }
-      writeOutput(flags.out, reportDocument(data.scenarios, data.meta));
+      writeOutput(flags.out, reportDocument(data.scenarios, data.meta, data.defences));
       log(`wrote ${flags.out} and ${json}`);
     });
 }

@@ -14,8 +14,10 @@ import { readPublic, readText, writeOutput } from './fs.ts';
 import { HubInputError } from '../io/hub.ts';
 import { addSourceOptions, modelRunSpec, type SourceFlags } from './sources.ts';
 import type { Backend } from '../model/memory-plan.ts';
-import { integer } from './parse.ts';
+import { integer, number } from './parse.ts';
 import { paperTable } from './table.ts';
+import { checkDefenceSettings } from './defences.ts';
+import { DEFENCE_IDS, defenceKey, describeDefence, parseDefence, type DefenceChoice } from '../core/defence-kinds.ts';
 import { paperIoiLine } from './reference.ts';
 import { progressBar } from './progress.ts';
 import { addDefenceOptions, addSettingOptions, settingsFromFlags, settingsLine, type SettingFlags } from './settings.ts';
@@ -36,6 +38,9 @@ interface RunFlags extends SettingFlags, SourceFlags, BackendFlags {
   json?: string;
   csv?: string;
   quiet?: boolean;
+  defence?: string;
+  clipPercentile?: number;
+  detectFpr?: number;
 }
 
 const RUNNABLE = SCENARIO_IDS.filter((id) => id !== 'probe' && id !== 'prompts');
@@ -65,6 +70,20 @@ export function register(program: Command): void {
     .option('--target <c>', 'TPP: class whose features are ablated (0..4)', integer('--target'))
     .option('--replay <k>', 'also replay the recovery path (top-k for the non-clamped part)', integer('--replay'))
     .option('--no-stage2', 'refusal: skip the second stage (answer positions)')
+    .option(
+      '--defence <ids>',
+      `the defence instead of the paper's clamp: one of ${DEFENCE_IDS.join(', ')}, or a combination such as no-error-term,detect (docs/defences.md)`,
+    )
+    .option(
+      '--clip-percentile <p>',
+      'clip-error: the percentile of clean error norms the cap sits at (default 99)',
+      number('--clip-percentile'),
+    )
+    .option(
+      '--detect-fpr <a>',
+      'detect: the false-positive rate on clean inputs the threshold is set at (default 0.01)',
+      number('--detect-fpr'),
+    )
     .addOption(backendOption())
     .addOption(threadsOption())
     .option('--json <out>', 'write the result JSON')
@@ -138,6 +157,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
   const options = runOptions(id, settings);
   const clamp = flags.clamp ? parseClampRule(flags.clamp, Boolean(flags.positiveOnly)) : undefined;
   if (flags.n !== undefined && !(flags.n >= 1 && flags.n <= 512)) throw new InputError('--n must be in 1..512');
+  const defence = defenceFromFlags(flags);
   const { backend, threads } = await startBackend(flags, { smallModel: isBuiltinScenarioId(id) || id === 'probe-example' });
   const sc = await loadScenario(await specFor(id, flags, backend as Backend, options.seed), readPublic);
   try {
@@ -145,14 +165,19 @@ async function runCommand(flags: RunFlags): Promise<void> {
     const bar = flags.quiet ? null : progressBar(100, `${id} (${backend})`);
     const out = await runScenario(
       sc,
-      { features, clamp, settings, replayTopK: flags.replay },
+      { features, clamp, settings, replayTopK: flags.replay, defence },
       { onMetrics: (e) => bar?.update(Math.round((100 * e.step) / options.steps)) },
     );
     bar?.done();
     // The thread count goes with the backend, for whoever compares timings or checks that a count changes nothing.
     const config = { ...out.result.config, threads };
     const result = { ...out.result, config, extras: out.extras, replay: out.replay } as typeof out.result & Record<string, unknown>;
-    if (id === 'refusal' && flags.stage2 && out.result.aggregate.validFlips > 0) {
+    // Stage 2 generates under the paper's clamp: under another defence its figures would be about the wrong one.
+    if (id === 'refusal' && flags.stage2 && defence && out.result.aggregate.validFlips > 0)
+      process.stderr.write(
+        `unclamp: refusal's second stage generates under the paper's clamp only: skipped under ${defenceKey(defence)}\n`,
+      );
+    else if (id === 'refusal' && flags.stage2 && out.result.aggregate.validFlips > 0) {
       const s2 = await refusalStage2(
         sc,
         features ?? sc.defaults.features,
@@ -176,7 +201,9 @@ async function runCommand(flags: RunFlags): Promise<void> {
       for (const w of c.warnings) process.stderr.write(`unclamp: warning: ${w}\n`);
     }
     process.stdout.write(`${settingsLine(id, settings, out.result.config.budget as number)}\n`);
-    process.stdout.write(paperTable([{ label: `${id} ${out.result.config.mode}`, agg: out.result.aggregate }]));
+    if (defence) process.stdout.write(`defence: ${describeDefence(defence)}\n`);
+    const label = `${id} ${out.result.config.mode}${defence ? ` ${defenceKey(defence)}` : ''}`;
+    process.stdout.write(paperTable([{ label, agg: out.result.aggregate }]));
     if (id === 'paper-ioi') process.stdout.write(`${paperIoiLine(String(out.result.config.mode))}\n`);
     const extras = Object.entries(out.extras).map(([k, v]) => `${k} ${typeof v === 'number' ? formatNumber(v) : v}`);
     if (extras.length) process.stdout.write(`${extras.join('  ')}\n`);
@@ -186,4 +213,15 @@ async function runCommand(flags: RunFlags): Promise<void> {
   } finally {
     sc.dispose();
   }
+}
+
+/** --defence (with --clip-percentile, --detect-fpr), checked before anything loads; undefined for the paper's clamp. */
+export function defenceFromFlags(flags: Pick<RunFlags, 'defence' | 'clipPercentile' | 'detectFpr'>): DefenceChoice | undefined {
+  if (flags.defence === undefined) {
+    checkDefenceSettings([], flags, '--defence');
+    return undefined;
+  }
+  const choice = parseDefence(flags.defence, flags);
+  checkDefenceSettings([choice], flags, '--defence');
+  return defenceKey(choice) === 'clamp' ? undefined : choice;
 }
