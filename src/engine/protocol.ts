@@ -12,10 +12,15 @@ import type { ScenarioSpec } from '../scenarios/load.ts';
 import type { SampleInfo } from '../scenarios/loaded.ts';
 import type { SaeCheck } from '../scenarios/sae-check.ts';
 import type { NextTokenView } from '../scenarios/next-tokens.ts';
+import type { DefenceChoice } from '../core/defence-kinds.ts';
+import type { ProjectionMode } from '../core/options.ts';
+import type { BuiltinScenarioId } from '../scenarios/catalog.ts';
+import type { DefenceMatrix } from '../scenarios/defence-matrix.ts';
 
 export type { ProbeFiles } from '../scenarios/load.ts';
 export type { SampleInfo } from '../scenarios/loaded.ts';
 export type { NextToken, NextTokenColumn, NextTokenView } from '../scenarios/next-tokens.ts';
+export type { DefenceMatrix, DefenceRow, MatrixCell } from '../scenarios/defence-matrix.ts';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
@@ -60,6 +65,11 @@ export interface ScenarioInfo {
   samples: SampleInfo[];
   /** A real model's SAE read on the scenario's prompts (L0, explained variance, loss with the SAE spliced in). */
   saeCheck?: SaeCheck;
+  /**
+   * Whether the defences that need clean text or later layers (clip-error, multi-layer, detect) can act here: the
+   * built-in scenarios have them, raw activations and real models do not.
+   */
+  defenceKit: boolean;
 }
 
 /**
@@ -69,6 +79,11 @@ export interface ScenarioInfo {
 export interface DefenceInfo extends BudgetBasis {
   features: number[];
   clamp: ClampRule;
+  /** The defence that acts (the paper's clamp unless another was asked for), in words, and what it set up. */
+  choice: DefenceChoice;
+  description: string;
+  /** e.g. the monitor's threshold and held-out false-positive rate, clip-error's cap, the later layers' clamps. */
+  notes: string[];
   base: Float32Array;
   defended: Float32Array;
   valid: boolean[];
@@ -132,7 +147,8 @@ export type RunSnapshot = Omit<RecoveryState, 'history'>;
 export type Request =
   | { type: 'init'; prefer?: BackendName[]; wasmThreads?: number }
   | { type: 'loadScenario'; scenario: ScenarioRequest }
-  | { type: 'setDefence'; features: number[]; clamp: ClampRule }
+  /** defence: the paper's clamp when omitted. */
+  | { type: 'setDefence'; features: number[]; clamp: ClampRule; defence?: DefenceChoice }
   | { type: 'start'; config: RunConfig }
   | { type: 'pause' }
   | { type: 'resume' }
@@ -147,7 +163,27 @@ export type Request =
   /** budgets: κ values when `relative`, else absolute ρ values. */
   | { type: 'budgetSweep'; budgets: number[]; relative: boolean }
   /** Tensors and bytes TensorFlow.js holds (for the soak test and the memory readout). */
-  | { type: 'memory' };
+  | { type: 'memory' }
+  /**
+   * The defence matrix (scenarios/defence-matrix.ts) on a built-in scenario, loaded afresh for each seed: replies
+   * with the matrix once it is done, `matrixProgress` events on the way. The current scenario and defence stay.
+   */
+  | ({ type: 'matrix' } & MatrixRequest)
+  /** Stop the matrix at its next stage (the worker answers at once, beside the request queue). */
+  | { type: 'matrixCancel' };
+
+export interface MatrixRequest {
+  scenario: BuiltinScenarioId;
+  sae?: string;
+  /** Data seeds: the scenario is loaded once for each. */
+  seeds: number[];
+  modes: ProjectionMode[];
+  defences: DefenceChoice[];
+  /** Run settings changed from the scenario's (the playground's), for every run of the matrix. */
+  settings: Partial<RunSettings>;
+  /** Budget multiples of the recovery-vs-budget curve (the matrix's default when omitted). */
+  budgets?: number[];
+}
 
 export type ReplyPayload = {
   init: BackendInfo;
@@ -164,6 +200,9 @@ export type ReplyPayload = {
   nextTokens: NextTokenView;
   budgetSweep: BudgetSweepRow[];
   memory: EngineMemory;
+  matrix: DefenceMatrix;
+  /** Whether a matrix was running to be cancelled. */
+  matrixCancel: { cancelled: boolean };
 };
 
 export interface EngineMemory {
@@ -183,7 +222,9 @@ export type EngineEvent =
   | { type: 'done'; result: RecoveryResult }
   /** The optimiser state after a completed step (every step when it is small), so a run can continue elsewhere. */
   | { type: 'snapshot'; state: RunSnapshot }
-  | { type: 'notice'; message: string };
+  | { type: 'notice'; message: string }
+  /** The matrix's stage that starts now (`done` stages of about `total` are finished). */
+  | { type: 'matrixProgress'; message: string; done: number; total: number };
 
 export type WorkerMessage =
   | { kind: 'reply'; id: number; payload: unknown }

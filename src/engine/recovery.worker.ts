@@ -57,6 +57,14 @@ let queue: Promise<void> = Promise.resolve();
 
 scope.addEventListener('message', (ev: MessageEvent) => {
   const req = ev.data as RequestMessage;
+  // A matrix holds the queue until it is done: its cancel is answered beside it, at once (the matrix stops at its next stage).
+  if (req.type === 'matrixCancel') {
+    session.handle(req).then(
+      (payload) => post({ kind: 'reply', id: req.id, payload }),
+      (e) => post({ kind: 'error', id: req.id, message: (e as Error)?.message ?? String(e), code: classify(e) }),
+    );
+    return;
+  }
   queue = queue.then(async () => {
     try {
       let payload: unknown;

@@ -9,17 +9,40 @@ import { RecoveryRun } from '../core/recovery.ts';
 import { budgetBasis } from '../core/budget.ts';
 import { jacobianAnalysis, recoveryPathReplay } from '../core/analyses.ts';
 import type { HistoryEntry, SampleMetrics } from '../core/metrics.ts';
-import { effectiveRun, type DeltaPositions } from '../scenarios/catalog.ts';
+import { BUILTIN_SCENARIO_IDS, effectiveRun, isBuiltinScenarioId, type DeltaPositions } from '../scenarios/catalog.ts';
+import { boundsProblem, PROJECTION_MODES } from '../core/options.ts';
+import { type DefenceChoice, defenceKey, describeDefence, PAPER_DEFENCE, parseDefence } from '../core/defence-kinds.ts';
+import { DEFAULT_BUDGET_MULTIPLES, type DefenceMatrix, defenceMatrix } from '../scenarios/defence-matrix.ts';
 import type { Limits } from '../model/memory-plan.ts';
 import { featureTable, loadScenario } from '../scenarios/load.ts';
 import type { LoadedScenario } from '../scenarios/loaded.ts';
 import { createSite, resultConfig, runOptions, type Defence } from '../scenarios/run.ts';
 import { nextTokenView, requireLanguageModel } from '../scenarios/next-tokens.ts';
-import type { BudgetSweepRow, DefenceInfo, EngineEvent, Fault, ReplyPayload, Request, RunConfig, ScenarioInfo } from './protocol.ts';
+import type {
+  BudgetSweepRow,
+  DefenceInfo,
+  EngineEvent,
+  Fault,
+  MatrixRequest,
+  ReplyPayload,
+  Request,
+  RunConfig,
+  ScenarioInfo,
+} from './protocol.ts';
 
 export class EngineInputError extends InputError {
   override name = 'EngineInputError';
 }
+
+/** The matrix stopped at the user's request (the page knows it asked, and says so as information). */
+export class MatrixCancelled extends EngineInputError {
+  override name = 'MatrixCancelled';
+}
+
+/** Most seeds, defences and budget points one matrix request may ask for (a link cannot ask for days of work). */
+const MAX_MATRIX_SEEDS = 20;
+const MAX_MATRIX_DEFENCES = 16;
+const MAX_MATRIX_BUDGETS = 8;
 
 /** The injected worker crash: the host rethrows it where nothing catches it. */
 class WorkerCrash extends Error {
@@ -71,6 +94,8 @@ export class EngineSession {
   private atStepBoundary: (() => void)[] = [];
   /** The run loop is between its first and its last step (false once it has paused, finished or failed). */
   private stepping = false;
+  /** The defence matrix in progress, if any; `cancelled` stops it at its next stage. */
+  private matrixRun: { cancelled: boolean } | null = null;
 
   constructor(private readonly host: SessionHost) {}
 
@@ -83,7 +108,12 @@ export class EngineSession {
       case 'loadScenario':
         return this.loadScenario(req.scenario);
       case 'setDefence':
-        return this.setDefence({ features: req.features, clamp: req.clamp, positions: this.defence?.positions ?? 'default' });
+        return this.setDefence({
+          features: req.features,
+          clamp: req.clamp,
+          positions: this.defence?.positions ?? 'default',
+          choice: req.defence ? checkedChoice(req.defence) : undefined,
+        });
       case 'start':
         return this.start(req.config);
       case 'pause':
@@ -108,6 +138,11 @@ export class EngineSession {
         return this.budgetSweep(req.budgets, req.relative);
       case 'memory':
         return this.memory();
+      case 'matrix':
+        return this.matrix(req);
+      case 'matrixCancel':
+        if (this.matrixRun) this.matrixRun.cancelled = true;
+        return { cancelled: this.matrixRun !== null };
     }
   }
 
@@ -141,6 +176,7 @@ export class EngineSession {
         defaults: sc.defaults,
         samples: sc.samples,
         saeCheck: sc.saeCheck,
+        defenceKit: sc.defenceKit !== undefined,
       };
     } catch (e) {
       sc.dispose();
@@ -163,9 +199,13 @@ export class EngineSession {
     this.site = site;
     this.defence = { ...defence, features: [...defence.features] };
     const b = site.baseline;
+    const choice = defence.choice ?? PAPER_DEFENCE;
     return {
       features: [...defence.features],
       clamp: defence.clamp,
+      choice,
+      description: describeDefence(choice),
+      notes: siteNotes(site),
       base: b.bBase,
       defended: b.bDef,
       valid: b.valid,
@@ -433,10 +473,101 @@ export class EngineSession {
     return rows;
   }
 
+  // ---- the defence matrix -------------------------------------------------------------------------
+
+  /**
+   * The matrix on a built-in scenario, loaded for each seed the way loadScenario loads one (this session's scenario,
+   * defence and run stay as they are; a run going is paused first). Progress goes out as events; a cancel stops it at
+   * the next stage, and everything it made is freed on the way out.
+   */
+  private async matrix(req: MatrixRequest): Promise<DefenceMatrix> {
+    if (this.matrixRun) throw new EngineInputError('a defence matrix is already running: cancel it first');
+    const spec = checkedMatrix(req);
+    await this.stopLoop();
+    const state = { cancelled: false };
+    this.matrixRun = state;
+    const budgets = spec.budgets ?? DEFAULT_BUDGET_MULTIPLES;
+    const attacked = spec.defences.filter((d) => defenceKey(d) !== defenceKey(PAPER_DEFENCE)).length;
+    // The stages the matrix reports: the paper's attacker per seed and mode; per defence its cost, its curve and the
+    // doubled steps (first seed), and the adaptive attacker per seed and mode (the paper's clamp reuses the paper's δ).
+    const total = spec.seeds.length * spec.modes.length * (1 + attacked) + spec.defences.length * (budgets.length + 2);
+    let done = 0;
+    const read = async (p: string) => new Uint8Array(await this.host.fetchAsset(p));
+    try {
+      return await defenceMatrix({
+        scenario: spec.scenario,
+        load: (seed) => loadScenario({ kind: 'builtin', scenario: spec.scenario, sae: spec.sae, seed }, read),
+        defences: spec.defences,
+        modes: spec.modes,
+        seeds: spec.seeds,
+        budgets,
+        settings: spec.settings,
+        onProgress: (message) => {
+          if (state.cancelled) throw new MatrixCancelled('the defence matrix was cancelled');
+          this.host.emit({ type: 'matrixProgress', message, done: done++, total: Math.max(total, done) });
+        },
+      });
+    } finally {
+      this.matrixRun = null;
+    }
+  }
+
   async dispose(): Promise<void> {
+    if (this.matrixRun) this.matrixRun.cancelled = true;
     await this.resetRun();
     this.disposeDefence();
     this.scenario?.dispose();
     this.scenario = null;
   }
+}
+
+/** A defence from the page, checked as a link's would be: known ids, one at the hook, settings in range. */
+function checkedChoice(c: DefenceChoice): DefenceChoice {
+  if (!c || !Array.isArray(c.ids)) throw new EngineInputError('the defence must name its ids');
+  return parseDefence(c.ids.join('+'), { clipPercentile: c.clipPercentile, detectFpr: c.detectFpr });
+}
+
+/** A matrix request checked before anything is loaded: what a link or a stale page could ask for that cannot run. */
+function checkedMatrix(req: MatrixRequest): MatrixRequest {
+  if (!isBuiltinScenarioId(req.scenario))
+    throw new EngineInputError(
+      `the defence matrix runs on the built-in scenarios (${BUILTIN_SCENARIO_IDS.join(', ')}), not "${String(req.scenario)}"`,
+    );
+  const seeds = req.seeds ?? [];
+  if (!Array.isArray(seeds) || seeds.length < 1 || seeds.length > MAX_MATRIX_SEEDS)
+    throw new EngineInputError(`give between 1 and ${MAX_MATRIX_SEEDS} seeds`);
+  for (const s of seeds) {
+    const problem = boundsProblem('seed', s);
+    if (problem) throw new EngineInputError(problem);
+  }
+  if (new Set(seeds).size !== seeds.length) throw new EngineInputError('a seed is listed twice');
+  const modes = req.modes ?? [];
+  if (!Array.isArray(modes) || !modes.length || modes.some((m) => !(PROJECTION_MODES as readonly string[]).includes(m)))
+    throw new EngineInputError(`choose the projection modes from ${PROJECTION_MODES.join(', ')}`);
+  if (new Set(modes).size !== modes.length) throw new EngineInputError('a mode is listed twice');
+  if (!Array.isArray(req.defences) || !req.defences.length || req.defences.length > MAX_MATRIX_DEFENCES)
+    throw new EngineInputError(`choose between 1 and ${MAX_MATRIX_DEFENCES} defences`);
+  const defences = req.defences.map(checkedChoice);
+  const keys = defences.map(defenceKey);
+  if (new Set(keys).size !== keys.length) throw new EngineInputError('a defence is listed twice');
+  const budgets = req.budgets;
+  if (budgets !== undefined && (!budgets.length || budgets.length > MAX_MATRIX_BUDGETS || budgets.some((b) => !(b > 0 && b <= 100))))
+    throw new EngineInputError(`give between 1 and ${MAX_MATRIX_BUDGETS} budget multiples, each in (0, 100]`);
+  // The settings are checked as a run's are (the engine's bounds, in its words).
+  runOptions(req.scenario, req.settings);
+  return { scenario: req.scenario, sae: req.sae, seeds: [...seeds], modes: [...modes], defences, settings: req.settings ?? {}, budgets };
+}
+
+/** What a defence set up at the site, in words: its later layers, the monitor's calibration, clip-error's cap. */
+function siteNotes(site: RecoverySite): string[] {
+  const notes: string[] = [];
+  const d = site.spec.defence;
+  for (const l of d?.later ?? []) notes.push(`${l.hook}: ${l.describe}`);
+  const cal = site.detector?.calibration;
+  if (cal)
+    notes.push(
+      `monitor threshold ${cal.threshold.toFixed(3)}; held-out clean false-positive rate ${(cal.heldOutFpr * 100).toFixed(1)}% of ${cal.heldOutInputs} inputs`,
+    );
+  if (d?.params?.errorCap !== undefined) notes.push(`error norm capped at ${d.params.errorCap.toFixed(3)}`);
+  return notes;
 }

@@ -1,11 +1,11 @@
 // The playground page: layout, and the wiring of URL state, saved settings and runs, and keyboard shortcuts.
 import { useEffect } from 'react';
-import { useStore } from './store.ts';
+import { useStore, VIEWS, type View } from './store.ts';
 import { configFromHash, configToHash } from './config.ts';
 import { bootEngine } from './engine/boot.ts';
 import { restoreCurrentRun } from './engine/resume.ts';
 import { loadScenario } from './engine/scenario.ts';
-import { handleKeyDown } from './actions.ts';
+import { action, handleKeyDown } from './actions.ts';
 import { listRuns, loadConfig, loadCurrentRun, saveConfig } from './persistence.ts';
 import { Header } from './components/Header.tsx';
 import { Notices } from './components/Notices.tsx';
@@ -15,6 +15,59 @@ import { RunControls } from './components/RunControls.tsx';
 import { Charts } from './components/Charts.tsx';
 import { Inspect } from './components/Inspect.tsx';
 import { Tour } from './components/Tour.tsx';
+import { DefencesView } from './components/DefencesView.tsx';
+
+/** The view in the address (`?view=defences`), so a reload or a shared link opens the same tab. */
+function viewToSearch(view: View): void {
+  const url = new URL(location.href);
+  if (view === 'playground') url.searchParams.delete('view');
+  else url.searchParams.set('view', view);
+  if (url.href !== location.href) history.replaceState(history.state, '', url);
+}
+
+function ViewTabs() {
+  const view = useStore((s) => s.view);
+  const busyMatrix = useStore((s) => Boolean(s.matrixProgress));
+  return (
+    <div role="tablist" aria-label="Views" className="tabs view-tabs">
+      {VIEWS.map((v) => {
+        const a = action(`view-${v}`);
+        return (
+          <button
+            key={v}
+            type="button"
+            role="tab"
+            id={`view-${v}`}
+            aria-selected={view === v}
+            aria-controls="view-panel"
+            className={view === v ? 'tab tab-active' : 'tab'}
+            data-action={a.id}
+            onClick={() => void a.perform()}
+          >
+            {a.label}
+            {v === 'defences' && busyMatrix && ' (running…)'}
+          </button>
+        );
+      })}
+    </div>
+  );
+}
+
+function Playground() {
+  return (
+    <div className="layout">
+      <div className="col-left">
+        <ScenarioPanel />
+        <DefencePanel />
+      </div>
+      <div className="col-right">
+        <RunControls />
+        <Charts />
+        <Inspect />
+      </div>
+    </div>
+  );
+}
 
 async function start(): Promise<void> {
   const st = useStore.getState();
@@ -63,8 +116,9 @@ export function App() {
       void loadScenario();
     };
     window.addEventListener('hashchange', onHash);
-    // Keep the URL and the saved settings in step with the configuration.
+    // Keep the URL and the saved settings in step with the configuration, and the address with the view.
     const unsub = useStore.subscribe((s, prev) => {
+      if (s.view !== prev.view) viewToSearch(s.view);
       if (s.config === prev.config) return;
       history.replaceState(null, '', configToHash(s.config));
       void saveConfig(s.config).catch(() => undefined);
@@ -75,22 +129,18 @@ export function App() {
       unsub();
     };
   }, []);
+  const view = useStore((s) => s.view);
   return (
     <>
       <a className="skip" href="#main">
-        Skip to the playground
+        Skip to the {view === 'defences' ? 'defence matrix' : 'playground'}
       </a>
       <Header />
+      <ViewTabs />
       <Notices />
-      <main id="main" className="layout">
-        <div className="col-left">
-          <ScenarioPanel />
-          <DefencePanel />
-        </div>
-        <div className="col-right">
-          <RunControls />
-          <Charts />
-          <Inspect />
+      <main id="main" data-view={view}>
+        <div role="tabpanel" id="view-panel" aria-labelledby={`view-${view}`}>
+          {view === 'defences' ? <DefencesView /> : <Playground />}
         </div>
       </main>
       <footer className="footer">

@@ -7,6 +7,8 @@ import { switchBackend } from './engine/failover.ts';
 import { pause, play, reset, stepOnce } from './engine/run.ts';
 import { downloadCsv, downloadJson, importRunFile } from './exports.ts';
 import { runSettings } from './config.ts';
+import { cancelMatrix, openMatrixFile, runMatrix, saveMatrix } from './engine/matrix.ts';
+import { isBuiltinScenarioId } from '../scenarios/catalog.ts';
 
 export interface Action {
   id: string;
@@ -128,11 +130,57 @@ export const ACTIONS: Action[] = [
     perform: () => switchBackend('webgpu'),
   },
   {
+    id: 'view-playground',
+    label: 'Playground',
+    enabled: () => true,
+    perform: () => useStore.getState().set({ view: 'playground' }),
+  },
+  {
+    id: 'view-defences',
+    label: 'Defences',
+    enabled: () => true,
+    perform: () => useStore.getState().set({ view: 'defences', tourStep: null }),
+  },
+  {
+    // The defence matrix on the playground's built-in scenario, in the engine (one at a time; the playground waits).
+    id: 'run-matrix',
+    label: 'Run the matrix',
+    enabled: (s) =>
+      isBuiltinScenarioId(s.config.scenario) &&
+      !s.matrixProgress &&
+      !s.busy &&
+      s.status !== 'running' &&
+      s.status !== 'loading' &&
+      s.status !== 'starting' &&
+      s.matrixOptions.modes.length > 0 &&
+      s.matrixOptions.defences.length > 0,
+    perform: () => runMatrix(),
+  },
+  {
+    id: 'cancel-matrix',
+    label: 'Cancel',
+    enabled: (s) => Boolean(s.matrixProgress) && !s.matrixProgress?.cancelling,
+    perform: () => cancelMatrix(),
+  },
+  {
+    id: 'open-matrix',
+    label: 'Open matrix JSON…',
+    enabled: (s) => !s.matrixProgress,
+    perform: () => openMatrixFile(),
+  },
+  {
+    id: 'save-matrix',
+    label: 'Save JSON',
+    enabled: (s) => Boolean(s.matrix),
+    perform: () => saveMatrix(),
+  },
+  {
     id: 'tour',
     label: 'Guided tour',
     shortcut: { key: '?', display: '?' },
     enabled: () => true,
-    perform: () => useStore.getState().set({ tourStep: 0 }),
+    // The tour walks the playground.
+    perform: () => useStore.getState().set({ tourStep: 0, view: 'playground' }),
   },
 ];
 
@@ -141,6 +189,9 @@ export function action(id: string): Action {
   if (!a) throw new Error(`unknown action ${id}`);
   return a;
 }
+
+/** The shortcuts that work on every view (the rest are the playground's). */
+const ANY_VIEW = new Set(['tour', 'copy-link']);
 
 /** Keyboard dispatch: ignore keys typed into form fields; run an enabled action whose shortcut matches. */
 export function handleKeyDown(e: KeyboardEvent): boolean {
@@ -151,7 +202,10 @@ export function handleKeyDown(e: KeyboardEvent): boolean {
   if (e.key === ' ' && button && !button.disabled) return false;
   if (e.ctrlKey || e.metaKey || e.altKey) return false;
   const a = ACTIONS.find((x) => x.shortcut && x.shortcut.key.toLowerCase() === e.key.toLowerCase());
-  if (!a?.enabled(useStore.getState())) return false;
+  const st = useStore.getState();
+  if (!a?.enabled(st)) return false;
+  // The run's keys act on the playground only: on the Defences tab, Space must not start a run out of sight.
+  if (st.view !== 'playground' && !ANY_VIEW.has(a.id)) return false;
   e.preventDefault();
   void a.perform();
   return true;

@@ -5,6 +5,14 @@
 import { z } from 'zod';
 import { DELTA_POSITIONS, effectiveRun, PAGE_SCENARIO_IDS, type RunSettings, type ScenarioId } from '../scenarios/catalog.ts';
 import { type BoundedSetting, boundsProblem, DELTA_SHARINGS, OPTIMIZER_KINDS, PROJECTION_MODES } from '../core/options.ts';
+import {
+  DEFAULT_CLIP_PERCENTILE,
+  DEFAULT_DETECT_FPR,
+  type DefenceChoice,
+  defenceKey,
+  PAPER_DEFENCE,
+  parseDefence,
+} from '../core/defence-kinds.ts';
 
 /** Clamp values and factors a link may ask for: the scenarios use −25 to ×8; 10³⁰⁰ would only overflow the run. */
 export const MAX_CLAMP_MAGNITUDE = 1e6;
@@ -40,12 +48,36 @@ export const runSchema = z.object({
   checkpointMaxRelDrift: bounded('checkpointMaxRelDrift').nullable(),
 }) satisfies z.ZodType<RunSettings>;
 
+/** A check by parseDefence (core/defence-kinds.ts): a link and the CLI's --defence are refused in the same words. */
+const defenceCheck =
+  <T>(check: (v: T) => unknown) =>
+  (v: T, ctx: z.RefinementCtx) => {
+    try {
+      check(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  };
+
+/** The defence as its id text (`no-error-term+detect`): one operator at the hook at most, plus multi-layer and detect. */
+export const defenceSchema = z
+  .string()
+  .max(200)
+  .superRefine(defenceCheck((v: string) => parseDefence(v)));
+export const clipPercentileSchema = z.number().superRefine(defenceCheck((v: number) => parseDefence('clamp', { clipPercentile: v })));
+export const detectFprSchema = z.number().superRefine(defenceCheck((v: number) => parseDefence('clamp', { detectFpr: v })));
+
 export const configSchema = z.object({
   scenario: z.enum(PAGE_SCENARIO_IDS),
   sae: z.string().min(1).max(200).optional(),
   /** Defended features; null = the scenario's default selection. */
   features: z.array(z.number().int().min(0).max(MAX_FEATURE_INDEX)).max(4096).nullable(),
   clamp: clampSchema.nullable(),
+  /** The defence (defenceKey form); unset = the paper's clamp. */
+  defence: defenceSchema.optional(),
+  /** clip-error's percentile of clean error norms, and the detector's false-positive rate; unset = the defaults. */
+  clipPercentile: clipPercentileSchema.optional(),
+  detectFpr: detectFprSchema.optional(),
   /** The run settings the user changed (the rest are the scenario's). */
   run: runSchema.partial(),
   /** UI speed: milliseconds between steps. */
@@ -58,6 +90,28 @@ export const DEFAULT_CONFIG: PlaygroundConfig = { scenario: 'ioi', features: nul
 /** The settings the page's run uses. */
 export function runSettings(c: PlaygroundConfig): RunSettings {
   return effectiveRun(c.scenario, c.run);
+}
+
+/** The defence a configuration asks for (the paper's clamp when it names none, or names one that does not parse). */
+export function defenceChoice(c: Pick<PlaygroundConfig, 'defence' | 'clipPercentile' | 'detectFpr'>): DefenceChoice {
+  try {
+    return parseDefence(c.defence ?? 'clamp', { clipPercentile: c.clipPercentile, detectFpr: c.detectFpr });
+  } catch {
+    return PAPER_DEFENCE;
+  }
+}
+
+/**
+ * A choice as the configuration holds it: only what differs from the paper's clamp and the default settings, and a
+ * setting only where its defence is chosen (so the default keeps links and saved settings as they were).
+ */
+export function defenceConfig(choice: DefenceChoice): Pick<PlaygroundConfig, 'defence' | 'clipPercentile' | 'detectFpr'> {
+  const key = defenceKey(choice);
+  return {
+    defence: key === defenceKey(PAPER_DEFENCE) ? undefined : key,
+    clipPercentile: choice.hook === 'clip-error' && choice.clipPercentile !== DEFAULT_CLIP_PERCENTILE ? choice.clipPercentile : undefined,
+    detectFpr: choice.detect && choice.detectFpr !== DEFAULT_DETECT_FPR ? choice.detectFpr : undefined,
+  };
 }
 
 /** URL keys of the run settings, one per setting (short, stable: links in the wild use them). */
@@ -92,11 +146,16 @@ export function configToHash(c: PlaygroundConfig): string {
   if (c.sae) p.set('sae', c.sae);
   if (c.features) p.set('f', c.features.join('.'));
   if (c.clamp) p.set('c', c.clamp.kind === 'multiply' ? `x${c.clamp.factor}` : `${c.clamp.onlyActive ? 'a' : 's'}${c.clamp.value}`);
+  if (c.defence) p.set('defence', c.defence);
+  if (c.clipPercentile !== undefined) p.set('clip', String(c.clipPercentile));
+  if (c.detectFpr !== undefined) p.set('fpr', String(c.detectFpr));
   for (const [key, short] of Object.entries(RUN_KEYS) as [keyof RunSettings, string][]) {
     if (c.run[key] !== undefined) p.set(short, encodeValue(c.run[key]));
   }
   if (c.stepDelayMs) p.set('delay', String(c.stepDelayMs));
-  return `#${p.toString()}`;
+  // The defence's ids are joined by a literal + (`defence=no-error-term+detect`, as the CLI writes it); the query
+  // form reads a + as a space, which configFromHash turns back.
+  return `#${p.toString().replace(/(^|&)defence=([^&]*)/, (_, a: string, v: string) => `${a}defence=${v.replace(/%2B/gi, '+')}`)}`;
 }
 
 function parseClamp(s: string | null): PlaygroundConfig['clamp'] {
@@ -127,6 +186,12 @@ export function configFromHash(hash: string): { config: PlaygroundConfig; proble
     run: {},
     stepDelayMs: pick('stepDelayMs', top.stepDelayMs, p.has('delay') ? Number(p.get('delay')) : 0, 0),
   };
+  // A + in the query reads as a space: `defence=no-error-term+detect` comes back as "no-error-term detect".
+  const defence = pick('defence', defenceSchema.optional(), p.get('defence')?.trim().replace(/\s+/g, '+') || undefined, undefined);
+  const clipPercentile = pick('clip', clipPercentileSchema.optional(), p.has('clip') ? numberOf(p.get('clip')!) : undefined, undefined);
+  const detectFpr = pick('fpr', detectFprSchema.optional(), p.has('fpr') ? numberOf(p.get('fpr')!) : undefined, undefined);
+  // Stored in its canonical form, and not at all when it is the paper's clamp with the default settings.
+  Object.assign(config, stripUndefined(defenceConfig(defenceChoice({ defence, clipPercentile, detectFpr }))));
   for (const [key, short] of Object.entries(RUN_KEYS) as [keyof RunSettings, string][]) {
     const raw = p.get(short);
     if (raw === null) continue;
@@ -134,6 +199,12 @@ export function configFromHash(hash: string): { config: PlaygroundConfig; proble
     if (value !== undefined) (config.run as Record<string, unknown>)[key] = value;
   }
   return { config, problems };
+}
+
+const numberOf = (raw: string) => (raw.trim() === '' ? Number.NaN : Number(raw));
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Settings saved in the browser: the same schema; anything invalid is dropped. */

@@ -5,6 +5,7 @@ import type {
   BackendInfo,
   BudgetSweepRow,
   DefenceInfo,
+  DefenceMatrix,
   EngineMemory,
   JacobianAnalysis,
   ReplayRow,
@@ -14,6 +15,24 @@ import type { HistoryEntry, RecoveryResult, SampleMetrics } from '../core/metric
 import type { ModelIndexEntry } from '../scenarios/builtin/assets.ts';
 import { DEFAULT_CONFIG, type PlaygroundConfig } from './config.ts';
 import { changedOnly } from '../scenarios/catalog.ts';
+import { loadMatrixOptions, type MatrixOptions } from './matrix-options.ts';
+
+/** The page's two views: the playground (one run) and the Defences tab (the matrix). */
+export const VIEWS = ['playground', 'defences'] as const;
+export type View = (typeof VIEWS)[number];
+
+/** `?view=defences` opens the Defences tab (the playground otherwise; `?view=prompts` is a page of its own: main.tsx). */
+export function viewFromSearch(search: string): View {
+  return new URLSearchParams(search).get('view') === 'defences' ? 'defences' : 'playground';
+}
+
+/** A matrix the engine is running: its current stage, and whether a cancel was asked for. */
+export interface MatrixProgress {
+  message: string;
+  done: number;
+  total: number;
+  cancelling: boolean;
+}
 
 export type EngineStatus = 'starting' | 'loading' | 'ready' | 'running' | 'paused' | 'done' | 'error';
 
@@ -67,6 +86,13 @@ export interface PlaygroundState {
   labels: Map<number, string>;
   notices: Notice[];
   tourStep: number | null;
+  view: View;
+  /** The defence matrix shown in the Defences tab (run here or opened from a file), and where it came from. */
+  matrix: DefenceMatrix | null;
+  matrixSource: string | null;
+  matrixProgress: MatrixProgress | null;
+  /** What "Run the matrix" runs: seeds, modes, defences (kept in this browser). */
+  matrixOptions: MatrixOptions;
   set: (patch: Partial<PlaygroundState>) => void;
   setConfig: (patch: Partial<PlaygroundConfig>) => void;
   /** Change run settings; a value equal to the scenario's is stored as unset (undefined). */
@@ -101,6 +127,11 @@ export const useStore = create<PlaygroundState>((set) => ({
   labels: new Map(),
   notices: [],
   tourStep: null,
+  view: viewFromSearch(globalThis.location?.search ?? ''),
+  matrix: null,
+  matrixSource: null,
+  matrixProgress: null,
+  matrixOptions: loadMatrixOptions(),
   set: (patch) => set(patch),
   setConfig: (patch) => set((s) => ({ config: { ...s.config, ...patch } })),
   setRun: (patch) => set((s) => ({ config: { ...s.config, run: changedOnly(s.config.scenario, { ...s.config.run, ...patch }) } })),

@@ -1,9 +1,20 @@
-// The defence: which features to clamp (feature table) and how (clamp rule), and what the clamp alone does.
+// The defence: which features to clamp (feature table) and how (clamp rule), which defence acts on them (the paper's
+// clamp, or one of the defence lab's: core/defence-kinds.ts), and what the defence alone does.
 import { useEffect, useMemo, useState } from 'react';
 import { useStore } from '../store.ts';
 import { applyDefence } from '../engine/scenario.ts';
 import type { ClampRule } from '../../core/clamp.ts';
-import { MAX_CLAMP_MAGNITUDE } from '../config.ts';
+import { defenceChoice, defenceConfig, MAX_CLAMP_MAGNITUDE } from '../config.ts';
+import {
+  DEFENCE_TEXT,
+  type DefenceChoice,
+  type DefenceId,
+  defenceKey,
+  HOOK_KINDS,
+  type HookKind,
+  PAPER_DEFENCE,
+  parseDefence,
+} from '../../core/defence-kinds.ts';
 import { rankPositive } from '../../core/select.ts';
 import { formatNumber as fmt } from '../../core/format.ts';
 import { featureSearch } from '../../io/labels.ts';
@@ -48,6 +59,98 @@ function ClampControls({ clamp, onChange }: { clamp: ClampRule; onChange: (c: Cl
   );
 }
 
+/** The defences that need clean text or later layers (a scenario's defence kit): not on raw activations or real models. */
+const NEEDS_KIT: readonly DefenceId[] = ['clip-error', 'multi-layer', 'detect'];
+
+const isPaper = (c: DefenceChoice) => defenceKey(c) === defenceKey(PAPER_DEFENCE);
+
+/** The same choice with one part changed, by parseDefence's rules (ablate-span drops multi-layer: it acts at every later layer). */
+function changeChoice(
+  c: DefenceChoice,
+  patch: Partial<Pick<DefenceChoice, 'hook' | 'multiLayer' | 'detect' | 'clipPercentile' | 'detectFpr'>>,
+): DefenceChoice {
+  const n = { ...c, ...patch };
+  const multiLayer = n.multiLayer && n.hook !== 'ablate-span';
+  const ids = [n.hook, multiLayer && 'multi-layer', n.detect && 'detect'].filter(Boolean).join('+');
+  return parseDefence(ids, { clipPercentile: n.clipPercentile, detectFpr: n.detectFpr });
+}
+
+/** The defence: one operator at the hook, plus the multi-layer clamp and the detector, each with what it does. */
+function DefenceChoiceControls({ choice, kit, onChange }: { choice: DefenceChoice; kit: boolean; onChange: (c: DefenceChoice) => void }) {
+  const toggle = (id: 'multi-layer' | 'detect', checked: boolean, disabled: boolean) => (
+    <label className="field checkbox" title={DEFENCE_TEXT[id].does}>
+      <input
+        type="checkbox"
+        checked={checked}
+        disabled={disabled}
+        data-testid={`defence-${id}`}
+        onChange={(e) => onChange(changeChoice(choice, id === 'detect' ? { detect: e.target.checked } : { multiLayer: e.target.checked }))}
+      />
+      <span>{DEFENCE_TEXT[id].label}</span>
+    </label>
+  );
+  return (
+    <fieldset className="defence-choice" data-testid="defence-choice">
+      <legend>Defence</legend>
+      <label className="field">
+        <span>At the hook</span>
+        <select
+          value={choice.hook}
+          data-testid="defence-hook"
+          onChange={(e) => onChange(changeChoice(choice, { hook: e.target.value as HookKind }))}
+        >
+          {HOOK_KINDS.map((id) => (
+            <option key={id} value={id} disabled={!kit && NEEDS_KIT.includes(id)} title={DEFENCE_TEXT[id].does}>
+              {DEFENCE_TEXT[id].label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <p className="muted small defence-does" data-testid="defence-does">
+        {DEFENCE_TEXT[choice.hook].does}
+      </p>
+      {choice.hook === 'clip-error' && (
+        <label className="field narrow">
+          <span>Cap at the percentile of clean error norms</span>
+          <NumberInput
+            value={choice.clipPercentile}
+            min={1}
+            max={100}
+            testId="clip-percentile"
+            onChange={(v) => onChange(changeChoice(choice, { clipPercentile: v }))}
+          />
+        </label>
+      )}
+      <div className="row tight">
+        {toggle('multi-layer', choice.multiLayer, !kit || choice.hook === 'ablate-span')}
+        {toggle('detect', choice.detect, !kit)}
+      </div>
+      {choice.multiLayer && <p className="muted small defence-does">{DEFENCE_TEXT['multi-layer'].does}</p>}
+      {choice.detect && (
+        <>
+          <p className="muted small defence-does">{DEFENCE_TEXT.detect.does}</p>
+          <label className="field narrow">
+            <span>Detector false-positive rate on clean inputs</span>
+            <NumberInput
+              value={choice.detectFpr}
+              min={0.001}
+              max={0.5}
+              testId="detect-fpr"
+              onChange={(v) => onChange(changeChoice(choice, { detectFpr: v }))}
+            />
+          </label>
+        </>
+      )}
+      {!kit && (
+        <p className="muted small">
+          Clip-error, the multi-layer clamp and the detector need clean text or later layers: the built-in scenarios have them, this one
+          does not.
+        </p>
+      )}
+    </fieldset>
+  );
+}
+
 export function DefencePanel() {
   const scenario = useStore((s) => s.scenario);
   const defence = useStore((s) => s.defence);
@@ -61,6 +164,7 @@ export function DefencePanel() {
   const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: 'attribution', desc: true });
   const [shown, setShown] = useState(PAGE);
   const [topK, setTopK] = useState(8);
+  const [choice, setChoice] = useState<DefenceChoice>(() => defenceChoice(config));
 
   // Start from what is applied (the defence) whenever it changes.
   useEffect(() => {
@@ -68,6 +172,7 @@ export function DefencePanel() {
       setSelected(new Set(defence.features));
       setClamp(defence.clamp);
       setTopK(defence.features.length);
+      setChoice(defence.choice);
     }
   }, [defence]);
 
@@ -89,10 +194,12 @@ export function DefencePanel() {
   if (!scenario) return null;
   const dirty =
     !defence ||
-    defence.features.join() !== [...selected].sort((a, b) => a - b).join() ||
-    JSON.stringify(defence.clamp) !== JSON.stringify(clamp);
+    // Both sorted: the scenario's default selection comes in rank order.
+    [...defence.features].sort((a, b) => a - b).join() !== [...selected].sort((a, b) => a - b).join() ||
+    JSON.stringify(defence.clamp) !== JSON.stringify(clamp) ||
+    JSON.stringify(defence.choice) !== JSON.stringify(choice);
   const apply = async () => {
-    useStore.getState().setConfig({ features: [...selected].sort((a, b) => a - b), clamp });
+    useStore.getState().setConfig({ features: [...selected].sort((a, b) => a - b), clamp, ...defenceConfig(choice) });
     await applyDefence();
   };
   const pickTopK = () => setSelected(new Set(rankPositive(scenario.features.attribution).slice(0, topK)));
@@ -109,6 +216,7 @@ export function DefencePanel() {
     <section className="panel" aria-labelledby="defence-heading" data-tour="defence">
       <h2 id="defence-heading">Defence: clamp SAE features</h2>
       <ClampControls clamp={clamp} onChange={setClamp} />
+      <DefenceChoiceControls choice={choice} kit={scenario.defenceKit} onChange={setChoice} />
       <div className="row">
         <label className="field narrow">
           <span>K</span>
@@ -124,15 +232,30 @@ export function DefencePanel() {
           onClick={() => void apply()}
           data-testid="apply-defence"
         >
-          Apply clamp ({selected.size})
+          Apply {isPaper(choice) ? 'clamp' : 'defence'} ({selected.size})
         </button>
       </div>
       {defence && (
-        <p className="clamp-effect" data-testid="defence">
-          The clamp alone flips <strong>{defence.validFlips}</strong> of {defence.valid.length} samples (valid flips): mean B{' '}
-          {fmt(mean(defence.base))} → {fmt(mean(defence.defended))}; SAE error norm ‖e‖ {fmt(mean(defence.residualBase))} →{' '}
-          {fmt(mean(defence.residualDefended))}.
-        </p>
+        <div className="clamp-effect">
+          <p data-testid="defence" data-defence={defenceKey(defence.choice)}>
+            {isPaper(defence.choice) ? (
+              'The clamp alone'
+            ) : (
+              <>
+                The defence alone (<span data-testid="defence-applied">{defence.description}</span>)
+              </>
+            )}{' '}
+            flips <strong>{defence.validFlips}</strong> of {defence.valid.length} samples (valid flips): mean B {fmt(mean(defence.base))} →{' '}
+            {fmt(mean(defence.defended))}; SAE error norm ‖e‖ {fmt(mean(defence.residualBase))} → {fmt(mean(defence.residualDefended))}.
+          </p>
+          {defence.notes.length > 0 && (
+            <ul className="defence-notes muted small" data-testid="defence-notes">
+              {defence.notes.map((n) => (
+                <li key={n}>{n}</li>
+              ))}
+            </ul>
+          )}
+        </div>
       )}
       <label className="field">
         <span>Search features (indices, ranges or words of a label)</span>

@@ -11,6 +11,7 @@ import { TwoAxisChart } from './TwoAxisChart.tsx';
 import { deleteRun, listRuns, type SavedRun } from '../persistence.ts';
 import { downloadChartPng } from '../exports.ts';
 import { formatNumber as f3, formatPercent, formatRate } from '../../core/format.ts';
+import type { RecoveryResult } from '../../core/metrics.ts';
 
 function Tokens({ tokens, marked }: { tokens: string[]; marked: number[] }) {
   return (
@@ -367,20 +368,45 @@ const TABS = [
   { id: 'saved', label: 'Runs & files', body: Saved },
 ] as const;
 
+/** The defence a result ran under, as its config records it (absent: the paper's clamp). */
+function resultDefence(result: RecoveryResult): string | null {
+  const d = result.config.defence as { description?: unknown } | undefined;
+  return typeof d?.description === 'string' ? d.description : null;
+}
+
+function ResultSummary({ result }: { result: RecoveryResult }) {
+  const a = result.aggregate;
+  const defence = resultDefence(result);
+  return (
+    <p className="summary" data-testid="result-summary">
+      Recovered <strong>{a.recovered}</strong> of {a.validFlips} valid flips ({formatRate(a)}, 95% CI)
+      {defence && (
+        <>
+          {' '}
+          under <span data-testid="result-defence">{defence}</span>
+        </>
+      )}
+      ; mean ‖δ‖ {f3(a.meanDeltaNorm)} ({f3(a.meanDeltaOverResidual)} of ‖h_def‖), abs drift {f3(a.meanAbsDrift)}, reactivation{' '}
+      {f3(a.reactivation)}.
+      {a.detectionRate !== undefined && (
+        <>
+          {' '}
+          <span data-testid="result-detection">
+            The detector flagged {formatPercent(a.detectionRate)} of the valid flips at the final δ (a flagged one counts as defended).
+          </span>
+        </>
+      )}
+    </p>
+  );
+}
+
 export function Inspect() {
   const [tab, setTab] = useState<(typeof TABS)[number]['id']>('samples');
   const Body = TABS.find((t) => t.id === tab)!.body;
   const result = useStore((s) => s.result);
   return (
     <section className="panel" aria-label="Inspect" data-tour="inspect">
-      {result && (
-        <p className="summary" data-testid="result-summary">
-          Recovered <strong>{result.aggregate.recovered}</strong> of {result.aggregate.validFlips} valid flips (
-          {formatRate(result.aggregate)}, 95% CI); mean ‖δ‖ {f3(result.aggregate.meanDeltaNorm)} (
-          {f3(result.aggregate.meanDeltaOverResidual)} of ‖h_def‖), abs drift {f3(result.aggregate.meanAbsDrift)}, reactivation{' '}
-          {f3(result.aggregate.reactivation)}.
-        </p>
-      )}
+      {result && <ResultSummary result={result} />}
       <div role="tablist" aria-label="Inspect" className="tabs">
         {TABS.map((t) => (
           <button

@@ -7,6 +7,8 @@ import { report } from '../engine/report.ts';
 import { PRESETS, type Preset } from '../presets.ts';
 import { parseFeatureLabels } from '../../io/labels.ts';
 import { isModelScenario } from '../model-inputs.ts';
+import { defenceConfig } from '../config.ts';
+import { PAPER_DEFENCE } from '../../core/defence-kinds.ts';
 import { ModelPanel } from './ModelPanel.tsx';
 import { ModelPromptEditor } from './ModelPromptEditor.tsx';
 
@@ -16,9 +18,14 @@ async function choose(scenario: PageScenarioId, sae?: string) {
   await loadScenario();
 }
 
+/** A preset shows the paper's setting: under the paper's clamp, whatever defence was chosen before. */
 async function applyPreset(p: Preset) {
   const st = useStore.getState();
-  st.setConfig({ ...p.config, sae: p.config.scenario && p.config.scenario !== st.config.scenario ? undefined : st.config.sae });
+  st.setConfig({
+    ...p.config,
+    ...defenceConfig(PAPER_DEFENCE),
+    sae: p.config.scenario && p.config.scenario !== st.config.scenario ? undefined : st.config.sae,
+  });
   await loadScenario();
 }
 

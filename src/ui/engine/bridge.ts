@@ -157,6 +157,11 @@ class Bridge {
       case 'notice':
         st.notify({ kind: 'info', message: e.message });
         break;
+      case 'matrixProgress':
+        // Only while the page waits for a matrix (a late event after it finished is dropped).
+        if (st.matrixProgress)
+          st.set({ matrixProgress: { message: e.message, done: e.done, total: e.total, cancelling: st.matrixProgress.cancelling } });
+        break;
     }
   }
 }

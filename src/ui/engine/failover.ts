@@ -42,7 +42,7 @@ async function restartEngine(
   await request({ type: 'loadScenario', scenario: req }, req.kind === 'model' ? specTransfer(req) : []);
   const d = useStore.getState().defence;
   if (!d) return;
-  await request({ type: 'setDefence', features: d.features, clamp: d.clamp });
+  await request({ type: 'setDefence', features: d.features, clamp: d.clamp, defence: d.choice });
   if (!running) {
     // A paused run lost with the old engine continues from its snapshot at the next play or step.
     if (useStore.getState().status === 'paused' && bridge.lastSnapshot) bridge.pendingResume = bridge.lastSnapshot;
