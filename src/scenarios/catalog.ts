@@ -186,14 +186,16 @@ const DEFAULTS: Record<ScenarioId, ScenarioDefaults> = {
     n: 64,
   },
   // The paper's WMDP run (150 steps, lr 0.08, ρ 20, δ at the last position) on a Gemma Scope JumpReLU SAE, with up
-  // to 50 features and SAEBench's clamp −m, m ∈ {25, 50, 100, 200}; it flips 91 of 144 (63%). On the built-in
-  // JumpReLU SAE the rule selects 22 features (those firing on < 1% of retain tokens); all of them at −25 flip 34
-  // of 128 (27%), the most any m gives here (−10: 16%, −100: 25%).
+  // to 50 features and SAEBench's clamp −m, m ∈ {25, 50, 100, 200}; it flips 91 of 144 (63%) and, as SAEBench keeps
+  // only such settings, leaves retain accuracy ≥ 0.99. On the built-in 128-wide JumpReLU SAE the rule keeps 22
+  // features; all 22 at −25 flipped 27% but were not specific (22 random features flipped more, 34 per seed) and
+  // dropped retain accuracy to 0.78. Calibrated for specificity (scripts/calibrate-defences.ts, seeds 0–1, five
+  // random draws each): the top 4 at −6 flip 15.5 per seed against 2.0 for 4 random features, retain accuracy 1.000.
   unlearning: {
     run: { ...BASE_RUN, mode: 'encoder', delta: 'per-sample', steps: 150, lr: 0.08, budget: 20, reproject: false },
     sae: 'jumprelu',
-    clamp: clampDown(25),
-    k: (dSae) => Math.min(50, dSae),
+    clamp: clampDown(6),
+    k: clampK(4, 50, 32),
     n: 128,
   },
   'probe-example': {
@@ -297,7 +299,7 @@ export const SCENARIOS: Record<ScenarioId, ScenarioEntry> = {
         'gemma-2-2b-it, Gemma Scope JumpReLU SAE at layer 3 (16k), 50 forget features → −m where active, WMDP-Bio questions correct in all 24 answer orders (91 valid flips)',
       differs: [
         'multiple-choice questions about a fictional domain, without the 24-permutation filter; no BOS position to zero (SAEBench zeroes the clamp there)',
-        "the rule keeps 22 features of the 128-wide JumpReLU SAE; at −25 (SAEBench's smallest m) they flip 27% of the questions against the paper's 63%, the most any m gives here",
+        "the defence is calibrated to be specific and keep retain accuracy ≥ 0.99 (SAEBench's rule): the top 4 of the 22 features the rule keeps on the 128-wide JumpReLU SAE, at −6, flip about 12% of the questions against the paper's 63%; all 22 at −25 flipped 27% but no more than 22 random features and cost retain accuracy (0.78)",
       ],
     },
     blurb: `Clamp features of a forgotten domain (${clampText('unlearning')}); ${runText('unlearning')} at the last token brings the right multiple-choice answers back.`,

@@ -90,11 +90,17 @@ describe('its SAEs', () => {
   });
 });
 
+/**
+ * Valid flips the default defence must make on seed 0: 20, except unlearning's, calibrated to be specific and keep
+ * retain accuracy ≥ 0.99 (SAEBench's rule; catalog.ts), which flips 18 of 128 there (13–18 on seeds 0–1).
+ */
+const MIN_VALID_FLIPS: Record<string, number> = { unlearning: 12 };
+
 describe('the phenomenon is there', () => {
-  it.each(BUILTIN_SCENARIO_IDS)('%s: the default defence flips ≥ 20 held-out samples', async (id) => {
+  it.each(BUILTIN_SCENARIO_IDS)('%s: the default defence flips enough held-out samples', async (id) => {
     const sc = await loadScenario({ kind: 'builtin', scenario: id }, read);
     const site = await createSite(sc, defaultDefence(sc));
-    expect(site.baseline.valid.filter(Boolean).length).toBeGreaterThanOrEqual(20);
+    expect(site.baseline.valid.filter(Boolean).length).toBeGreaterThanOrEqual(MIN_VALID_FLIPS[id] ?? 20);
     site.dispose();
     sc.dispose();
   });

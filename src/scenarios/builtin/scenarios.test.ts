@@ -38,12 +38,16 @@ describe.each(BUILTIN_SCENARIO_IDS)('%s on the built-in model', (id) => {
     expect(sc.defaults.features.length).toBeGreaterThan(0);
   });
 
-  it('has ≥ 20 valid flips; encoder drifts less than none; residual-only replay ≥ clamped-only replay', async () => {
+  it('has enough valid flips; encoder drifts less than none; residual-only replay ≥ clamped-only replay', async () => {
     const none = await runScenario(sc, { settings: { steps: 40, mode: 'none' } });
     const enc = await runScenario(sc, { settings: { steps: 40, mode: 'encoder' }, replayTopK: 8 });
-    expect(none.result.aggregate.validFlips).toBeGreaterThanOrEqual(20);
+    // 20, except unlearning's defence, calibrated for specificity and retain accuracy ≥ 0.99 (catalog.ts).
+    expect(none.result.aggregate.validFlips).toBeGreaterThanOrEqual(id === 'unlearning' ? 12 : 20);
     expect(enc.result.aggregate.validFlips).toBe(none.result.aggregate.validFlips);
-    expect(enc.result.aggregate.meanAbsDrift!).toBeLessThan(none.result.aggregate.meanAbsDrift!);
+    // Where mode none moves the defended features at all (unlearning's four features at −6 may stay off in both).
+    const noneDrift = none.result.aggregate.meanAbsDrift!;
+    if (noneDrift > 0) expect(enc.result.aggregate.meanAbsDrift!).toBeLessThan(noneDrift);
+    else expect(enc.result.aggregate.meanAbsDrift!).toBe(0);
     const part = (name: string) => enc.replay!.find((r) => r.part === name)!.recovered;
     expect(part('residual')).toBeGreaterThanOrEqual(part('clamped features'));
     expect(part('full')).toBe(enc.result.aggregate.recovered);
