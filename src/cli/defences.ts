@@ -5,12 +5,19 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { defaultWasmThreads } from '../engine/node-backend.ts';
 import { runPool, serveJobs, startWorker } from './worker-pool.ts';
 import { type BackendFlags, backendOption, startBackend, threadsOption } from './backend.ts';
 import { InputError } from '../core/errors.ts';
-import { DEFENCE_IDS, defenceKey, parseDefence, type DefenceChoice } from '../core/defence-kinds.ts';
+import {
+  DEFAULT_CLIP_PERCENTILE,
+  DEFAULT_DETECT_FPR,
+  DEFENCE_IDS,
+  defenceKey,
+  parseDefence,
+  type DefenceChoice,
+} from '../core/defence-kinds.ts';
 import { PROJECTION_MODES, type ProjectionMode } from '../core/options.ts';
 import { BUILTIN_SCENARIO_IDS, isBuiltinScenarioId, SCENARIOS, type BuiltinScenarioId, type RunSettings } from '../scenarios/catalog.ts';
 import { loadScenario } from '../scenarios/load.ts';
@@ -106,6 +113,18 @@ export interface DefenceSettingFlags {
   clipPercentile?: number;
   detectFpr?: number;
 }
+
+/** The two defence settings' flags, declared once for `run` and `defences`. */
+export const clipPercentileOption = () =>
+  new Option(
+    '--clip-percentile <p>',
+    `clip-error: the percentile of clean error norms the cap sits at (default ${DEFAULT_CLIP_PERCENTILE})`,
+  ).argParser(number('--clip-percentile'));
+export const detectFprOption = () =>
+  new Option(
+    '--detect-fpr <a>',
+    `detect: the false-positive rate on clean inputs the threshold is set at (default ${DEFAULT_DETECT_FPR})`,
+  ).argParser(number('--detect-fpr'));
 
 /**
  * `clamp,no-error-term+detect` → one defence per comma-separated entry (an entry combines ids with +). The clip
@@ -294,16 +313,8 @@ export function register(program: Command): void {
       number('--lambda-detect'),
       DEFAULT_LAMBDA_DETECT,
     )
-    .option(
-      '--clip-percentile <p>',
-      'clip-error: the percentile of clean error norms the cap sits at (default 99)',
-      number('--clip-percentile'),
-    )
-    .option(
-      '--detect-fpr <a>',
-      'detect: the false-positive rate on clean inputs the threshold is set at (default 0.01)',
-      number('--detect-fpr'),
-    )
+    .addOption(clipPercentileOption())
+    .addOption(detectFprOption())
     .option('--steps <n>', "optimiser steps of every run (default: the scenario's)", integer('--steps'))
     .addOption(backendOption())
     .addOption(threadsOption())

@@ -14,9 +14,9 @@ import { readPublic, readText, writeOutput } from './fs.ts';
 import { HubInputError } from '../io/hub.ts';
 import { addSourceOptions, modelRunSpec, type SourceFlags } from './sources.ts';
 import type { Backend } from '../model/memory-plan.ts';
-import { integer, number } from './parse.ts';
+import { integer } from './parse.ts';
 import { paperTable } from './table.ts';
-import { checkDefenceSettings } from './defences.ts';
+import { checkDefenceSettings, clipPercentileOption, detectFprOption } from './defences.ts';
 import { DEFENCE_IDS, defenceKey, describeDefence, parseDefence, type DefenceChoice } from '../core/defence-kinds.ts';
 import { paperIoiLine } from './reference.ts';
 import { progressBar } from './progress.ts';
@@ -74,16 +74,8 @@ export function register(program: Command): void {
       '--defence <ids>',
       `the defence instead of the paper's clamp: one of ${DEFENCE_IDS.join(', ')}, or a combination such as no-error-term,detect (docs/defences.md)`,
     )
-    .option(
-      '--clip-percentile <p>',
-      'clip-error: the percentile of clean error norms the cap sits at (default 99)',
-      number('--clip-percentile'),
-    )
-    .option(
-      '--detect-fpr <a>',
-      'detect: the false-positive rate on clean inputs the threshold is set at (default 0.01)',
-      number('--detect-fpr'),
-    )
+    .addOption(clipPercentileOption())
+    .addOption(detectFprOption())
     .addOption(backendOption())
     .addOption(threadsOption())
     .option('--json <out>', 'write the result JSON')

@@ -2,7 +2,7 @@
 // independent float64 reference written out from the SAE's weight arrays: encode, decode, the clamp, the
 // error term and the span projection (by solving the normal equations, not by Gram–Schmidt).
 import { describe, expect, it } from 'vitest';
-import { tf, type Tensor, type Tensor3D } from './tf.ts';
+import { tf, type Tensor3D } from './tf.ts';
 import { Sae, type SaeArrays, type SaeConfig } from './sae.ts';
 import { DefendedSet } from './intervention.ts';
 import { parseClampRule, type ClampRule } from './clamp.ts';
@@ -13,6 +13,7 @@ import { RecoveryRun } from './recovery.ts';
 import { mulberry32, normals } from './rng.ts';
 import { probeBehaviour } from '../scenarios/probe.ts';
 import { makeSyntheticProbeWorld } from '../scenarios/synthetic-probe.ts';
+import { checkGradient } from './__fixtures__/gradient-check.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // A small random SAE and its float64 reference.
@@ -687,39 +688,6 @@ describe('reclamp under an encoder-projected attack', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------
-
-/**
- * ∂f/∂δ from TF.js against central differences at two step sizes: where the two differences disagree a kink
- * (a feature switching on, the clip engaging) lies within the step, and that coordinate is skipped.
- */
-function checkGradient(f: (x: Tensor) => Tensor, x0: Float32Array, shape: number[], coords: number[], eps = 1e-2) {
-  const x = tf.tensor(x0, shape);
-  const g = tf.tidy(() =>
-    tf
-      .grad((v: Tensor) => tf.sum(f(v)))(x)
-      .dataSync(),
-  );
-  x.dispose();
-  const at = (k: number, e: number) => {
-    const v = Float32Array.from(x0);
-    v[k] += e;
-    return tf.tidy(() => tf.sum(f(tf.tensor(v, shape))).dataSync()[0]);
-  };
-  const fd = (k: number, e: number) => (at(k, e) - at(k, -e)) / (2 * e);
-  let checked = 0,
-    nonzero = 0;
-  for (const k of coords) {
-    const a = fd(k, eps);
-    const b = fd(k, eps / 2);
-    if (Math.abs(a - b) > 2e-3 * Math.max(1, Math.abs(b))) continue;
-    checked++;
-    if (Math.abs(b) > 1e-3) nonzero++;
-    expect(Math.abs(g[k] - b), `coordinate ${k}: grad ${g[k]}, finite difference ${b}`).toBeLessThanOrEqual(
-      2e-2 * Math.max(Math.abs(b), 0.05),
-    );
-  }
-  return { checked, nonzero };
-}
 
 describe('gradients through each hook defence', () => {
   it.each(HOOK_KINDS)('%s: ∂ΣB/∂δ matches central differences', async (kind) => {
