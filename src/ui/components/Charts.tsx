@@ -1,10 +1,10 @@
 // Live charts of the run (Recharts, animations off; the store already throttles updates and the series
 // are decimated). Pinned runs are overlaid as dashed lines.
-import { memo, useMemo, useRef, type ReactElement, type ReactNode } from 'react';
+import { memo, useMemo, type ReactElement, type ReactNode } from 'react';
 import { sameItems, useThrottledStore } from '../useThrottled.ts';
 import { useStore } from '../store.ts';
 import { chartPoints, type ChartPoint } from '../series.ts';
-import { downloadChartPng } from '../exports.ts';
+import { ChartFigure } from './ChartFigure.tsx';
 import { formatNumber } from '../../core/format.ts';
 import { type ChartReferenceLine, type ChartSeries, TwoAxisChart } from './TwoAxisChart.tsx';
 
@@ -46,27 +46,11 @@ function ChartCard({
   note?: ReactNode;
   legend: LegendItem[];
 }) {
-  const ref = useRef<HTMLDivElement>(null);
   return (
-    <figure className="chart" data-testid={`chart-${id}`} data-points={points} ref={ref}>
-      <figcaption>
-        <span>{title}</span>
-        <button
-          type="button"
-          className="btn btn-small"
-          aria-label={`Download the ${title} chart as PNG`}
-          onClick={() => {
-            const svg = ref.current?.querySelector('svg.recharts-surface') as SVGSVGElement | null;
-            if (svg) void downloadChartPng(svg, `unclamp-${id}`);
-          }}
-        >
-          PNG
-        </button>
-      </figcaption>
+    <ChartFigure id={id} title={title} points={points} note={note}>
       <div className="chart-body">{children}</div>
       <ChartLegend items={legend} />
-      {note && <p className="chart-note">{note}</p>}
-    </figure>
+    </ChartFigure>
   );
 }
 

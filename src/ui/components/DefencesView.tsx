@@ -2,7 +2,7 @@
 // or opened from `unclamp defences --json`. A heatmap of recovery per defence and attack (click a cell to open it
 // in the playground), the detector's ROC from its score arrays, recovery against the budget per defence, and the
 // checks of an honest robustness evaluation per defence.
-import { useMemo, useRef, useState, type ReactNode } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ReferenceDot, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { useStore } from '../store.ts';
 import type { DefenceMatrix, DefenceRow, MatrixCell } from '../../engine/protocol.ts';
@@ -14,7 +14,7 @@ import { isBuiltinScenarioId, SCENARIOS } from '../../scenarios/catalog.ts';
 import { MATRIX_ATTACKERS } from '../matrix-file.ts';
 import { MAX_PAGE_MATRIX_SEEDS, type MatrixOptions, saveMatrixOptions, toggled } from '../matrix-options.ts';
 import { openCell } from '../engine/matrix.ts';
-import { downloadChartPng } from '../exports.ts';
+import { ChartFigure } from './ChartFigure.tsx';
 import { runSettings } from '../config.ts';
 import { ActionButton } from './ActionButton.tsx';
 import { NumberInput } from './NumberInput.tsx';
@@ -359,30 +359,6 @@ function Checks({ m }: { m: DefenceMatrix }) {
   );
 }
 
-function Figure({ id, title, note, children }: { id: string; title: string; note?: ReactNode; children: ReactNode }) {
-  const ref = useRef<HTMLElement>(null);
-  return (
-    <figure className="chart" data-testid={`chart-${id}`} ref={ref}>
-      <figcaption>
-        <span>{title}</span>
-        <button
-          type="button"
-          className="btn btn-small"
-          aria-label={`Download the ${title} chart as PNG`}
-          onClick={() => {
-            const svg = ref.current?.querySelector('svg.recharts-surface') as SVGSVGElement | null;
-            if (svg) void downloadChartPng(svg, `unclamp-${id}`);
-          }}
-        >
-          PNG
-        </button>
-      </figcaption>
-      {children}
-      {note && <p className="chart-note">{note}</p>}
-    </figure>
-  );
-}
-
 /** The monitor's ROC per detecting defence: clean held-out inputs against the valid flips each attacker left. */
 function RocChart({ m }: { m: DefenceMatrix }) {
   const curves = useMemo(
@@ -406,7 +382,7 @@ function RocChart({ m }: { m: DefenceMatrix }) {
   );
   const drawn = curves.filter((c) => c.points.length);
   return (
-    <Figure
+    <ChartFigure
       id="roc"
       title="Detector ROC: clean held-out vs attacked inputs"
       note={
@@ -471,7 +447,7 @@ function RocChart({ m }: { m: DefenceMatrix }) {
           No defence in this matrix has a detector: add “{DEFENCE_TEXT.detect.label}” to see its ROC.
         </p>
       )}
-    </Figure>
+    </ChartFigure>
   );
 }
 
@@ -497,7 +473,7 @@ function BudgetChart({ m }: { m: DefenceMatrix }) {
     };
   }, [m]);
   return (
-    <Figure
+    <ChartFigure
       id="budget-curves"
       title={`Recovery vs budget (adaptive attacker, ${m.curveMode}, seed ${m.seeds[0]})`}
       note="x: multiples of the scenario's budget ρ; AUC: the area under each curve over x / largest multiple."
@@ -519,7 +495,7 @@ function BudgetChart({ m }: { m: DefenceMatrix }) {
       ) : (
         <p className="muted small">This matrix has no budget curve.</p>
       )}
-    </Figure>
+    </ChartFigure>
   );
 }
 
